@@ -51,7 +51,7 @@ def ct_phantom(
 def odd_chunkings(shape: Sequence[int], halo: int = 3) -> dict[str, tuple]:
     """Named chunkings that exercise every corner of blockwise code for ``shape``.
 
-    single chunk, an even divisor, a remainder, irregular tuples, size-1 chunks, and
+    single chunk, halves, a remainder, irregular tuples, size-1 chunks, and
     chunks smaller than ``halo``.
     """
     shape = tuple(int(s) for s in shape)
@@ -66,7 +66,7 @@ def odd_chunkings(shape: Sequence[int], halo: int = 3) -> dict[str, tuple]:
     small = max(1, halo - 1)
     return {
         "single": shape,
-        "even": tuple(max(1, s // 2) if s % 2 == 0 else s for s in shape),
+        "halves": tuple(-(-s // 2) for s in shape),
         "remainder": tuple(max(1, (s + 2) // 3) for s in shape),
         "irregular": tuple(irregular(s) for s in shape),
         "ones": tuple(1 if i == 0 else max(1, s // 3) for i, s in enumerate(shape)),
