@@ -1,0 +1,222 @@
+"""The cross-block labelling engine: graph building around the kernel and merge steps.
+
+:func:`label_across_blocks` is the reusable entry point (``label``,
+``binary_fill_holes`` and ``binary_propagation`` use it). Its graph, per block:
+
+1. ``summary``: label the block (:func:`~bigimg._labels._kernel.summarise_block`);
+   keep only the small summary.
+2. ``tables`` (drops the face slabs) and, per axis with a block above,
+   ``pairs`` (:func:`~bigimg._labels._merge.face_pairs`);
+3. one ``collect`` task; the client then resolves the numbering
+   (:func:`~bigimg._labels._merge.resolve_numbering`). Steps 1-3 run at call time.
+4. the returned lazy array: per block, label again and map through that block's own
+   slice of the lookup table (:func:`~bigimg._labels._kernel.relabel_block`).
+
+Every layer has O(blocks) tasks; nothing is per label. Block labels are computed
+exactly twice (once for the summaries, once when the result is computed) and never
+held in memory beyond their task, so volumes larger than memory work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+from dask.base import tokenize
+from dask.delayed import Delayed
+from dask.highlevelgraph import HighLevelGraph
+
+from bigimg._labels._kernel import BlockLabeller, SummarySpec, relabel_block, summarise_block
+from bigimg._labels._merge import (
+    FaceSpec,
+    collect,
+    face_pairs,
+    neighbour_deltas,
+    resolve_numbering,
+    upper_offsets,
+)
+
+__all__ = ["GlobalLabels", "label_across_blocks"]
+
+
+@dataclass(frozen=True)
+class GlobalLabels:
+    """Result of :func:`label_across_blocks`.
+
+    Attributes
+    ----------
+    labels : dask.array.Array
+        Lazy labels, numbered exactly like ``scipy.ndimage.label``.
+    count : int
+        Number of objects.
+    touches_border : numpy.ndarray of bool, shape (count + 1,), or None
+        ``touches_border[k]``: object ``k`` has a voxel on an array face selected by
+        ``border``. Entry 0 (background) is False. None unless ``border`` was given.
+    has_seed : numpy.ndarray of bool, shape (count + 1,), or None
+        ``has_seed[k]``: object ``k`` contains a voxel where ``seeds`` is nonzero.
+        None unless ``seeds`` was given.
+    """
+
+    labels: da.Array
+    count: int
+    touches_border: np.ndarray | None = None
+    has_seed: np.ndarray | None = None
+
+
+def _block_starts(chunks: Sequence[Sequence[int]]) -> list[np.ndarray]:
+    return [np.concatenate([[0], np.cumsum(c)[:-1]]).astype(int) for c in chunks]
+
+
+def _summary_layers(x, labeller, structure, seeds, border, token):
+    """Graph of the summary, tables and face-pair tasks; returns it and the collect key."""
+    grid = x.numblocks
+    starts = _block_starts(x.chunks)
+    s_name, t_name, p_name = (f"label-{step}-{token}" for step in ("summary", "tables", "pairs"))
+    c_key = f"label-collect-{token}"
+    dsk: dict = {}
+    table_keys, pair_keys = [], []
+    for idx in np.ndindex(*grid):
+        faces = [(ax, 0) for ax in range(x.ndim) if idx[ax] > 0]
+        faces += [(ax, 1) for ax in range(x.ndim) if idx[ax] < grid[ax] - 1]
+        border_faces = (
+            []
+            if border is None
+            else [
+                (ax, side)
+                for ax in range(x.ndim)
+                if border[ax]
+                for side in (0, 1)
+                if idx[ax] == (0 if side == 0 else grid[ax] - 1)
+            ]
+        )
+        location = tuple(int(starts[ax][i]) for ax, i in enumerate(idx))
+        spec = SummarySpec(location, x.shape, tuple(faces), tuple(border_faces))
+        task = (summarise_block, (x.name, *idx), labeller, spec)
+        if seeds is not None:
+            task += ((seeds.name, *idx),)
+        dsk[(s_name, *idx)] = task
+        dsk[(t_name, *idx)] = (_tables, (s_name, *idx))
+        table_keys.append((t_name, *idx))
+    for axis in range(x.ndim):
+        offsets = tuple(tuple(int(v) for v in d) for d in upper_offsets(structure, axis))
+        if not offsets:
+            continue
+        deltas = neighbour_deltas(structure, axis)
+        for idx in np.ndindex(*grid):
+            if idx[axis] == grid[axis] - 1:
+                continue
+            above = list(idx)
+            above[axis] += 1
+            neighbours, keys = [], []
+            for delta in deltas:
+                nidx = tuple(a + d for a, d in zip(above, delta, strict=True))
+                if all(0 <= i < n for i, n in zip(nidx, grid, strict=True)):
+                    neighbours.append((delta, int(np.ravel_multi_index(nidx, grid))))
+                    keys.append((s_name, *nidx))
+            spec = FaceSpec(axis, int(np.ravel_multi_index(idx, grid)), offsets, tuple(neighbours))
+            dsk[(p_name, axis, *idx)] = (face_pairs, (s_name, *idx), keys, spec)
+            pair_keys.append((p_name, axis, *idx))
+    dsk[c_key] = (collect, table_keys, pair_keys)
+    deps = [x] if seeds is None else [x, seeds]
+    graph = HighLevelGraph.from_collections(c_key, dsk, dependencies=deps)
+    return graph, c_key
+
+
+def _tables(summary):
+    return summary.count, summary.first, summary.border, summary.seeded
+
+
+def _relabel_array(x, labeller, luts, dtype, view, token) -> da.Array:
+    name = f"label-{token}"
+    dsk = {
+        (name, *idx): (relabel_block, (x.name, *idx), lut, labeller, view)
+        for idx, lut in zip(np.ndindex(*x.numblocks), luts, strict=True)
+    }
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[x])
+    out_dtype = view if view is not None else dtype
+    meta = np.empty((0,) * x.ndim, dtype=out_dtype)
+    return da.Array(graph, name, chunks=x.chunks, dtype=out_dtype, meta=meta)
+
+
+def label_across_blocks(
+    x: da.Array,
+    structure: np.ndarray,
+    *,
+    dtype: Any = np.int32,
+    seeds: da.Array | None = None,
+    border: Sequence[bool] | None = None,
+    check_count=None,
+) -> GlobalLabels:
+    """Label the nonzero voxels of ``x`` across blocks, exactly as scipy would.
+
+    Parameters
+    ----------
+    x : dask array
+        Nonzero voxels are foreground. Must have ``ndim >= 1`` and ``size > 0``; it
+        is computed twice (summaries now, labels later), so it must be deterministic.
+    structure : ndarray of bool
+        A valid scipy ``label`` structure (shape 3 on every axis, centrosymmetric).
+    dtype : numpy dtype
+        dtype of the labels; ``bool`` labels are stored as uint8 bytes, like scipy.
+    seeds : dask array, optional
+        Same shape as ``x``; fills :attr:`GlobalLabels.has_seed`.
+    border : sequence of bool, optional
+        Per axis, whether the first and last planes along it count as the array
+        border; fills :attr:`GlobalLabels.touches_border`.
+    check_count : callable, optional
+        Called with the object count before the labels are built (to raise if
+        ``dtype`` cannot hold it).
+
+    Returns
+    -------
+    GlobalLabels
+
+    Notes
+    -----
+    Computes the per-block summaries now (the input is read and labelled once), on the
+    current dask scheduler; the client then holds O(provisional labels) int64 tables.
+    The returned labels are lazy: one task per block, holding the block, its labels
+    and its lookup table.
+    """
+    structure = np.asarray(structure, dtype=bool)
+    chunks = tuple(tuple(c for c in ax if c) for ax in x.chunks)
+    work = x if chunks == x.chunks else x.rechunk(chunks)
+    if seeds is not None:
+        seeds = seeds.rechunk(work.chunks)
+    dtype = np.dtype(dtype)
+    view = None
+    if dtype.kind == "b":
+        dtype, view = np.dtype(np.uint8), np.dtype(bool)
+    labeller = BlockLabeller.for_structure(structure)
+    token = tokenize(work, structure, seeds, border)
+    graph, key = _summary_layers(work, labeller, structure, seeds, border, token)
+    (tables,) = dask.compute(Delayed(key, graph))
+
+    rank, count = resolve_numbering(tables.first, tables.pairs)
+    if check_count is not None:
+        check_count(count)
+    lut_all = np.concatenate([[0], rank]).astype(dtype)
+    bounds = np.concatenate([[0], np.cumsum(tables.counts)])
+    luts = [
+        np.concatenate([lut_all[:1], lut_all[lo + 1 : hi + 1]])
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+    labels = _relabel_array(work, labeller, luts, dtype, view, tokenize(token, dtype, view))
+    if labels.chunks != x.chunks:
+        labels = labels.rechunk(x.chunks)
+
+    def flags(ids: np.ndarray) -> np.ndarray:
+        table = np.zeros(count + 1, dtype=bool)
+        table[rank[ids]] = True
+        return table
+
+    return GlobalLabels(
+        labels,
+        count,
+        flags(tables.border) if border is not None else None,
+        flags(tables.seeded) if seeds is not None else None,
+    )

@@ -1,0 +1,184 @@
+"""``label``: connected components across chunks, numbered exactly like scipy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dask.array as da
+import numpy as np
+from scipy import ndimage as ndi
+
+from bigimg._errors import ArgumentError
+from bigimg._halo import as_dask, resolve_output
+from bigimg._labels import label_across_blocks
+
+__all__ = ["StructureNotSymmetricError", "label", "validate_label_structure"]
+
+#: scipy's threshold (input size) above which ``label`` returns 64-bit labels.
+_NEED_64BITS = 2**31 - 2
+
+
+class StructureNotSymmetricError(ValueError, AssertionError):
+    """A ``label`` structure that is not centrosymmetric.
+
+    scipy raises ``AssertionError`` here; this class is a ``ValueError``, as bad input
+    should be, and still an ``AssertionError``, so code written against scipy keeps
+    catching it.
+    """
+
+
+def validate_label_structure(structure: Any, ndim: int, *, check_symmetry: bool = True):
+    """Return ``structure`` as a bool array, raising like ``scipy.ndimage.label``.
+
+    ``None`` gives the cross (``generate_binary_structure(ndim, 1)``).
+    """
+    if structure is None:
+        return ndi.generate_binary_structure(ndim, 1)
+    structure = np.asarray(structure, dtype=bool)
+    if structure.ndim != ndim:
+        raise ArgumentError(
+            f"`structure` must have the same rank as `input` ({ndim}); got rank "
+            f"{structure.ndim}. Build one with scipy.ndimage.generate_binary_structure"
+            f"({ndim}, connectivity)."
+        )
+    if any(s != 3 for s in structure.shape):
+        raise ValueError(f"`structure` dimensions must be equal to 3; got shape {structure.shape}.")
+    if check_symmetry and not np.array_equal(structure, structure[(slice(None, None, -1),) * ndim]):
+        raise StructureNotSymmetricError(
+            "`structure` must be centrosymmetric (equal to itself reversed on every axis) "
+            f"so that connections go both ways; got\n{structure.astype(int)}"
+        )
+    return structure
+
+
+def _max_label(dtype: np.dtype) -> int:
+    """The largest count whose labels 1..count a ``dtype`` output holds exactly."""
+    if dtype.kind == "b":
+        return 255  # scipy writes the label bytes into the bool array
+    if dtype.kind in "iu":
+        return int(np.iinfo(dtype).max)
+    return 2 ** (np.finfo(dtype).nmant + 1)
+
+
+def _output_dtype(x: da.Array, structure: np.ndarray, output: Any) -> np.dtype:
+    shape = (1,) * x.ndim if x.size else (0,) * x.ndim
+    try:
+        ndi.label(np.zeros(shape, dtype=x.dtype), structure)
+    except TypeError as exc:
+        raise TypeError(
+            f"`input` dtype must be bool, an integer or float32/float64; got {x.dtype}. "
+            "Cast it, e.g. input.astype(np.float32)."
+        ) from exc
+    if output is None:
+        return np.dtype(np.intp if x.size >= _NEED_64BITS else np.int32)
+
+    def probe(out):
+        try:
+            return ndi.label(np.zeros(shape, dtype=x.dtype), structure, out)[0]
+        except TypeError as exc:
+            raise TypeError(
+                f"`output` must be a bool, integer or float32/float64 dtype; got {out}."
+            ) from exc
+
+    return resolve_output(output, probe)
+
+
+def label(input, structure=None, output=None) -> tuple[da.Array, int]:
+    """Label connected features across chunks; twin of ``scipy.ndimage.label``.
+
+    The result equals scipy's for any chunking: the same objects with the same
+    numbers (objects are numbered 1, 2, ... in raster order of their first voxel).
+
+    Parameters
+    ----------
+    input : array_like or dask array
+        Nonzero voxels are features, zeros background (bool, integer or float).
+    structure : array_like, optional
+        Connectivity: a centrosymmetric bool array of shape 3 on every axis (as for
+        scipy). Default: ``generate_binary_structure(input.ndim, 1)`` (faces only).
+    output : dtype, optional
+        dtype of the labels. Default int32, or int64 (``intp``) when ``input.size >=
+        2**31 - 2`` (scipy's rule). An array is refused: the result is lazy.
+
+    Returns
+    -------
+    label : dask.array.Array
+        Lazy labels with ``input``'s chunks.
+    num_features : int
+        How many objects were found (computed now, see Notes).
+
+    Raises
+    ------
+    TypeError
+        Complex input, an unsupported dtype, or an array as ``output``.
+    ValueError
+        ``structure`` not 3 long on every axis, or not centrosymmetric
+        (:class:`StructureNotSymmetricError`, also an ``AssertionError`` like scipy's).
+    ArgumentError
+        ``structure`` rank differs from ``input``'s, or the ``output`` dtype cannot
+        hold ``num_features`` (scipy raises ``RuntimeError`` for both; so does this
+        ``ValueError`` subclass).
+
+    Notes
+    -----
+    What computes: the call computes small per-block summaries (label count, one-voxel
+    face slabs, first-voxel position of each label) with the current dask scheduler,
+    reading and labelling ``input`` once; the label count and lookup tables are then
+    known and returned eagerly. The returned labels are lazy: computing them labels
+    each block a second time (cc3d for 6/18/26-connectivity in 3-D and 4/8 in 2-D,
+    scipy otherwise) and maps it through that block's own lookup table. ``input``
+    must therefore give the same values each time it is computed.
+
+    Memory: one task holds one block, its bool mask, its labels (4-8 bytes a voxel)
+    and cc3d's scratch (~5 bytes a voxel). The client holds an int64 table of every
+    block-local label (8 bytes each) while the numbering is resolved. The graph has
+    O(blocks) tasks whatever the number of objects.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da
+    >>> from scipy import ndimage as ndi
+    >>> from bigimg.ndimage._label import label
+    >>> a = np.array([[0, 0, 1, 1, 0, 0],
+    ...               [0, 0, 0, 1, 0, 0],
+    ...               [1, 1, 0, 0, 1, 0],
+    ...               [0, 0, 0, 1, 0, 0]])
+    >>> labels, n = label(da.from_array(a, chunks=(3, 2)), structure=np.ones((3, 3)))
+    >>> n
+    2
+    >>> labels.compute()
+    array([[0, 0, 1, 1, 0, 0],
+           [0, 0, 0, 1, 0, 0],
+           [2, 2, 0, 0, 1, 0],
+           [0, 0, 0, 1, 0, 0]], dtype=int32)
+    >>> expected, m = ndi.label(a, structure=np.ones((3, 3)))
+    >>> bool((labels.compute() == expected).all()) and n == m
+    True
+    """
+    x = as_dask(input, name="input")
+    if np.iscomplexobj(np.empty(0, dtype=x.dtype)):
+        raise TypeError(
+            f"`input` must be real; got dtype {x.dtype} (complex type not supported). "
+            "Label np.abs(input) != 0 or input.real instead."
+        )
+    structure = validate_label_structure(
+        structure, x.ndim, check_symmetry=x.ndim > 0 and x.size > 0
+    )
+    dtype = _output_dtype(x, structure, output)
+
+    if x.ndim == 0 or x.size == 0:
+        if x.size == 0:
+            return da.zeros(x.shape, chunks=x.chunks, dtype=dtype), 0
+        count = int((x != 0).compute())
+        return (x != 0).astype(dtype), count
+
+    def check_count(count: int) -> None:
+        if count > _max_label(dtype):
+            raise ArgumentError(
+                f"`output` dtype {dtype} cannot hold {count} labels (insufficient "
+                "bit-depth in requested output type); pass output=np.int32 or leave "
+                "output=None."
+            )
+
+    result = label_across_blocks(x, structure, dtype=dtype, check_count=check_count)
+    return result.labels, result.count
