@@ -1,0 +1,170 @@
+"""Writes that never look complete until they are: partial names, commit, progress.
+
+Every ``save_*`` function writes into a *partial* sibling of the output,
+``<name>.bigimg-partial-<token>``, and renames it to ``<name>`` only after the last
+byte is written. So at the output path there is either nothing, the old output
+(``overwrite=True`` replaces it only at the very end) or the complete new one. A
+partial left behind by a killed process keeps its name, and every reader refuses a
+path with that name with :class:`bigimg.IncompleteOutputError`. (Zarr stores carry an
+extra marker attribute, see :mod:`bigimg.io._zarr`.)
+
+Because the old output is replaced only at the end, a pipeline may read a file lazily
+and write its result over the same path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Iterator
+
+import dask
+
+from bigimg._errors import IncompleteOutputError
+
+__all__ = [
+    "PARTIAL_TAG",
+    "commit",
+    "discard",
+    "prepare_output",
+    "progress_bar",
+    "refuse_partial",
+    "resolve_progress",
+    "run_write",
+]
+
+#: Marks a file or store that an unfinished write left behind.
+PARTIAL_TAG = ".bigimg-partial-"
+
+
+def refuse_partial(path: str, what: str = "file") -> None:
+    """Raise :class:`IncompleteOutputError` if ``path`` is a partial output."""
+    if PARTIAL_TAG in os.path.basename(os.path.normpath(path)):
+        raise IncompleteOutputError(
+            f"{what} {path} is incomplete: its name contains {PARTIAL_TAG!r}, so a bigimg "
+            "write into it was interrupted or failed; delete it and write the output again."
+        )
+
+
+def prepare_output(path: str, *, overwrite: bool, kind: str, func: str) -> str:
+    """Check an output path before any graph is built; return its partial sibling.
+
+    ``kind`` is ``"file"`` or ``"directory"``: an existing output of the other kind is
+    never replaced, even with ``overwrite=True`` (it is probably a typo).
+    """
+    if not isinstance(overwrite, bool):
+        raise TypeError(f"`overwrite` must be True or False; got {overwrite!r}.")
+    refuse_partial(path, "output path")
+    path = os.path.abspath(path)
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent):
+        raise FileNotFoundError(
+            f"{func}: the folder {parent} for the output {path} does not exist; create it first."
+        )
+    if os.path.lexists(path):
+        if not overwrite:
+            raise FileExistsError(
+                f"{func}: {path} already exists; pass overwrite=True to replace it "
+                "(it is replaced only once the new output is complete) or choose another path."
+            )
+        is_dir = os.path.isdir(path) and not os.path.islink(path)
+        if is_dir != (kind == "directory"):
+            other = "folder" if is_dir else "file"
+            raise FileExistsError(
+                f"{func}: {path} exists and is a {other}, but {func} writes a "
+                f"{'folder' if kind == 'directory' else 'file'}; remove it yourself or "
+                "choose another path (overwrite=True only replaces outputs of the same kind)."
+            )
+    return os.path.join(parent, os.path.basename(path) + PARTIAL_TAG + uuid.uuid4().hex[:10])
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def discard(partial: str) -> None:
+    """Delete a partial output (after a failed write)."""
+    _remove(partial)
+
+
+def commit(partial: str, path: str, overwrite: bool, finish=None) -> str:
+    """Finish a write: run ``finish(partial)``, then move the partial onto ``path``."""
+    if finish is not None:
+        finish(partial)
+    if os.path.lexists(path):
+        if not overwrite:
+            raise FileExistsError(
+                f"{path} appeared while it was being written; the complete output is kept "
+                f"at {partial}; rename it yourself or write again with overwrite=True."
+            )
+        if os.path.isdir(path) and not os.path.islink(path):
+            old = path + ".bigimg-old-" + uuid.uuid4().hex[:10]
+            os.rename(path, old)
+            os.rename(partial, path)
+            _remove(old)
+            return path
+    os.replace(partial, path)
+    return path
+
+
+def resolve_progress(progress) -> bool:
+    """``None`` means: show a bar when stderr is a terminal."""
+    if progress is None:
+        return bool(getattr(sys.stderr, "isatty", lambda: False)())
+    if not isinstance(progress, bool):
+        raise TypeError(f"`progress` must be True, False or None; got {progress!r}.")
+    return progress
+
+
+def _distributed_client_active() -> bool:
+    try:
+        from distributed import default_client
+    except ImportError:
+        return False
+    try:
+        default_client()
+    except ValueError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def progress_bar(show: bool, desc: str) -> Iterator[None]:
+    """A tqdm bar counting dask tasks (local schedulers; the dashboard shows distributed)."""
+    if not show or _distributed_client_active():
+        yield
+        return
+    from tqdm.dask import TqdmCallback
+
+    with TqdmCallback(desc=desc, unit="task", leave=False):
+        yield
+
+
+def run_write(stored, partial: str, path: str, *, overwrite: bool, progress: bool,
+              compute: bool, desc: str, finish=None):
+    """Run (or return as a delayed) the block writes in ``stored`` and then commit.
+
+    With ``compute=True`` a failure deletes the partial and re-raises. With
+    ``compute=False`` the returned delayed commits as its last task; if it is never
+    computed or fails, the partial stays and readers refuse it.
+    """
+    if not compute:
+        return dask.delayed(_commit_after, pure=False)(stored, partial, path, overwrite, finish)
+    try:
+        with progress_bar(progress, desc):
+            dask.compute(stored)
+        return commit(partial, path, overwrite, finish)
+    except BaseException:
+        discard(partial)
+        raise
+
+
+def _commit_after(_stored, partial, path, overwrite, finish):
+    return commit(partial, path, overwrite, finish)

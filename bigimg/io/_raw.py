@@ -1,0 +1,283 @@
+"""Raw (headerless) volumes: a lazy memmap-per-task reader and a streaming writer.
+
+:class:`RawReader` maps, inside each task, only the bytes that cover its block (from
+the block's first voxel to its last in file order), reads the block through a strided
+view and copies it out. Nothing larger than a path and a dtype is ever pickled, so
+workers on other machines read the (shared) file themselves. :class:`RawWriter` does
+the same in reverse for :func:`dask.array.store`.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import dask.array as da
+import numpy as np
+
+from bigimg._halo import as_dask
+from bigimg.io._atomic import prepare_output, refuse_partial, resolve_progress, run_write
+from bigimg.io._reader import (
+    BlockReader,
+    _normalize_index,
+    check_path,
+    normalize_chunks,
+    reader_to_dask,
+)
+
+__all__ = ["RawReader", "RawWriter", "open_raw", "save_raw"]
+
+
+def _element_strides(shape: tuple[int, ...], order: str) -> tuple[int, ...]:
+    """Distance, in elements, between neighbours along each axis of the file."""
+    axes = range(len(shape) - 1, -1, -1) if order == "C" else range(len(shape))
+    strides, step = [0] * len(shape), 1
+    for axis in axes:
+        strides[axis] = step
+        step *= shape[axis]
+    return tuple(strides)
+
+
+class _RawLayout(BlockReader):
+    """A dtype and a C/F layout of ``shape`` starting ``offset`` bytes into ``path``."""
+
+    def __init__(self, path: str, shape, dtype, offset: int, order: str, stamp=None) -> None:
+        self.path = path
+        self.stamp = stamp  # the file's mtime when opened: names the graph, never read
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.offset = int(offset)
+        self.order = order
+
+    def _map(self, region: tuple[slice, ...], mode: str) -> tuple[np.memmap, np.ndarray]:
+        """The map and a strided view of ``region`` over a map of just the bytes that cover it."""
+        strides = _element_strides(self.shape, self.order)
+        counts = [len(range(s.start, s.stop, s.step)) for s in region]
+        first = sum(s.start * st for s, st in zip(region, strides))
+        last = sum((s.start + (c - 1) * s.step) * st for s, c, st in zip(region, counts, strides))
+        itemsize = self.dtype.itemsize
+        try:
+            flat = np.memmap(self.path, dtype=self.dtype, mode=mode,
+                             offset=self.offset + first * itemsize, shape=(last - first + 1,))
+        except ValueError as exc:  # the file shrank after it was opened
+            raise OSError(
+                f"raw file {self.path} is too short for voxels {first:,}..{last:,} of shape "
+                f"{self.shape} ({os.path.getsize(self.path):,} bytes); it changed after "
+                "it was opened: open it again."
+            ) from exc
+        byte_strides = tuple(st * s.step * itemsize for s, st in zip(region, strides))
+        view = np.lib.stride_tricks.as_strided(flat, shape=tuple(counts), strides=byte_strides,
+                                               writeable=mode != "r")
+        return flat, view
+
+
+class RawReader(_RawLayout):
+    """Picklable array-like view of a raw file; indexing reads only the indexed voxels.
+
+    Blocks come back C-contiguous in the file's own dtype (``">u2"`` stays ``">u2"``).
+    """
+
+    def _read(self, region: tuple[slice, ...]) -> np.ndarray:
+        _, view = self._map(region, "r")
+        return np.array(view, order="C")
+
+
+class RawWriter(_RawLayout):
+    """Picklable :func:`dask.array.store` target that writes each block into its bytes."""
+
+    def __setitem__(self, index: Any, block: np.ndarray) -> None:
+        region, flips, drops = _normalize_index(index, self.shape)
+        if flips or drops:
+            raise IndexError("RawWriter takes one slice with a positive step per axis")
+        if 0 in (s.stop - s.start for s in region):
+            return
+        flat, view = self._map(region, "r+")
+        view[...] = block
+        flat.flush()
+
+
+def _check_shape(shape: Any) -> tuple[int, ...]:
+    if isinstance(shape, numbers.Integral):
+        shape = (shape,)
+    if not isinstance(shape, Sequence) or not all(
+        isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in shape
+    ):
+        raise TypeError(f"`shape` must be a tuple of ints such as (100, 512, 512); got {shape!r}.")
+    if not shape or any(n < 0 for n in shape):
+        raise ValueError(f"`shape` must hold at least one non-negative size; got {tuple(shape)}.")
+    return tuple(int(n) for n in shape)
+
+
+def _check_dtype(dtype: Any) -> np.dtype:
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"`dtype` must be a numpy dtype such as 'uint16' or '>u2'; got {dtype!r}.") from exc
+    if dtype.hasobject or dtype.itemsize == 0:
+        raise TypeError(f"`dtype` must be a fixed-size numeric dtype; got {dtype}.")
+    return dtype
+
+
+def _check_order(order: Any) -> str:
+    if order not in ("C", "F"):
+        raise ValueError(f"`order` must be 'C' (last axis fastest) or 'F' (first axis fastest); got {order!r}.")
+    return order
+
+
+def _size_hint(size: int, shape: tuple[int, ...], dtype: np.dtype, offset: int) -> str:
+    n = math.prod(shape)
+    hints = []
+    fits = [np.dtype(t) for t in ("u1", "u2", "f4", "f8") if n and (size - offset) == n * np.dtype(t).itemsize]
+    if fits and fits[0].itemsize != dtype.itemsize:
+        hints.append(f"the size fits a {fits[0].itemsize}-byte dtype such as {fits[0]}")
+    extra = size - n * dtype.itemsize
+    if extra > 0 and extra != offset:
+        hints.append(f"or a {extra:,}-byte header (offset={extra})")
+    return f" ({', '.join(hints)})" if hints else ""
+
+
+def open_raw(path, shape, dtype, *, offset: int = 0, order: str = "C", chunks="auto") -> da.Array:
+    """Open a headerless binary volume lazily as a dask array.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The raw file.
+    shape : tuple of int
+        Shape of the volume, axes in (plane, row, column) order.
+    dtype : numpy dtype
+        Voxel type, with byte order if it is not the machine's (``">u2"``).
+        The array keeps this dtype exactly.
+    offset : int, optional
+        Bytes to skip at the start of the file (a header). The file must hold exactly
+        ``offset + prod(shape) * itemsize`` bytes.
+    order : {"C", "F"}, optional
+        ``"C"``: the last axis varies fastest in the file; ``"F"``: the first axis.
+    chunks : "auto", int or tuple, optional
+        Block shape. ``"auto"`` gives roughly cubic blocks of about 64 MiB.
+
+    Returns
+    -------
+    dask.array.Array
+        One task per block; opening reads no voxels.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file's size does not match ``shape``, ``dtype`` and ``offset``.
+    bigimg.IncompleteOutputError
+        If ``path`` is the partial output of an interrupted bigimg write.
+
+    Notes
+    -----
+    Each task memory-maps only the byte range from its block's first voxel to its last
+    (for C order, a block spanning whole rows is one contiguous range; otherwise the
+    range is mapped and only the block's rows are touched) and holds one copy of its
+    block. The graph holds just the path and the layout, so it pickles to a few hundred
+    bytes whatever the volume's size; on a cluster every worker must see the file.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from bigimg.io import open_raw
+    >>> vol = np.arange(4 * 5 * 6, dtype=">u2").reshape(4, 5, 6)
+    >>> path = os.path.join(tempfile.mkdtemp(), "vol.raw")
+    >>> vol.tofile(path)
+    >>> arr = open_raw(path, (4, 5, 6), ">u2", chunks=(2, 5, 6))
+    >>> arr.chunks, arr.dtype.str
+    (((2, 2), (5,), (6,)), '>u2')
+    >>> bool((arr.compute() == vol).all())
+    True
+    """
+    path = check_path(path)
+    shape, dtype, order = _check_shape(shape), _check_dtype(dtype), _check_order(order)
+    if not isinstance(offset, numbers.Integral) or isinstance(offset, bool):
+        raise TypeError(f"`offset` must be an int (bytes to skip); got {offset!r}.")
+    if offset < 0:
+        raise ValueError(f"`offset` must be >= 0 bytes; got {offset}.")
+    chunks = normalize_chunks(chunks, shape, dtype)
+    refuse_partial(path, "raw file")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"raw file {path} does not exist.")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"raw file {path} is a folder; open_raw reads one file.")
+    size = os.path.getsize(path)
+    needed = math.prod(shape) * dtype.itemsize
+    if size != offset + needed:
+        raise ValueError(
+            f"raw file {path} holds {size:,} bytes but shape {shape} with dtype {dtype} "
+            f"needs {needed:,} after offset {offset:,}; check shape, dtype and offset"
+            f"{_size_hint(size, shape, dtype, offset)}."
+        )
+    reader = RawReader(os.path.abspath(path), shape, dtype, offset, order,
+                       stamp=os.stat(path).st_mtime_ns)
+    return reader_to_dask(reader, chunks, "open_raw")
+
+
+def save_raw(array, path, *, order: str = "C", overwrite: bool = False, progress=None,
+             compute: bool = True):
+    """Write an array to a headerless binary file, block by block.
+
+    Parameters
+    ----------
+    array : numpy.ndarray or dask.array.Array
+        The volume; its dtype's bytes are written as they are (``">u2"`` is written
+        big-endian), so ``open_raw(path, array.shape, array.dtype)`` reads it back.
+    path : str or os.PathLike
+        The output file.
+    order : {"C", "F"}, optional
+        Layout of the file (``"C"``: last axis fastest).
+    overwrite : bool, optional
+        Replace an existing file (only once the new one is complete).
+    progress : bool or None, optional
+        Show a progress bar; by default only when stderr is a terminal.
+    compute : bool, optional
+        If False, return a :class:`dask.delayed.Delayed` that writes and returns the path.
+
+    Returns
+    -------
+    str or dask.delayed.Delayed
+        The absolute output path.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+
+    Notes
+    -----
+    Each task writes one block of ``array`` into a memory map of the bytes that cover
+    it, in a partial file that is renamed to ``path`` only after every block is
+    written. Memory: one block per task.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from bigimg.io import open_raw, save_raw
+    >>> vol = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
+    >>> path = save_raw(vol, os.path.join(tempfile.mkdtemp(), "vol.raw"), progress=False)
+    >>> bool((open_raw(path, vol.shape, vol.dtype).compute() == vol).all())
+    True
+    """
+    arr = as_dask(array, name="array")
+    path = check_path(path)
+    order = _check_order(order)
+    _check_dtype(arr.dtype)
+    if not isinstance(compute, bool):
+        raise TypeError(f"`compute` must be True or False; got {compute!r}.")
+    show = resolve_progress(progress)
+    if any(math.isnan(n) for n in arr.shape):
+        raise ValueError(f"`array` must have a known shape; got {arr.shape}. Call compute_chunk_sizes() first.")
+    partial = prepare_output(path, overwrite=overwrite, kind="file", func="save_raw")
+    path = os.path.abspath(path)
+    with open(partial, "wb") as f:  # sparse: no voxel is written here
+        f.truncate(arr.nbytes)
+    writer = RawWriter(partial, arr.shape, arr.dtype, 0, order)
+    stored = da.store(arr, writer, lock=False, compute=False)
+    return run_write(stored, partial, path, overwrite=overwrite, progress=show,
+                     compute=compute, desc="save_raw")
