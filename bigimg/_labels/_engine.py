@@ -5,8 +5,9 @@
 
 1. ``summary``: label the block (:func:`~bigimg._labels._kernel.summarise_block`);
    keep only the small summary.
-2. ``tables`` (drops the face slabs) and, per axis with a block above,
-   ``pairs`` (:func:`~bigimg._labels._merge.face_pairs`);
+2. ``edges``: pair the labels touching across the block's upper faces with the
+   neighbours' summaries (:func:`~bigimg._labels._merge.block_edges`); keep the
+   block's small tables and drop its face slabs;
 3. one ``collect`` task; the client then resolves the numbering
    (:func:`~bigimg._labels._merge.resolve_numbering`). Steps 1-3 run at call time.
 4. the returned lazy array: per block, label again and map through that block's own
@@ -32,9 +33,10 @@ from dask.highlevelgraph import HighLevelGraph
 
 from bigimg._labels._kernel import BlockLabeller, SummarySpec, relabel_block, summarise_block
 from bigimg._labels._merge import (
+    EdgeSpec,
     FaceSpec,
+    block_edges,
     collect,
-    face_pairs,
     neighbour_deltas,
     resolve_numbering,
     upper_offsets,
@@ -72,62 +74,57 @@ def _block_starts(chunks: Sequence[Sequence[int]]) -> list[np.ndarray]:
 
 
 def _summary_layers(x, labeller, structure, seeds, border, token):
-    """Graph of the summary, tables and face-pair tasks; returns it and the collect key."""
-    grid = x.numblocks
+    """Graph of the summary and edge tasks; returns it and the key of the collect task."""
+    grid, ndim = x.numblocks, x.ndim
     starts = _block_starts(x.chunks)
-    s_name, t_name, p_name = (f"label-{step}-{token}" for step in ("summary", "tables", "pairs"))
+    s_name, e_name = f"label-summary-{token}", f"label-edges-{token}"
     c_key = f"label-collect-{token}"
+    axes = []  # (axis, offsets stepping up the axis, neighbour steps they reach)
+    for axis in range(ndim):
+        offsets = tuple(tuple(int(v) for v in d) for d in upper_offsets(structure, axis))
+        if offsets:
+            axes.append((axis, offsets, neighbour_deltas(structure, axis)))
     dsk: dict = {}
-    table_keys, pair_keys = [], []
     for idx in np.ndindex(*grid):
-        faces = [(ax, 0) for ax in range(x.ndim) if idx[ax] > 0]
-        faces += [(ax, 1) for ax in range(x.ndim) if idx[ax] < grid[ax] - 1]
-        border_faces = (
-            []
-            if border is None
-            else [
-                (ax, side)
-                for ax in range(x.ndim)
-                if border[ax]
-                for side in (0, 1)
-                if idx[ax] == (0 if side == 0 else grid[ax] - 1)
-            ]
-        )
+        faces = [(ax, 0) for ax in range(ndim) if idx[ax] > 0]
+        faces += [(ax, 1) for ax in range(ndim) if idx[ax] < grid[ax] - 1]
+        border_faces = [
+            (ax, side)
+            for ax in range(ndim)
+            if border is not None and border[ax]
+            for side in (0, 1)
+            if idx[ax] == (0 if side == 0 else grid[ax] - 1)
+        ]
         location = tuple(int(starts[ax][i]) for ax, i in enumerate(idx))
         spec = SummarySpec(location, x.shape, tuple(faces), tuple(border_faces))
         task = (summarise_block, (x.name, *idx), labeller, spec)
         if seeds is not None:
             task += ((seeds.name, *idx),)
         dsk[(s_name, *idx)] = task
-        dsk[(t_name, *idx)] = (_tables, (s_name, *idx))
-        table_keys.append((t_name, *idx))
-    for axis in range(x.ndim):
-        offsets = tuple(tuple(int(v) for v in d) for d in upper_offsets(structure, axis))
-        if not offsets:
-            continue
-        deltas = neighbour_deltas(structure, axis)
-        for idx in np.ndindex(*grid):
+
+        neighbour_keys: list = []
+        face_specs = []
+        for axis, offsets, deltas in axes:
             if idx[axis] == grid[axis] - 1:
                 continue
-            above = list(idx)
-            above[axis] += 1
-            neighbours, keys = [], []
+            entries = []
             for delta in deltas:
-                nidx = tuple(a + d for a, d in zip(above, delta, strict=True))
+                nidx = tuple(
+                    i + d + (a == axis) for a, (i, d) in enumerate(zip(idx, delta, strict=True))
+                )
                 if all(0 <= i < n for i, n in zip(nidx, grid, strict=True)):
-                    neighbours.append((delta, int(np.ravel_multi_index(nidx, grid))))
-                    keys.append((s_name, *nidx))
-            spec = FaceSpec(axis, int(np.ravel_multi_index(idx, grid)), offsets, tuple(neighbours))
-            dsk[(p_name, axis, *idx)] = (face_pairs, (s_name, *idx), keys, spec)
-            pair_keys.append((p_name, axis, *idx))
-    dsk[c_key] = (collect, table_keys, pair_keys)
+                    key = (s_name, *nidx)
+                    if key not in neighbour_keys:
+                        neighbour_keys.append(key)
+                    block_id = int(np.ravel_multi_index(nidx, grid))
+                    entries.append((delta, block_id, neighbour_keys.index(key)))
+            face_specs.append(FaceSpec(axis, offsets, tuple(entries)))
+        edge_spec = EdgeSpec(int(np.ravel_multi_index(idx, grid)), tuple(face_specs))
+        dsk[(e_name, *idx)] = (block_edges, (s_name, *idx), neighbour_keys, edge_spec)
+    dsk[c_key] = (collect, [(e_name, *idx) for idx in np.ndindex(*grid)])
     deps = [x] if seeds is None else [x, seeds]
     graph = HighLevelGraph.from_collections(c_key, dsk, dependencies=deps)
     return graph, c_key
-
-
-def _tables(summary):
-    return summary.count, summary.first, summary.border, summary.seeded
 
 
 def _relabel_array(x, labeller, luts, dtype, view, token) -> da.Array:

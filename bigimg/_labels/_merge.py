@@ -1,7 +1,7 @@
 """Step 2 of cross-block labelling: find labels that touch across blocks and number them.
 
-* :func:`face_pairs` (one task per block and axis) pairs the labels on either side of
-  the block's upper face along one axis. Two voxels on either side of a boundary are
+* :func:`block_edges` (one task per block) pairs, with :func:`face_pairs`, the labels
+  on either side of each of the block's upper faces. Two voxels on either side of a boundary are
   connected iff their offset is in the structure, so the pairs cover faces, edges and
   corners for any structure: the neighbour slab is extended by one voxel on every
   side with the faces of the diagonal neighbours.
@@ -28,7 +28,9 @@ from scipy.sparse import csgraph
 from bigimg._labels._kernel import BlockSummary
 
 __all__ = [
+    "EdgeSpec",
     "FaceSpec",
+    "block_edges",
     "collect",
     "face_pairs",
     "neighbour_deltas",
@@ -58,16 +60,24 @@ def neighbour_deltas(structure: np.ndarray, axis: int) -> list[tuple[int, ...]]:
 
 @dataclass(frozen=True)
 class FaceSpec:
-    """The geometry of one face-pair task: block ``block_id``'s upper face on ``axis``.
+    """The geometry of one face: the upper face of a block along ``axis``.
 
-    ``neighbours`` lists, for each neighbour summary handed to the task, its step
-    relative to the block above and its block id.
+    ``neighbours`` lists, for each block above that the face touches, its step relative
+    to the block directly above, its block id and its position in the summaries handed
+    to :func:`block_edges`.
     """
 
     axis: int
-    block_id: int
     offsets: tuple[tuple[int, ...], ...]
-    neighbours: tuple[tuple[tuple[int, ...], int], ...]
+    neighbours: tuple[tuple[tuple[int, ...], int, int], ...]
+
+
+@dataclass(frozen=True)
+class EdgeSpec:
+    """One block's id and the faces along which it meets blocks above it."""
+
+    block_id: int
+    faces: tuple[FaceSpec, ...]
 
 
 def _unique_rows(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -82,11 +92,11 @@ def _unique_rows(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def face_pairs(
-    lower: BlockSummary, neighbours: Sequence[BlockSummary], spec: FaceSpec
+    lower: BlockSummary, summaries: Sequence[BlockSummary], spec: FaceSpec
 ) -> np.ndarray:
-    """Distinct label pairs touching across block ``spec.block_id``'s upper face.
+    """Distinct label pairs touching across the upper face of ``lower`` along an axis.
 
-    Returns an ``(n, 4)`` int64 array of rows ``(block, label, other block, label)``.
+    Returns an ``(n, 3)`` int64 array of rows ``(label, other block, other label)``.
     """
     axis = spec.axis
     face = lower.faces[(axis, 1)]
@@ -96,7 +106,8 @@ def face_pairs(
     ext_shape = tuple(1 if b == axis else face.shape[b] + 2 for b in range(ndim))
     ext = np.zeros(ext_shape, dtype=np.int64)
     starts, ids, base = [], [], 0
-    for (delta, block_id), summary in zip(spec.neighbours, neighbours, strict=True):
+    for delta, block_id, position in spec.neighbours:
+        summary = summaries[position]
         slab = summary.faces[(axis, 0)]
         dst, src = [], []
         for b in range(ndim):
@@ -126,12 +137,25 @@ def face_pairs(
         vs.append(other[touch])
     u, v = _unique_rows(np.concatenate(us), np.concatenate(vs))
     slot = np.searchsorted(np.asarray(starts, dtype=np.int64), v - 1, side="right") - 1
-    out = np.empty((u.size, 4), dtype=np.int64)
-    out[:, 0] = spec.block_id
-    out[:, 1] = u
-    out[:, 2] = np.asarray(ids, dtype=np.int64)[slot]
-    out[:, 3] = v - np.asarray(starts, dtype=np.int64)[slot]
+    out = np.empty((u.size, 3), dtype=np.int64)
+    out[:, 0] = u
+    out[:, 1] = np.asarray(ids, dtype=np.int64)[slot]
+    out[:, 2] = v - np.asarray(starts, dtype=np.int64)[slot]
     return out
+
+
+def block_edges(summary: BlockSummary, summaries: Sequence[BlockSummary], spec: EdgeSpec) -> tuple:
+    """One block's small tables for :func:`collect` (its face slabs are dropped).
+
+    Returns ``(count, first, border, seeded, pairs)`` with ``pairs`` the ``(n, 4)``
+    rows ``(block, label, other block, other label)`` over all its upper faces.
+    """
+    parts = [face_pairs(summary, summaries, face) for face in spec.faces]
+    rows = np.concatenate(parts) if parts else np.empty((0, 3), np.int64)
+    pairs = np.empty((len(rows), 4), dtype=np.int64)
+    pairs[:, 0] = spec.block_id
+    pairs[:, 1:] = rows
+    return summary.count, summary.first, summary.border, summary.seeded, pairs
 
 
 @dataclass(frozen=True)
@@ -145,21 +169,20 @@ class Collected:
     seeded: np.ndarray
 
 
-def collect(tables: Sequence[tuple], pairs: Sequence[np.ndarray]) -> Collected:
-    """Concatenate per-block ``(count, first, border, seeded)`` tables and face pairs."""
+def collect(tables: Sequence[tuple]) -> Collected:
+    """Gather the :func:`block_edges` tables of every block (in block order)."""
     counts = np.array([t[0] for t in tables], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
 
     def ids(k: int) -> np.ndarray:
-        parts = [offsets[b] + t[k] - 1 for b, t in enumerate(tables)]
-        return np.concatenate(parts) if parts else np.empty(0, np.int64)
+        return np.concatenate([offsets[b] + t[k] - 1 for b, t in enumerate(tables)])
 
-    first = np.concatenate([t[1] for t in tables]) if tables else np.empty(0, np.int64)
-    rows = np.concatenate(pairs) if pairs else np.empty((0, 4), np.int64)
+    rows = np.concatenate([t[4] for t in tables])
     edges = np.stack(
         [offsets[rows[:, 0]] + rows[:, 1] - 1, offsets[rows[:, 2]] + rows[:, 3] - 1], axis=1
     )
-    return Collected(counts, first.astype(np.int64), edges, ids(2), ids(3))
+    first = np.concatenate([t[1] for t in tables]).astype(np.int64, copy=False)
+    return Collected(counts, first, edges, ids(2), ids(3))
 
 
 def resolve_numbering(first: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, int]:
