@@ -147,8 +147,17 @@ def progress_bar(show: bool, desc: str) -> Iterator[None]:
         yield
 
 
-def run_write(stored, partial: str, path: str, *, overwrite: bool, progress: bool,
-              compute: bool, desc: str, finish=None):
+def run_write(
+    stored,
+    partial: str,
+    path: str,
+    *,
+    overwrite: bool,
+    progress: bool,
+    compute: bool,
+    desc: str,
+    finish=None,
+):
     """Run (or return as a delayed) the block writes in ``stored`` and then commit.
 
     With ``compute=True`` a failure deletes the partial and re-raises. With

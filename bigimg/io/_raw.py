@@ -56,21 +56,30 @@ class _RawLayout(BlockReader):
         """The map and a strided view of ``region`` over a map of just the bytes that cover it."""
         strides = _element_strides(self.shape, self.order)
         counts = [len(range(s.start, s.stop, s.step)) for s in region]
-        first = sum(s.start * st for s, st in zip(region, strides))
-        last = sum((s.start + (c - 1) * s.step) * st for s, c, st in zip(region, counts, strides))
+        first = sum(s.start * st for s, st in zip(region, strides, strict=True))
+        last = sum(
+            (s.start + (c - 1) * s.step) * st
+            for s, c, st in zip(region, counts, strides, strict=True)
+        )
         itemsize = self.dtype.itemsize
         try:
-            flat = np.memmap(self.path, dtype=self.dtype, mode=mode,
-                             offset=self.offset + first * itemsize, shape=(last - first + 1,))
+            flat = np.memmap(
+                self.path,
+                dtype=self.dtype,
+                mode=mode,
+                offset=self.offset + first * itemsize,
+                shape=(last - first + 1,),
+            )
         except ValueError as exc:  # the file shrank after it was opened
             raise OSError(
                 f"raw file {self.path} is too short for voxels {first:,}..{last:,} of shape "
                 f"{self.shape} ({os.path.getsize(self.path):,} bytes); it changed after "
                 "it was opened: open it again."
             ) from exc
-        byte_strides = tuple(st * s.step * itemsize for s, st in zip(region, strides))
-        view = np.lib.stride_tricks.as_strided(flat, shape=tuple(counts), strides=byte_strides,
-                                               writeable=mode != "r")
+        byte_strides = tuple(st * s.step * itemsize for s, st in zip(region, strides, strict=True))
+        view = np.lib.stride_tricks.as_strided(
+            flat, shape=tuple(counts), strides=byte_strides, writeable=mode != "r"
+        )
         return flat, view
 
 
@@ -115,7 +124,9 @@ def _check_dtype(dtype: Any) -> np.dtype:
     try:
         dtype = np.dtype(dtype)
     except TypeError as exc:
-        raise TypeError(f"`dtype` must be a numpy dtype such as 'uint16' or '>u2'; got {dtype!r}.") from exc
+        raise TypeError(
+            f"`dtype` must be a numpy dtype such as 'uint16' or '>u2'; got {dtype!r}."
+        ) from exc
     if dtype.hasobject or dtype.itemsize == 0:
         raise TypeError(f"`dtype` must be a fixed-size numeric dtype; got {dtype}.")
     return dtype
@@ -123,14 +134,20 @@ def _check_dtype(dtype: Any) -> np.dtype:
 
 def _check_order(order: Any) -> str:
     if order not in ("C", "F"):
-        raise ValueError(f"`order` must be 'C' (last axis fastest) or 'F' (first axis fastest); got {order!r}.")
+        raise ValueError(
+            f"`order` must be 'C' (last axis fastest) or 'F' (first axis fastest); got {order!r}."
+        )
     return order
 
 
 def _size_hint(size: int, shape: tuple[int, ...], dtype: np.dtype, offset: int) -> str:
     n = math.prod(shape)
     hints = []
-    fits = [np.dtype(t) for t in ("u1", "u2", "f4", "f8") if n and (size - offset) == n * np.dtype(t).itemsize]
+    fits = [
+        np.dtype(t)
+        for t in ("u1", "u2", "f4", "f8")
+        if n and (size - offset) == n * np.dtype(t).itemsize
+    ]
     if fits and fits[0].itemsize != dtype.itemsize:
         hints.append(f"the size fits a {fits[0].itemsize}-byte dtype such as {fits[0]}")
     extra = size - n * dtype.itemsize
@@ -214,13 +231,15 @@ def open_raw(path, shape, dtype, *, offset: int = 0, order: str = "C", chunks="a
             f"needs {needed:,} after offset {offset:,}; check shape, dtype and offset"
             f"{_size_hint(size, shape, dtype, offset)}."
         )
-    reader = RawReader(os.path.abspath(path), shape, dtype, offset, order,
-                       stamp=os.stat(path).st_mtime_ns)
+    reader = RawReader(
+        os.path.abspath(path), shape, dtype, offset, order, stamp=os.stat(path).st_mtime_ns
+    )
     return reader_to_dask(reader, chunks, "open_raw")
 
 
-def save_raw(array, path, *, order: str = "C", overwrite: bool = False, progress=None,
-             compute: bool = True):
+def save_raw(
+    array, path, *, order: str = "C", overwrite: bool = False, progress=None, compute: bool = True
+):
     """Write an array to a headerless binary file, block by block.
 
     Parameters
@@ -272,12 +291,15 @@ def save_raw(array, path, *, order: str = "C", overwrite: bool = False, progress
         raise TypeError(f"`compute` must be True or False; got {compute!r}.")
     show = resolve_progress(progress)
     if any(math.isnan(n) for n in arr.shape):
-        raise ValueError(f"`array` must have a known shape; got {arr.shape}. Call compute_chunk_sizes() first.")
+        raise ValueError(
+            f"`array` must have a known shape; got {arr.shape}. Call compute_chunk_sizes() first."
+        )
     partial = prepare_output(path, overwrite=overwrite, kind="file", func="save_raw")
     path = os.path.abspath(path)
     with open(partial, "wb") as f:  # sparse: no voxel is written here
         f.truncate(arr.nbytes)
     writer = RawWriter(partial, arr.shape, arr.dtype, 0, order)
     stored = da.store(arr, writer, lock=False, compute=False)
-    return run_write(stored, partial, path, overwrite=overwrite, progress=show,
-                     compute=compute, desc="save_raw")
+    return run_write(
+        stored, partial, path, overwrite=overwrite, progress=show, compute=compute, desc="save_raw"
+    )

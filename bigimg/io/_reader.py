@@ -65,8 +65,11 @@ class BlockReader:
         else:
             block = self._read(region)
         if flips:
-            block = block[tuple(slice(None, None, -1) if i in flips else slice(None)
-                                for i in range(self.ndim))]
+            block = block[
+                tuple(
+                    slice(None, None, -1) if i in flips else slice(None) for i in range(self.ndim)
+                )
+            ]
         if drops:
             block = block[tuple(0 if i in drops else slice(None) for i in range(self.ndim))]
         return block
@@ -104,7 +107,7 @@ def _normalize_index(index: Any, shape: tuple[int, ...]):
         raise IndexError(f"too many indices for a {len(shape)}-d array: got {len(index)}")
     index = index + (slice(None),) * (len(shape) - len(index))
     region, flips, drops = [], set(), set()
-    for axis, (i, n) in enumerate(zip(index, shape)):
+    for axis, (i, n) in enumerate(zip(index, shape, strict=True)):
         if isinstance(i, numbers.Integral) and not isinstance(i, bool):
             i = int(i)
             if not -n <= i < n:
@@ -145,7 +148,10 @@ def auto_chunks(shape: Sequence[int], dtype: np.dtype, previous: Sequence[int] |
     every block is a whole number of stored chunks.
     """
     return da.core.normalize_chunks(
-        "auto", tuple(shape), limit=AUTO_CHUNK_BYTES, dtype=dtype,
+        "auto",
+        tuple(shape),
+        limit=AUTO_CHUNK_BYTES,
+        dtype=dtype,
         previous_chunks=None if previous is None else tuple(previous),
     )
 
@@ -163,8 +169,9 @@ def normalize_chunks(chunks: Any, shape: Sequence[int], dtype: np.dtype, *, prev
             f"`chunks` must have one entry per axis of the shape {tuple(shape)}; got {chunks!r}."
         )
     try:
-        return da.core.normalize_chunks(chunks, tuple(shape), dtype=dtype, limit=AUTO_CHUNK_BYTES,
-                                        previous_chunks=previous)
+        return da.core.normalize_chunks(
+            chunks, tuple(shape), dtype=dtype, limit=AUTO_CHUNK_BYTES, previous_chunks=previous
+        )
     except (ValueError, TypeError) as exc:
         raise ValueError(
             f"`chunks` must tile the shape {tuple(shape)}; got {chunks!r} ({exc})."
@@ -179,6 +186,11 @@ def reader_to_dask(reader: BlockReader, chunks: tuple[tuple[int, ...], ...], pre
     name = f"{prefix}-{tokenize(reader, chunks)}"
     meta = np.empty((0,) * reader.ndim, dtype=reader.dtype)
     return da.from_array(
-        reader, chunks=chunks, name=name, asarray=False, fancy=False, meta=meta,
+        reader,
+        chunks=chunks,
+        name=name,
+        asarray=False,
+        fancy=False,
+        meta=meta,
         inline_array=False,
     )

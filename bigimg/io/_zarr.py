@@ -28,7 +28,6 @@ from bigimg.io._atomic import (
 )
 from bigimg.io._reader import (
     BlockReader,
-    auto_chunks,
     check_path,
     normalize_chunks,
     reader_to_dask,
@@ -103,8 +102,10 @@ def _stamp(store: str) -> Any:
     if "://" in store or not os.path.isdir(store):
         return uuid.uuid4().hex
     names = ("zarr.json", ".zarray", ".zgroup", ".zattrs")
-    return tuple(os.stat(os.path.join(store, n)).st_mtime_ns if os.path.exists(os.path.join(store, n))
-                 else 0 for n in names)
+    return tuple(
+        os.stat(os.path.join(store, n)).st_mtime_ns if os.path.exists(os.path.join(store, n)) else 0
+        for n in names
+    )
 
 
 def _resolve(store, component: str | None):
@@ -233,12 +234,17 @@ def _default_compressor(zarr_format: int, dtype: np.dtype):
     if zarr_format == 3:
         from zarr.codecs import BloscCodec
 
-        return BloscCodec(cname="zstd", clevel=3, typesize=dtype.itemsize,
-                          shuffle="bitshuffle" if dtype.itemsize == 1 else "shuffle")
+        return BloscCodec(
+            cname="zstd",
+            clevel=3,
+            typesize=dtype.itemsize,
+            shuffle="bitshuffle" if dtype.itemsize == 1 else "shuffle",
+        )
     from numcodecs import Blosc
 
-    return Blosc(cname="zstd", clevel=3,
-                 shuffle=Blosc.BITSHUFFLE if dtype.itemsize == 1 else Blosc.SHUFFLE)
+    return Blosc(
+        cname="zstd", clevel=3, shuffle=Blosc.BITSHUFFLE if dtype.itemsize == 1 else Blosc.SHUFFLE
+    )
 
 
 def _store_chunks(arr: da.Array, chunks, was_dask: bool) -> tuple[int, ...]:
@@ -258,7 +264,7 @@ def _store_chunks(arr: da.Array, chunks, was_dask: bool) -> tuple[int, ...]:
 
 def _aligned(arr: da.Array, store_chunks: tuple[int, ...]) -> bool:
     """True if every dask block lies inside whole stored chunks (no two tasks share one)."""
-    for axis_chunks, z in zip(arr.chunks, store_chunks):
+    for axis_chunks, z in zip(arr.chunks, store_chunks, strict=True):
         edge = 0
         for c in axis_chunks[:-1]:
             edge += c
@@ -267,8 +273,17 @@ def _aligned(arr: da.Array, store_chunks: tuple[int, ...]) -> bool:
     return True
 
 
-def save_zarr(array, path, *, chunks=None, compressor="default", zarr_format: int = 3,
-              overwrite: bool = False, progress=None, compute: bool = True):
+def save_zarr(
+    array,
+    path,
+    *,
+    chunks=None,
+    compressor="default",
+    zarr_format: int = 3,
+    overwrite: bool = False,
+    progress=None,
+    compute: bool = True,
+):
     """Write an array to a new zarr store, block by block, with compression.
 
     Parameters
@@ -338,7 +353,9 @@ def save_zarr(array, path, *, chunks=None, compressor="default", zarr_format: in
     if arr.dtype.hasobject:
         raise TypeError(f"`array` must have a numeric dtype; got {arr.dtype}.")
     if any(not isinstance(n, numbers.Integral) for n in arr.shape):
-        raise ValueError(f"`array` must have a known shape; got {arr.shape}. Call compute_chunk_sizes() first.")
+        raise ValueError(
+            f"`array` must have a known shape; got {arr.shape}. Call compute_chunk_sizes() first."
+        )
     show = resolve_progress(progress)
     store_chunks = _store_chunks(arr, chunks, was_dask)
     if isinstance(compressor, str) and compressor == "default":
@@ -346,7 +363,9 @@ def save_zarr(array, path, *, chunks=None, compressor="default", zarr_format: in
     elif compressor is None:
         compressors = None
     elif isinstance(compressor, str):
-        raise ValueError(f"`compressor` must be 'default', None or a codec object; got {compressor!r}.")
+        raise ValueError(
+            f"`compressor` must be 'default', None or a codec object; got {compressor!r}."
+        )
     else:
         compressors = [compressor]
     partial = prepare_output(path, overwrite=overwrite, kind="directory", func="save_zarr")
@@ -358,8 +377,13 @@ def save_zarr(array, path, *, chunks=None, compressor="default", zarr_format: in
         extra["serializer"] = BytesCodec(endian="big")
     try:
         target = zarr.create_array(
-            store=partial, shape=arr.shape, chunks=store_chunks, dtype=arr.dtype,
-            compressors=compressors, zarr_format=zarr_format, attributes={INCOMPLETE_ATTR: True},
+            store=partial,
+            shape=arr.shape,
+            chunks=store_chunks,
+            dtype=arr.dtype,
+            compressors=compressors,
+            zarr_format=zarr_format,
+            attributes={INCOMPLETE_ATTR: True},
             **extra,
         )
     except (TypeError, ValueError) as exc:
@@ -371,8 +395,16 @@ def save_zarr(array, path, *, chunks=None, compressor="default", zarr_format: in
     if not _aligned(arr, store_chunks):
         arr = arr.rechunk(store_chunks)
     stored = da.store(arr, target, lock=False, compute=False)
-    return run_write(stored, partial, path, overwrite=overwrite, progress=show, compute=compute,
-                     desc="save_zarr", finish=_clear_marker)
+    return run_write(
+        stored,
+        partial,
+        path,
+        overwrite=overwrite,
+        progress=show,
+        compute=compute,
+        desc="save_zarr",
+        finish=_clear_marker,
+    )
 
 
 def _clear_marker(partial: str) -> None:

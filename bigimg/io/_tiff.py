@@ -1,0 +1,299 @@
+"""TIFF and OME-TIFF readers: one multi-page file, or a stack of slice files.
+
+A multi-page file is read through tifffile's zarr interface (``TiffFile.aszarr``),
+which decodes only the pages and tiles a block needs. The open file handle cannot be
+pickled, so :class:`TiffReader` holds just the path and, inside a task, takes an open
+file from a small per-process cache (keyed by path, size and modification time, so a
+rewritten file is never read through a stale index). A stack of 2-D slice files is
+:class:`TiffSequenceReader`: one file per task by default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import math
+import os
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+
+import dask.array as da
+import numpy as np
+import tifffile
+import zarr
+
+from bigimg.io._atomic import refuse_partial
+from bigimg.io._reader import (
+    BlockReader,
+    auto_chunks,
+    check_path,
+    normalize_chunks,
+    reader_to_dask,
+)
+
+__all__ = ["TiffReader", "TiffSequenceReader", "natural_key", "open_tiff"]
+
+_SUFFIXES = (".tif", ".tiff")
+_CACHE: OrderedDict[tuple, _OpenLevel] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_CACHE_SIZE = 8
+
+
+def natural_key(path: str) -> list:
+    """Sort key that orders numbers by value: ``slice_2`` before ``slice_10``."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path)]
+
+
+def _stamp(path: str) -> tuple[int, int]:
+    st = os.stat(path)
+    return (st.st_size, st.st_mtime_ns)
+
+
+class _OpenLevel:
+    """An open TIFF file and one level as a zarr array, closed when evicted and unused."""
+
+    def __init__(self, path: str, series: int, level: int) -> None:
+        self.tif = tifffile.TiffFile(path)
+        try:
+            self.array = zarr.open_array(self.tif.aszarr(series=series, level=level), mode="r")
+        except BaseException:
+            self.tif.close()
+            raise
+        self.users = 0
+        self.evicted = False
+
+    def release(self) -> None:
+        """Called under the cache lock when a task is done with the file."""
+        self.users -= 1
+        if self.evicted and self.users == 0:
+            self.tif.close()
+
+
+@contextlib.contextmanager
+def _cached_level(path: str, series: int, level: int, stamp: tuple) -> Iterator[zarr.Array]:
+    """Borrow an open level from the per-process cache (opening it if needed)."""
+    key = (path, series, level, stamp)
+    with _CACHE_LOCK:
+        entry = _CACHE.get(key)
+        if entry is not None:
+            _CACHE.move_to_end(key)
+            entry.users += 1
+    if entry is None:
+        fresh = _OpenLevel(path, series, level)  # outside the lock: parsing IFDs takes time
+        with _CACHE_LOCK:
+            entry = _CACHE.setdefault(key, fresh)
+            entry.users += 1
+            stale = [k for k in _CACHE if k[:3] == key[:3] and k != key]  # file was rewritten
+            oldest = [k for k in _CACHE if k != key and k not in stale]
+            stale += oldest[: max(0, len(_CACHE) - len(stale) - _CACHE_SIZE)]
+            for k in stale:
+                old = _CACHE.pop(k)
+                old.evicted = True
+                old.users += 1
+                old.release()
+        if entry is not fresh:
+            fresh.tif.close()
+    try:
+        yield entry.array
+    finally:
+        with _CACHE_LOCK:
+            entry.release()
+
+
+class TiffReader(BlockReader):
+    """Picklable array-like view of one series/level of a TIFF file."""
+
+    def __init__(self, path: str, series: int, level: int, shape, dtype, stamp) -> None:
+        self.path = path
+        self.series = series
+        self.level = level
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.stamp = tuple(stamp)
+
+    def _read(self, region: tuple[slice, ...]) -> np.ndarray:
+        if _stamp(self.path) != self.stamp:
+            raise OSError(
+                f"TIFF file {self.path} changed after it was opened (size or modification "
+                "time differ); open it again."
+            )
+        with _cached_level(self.path, self.series, self.level, self.stamp) as array:
+            block = np.asarray(array[region])
+        return block.astype(self.dtype, copy=False)
+
+
+class TiffSequenceReader(BlockReader):
+    """Picklable array-like view of a stack of equally shaped TIFF files (axis 0)."""
+
+    def __init__(self, files: Sequence[str], frame_shape, dtype) -> None:
+        self.files = tuple(files)
+        self.shape = (len(self.files), *tuple(frame_shape))
+        self.dtype = np.dtype(dtype)
+
+    def _read(self, region: tuple[slice, ...]) -> np.ndarray:
+        files = self.files[region[0]]
+        out = np.empty(
+            (len(files), *(len(range(s.start, s.stop, s.step)) for s in region[1:])),
+            dtype=self.dtype,
+        )
+        for i, path in enumerate(files):
+            frame = tifffile.imread(path)
+            if frame.shape != self.shape[1:]:
+                raise OSError(
+                    f"TIFF slice {path} holds shape {frame.shape} but had shape "
+                    f"{self.shape[1:]} when the stack was opened; open it again."
+                )
+            out[i] = frame[region[1:]]
+        return out
+
+
+def _header(path: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of a file's first series, reading only its header and IFDs."""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return tuple(tif.series[0].shape), np.dtype(tif.series[0].dtype)
+    except tifffile.TiffFileError as exc:
+        raise ValueError(f"{path} is not a readable TIFF file ({exc}).") from None
+
+
+def _expand(source) -> tuple[str, list[str]]:
+    """Classify the input: ('file', [path]) or ('stack', files in stack order)."""
+    if isinstance(source, list | tuple):
+        if not source:
+            raise ValueError("`path_or_pattern` must name at least one file; got an empty list.")
+        return "stack", [check_path(p, "path_or_pattern") for p in source]
+    path = check_path(source, "path_or_pattern")
+    if os.path.isdir(path):
+        names = [n for n in os.listdir(path) if n.lower().endswith(_SUFFIXES)]
+        if not names:
+            held = sorted(os.listdir(path), key=natural_key)
+            shown = ", ".join(held[:5]) + (", ..." if len(held) > 5 else "")
+            raise FileNotFoundError(
+                f"folder {path} holds no .tif or .tiff files (it holds {len(held)} entries"
+                f"{': ' + shown if held else ''}); pass a glob pattern or a list of files."
+            )
+        return "stack", sorted((os.path.join(path, n) for n in names), key=natural_key)
+    if os.path.isfile(path):
+        return "file", [path]
+    if glob.has_magic(path):
+        files = [p for p in glob.glob(path) if os.path.isfile(p)]
+        if not files:
+            raise FileNotFoundError(f"no files match the pattern {path}.")
+        return "stack", sorted(files, key=natural_key)
+    raise FileNotFoundError(f"TIFF file {path} does not exist.")
+
+
+def _open_stack(files: list[str], chunks) -> da.Array:
+    for path in files:
+        refuse_partial(path, "TIFF slice")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"TIFF slice {path} does not exist.")
+    shape, dtype = _header(files[0])
+    for path in files[1:]:
+        other_shape, other_dtype = _header(path)
+        if other_shape != shape or other_dtype != dtype:
+            raise ValueError(
+                f"TIFF slices must share one shape and dtype: {path} holds {other_shape} "
+                f"{other_dtype} but the first slice {files[0]} holds {shape} {dtype}; "
+                "remove or fix that file."
+            )
+    reader = TiffSequenceReader([os.path.abspath(p) for p in files], shape, dtype)
+    one_per_file = (1, *shape)
+    if isinstance(chunks, str) and chunks == "auto":
+        chunks = da.core.normalize_chunks(one_per_file, reader.shape)
+    else:
+        chunks = normalize_chunks(chunks, reader.shape, dtype, previous=one_per_file)
+    return reader_to_dask(reader, chunks, "open_tiff")
+
+
+def open_tiff(path_or_pattern, *, series: int = 0, level: int = 0, chunks="auto") -> da.Array:
+    """Open a TIFF / OME-TIFF volume, or a stack of slice files, lazily as a dask array.
+
+    Parameters
+    ----------
+    path_or_pattern : str, os.PathLike or sequence of them
+        One of: a multi-page TIFF or OME-TIFF file; a folder, whose ``.tif``/``.tiff``
+        files are stacked in natural order (``slice_2`` before ``slice_10``); a glob
+        pattern (``"scan/z*.tif"``), also naturally sorted; or a list of files,
+        stacked in the order given.
+    series, level : int, optional
+        For a single file: the image series and the pyramid level (0 = full resolution).
+    chunks : "auto", int or tuple, optional
+        ``"auto"``: for a file, whole stored pages or tiles grouped into blocks of
+        about 64 MiB; for a stack, one file per task.
+
+    Returns
+    -------
+    dask.array.Array
+        Opening reads headers only. Stacks get the files' shape with the file index
+        as a new first axis.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file, folder or pattern names nothing.
+    ValueError
+        If stacked files differ in shape or dtype (names the first offending file and
+        both shapes), or a file is not a TIFF.
+    bigimg.IncompleteOutputError
+        If a file is the partial output of an interrupted bigimg write.
+
+    Notes
+    -----
+    A file's task decodes just the stored pages/tiles covering its block; a stack's
+    task reads its whole files. Either holds one block (plus the decoded pages) in
+    memory. Values come back in native byte order, as tifffile decodes them.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os, tifffile
+    >>> from bigimg.io import open_tiff
+    >>> folder = tempfile.mkdtemp()
+    >>> for z in range(12):
+    ...     tifffile.imwrite(os.path.join(folder, f"slice_{z}.tif"), np.full((4, 5), z, np.uint8))
+    >>> stack = open_tiff(folder)
+    >>> stack.shape, stack.chunksize
+    ((12, 4, 5), (1, 4, 5))
+    >>> stack[:, 0, 0].compute().tolist() == list(range(12))
+    True
+    """
+    for name, value in (("series", series), ("level", level)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"`{name}` must be an int; got {value!r}.")
+    kind, files = _expand(path_or_pattern)
+    if kind == "stack":
+        if series or level:
+            raise NotImplementedError(
+                f"`series` and `level` select inside one file; a stack of {len(files)} files "
+                "reads each file's first series at full resolution."
+            )
+        return _open_stack(files, chunks)
+    path = files[0]
+    refuse_partial(path, "TIFF file")
+    stamp = _stamp(path)
+    try:
+        with tifffile.TiffFile(path) as tif:
+            if not 0 <= series < len(tif.series):
+                raise ValueError(
+                    f"`series` must be in 0..{len(tif.series) - 1} for TIFF file {path}, which "
+                    f"holds {len(tif.series)} series; got {series}."
+                )
+            levels = len(tif.series[series].levels)
+            if not 0 <= level < levels:
+                raise ValueError(
+                    f"`level` must be in 0..{levels - 1} for series {series} of TIFF file "
+                    f"{path}; got {level}."
+                )
+            array = zarr.open_array(tif.aszarr(series=series, level=level), mode="r")
+            shape, dtype = tuple(array.shape), np.dtype(array.dtype)
+            stored = tuple(min(c, n) if n else 1 for c, n in zip(array.chunks, shape, strict=True))
+    except tifffile.TiffFileError as exc:
+        raise ValueError(f"{path} is not a readable TIFF file ({exc}).") from None
+    reader = TiffReader(os.path.abspath(path), series, level, shape, dtype, stamp)
+    if isinstance(chunks, str) and chunks == "auto" and math.prod(shape):
+        chunks = auto_chunks(shape, dtype, previous=stored)
+    else:
+        chunks = normalize_chunks(chunks, shape, dtype, previous=stored)
+    return reader_to_dask(reader, chunks, "open_tiff")
