@@ -29,6 +29,7 @@ __all__ = [
     "PARTIAL_TAG",
     "commit",
     "discard",
+    "discard_on_error",
     "prepare_output",
     "progress_bar",
     "refuse_partial",
@@ -92,6 +93,16 @@ def _remove(path: str) -> None:
 def discard(partial: str) -> None:
     """Delete a partial output (after a failed write)."""
     _remove(partial)
+
+
+@contextlib.contextmanager
+def discard_on_error(partial: str) -> Iterator[None]:
+    """Delete ``partial`` if the block raises (including KeyboardInterrupt), then re-raise."""
+    try:
+        yield
+    except BaseException:
+        discard(partial)
+        raise
 
 
 def commit(partial: str, path: str, overwrite: bool, finish=None) -> str:
@@ -166,13 +177,10 @@ def run_write(
     """
     if not compute:
         return dask.delayed(_commit_after, pure=False)(stored, partial, path, overwrite, finish)
-    try:
+    with discard_on_error(partial):
         with progress_bar(progress, desc):
             dask.compute(stored)
         return commit(partial, path, overwrite, finish)
-    except BaseException:
-        discard(partial)
-        raise
 
 
 def _commit_after(_stored, partial, path, overwrite, finish):

@@ -9,7 +9,7 @@ import numpy as np
 import tifffile
 
 from bigimg._halo import as_dask
-from bigimg.io._atomic import commit, discard, prepare_output, resolve_progress
+from bigimg.io._atomic import commit, discard_on_error, prepare_output, resolve_progress
 from bigimg.io._reader import check_path
 
 __all__ = ["TIFF_DTYPES", "save_tiff"]
@@ -142,7 +142,7 @@ def save_tiff(
 
     planes = arr.shape[0] if arr.ndim > 2 else 1
     metadata = {"axes": _OME_AXES[arr.ndim]} if ome else {}
-    try:
+    with discard_on_error(partial):
         with (
             tqdm(
                 total=planes, desc="save_tiff", unit="plane", disable=not show, leave=False
@@ -166,6 +166,3 @@ def save_tiff(
             if arr.ndim == 2:
                 bar.update(1)
         return commit(partial, path, overwrite)
-    except BaseException:
-        discard(partial)
-        raise

@@ -81,7 +81,9 @@ class ReaderConformance:
             data, arr = self._make(tmp_path / dtype.str.replace("|", "").replace(">", "be"), dtype)
             assert arr.shape == data.shape
             assert arr.dtype == self.expected_dtype(dtype)
-            out = assert_dask_matches(arr, data, check_dtype=False, chunks=da.core.normalize_chunks(CHUNKS, SHAPE))
+            out = assert_dask_matches(
+                arr, data, check_dtype=False, chunks=da.core.normalize_chunks(CHUNKS, SHAPE)
+            )
             assert out.dtype == self.expected_dtype(dtype)
 
     def test_opening_reads_no_voxels(self, tmp_path, monkeypatch):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import pickle
 
-from dask.delayed import Delayed
 import dask.array as da
 import numpy as np
 import pytest
+from dask.delayed import Delayed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -74,7 +74,9 @@ def test_task_maps_only_the_bytes_covering_its_block(tmp_path, monkeypatch):
 
     monkeypatch.setattr(np, "memmap", spy)
     arr = open_raw(path, shape, np.uint16, chunks=(7, 10, 12))
-    np.testing.assert_array_equal(arr[7:14, 10:20, 12:24].compute(scheduler="sync"), data[7:14, 10:20, 12:24])
+    np.testing.assert_array_equal(
+        arr[7:14, 10:20, 12:24].compute(scheduler="sync"), data[7:14, 10:20, 12:24]
+    )
     ((offset, nbytes),) = mapped
     first = (7 * 23 * 29 + 10 * 29 + 12) * 2
     last = (13 * 23 * 29 + 19 * 29 + 23) * 2
