@@ -95,11 +95,17 @@ def discard(partial: str) -> None:
     _remove(partial)
 
 
+class _OutputAppeared(FileExistsError):
+    """The output path was created by someone else while we wrote; keep our output."""
+
+
 @contextlib.contextmanager
 def discard_on_error(partial: str) -> Iterator[None]:
     """Delete ``partial`` if the block raises (including KeyboardInterrupt), then re-raise."""
     try:
         yield
+    except _OutputAppeared:
+        raise
     except BaseException:
         discard(partial)
         raise
@@ -111,9 +117,9 @@ def commit(partial: str, path: str, overwrite: bool, finish=None) -> str:
         finish(partial)
     if os.path.lexists(path):
         if not overwrite:
-            raise FileExistsError(
-                f"{path} appeared while it was being written; the complete output is kept "
-                f"at {partial}; rename it yourself or write again with overwrite=True."
+            raise _OutputAppeared(
+                f"{path} appeared while it was being written; the complete new output is "
+                f"kept at {partial}: rename it yourself, or write again with overwrite=True."
             )
         if os.path.isdir(path) and not os.path.islink(path):
             old = path + ".bigimg-old-" + uuid.uuid4().hex[:10]

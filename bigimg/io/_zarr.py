@@ -40,8 +40,11 @@ INCOMPLETE_ATTR = "bigimg_incomplete"
 
 
 class ZarrReader(BlockReader):
-    """Picklable array-like wrapper of a zarr array (the array pickles as its metadata
-    and the store's location, never its chunks)."""
+    """Picklable array-like wrapper of a zarr array.
+
+    For on-disk and remote stores the array pickles as its metadata and the store's
+    location, never its chunks (an in-memory ``MemoryStore`` pickles its contents).
+    """
 
     def __init__(self, array: zarr.Array, source: str, stamp: Any) -> None:
         self.array = array

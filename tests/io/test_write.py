@@ -148,3 +148,24 @@ def test_type_errors_before_anything_is_written(tmp_path, fmt):
     with pytest.raises(TypeError, match="`path` must be a str"):
         save(DATA, 42, progress=False)
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("compute", [True, False])
+def test_output_created_during_write_is_not_clobbered(tmp_path, compute):
+    path = tmp_path / "race.raw"
+
+    def intruder(block, block_info=None):  # another program creates the output meanwhile
+        if block_info[0]["chunk-location"][0] == 0:
+            path.write_bytes(b"someone else's file")
+        return block
+
+    src = da.from_array(DATA, chunks=(3, 10, 11)).map_blocks(intruder, dtype=DATA.dtype)
+    with pytest.raises(FileExistsError, match="appeared while it was being written") as info:
+        result = save_raw(src, path, compute=compute, progress=False)
+        if not compute:
+            result.compute()
+    assert path.read_bytes() == b"someone else's file"
+    kept = str(info.value).split("kept at ")[1].split(":")[0]
+    assert os.path.basename(kept).startswith("race.raw" + PARTIAL_TAG)
+    os.rename(kept, tmp_path / "mine.raw")  # the message's fix works
+    np.testing.assert_array_equal(open_raw(tmp_path / "mine.raw", SHAPE, np.uint16).compute(), DATA)
