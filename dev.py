@@ -56,7 +56,8 @@ def main(argv: list[str]) -> int:
     if cmd == "demo":
         args = [str(PY), "-m", "bigimg", "demo", *rest]
     elif cmd == "test":
-        args = [str(PY), "-m", "pytest", *rest]
+        # both cores by default; any pytest arguments replace the defaults
+        args = [str(PY), "-m", "pytest", *(rest or ["-n", "2", "-q"])]
     else:
         args = [str(PY), str(ROOT / "benchmarks" / "run.py"), *rest]
     return subprocess.run(args, cwd=ROOT).returncode

@@ -4,7 +4,9 @@
 >>> from bigimg import open_raw, save_zarr
 """
 
+from bigimg import ndimage
 from bigimg._errors import ArgumentError, BigimgWarning, IncompleteOutputError
+from bigimg.io import open_raw, open_tiff, open_zarr, save_raw, save_tiff, save_zarr
 
 __version__ = "0.1.0"
 
@@ -13,4 +15,11 @@ __all__ = [
     "BigimgWarning",
     "IncompleteOutputError",
     "__version__",
+    "ndimage",
+    "open_raw",
+    "open_tiff",
+    "open_zarr",
+    "save_raw",
+    "save_tiff",
+    "save_zarr",
 ]

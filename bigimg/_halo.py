@@ -131,9 +131,11 @@ def merge_small_chunks(chunks: Sequence[int], minimum: int) -> tuple[int, ...]:
     """Merge neighbouring chunks so that every chunk is at least ``minimum`` long.
 
     >>> merge_small_chunks((5, 1, 1, 1, 5, 2), 3)
-    (5, 3, 5, 2)
-    >>> merge_small_chunks((5, 1, 1, 1, 5, 2), 4)
     (5, 3, 7)
+    >>> merge_small_chunks((5, 1, 1, 1, 5, 2), 4)
+    (5, 10)
+    >>> merge_small_chunks((1, 1, 1, 1, 1), 2)
+    (2, 3)
     """
     if minimum <= 1 or min(chunks) >= minimum:
         return tuple(chunks)

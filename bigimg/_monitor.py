@@ -1,0 +1,77 @@
+"""Peak resident memory and wall time of a piece of work (for the demo and benchmarks)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import TracebackType
+
+import psutil
+
+__all__ = ["ResourceMonitor", "format_bytes"]
+
+
+def format_bytes(n: float) -> str:
+    """``1536 -> '1.5 KiB'``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+class ResourceMonitor:
+    """Sample this process's resident memory (plus its children's) while a block runs.
+
+    >>> with ResourceMonitor() as mon:
+    ...     _ = bytearray(10_000_000)
+    >>> mon.peak_rss >= mon.start_rss and mon.seconds >= 0
+    True
+
+    ``peak_rss`` is the highest resident set size seen (sampled every ``interval``
+    seconds, so very short spikes can be missed); ``peak_increase`` is that minus the
+    resident size at entry.
+    """
+
+    def __init__(self, interval: float = 0.02, *, children: bool = True) -> None:
+        self.interval = interval
+        self.children = children
+        self._proc = psutil.Process()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.start_rss = 0
+        self.peak_rss = 0
+        self.seconds = 0.0
+
+    def _rss(self) -> int:
+        rss = self._proc.memory_info().rss
+        if self.children:
+            for child in self._proc.children(recursive=True):
+                try:
+                    rss += child.memory_info().rss
+                except psutil.Error:
+                    pass
+        return rss
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak_rss = max(self.peak_rss, self._rss())
+
+    def __enter__(self) -> ResourceMonitor:
+        self.start_rss = self.peak_rss = self._rss()
+        self._t0 = time.perf_counter()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.seconds = time.perf_counter() - self._t0
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join()
+        self.peak_rss = max(self.peak_rss, self._rss())
+
+    @property
+    def peak_increase(self) -> int:
+        return max(0, self.peak_rss - self.start_rss)

@@ -1,0 +1,94 @@
+"""The halo engine on its own: depths, chunk merging, boundaries, chunks given back."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bigimg import ArgumentError
+from bigimg._halo import (
+    apply_blockwise,
+    footprint_depth,
+    merge_small_chunks,
+    normalize_modes,
+    resolve_output,
+)
+
+
+@pytest.mark.parametrize("size", range(1, 8))
+def test_footprint_depth_is_the_measured_reach(size):
+    for origin in range(-(size // 2), (size - 1) // 2 + 1):
+        impulse = np.zeros(41)
+        impulse[20] = 1.0
+        response = ndi.correlate1d(impulse, np.ones(size), origin=origin, mode="constant")
+        support = np.nonzero(response)[0] - 20
+        reach = int(np.abs(support).max())
+        assert footprint_depth((size,), (origin,)) == (reach,)
+
+
+@given(st.lists(st.integers(1, 9), min_size=1, max_size=12), st.integers(1, 12))
+def test_merge_small_chunks(chunks, minimum):
+    merged = merge_small_chunks(tuple(chunks), minimum)
+    assert sum(merged) == sum(chunks)
+    bounds = set(np.cumsum(chunks).tolist())
+    assert set(np.cumsum(merged).tolist()) <= bounds
+    if len(merged) > 1:
+        assert min(merged) >= minimum
+
+
+def _shift_sum(block, *, mode):
+    """A 3-tap sum along axis 0 with scipy's boundary handling."""
+    return ndi.correlate1d(block, [1.0, 1.0, 1.0], axis=0, mode=mode)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "wrap", "constant", "mirror", "nearest"])
+@pytest.mark.parametrize("chunks", [(1, 1, 1, 1, 1, 1, 1), (2, 5), (7,), (3, 1, 3)])
+def test_apply_blockwise_exact_and_gives_chunks_back(mode, chunks):
+    x = np.arange(7 * 3, dtype=float).reshape(7, 3)
+    dx = da.from_array(x, chunks=(chunks, 2))
+    y = apply_blockwise(_shift_sum, dx, (1, 0), (mode, "reflect"), dtype=float,
+                        mode=mode)
+    assert y.chunks == dx.chunks
+    np.testing.assert_array_equal(y.compute(), _shift_sum(x, mode=mode))
+
+
+def test_depth_larger_than_axis_uses_one_chunk():
+    x = np.arange(5.0)
+    dx = da.from_array(x, chunks=1)
+
+    def wide(block):
+        return ndi.uniform_filter1d(block, 15, mode="wrap")
+
+    y = apply_blockwise(wide, dx, (7,), ("wrap",), dtype=float)
+    assert y.chunks == dx.chunks
+    np.testing.assert_allclose(y.compute(), wide(x))
+
+
+def test_empty_array():
+    y = apply_blockwise(_shift_sum, da.zeros((0, 4), chunks=2), (1, 0), ("reflect",) * 2,
+                        dtype=np.float32, mode="reflect")
+    assert y.shape == (0, 4) and y.dtype == np.float32
+
+
+def test_modes_validated():
+    assert normalize_modes("wrap", 2) == ("wrap", "wrap")
+    with pytest.raises(ArgumentError, match="mode"):
+        normalize_modes("periodic", 2)
+    with pytest.raises(ArgumentError, match="length"):
+        normalize_modes(["wrap"], 2)
+
+
+def test_resolve_output_rejects_arrays_and_wraps_runtime_errors():
+    with pytest.raises(TypeError, match="lazy"):
+        resolve_output(np.zeros(3), lambda out: out)
+
+    def scipy_like(out):
+        raise RuntimeError("boundary mode not supported")
+
+    with pytest.raises(ArgumentError) as info:
+        resolve_output(None, scipy_like)
+    assert isinstance(info.value, RuntimeError) and isinstance(info.value, ValueError)
