@@ -112,8 +112,9 @@ def rank_filter_block(
 
     Notes
     -----
-    Memory: the padded block, an output buffer of the same size and a few hundred
-    kilobytes of working rows. The numba kernel releases the GIL.
+    Memory: the padded block (which the kernel overwrites with its results), the
+    returned array and about 128 KiB of working rows. The numba kernel releases the
+    GIL, so blocks filter in parallel in threads.
 
     Examples
     --------
@@ -154,27 +155,18 @@ def rank_filter_block(
     if flip is not None:
         np.bitwise_xor(work, work_dtype.type(flip), out=work)
 
-    inputs, ops, nreg, out_reg, out_shift, reach = program
-    pstrides = np.array(work.strides) // work.itemsize
-    in_offs = np.array(inputs, dtype=np.int64).reshape(len(inputs), block.ndim - 1) @ pstrides[:-1]
+    inputs, ops, nreg, out_row, out_shift, reach = program
+    pstrides = np.array(work.strides, dtype=np.int64) // work.itemsize
+    leading = np.array(inputs, dtype=np.int64).reshape(len(inputs), block.ndim - 1)
+    in_offs = leading @ pstrides[:-1]
     n_pos = int(np.dot(np.array(block.shape) - 1, pstrides)) + 1
-    row_bytes = nreg * work.itemsize
-    seg = max(256, min(1 << 16, _CACHE_BUDGET // row_bytes - reach))
-    flat_out = np.empty(work.size, dtype=work_dtype)
-    _run_network(
-        work.reshape(-1),
-        in_offs.astype(np.int64),
-        ops,
-        nreg,
-        out_reg,
-        out_shift,
-        reach,
-        n_pos,
-        seg,
-        flat_out,
-    )
+    seg = max(256, min(n_pos, _CACHE_BUDGET // (nreg * work.itemsize) - reach))
+    flat = work.reshape(-1)
+    # results overwrite the padded array in place: a segment is written only after its
+    # inputs are copied, and later segments read only positions after it
+    _run_network(flat, in_offs, ops, nreg, out_row, out_shift, reach, n_pos, seg, flat)
     core = tuple(slice(0, s) for s in block.shape)
-    result = np.ascontiguousarray(flat_out.reshape(work.shape)[core])
+    result = np.ascontiguousarray(work[core])
     if flip is not None:
         np.bitwise_xor(result, work_dtype.type(flip), out=result)
     return result.view(dtype)
@@ -193,7 +185,8 @@ def _modes(mode, ndim: int, rank: int, n: int, fp: np.ndarray) -> tuple[str, ...
         return None
     # scipy takes a sequence of modes only on its separable min/max path
     separable = bool(fp.all()) and rank in (0, n - 1)
-    if not separable or len(modes) != ndim or not all(m in _NP_PAD for m in modes):
+    known = all(isinstance(m, str) and m in _NP_PAD for m in modes)
+    if not separable or len(modes) != ndim or not known:
         return None
     return modes
 
@@ -207,6 +200,8 @@ def _pad_widths(shape: tuple[int, ...], origin) -> list[tuple[int, int]] | None:
         return None
     pads = []
     for s, o in zip(shape, origin, strict=True):
+        if not isinstance(o, int | np.integer):
+            return None
         before = s // 2 + int(o)
         if not 0 <= before < s:
             return None  # scipy: "invalid origin"
@@ -234,8 +229,9 @@ def _cast_cval(cval, dtype: np.dtype, constant: bool):
     """``cval`` as scipy applies it to ``dtype``, or None where that is ill-defined.
 
     scipy truncates toward zero for integer blocks (C casts in its n-d code, NumPy casts
-    in its 1-d code). Out-of-range values are cast differently by those paths, so they
-    are declined; so is any cval 64-bit integer selection would round.
+    in its 1-d code, which also raises for values outside int64). Out-of-range values
+    are cast differently by those paths, so they are declined; so is any cval that
+    64-bit integer selection would round.
     """
     try:
         value = float(cval)
@@ -252,7 +248,7 @@ def _cast_cval(cval, dtype: np.dtype, constant: bool):
     info = np.iinfo(dtype)
     if not info.min <= value <= info.max:
         return None
-    if dtype.itemsize == 8 and constant and abs(value) > _EXACT_INT64:
+    if dtype.itemsize == 8 and abs(value) > _EXACT_INT64:
         return None
     return dtype.type(value)
 
@@ -414,8 +410,9 @@ def _network_matrix(lead: np.ndarray, k: int) -> tuple[_Network, tuple, dict]:
     """Box footprint: sorted columns, rows sorted across the last axis, then pruning.
 
     After sorting the ``m`` columns and then each row of the ``m x c`` window, entry
-    ``(i, j)`` has at least ``(i+1)(j+1) - 1`` entries below and ``(m-i)(c-j) - 1``
-    above it; entries whose rank bounds exclude k are dropped.
+    ``(i, j)`` has at least ``(i+1)(j+1) - 1`` other entries no larger and
+    ``(m-i)(c-j) - 1`` no smaller than it; entries whose rank bounds exclude k are
+    dropped.
     """
     m, c = lead.shape
     index = {i: i for i in range(m)}
@@ -435,6 +432,7 @@ def _network_matrix(lead: np.ndarray, k: int) -> tuple[_Network, tuple, dict]:
 
 
 def _needed(net: _Network, out) -> set[int]:
+    """Nodes the result depends on (dead-code elimination)."""
     need = {out[0]}
     for pos in range(len(net.nodes) - 1, -1, -1):
         node = net.n_inputs + pos

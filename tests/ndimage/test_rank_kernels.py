@@ -193,6 +193,9 @@ def test_float_special_values(dtype):
     check(x, 0, fp, "constant", cval=-np.inf)
     check(x, 26, fp, "constant", cval=np.inf)
     check(x, 13, fp, "reflect", cval=np.nan)  # cval unused outside the constant modes
+    for cval in (0.1, 1e40, -1e40):  # rounded to the dtype (float32: 1e40 -> inf)
+        for rank in (0, 13, 26):
+            check(x, rank, fp, "constant", cval=cval)
 
     negzero = x.copy()
     negzero[negzero < 1] = -0.0
