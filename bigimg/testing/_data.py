@@ -78,7 +78,7 @@ def random_volume(shape=(19, 23, 29), dtype=np.float32, seed=0):
     """Random data spanning a useful part of ``dtype``'s range."""
     rng = np.random.default_rng(seed)
     dtype = np.dtype(dtype)
-    if dtype == bool:
+    if dtype.kind == "b":
         return rng.random(shape) > 0.5
     if dtype.kind in "ui":
         hi = min(np.iinfo(dtype).max, 1000)
