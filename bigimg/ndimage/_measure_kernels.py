@@ -1,0 +1,206 @@
+"""Per-block kernels of the measurement engine: one pass over a block, small tables out.
+
+Every kernel walks one block in C order and accumulates per *slot* (a block-local
+number for each label present, ``-1`` for voxels that are not measured). They run in
+numba with the GIL released, so dask's threads run blocks in parallel.
+
+Conventions shared by all kernels:
+
+* ``codes`` is the block's slot array, flattened in C order, ``int32``;
+* ``shape`` is the block's shape as an ``int64`` array; coordinates are tracked row by
+  row (a row is a run along the last axis), so no per-voxel division is needed;
+* values arrive in one of three canonical dtypes (``int64``, ``uint64``, ``float64``),
+  which keeps numba to three compilations per kernel; see :func:`canonical_values`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = [
+    "block_geometry",
+    "block_moments",
+    "block_sq_dev",
+    "block_values",
+    "canonical_values",
+    "moment_exponents",
+]
+
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def canonical_values(block: np.ndarray) -> np.ndarray:
+    """Flatten ``block`` in C order into int64 (ints, bool), uint64 or float64 values.
+
+    The conversion is exact and keeps order, so minima, maxima, their positions and
+    integer sums are unchanged.
+    """
+    kind = block.dtype.kind
+    if kind == "f":
+        target = np.float64
+    elif kind == "u" and block.dtype.itemsize == 8:
+        target = np.uint64
+    elif kind in "biu":
+        target = np.int64
+    else:
+        raise TypeError(f"values of dtype {block.dtype} cannot be measured")
+    return np.ascontiguousarray(block, dtype=target).reshape(-1)
+
+
+def moment_exponents(order: int, ndim: int) -> np.ndarray:
+    """All exponent tuples ``(p_0, ..., p_ndim-1)`` with each ``p_d <= order``, C order."""
+    grids = np.indices((order + 1,) * ndim).reshape(ndim, -1)
+    return np.ascontiguousarray(grids.T, dtype=np.int64)
+
+
+@njit(nogil=True, cache=True)
+def _advance(rowpos, shape):
+    """Move the row coordinates (all axes but the last) to the next row, C order."""
+    d = shape.size - 2
+    while d >= 0:
+        rowpos[d] += 1
+        if rowpos[d] < shape[d]:
+            return
+        rowpos[d] = 0
+        d -= 1
+
+
+@njit(nogil=True, cache=True)
+def block_geometry(codes, shape, nslots, want_bbox):
+    """Voxel count and (optionally) block-local inclusive bounding box per slot."""
+    ndim = shape.size
+    rowlen = shape[ndim - 1]
+    nrows = codes.size // rowlen if rowlen > 0 else 0
+    count = np.zeros(nslots, np.int64)
+    lo = np.full((nslots, ndim), _INT64_MAX, np.int64)
+    hi = np.full((nslots, ndim), -1, np.int64)
+    rowpos = np.zeros(max(ndim - 1, 1), np.int64)
+    last = ndim - 1
+    for r in range(nrows):
+        base = r * rowlen
+        for j in range(rowlen):
+            c = codes[base + j]
+            if c < 0:
+                continue
+            count[c] += 1
+            if want_bbox:
+                for d in range(last):
+                    p = rowpos[d]
+                    if p < lo[c, d]:
+                        lo[c, d] = p
+                    if p > hi[c, d]:
+                        hi[c, d] = p
+                if j < lo[c, last]:
+                    lo[c, last] = j
+                if j > hi[c, last]:
+                    hi[c, last] = j
+        _advance(rowpos, shape)
+    return count, lo, hi
+
+
+@njit(nogil=True, cache=True)
+def block_values(codes, vals, shape, origin, gstrides, nslots, want_ext, want_wcoord):
+    """Per slot: native sum, min/max with first flat positions, value-weighted coordinates.
+
+    ``origin`` is the block's global corner and ``gstrides`` the C strides (in voxels) of
+    the whole array, so positions come out as global flat indices. Ties keep the first
+    voxel in C order (the smallest flat index).
+    """
+    ndim = shape.size
+    rowlen = shape[ndim - 1]
+    nrows = codes.size // rowlen if rowlen > 0 else 0
+    total = np.zeros(nslots, vals.dtype)
+    vmin = np.zeros(nslots, vals.dtype)
+    vmax = np.zeros(nslots, vals.dtype)
+    amin = np.zeros(nslots, np.int64)
+    amax = np.zeros(nslots, np.int64)
+    seen = np.zeros(nslots, np.bool_)
+    wco = np.zeros((nslots, ndim), np.float64)
+    rowpos = np.zeros(max(ndim - 1, 1), np.int64)
+    gcoord = np.zeros(ndim, np.float64)
+    last = ndim - 1
+    for r in range(nrows):
+        base = r * rowlen
+        rowflat = origin[last]
+        for d in range(last):
+            rowflat += (origin[d] + rowpos[d]) * gstrides[d]
+            gcoord[d] = origin[d] + rowpos[d]
+        for j in range(rowlen):
+            c = codes[base + j]
+            if c < 0:
+                continue
+            v = vals[base + j]
+            total[c] += v
+            if want_ext:
+                if not seen[c]:
+                    seen[c] = True
+                    vmin[c] = v
+                    vmax[c] = v
+                    amin[c] = rowflat + j
+                    amax[c] = rowflat + j
+                else:
+                    if v < vmin[c]:
+                        vmin[c] = v
+                        amin[c] = rowflat + j
+                    if v > vmax[c]:
+                        vmax[c] = v
+                        amax[c] = rowflat + j
+            if want_wcoord:
+                fv = np.float64(v)
+                for d in range(last):
+                    wco[c, d] += fv * gcoord[d]
+                wco[c, last] += fv * np.float64(origin[last] + j)
+        _advance(rowpos, shape)
+    return total, vmin, vmax, amin, amax, wco
+
+
+@njit(nogil=True, cache=True)
+def block_sq_dev(codes, vals, mean):
+    """Sum of squared deviations from the per-slot ``mean`` (the second, centred pass)."""
+    m2 = np.zeros(mean.size, np.float64)
+    for i in range(codes.size):
+        c = codes[i]
+        if c >= 0:
+            dv = np.float64(vals[i]) - mean[c]
+            m2[c] += dv * dv
+    return m2
+
+
+@njit(nogil=True, cache=True)
+def block_moments(codes, vals, weighted, shape, corner, exps, order):
+    """Raw moments per slot about the slot's own block-local corner ``corner[slot]``.
+
+    Moment ``k`` is ``sum(w * prod_d (x_d - corner_d) ** exps[k, d])`` with ``w`` the
+    voxel value when ``weighted`` else 1. All coordinates are >= 0 relative to the
+    corner, so every term is non-negative for non-negative weights (no cancellation).
+    """
+    ndim = shape.size
+    rowlen = shape[ndim - 1]
+    nrows = codes.size // rowlen if rowlen > 0 else 0
+    nslots = corner.shape[0]
+    nk = exps.shape[0]
+    out = np.zeros((nslots, nk), np.float64)
+    pw = np.ones((ndim, order + 1), np.float64)
+    rowpos = np.zeros(max(ndim - 1, 1), np.int64)
+    last = ndim - 1
+    for r in range(nrows):
+        base = r * rowlen
+        for j in range(rowlen):
+            c = codes[base + j]
+            if c < 0:
+                continue
+            for d in range(ndim):
+                x = np.float64((rowpos[d] if d < last else j) - corner[c, d])
+                p = 1.0
+                for k in range(order + 1):
+                    pw[d, k] = p
+                    p *= x
+            w = np.float64(vals[base + j]) if weighted else 1.0
+            for k in range(nk):
+                prod = w
+                for d in range(ndim):
+                    prod *= pw[d, exps[k, d]]
+                out[c, k] += prod
+        _advance(rowpos, shape)
+    return out

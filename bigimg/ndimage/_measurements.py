@@ -1,0 +1,745 @@
+"""scipy.ndimage's per-label measurements on chunked arrays, from one tree reduction.
+
+``sum_labels``, ``mean``, ``variance``, ``minimum_position``, ``center_of_mass``, ...
+each build the same kind of graph (see :mod:`._measure_reduce`): one task per block
+that measures every label present in the block, a tree of merge tasks, and one small
+task that answers for ``index``. They return lazy dask arrays: shape ``index.shape``
+for an array ``index``, 0-d for a scalar (or absent) ``index``, with ``(..., ndim)``
+added for positions and centres of mass. :func:`label_statistics` returns many of
+them from ONE pass over the data.
+
+``find_objects`` and ``histogram`` return Python structures and therefore compute.
+``median``, ``labeled_comprehension`` and ``value_indices`` live in
+:mod:`._measure_select` and :mod:`._measure_gather`.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import dask.array as da
+import numpy as np
+
+from bigimg.ndimage._measure_args import Regions, regions
+from bigimg.ndimage._measure_reduce import LazyTable, align, lookup, reduce_tables
+
+__all__ = [
+    "STATISTICS",
+    "center_of_mass",
+    "extrema",
+    "find_objects",
+    "histogram",
+    "label_statistics",
+    "maximum",
+    "maximum_position",
+    "mean",
+    "minimum",
+    "minimum_position",
+    "standard_deviation",
+    "sum",
+    "sum_labels",
+    "variance",
+]
+
+_builtin_sum = sum
+
+#: The statistics :func:`label_statistics` can return, with the scipy function each equals.
+STATISTICS = {
+    "count": "the number of voxels (``sum_labels(ones, labels, index)``)",
+    "sum": "sum_labels",
+    "mean": "mean",
+    "variance": "variance",
+    "standard_deviation": "standard_deviation",
+    "minimum": "minimum",
+    "maximum": "maximum",
+    "minimum_position": "minimum_position",
+    "maximum_position": "maximum_position",
+    "center_of_mass": "center_of_mass",
+}
+
+_COLUMNS = {
+    "count": {},
+    "sum": {"values": True},
+    "mean": {"values": True},
+    "variance": {"m2": True},
+    "standard_deviation": {"m2": True},
+    "minimum": {"extrema": True},
+    "maximum": {"extrema": True},
+    "minimum_position": {"extrema": True},
+    "maximum_position": {"extrema": True},
+    "center_of_mass": {"values": True, "wcoord": True},
+}
+
+_NOTES = """Each block task holds one block of ``input`` and ``labels`` plus a table of the
+    labels present in it; merge tasks hold O(labels) rows; the graph has O(chunks)
+    tasks whatever the number of labels. Nothing computes until the result does."""
+
+
+def _with_notes(func):
+    """Put the shared memory-model paragraph into ``func``'s docstring."""
+    func.__doc__ = func.__doc__.replace("%(notes)s", _NOTES)
+    return func
+
+
+# ------------------------------------------------------------------------ extraction
+def _sum_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype numpy's ``ndarray.sum`` gives (scipy's one-region sums keep it)."""
+    return np.zeros(1, dtype).sum().dtype
+
+
+def _empty_single(table: dict, what: str):
+    if table["labels"].size == 0:
+        raise ValueError(
+            f"zero-size array to reduction operation {what} which has no identity: the "
+            "region selected by `labels`/`index` holds no voxels."
+        )
+
+
+def _ex_count(table, index, shape):
+    if index is None:
+        return np.int64(table["count"][0] if table["count"].size else 0)
+    pos, found = lookup(table, index)
+    return np.where(found, table["count"][pos], 0).reshape(shape)
+
+
+def _ex_sum(table, index, shape, dtype):
+    if index is None:
+        total = table["sum"][0] if table["sum"].size else 0
+        return np.asarray(total).astype(dtype)[()]
+    pos, found = lookup(table, index)
+    return np.where(found, table["sum"][pos].astype(np.float64), 0.0).reshape(shape)
+
+
+def _ex_mean(table, index, shape):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if index is None:
+            if not table["count"].size:
+                return np.float64(np.nan)
+            return np.float64(table["sum"][0]) / np.float64(table["count"][0])
+        pos, found = lookup(table, index)
+        s = np.where(found, table["sum"][pos].astype(np.float64), 0.0)
+        n = np.where(found, table["count"][pos], 0).astype(np.float64)
+        return (s / n).reshape(shape)
+
+
+def _ex_var(table, index, shape, std):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if index is None:
+            v = table["m2"][0] / table["count"][0] if table["count"].size else np.nan
+            v = np.float64(v)
+        else:
+            pos, found = lookup(table, index)
+            m2 = np.where(found, table["m2"][pos], 0.0)
+            n = np.where(found, table["count"][pos], 0).astype(np.float64)
+            v = (m2 / n).reshape(shape)
+    return np.sqrt(v) if std else v
+
+
+def _ex_ext(table, index, shape, col, dtype):
+    if index is None:
+        _empty_single(table, "minimum" if col == "vmin" else "maximum")
+        return table[col][:1].astype(dtype)[0]
+    pos, found = lookup(table, index)
+    vals = table[col][pos].astype(dtype) if table[col].size else np.zeros(pos.size, dtype)
+    return np.where(found, vals, np.zeros((), dtype)).reshape(shape)
+
+
+def _ex_pos(table, index, gshape, col):
+    if index is None:
+        _empty_single(table, "minimum" if col == "amin" else "maximum")
+        flat = table[col][:1]
+    else:
+        pos, found = lookup(table, index)
+        flat = np.where(found, table[col][pos] if table[col].size else 0, 0)
+    coords = np.stack(np.unravel_index(flat, gshape), axis=-1).astype(np.intp)
+    return coords[0] if index is None else coords
+
+
+def _ex_com(table, index, ndim):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if index is None:
+            if not table["count"].size:
+                return np.full(ndim, np.nan)
+            return table["wcoord"][0] / np.float64(table["sum"][0])
+        pos, found = lookup(table, index)
+        s = np.where(found, table["sum"][pos].astype(np.float64), 0.0)
+        w = np.where(found[:, None], table["wcoord"][pos], 0.0)
+        return w / s[:, None]
+
+
+# --------------------------------------------------------------------------- helpers
+def _table(r: Regions, names, extra: dict | None = None, split_every: int = 16) -> LazyTable:
+    cols: dict = {}
+    for n in names:
+        cols.update(_COLUMNS[n])
+    cols.update(extra or {})
+    return reduce_tables(
+        r.x, r.labels, {"mode": r.mode, **r.filters, **cols}, split_every=split_every
+    )
+
+
+def _extract(name: str, table: LazyTable, r: Regions) -> da.Array:
+    idx = None if r.mode != "labels" else r.index
+    shape = r.out_shape
+    ndim = len(r.shape)
+    npos = (int(r.index.size), ndim) if r.mode == "labels" else (ndim,)
+    dt = r.x.dtype if r.x is not None else None
+    if name == "count":
+        return table.array(_ex_count, idx, shape, shape=shape, dtype=np.int64)
+    if name == "sum":
+        out = _sum_dtype(dt) if r.mode != "labels" else np.dtype(np.float64)
+        return table.array(_ex_sum, idx, shape, out, shape=shape, dtype=out)
+    if name == "mean":
+        return table.array(_ex_mean, idx, shape, shape=shape, dtype=np.float64)
+    if name in ("variance", "standard_deviation"):
+        std = name == "standard_deviation"
+        return table.array(_ex_var, idx, shape, std, shape=shape, dtype=np.float64)
+    if name in ("minimum", "maximum"):
+        col = "vmin" if name == "minimum" else "vmax"
+        return table.array(_ex_ext, idx, shape, col, dt, shape=shape, dtype=dt)
+    if name in ("minimum_position", "maximum_position"):
+        col = "amin" if name == "minimum_position" else "amax"
+        return table.array(_ex_pos, idx, r.shape, col, shape=npos, dtype=np.intp)
+    if name == "center_of_mass":
+        return table.array(_ex_com, idx, ndim, shape=npos, dtype=np.float64)
+    raise ValueError(f"unknown statistic {name!r}")
+
+
+def _one(name: str, input, labels, index) -> da.Array:
+    r = regions(input, labels, index)
+    return _extract(name, _table(r, [name]), r)
+
+
+# ------------------------------------------------------------------------ public API
+@_with_notes
+def label_statistics(
+    input: Any,
+    labels: Any = None,
+    index: Any = None,
+    *,
+    statistics=("count", "sum", "mean", "minimum", "maximum", "center_of_mass"),
+    split_every: int = 16,
+) -> dict[str, da.Array]:
+    """Many per-label statistics from ONE pass over the data (no scipy twin).
+
+    Parameters
+    ----------
+    input : array_like or dask array
+        Values to measure.
+    labels, index : optional
+        As in scipy.ndimage's measurements (see :func:`sum_labels`).
+    statistics : sequence of str, keyword-only
+        Names from :data:`STATISTICS`: ``count``, ``sum``, ``mean``, ``variance``,
+        ``standard_deviation``, ``minimum``, ``maximum``, ``minimum_position``,
+        ``maximum_position``, ``center_of_mass``.
+    split_every : int, keyword-only
+        Fan-in of the merge tree (tables merged per task).
+
+    Returns
+    -------
+    dict of str to dask array
+        Each value equals the scipy.ndimage function of that name (``count`` is the
+        voxel count) as described in :func:`sum_labels` and :func:`minimum_position`.
+        They share one graph: ``dask.compute(*stats.values())`` reads ``input`` and
+        ``labels`` once.
+
+    Raises
+    ------
+    ValueError
+        Unknown statistic, or ``labels`` that do not broadcast to ``input``.
+    TypeError
+        Non-numeric ``input``, ``labels`` or ``index``.
+
+    Notes
+    -----
+    %(notes)s
+
+    Examples
+    --------
+    >>> import numpy as np, dask, dask.array as da
+    >>> from scipy import ndimage as ndi
+    >>> from bigimg.ndimage._measurements import label_statistics
+    >>> x = np.arange(12.0).reshape(3, 4)
+    >>> lab = np.array([[1, 1, 0, 2], [0, 2, 2, 0], [3, 0, 0, 3]])
+    >>> stats = label_statistics(da.from_array(x, chunks=2), lab, [1, 2, 3],
+    ...                          statistics=("sum", "center_of_mass"))
+    >>> s, com = dask.compute(stats["sum"], stats["center_of_mass"])
+    >>> s
+    array([ 1., 14., 19.])
+    >>> np.allclose(com, ndi.center_of_mass(x, lab, [1, 2, 3]))
+    True
+    """
+    if isinstance(statistics, str):
+        statistics = (statistics,)
+    statistics = tuple(statistics)
+    bad = [s for s in statistics if s not in STATISTICS]
+    if bad:
+        raise ValueError(f"`statistics` entries must be among {sorted(STATISTICS)}; got {bad!r}.")
+    r = regions(input, labels, index)
+    table = _table(r, statistics, split_every=split_every)
+    return {name: _extract(name, table, r) for name in statistics}
+
+
+@_with_notes
+def sum_labels(input: Any, labels: Any = None, index: Any = None) -> da.Array:
+    """Sum of ``input`` per labelled region; twin of ``scipy.ndimage.sum_labels``.
+
+    Parameters
+    ----------
+    input : array_like or dask array
+        Values to sum.
+    labels : array_like or dask array, optional
+        Region labels, the shape of ``input`` or broadcastable to it. ``None``: the
+        whole input is one region (``index`` is ignored, as in scipy).
+    index : scalar or array_like, optional
+        Labels to measure. ``None``: all voxels with ``labels > 0`` form one region.
+        A scalar gives a 0-d result; an array gives one value per entry, in
+        ``index``'s shape. A dask ``index`` is computed (it is small).
+
+    Returns
+    -------
+    dask array
+        Lazy. For an array ``index``, float64 of ``index``'s shape (0 for labels not
+        present), as scipy. For one region, 0-d with numpy's sum dtype for
+        ``input`` (int64/uint64/float32/float64), as scipy.
+
+    Raises
+    ------
+    ValueError
+        ``labels`` that do not broadcast to ``input``.
+    TypeError
+        Non-numeric ``input``, ``labels`` or ``index``.
+    NotImplementedError
+        Complex or 0-d ``input``.
+
+    Notes
+    -----
+    %(notes)s
+    Integer inputs are summed exactly in 64 bits; floats in float64.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da
+    >>> from scipy import ndimage as ndi
+    >>> from bigimg.ndimage._measurements import sum_labels
+    >>> x = np.array([1, 2, 3, 4]); lab = np.array([1, 1, 2, 2])
+    >>> s = sum_labels(da.from_array(x, chunks=3), lab, [1, 2, 5])
+    >>> s.compute()
+    array([3., 7., 0.])
+    >>> bool((s.compute() == ndi.sum_labels(x, lab, [1, 2, 5])).all())
+    True
+    """
+    return _one("sum", input, labels, index)
+
+
+def sum(input: Any, labels: Any = None, index: Any = None) -> da.Array:  # noqa: A001
+    """Alias of :func:`sum_labels`; twin of ``scipy.ndimage.sum``.
+
+    See :func:`sum_labels` for parameters, returns and notes (lazy; O(chunks) tasks).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy import ndimage as ndi
+    >>> from bigimg.ndimage._measurements import sum
+    >>> x = np.array([1, 2, 3, 4]); lab = np.array([1, 1, 2, 2])
+    >>> bool(sum(x, lab, 2).compute() == ndi.sum(x, lab, 2))
+    True
+    """
+    return sum_labels(input, labels, index)
+
+
+@_with_notes
+def mean(input: Any, labels: Any = None, index: Any = None) -> da.Array:
+    """Mean of ``input`` per labelled region; twin of ``scipy.ndimage.mean``.
+
+    Parameters are those of :func:`sum_labels`.
+
+    Returns
+    -------
+    dask array
+        Lazy float64, ``index``'s shape (0-d for one region); NaN where a label is
+        not present, as scipy.
+
+    Notes
+    -----
+    %(notes)s
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da
+    >>> from scipy import ndimage as ndi
+    >>> from bigimg.ndimage._measurements import mean
+    >>> x = np.array([1., 2., 3., 6.]); lab = np.array([1, 1, 2, 2])
+    >>> mean(da.from_array(x, chunks=3), lab, [1, 2]).compute()
+    array([1.5, 4.5])
+    >>> bool(mean(x, lab).compute() == ndi.mean(x, lab))
+    True
+    """
+    return _one("mean", input, labels, index)
+
+
+@_with_notes
+def variance(input: Any, labels: Any = None, index: Any = None) -> da.Array:
+    """Population variance per labelled region; twin of ``scipy.ndimage.variance``.
+
+    Parameters are those of :func:`sum_labels`.
+
+    Returns
+    -------
+    dask array
+        Lazy float64, ``index``'s shape (0-d for one region); NaN where a label is
+        not present.
+
+    Notes
+    -----
+    %(notes)s
+    Each block sums squared deviations from its own per-label mean (two passes over
+    the block in memory); blocks combine with Chan's parallel formula, which keeps
+    the result as accurate as scipy's centred computation.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da
+    >>> from scipy import ndimage as ndi
+    >>> from bigimg.ndimage._measurements import variance
+    >>> x = np.array([1., 2., 3., 6.]); lab = np.array([1, 1, 2, 2])
+    >>> v = variance(da.from_array(x, chunks=1), lab, [1, 2]).compute()
+    >>> v
+    array([0.25, 2.25])
+    >>> np.allclose(v, ndi.variance(x, lab, [1, 2]))
+    True
+    """
+    return _one("variance", input, labels, index)
+
+
+@_with_notes
+def standard_deviation(input: Any, labels: Any = None, index: Any = None) -> da.Array:
+    """Standard deviation per region; twin of ``scipy.ndimage.standard_deviation``.
+
+    Parameters are those of :func:`sum_labels`; the result is the square root of
+    :func:`variance` (lazy float64).
+
+    Notes
+    -----
+    %(notes)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy import ndimage as ndi
+    >>> from bigimg.ndimage._measurements import standard_deviation
+    >>> x = np.array([1., 2., 3., 6.]); lab = np.array([1, 1, 2, 2])
+    >>> s = standard_deviation(x, lab, [1, 2]).compute()
+    >>> np.allclose(s, ndi.standard_deviation(x, lab, [1, 2]))
+    True
+    """
+    return _one("standard_deviation", input, labels, index)
+
+
+@_with_notes
+def minimum(input: Any, labels: Any = None, index: Any = None) -> da.Array:
+    """Minimum of ``input`` per labelled region; twin of ``scipy.ndimage.minimum``.
+
+    Parameters are those of :func:`sum_labels`.
+
+    Returns
+    -------
+    dask array
+        Lazy, ``input``'s dtype, ``index``'s shape (0-d for one region); 0 where a
+        label is not present, as scipy. For one empty region, computing raises
+        ``ValueError`` as scipy does.
+
+    Notes
+    -----
+    %(notes)s
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da
+    >>> from scipy import ndimage as ndi
+    >>> from bigimg.ndimage._measurements import minimum
+    >>> x = np.array([5, 2, 3, 6]); lab = np.array([1, 1, 2, 2])
+    >>> minimum(da.from_array(x, chunks=3), lab, [1, 2, 9]).compute()
+    array([2, 3, 0])
+    >>> list(ndi.minimum(x, lab, [1, 2, 9]))
+    [np.int64(2), np.int64(3), np.int64(0)]
+    """
+    return _one("minimum", input, labels, index)
+
+
+@_with_notes
+def maximum(input: Any, labels: Any = None, index: Any = None) -> da.Array:
+    """Maximum of ``input`` per labelled region; twin of ``scipy.ndimage.maximum``.
+
+    Parameters and returns as :func:`minimum` (0 for absent labels).
+
+    Notes
+    -----
+    %(notes)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy import ndimage as ndi
+    >>> from bigimg.ndimage._measurements import maximum
+    >>> x = np.array([5, 2, 3, 6]); lab = np.array([1, 1, 2, 2])
+    >>> bool((maximum(x, lab, [1, 2]).compute() == ndi.maximum(x, lab, [1, 2])).all())
+    True
+    """
+    return _one("maximum", input, labels, index)
+
+
+@_with_notes
+def minimum_position(input: Any, labels: Any = None, index: Any = None) -> da.Array:
+    """Position of the minimum per region; twin of ``scipy.ndimage.minimum_position``.
+
+    Parameters are those of :func:`sum_labels`.
+
+    Returns
+    -------
+    dask array
+        Lazy intp coordinates: shape ``(ndim,)`` for one region (scipy: a tuple),
+        ``(index.size, ndim)`` for an array ``index`` (scipy: a list of tuples).
+        ``np.asarray`` of scipy's result equals the computed array. Absent labels
+        give the origin, as scipy. Ties give the first voxel in C order (scipy's
+        choice for one region; for an array ``index`` scipy's unstable sort may pick
+        another of the tied voxels).
+
+    Notes
+    -----
+    %(notes)s
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da
+    >>> from scipy import ndimage as ndi
+    >>> from bigimg.ndimage._measurements import minimum_position
+    >>> x = np.array([[5, 2], [3, 6]]); lab = np.array([[1, 1], [2, 2]])
+    >>> minimum_position(da.from_array(x, chunks=1), lab, [1, 2]).compute()
+    array([[0, 1],
+           [1, 0]])
+    >>> ndi.minimum_position(x, lab, [1, 2])
+    [(np.int64(0), np.int64(1)), (np.int64(1), np.int64(0))]
+    """
+    return _one("minimum_position", input, labels, index)
+
+
+@_with_notes
+def maximum_position(input: Any, labels: Any = None, index: Any = None) -> da.Array:
+    """Position of the maximum per region; twin of ``scipy.ndimage.maximum_position``.
+
+    Parameters and returns as :func:`minimum_position`.
+
+    Notes
+    -----
+    %(notes)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy import ndimage as ndi
+    >>> from bigimg.ndimage._measurements import maximum_position
+    >>> x = np.array([[5, 2], [3, 6]]); lab = np.array([[1, 1], [2, 2]])
+    >>> tuple(maximum_position(x, lab, 2).compute()) == ndi.maximum_position(x, lab, 2)
+    True
+    """
+    return _one("maximum_position", input, labels, index)
+
+
+@_with_notes
+def extrema(input: Any, labels: Any = None, index: Any = None):
+    """Minima, maxima and their positions per region; twin of ``scipy.ndimage.extrema``.
+
+    Parameters are those of :func:`sum_labels`.
+
+    Returns
+    -------
+    minimums, maximums, min_positions, max_positions : tuple of dask arrays
+        As :func:`minimum`, :func:`maximum`, :func:`minimum_position` and
+        :func:`maximum_position`, all from one pass over the data (lazy).
+
+    Notes
+    -----
+    %(notes)s
+
+    Examples
+    --------
+    >>> import numpy as np, dask
+    >>> from scipy import ndimage as ndi
+    >>> from bigimg.ndimage._measurements import extrema
+    >>> x = np.array([[5, 2], [3, 6]]); lab = np.array([[1, 1], [2, 2]])
+    >>> lo, hi, lo_pos, hi_pos = dask.compute(*extrema(x, lab, [1, 2]))
+    >>> ref = ndi.extrema(x, lab, [1, 2])
+    >>> bool((lo == ref[0]).all() and (hi_pos == np.array(ref[3])).all())
+    True
+    """
+    r = regions(input, labels, index)
+    names = ("minimum", "maximum", "minimum_position", "maximum_position")
+    table = _table(r, names)
+    return tuple(_extract(n, table, r) for n in names)
+
+
+@_with_notes
+def center_of_mass(input: Any, labels: Any = None, index: Any = None) -> da.Array:
+    """Centre of mass of ``input`` per region; twin of ``scipy.ndimage.center_of_mass``.
+
+    Parameters are those of :func:`sum_labels`; an array ``index`` must be 1-D.
+
+    Returns
+    -------
+    dask array
+        Lazy float64: shape ``(ndim,)`` for one region (scipy: a tuple) or
+        ``(len(index), ndim)`` (scipy: a list of tuples); NaN for absent labels.
+
+    Raises
+    ------
+    NotImplementedError
+        A multi-dimensional ``index`` (scipy returns a transposed nest of arrays for it);
+        pass ``np.ravel(index)``.
+
+    Notes
+    -----
+    %(notes)s
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da
+    >>> from scipy import ndimage as ndi
+    >>> from bigimg.ndimage._measurements import center_of_mass
+    >>> x = np.array([[1., 0.], [1., 2.]]); lab = np.array([[1, 1], [2, 2]])
+    >>> c = center_of_mass(da.from_array(x, chunks=1), lab, [1, 2]).compute()
+    >>> np.allclose(c, ndi.center_of_mass(x, lab, [1, 2]))
+    True
+    """
+    if index is not None and not np.isscalar(index) and np.ndim(index) > 1:
+        raise NotImplementedError(
+            f"`index` must be a scalar or 1-D for center_of_mass; got {np.ndim(index)}-D. "
+            "Pass np.ravel(index)."
+        )
+    return _one("center_of_mass", input, labels, index)
+
+
+# ----------------------------------------------------------------- computing results
+def find_objects(input: Any, max_label: int = 0) -> list:
+    """Bounding slices of every label; twin of ``scipy.ndimage.find_objects``. Computes.
+
+    Parameters
+    ----------
+    input : array_like or dask array of ints
+        Label array; labels < 1 are ignored.
+    max_label : int, optional
+        Largest label to report; 0 (default) reports up to the largest label present.
+
+    Returns
+    -------
+    list of (tuple of slice) or None
+        Entry ``i`` is the bounding box of label ``i + 1`` as slices, ``None`` when
+        that label is absent, as scipy.
+
+    Raises
+    ------
+    TypeError
+        ``input`` not of an integer dtype, or ``max_label`` not an integer.
+
+    Notes
+    -----
+    Computes: one pass over ``input`` (per-block bounding boxes of the labels present,
+    merged in a tree), then builds the list on the client. Tasks hold one block or
+    O(labels) rows; the list itself is O(max_label).
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da
+    >>> from scipy import ndimage as ndi
+    >>> from bigimg.ndimage._measurements import find_objects
+    >>> a = np.array([[0, 2, 2], [0, 0, 3], [1, 0, 0]])
+    >>> find_objects(da.from_array(a, chunks=2)) == ndi.find_objects(a)
+    True
+    """
+    lab = align(None, input, labels_name="input")[1]
+    if lab.dtype.kind not in "iu":
+        raise TypeError(f"`input` must be an integer label array; got dtype {lab.dtype}.")
+    try:
+        max_label = operator.index(max_label)
+    except TypeError as exc:
+        raise TypeError(f"`max_label` must be an integer; got {max_label!r}.") from exc
+    filters = {"lo": 1, "hi": max_label if max_label >= 1 else None}
+    table = reduce_tables(None, lab, {"mode": "labels", "bbox": True, **filters}).compute()
+    keys = table["labels"].astype(np.int64)
+    n = max_label if max_label >= 1 else (int(keys.max()) if keys.size else 0)
+    out: list = [None] * n
+    for key, lo, hi in zip(keys.tolist(), table["lo"].tolist(), table["hi"].tolist(), strict=True):
+        out[key - 1] = tuple(slice(a, b + 1) for a, b in zip(lo, hi, strict=True))
+    return out
+
+
+def histogram(input: Any, min, max, bins, labels: Any = None, index: Any = None):  # noqa: A002
+    """Histogram of ``input`` per region; twin of ``scipy.ndimage.histogram``. Computes.
+
+    Parameters
+    ----------
+    input : array_like or dask array
+        Values to bin.
+    min, max : float
+        Range of the bins (``np.linspace(min, max, bins + 1)`` edges, as scipy).
+    bins : int
+        Number of bins.
+    labels, index : optional
+        As :func:`sum_labels`; ``index`` without ``labels`` raises ``ValueError``.
+
+    Returns
+    -------
+    ndarray or None or object ndarray
+        scipy's structure: one int64 histogram for one region; for an array ``index``
+        an object array of histograms with ``None`` for absent labels (a scalar absent
+        label gives ``None``).
+
+    Raises
+    ------
+    ValueError
+        ``bins`` < 1, ``max`` < ``min``, or ``index`` given without ``labels``.
+    TypeError
+        Non-integer ``bins``.
+
+    Notes
+    -----
+    Computes: one pass in which every block bins its voxels per label (a table of
+    labels x bins counts per task) and a tree reduction adds them. Memory per task:
+    one block plus O(labels x bins).
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da
+    >>> from scipy import ndimage as ndi
+    >>> from bigimg.ndimage._measurements import histogram
+    >>> x = np.array([0.5, 1.5, 2.5, 1.2]); lab = np.array([1, 1, 2, 1])
+    >>> h = histogram(da.from_array(x, chunks=3), 0, 3, 3, lab, [1, 2])
+    >>> [v.tolist() for v in h]
+    [[1, 2, 0], [0, 0, 1]]
+    >>> all((a == b).all() for a, b in zip(h, ndi.histogram(x, 0, 3, 3, lab, [1, 2])))
+    True
+    """
+    try:
+        bins = operator.index(bins)
+    except TypeError as exc:
+        raise TypeError(f"`bins` must be an integer; got {bins!r}.") from exc
+    if bins < 1:
+        raise ValueError(f"`bins` must be at least 1; got {bins}.")
+    if not float(max) >= float(min):
+        raise ValueError(f"`max` must be >= `min`; got min={min!r}, max={max!r}.")
+    if labels is None and index is not None:
+        raise ValueError("`index` requires `labels`; got index without labels. Pass labels.")
+    r = regions(input, labels, index)
+    edges = tuple(float(e) for e in np.linspace(min, max, bins + 1))
+    table = _table(r, [], {"hist_edges": edges}).compute()
+    if r.mode != "labels":
+        if r.mode == "equal" and not table["labels"].size:
+            return None
+        return table["hist"][0] if table["hist"].shape[0] else np.zeros(bins, np.int64)
+    pos, found = lookup(table, r.index)
+    out = np.empty(r.index.size, object)
+    for i, (p, f) in enumerate(zip(pos.tolist(), found.tolist(), strict=True)):
+        out[i] = table["hist"][p].copy() if f else None
+    return out.reshape(r.index.shape)
