@@ -2,8 +2,8 @@
 
 Three visible steps, one module each:
 
-* :mod:`bigimg._labels._kernel` — label one block (cc3d or scipy) and summarise it;
-  relabel a block with its own lookup table;
+* :mod:`bigimg._labels._kernel` — label one block and summarise it;
+  relabel a block with its own lookup table (kernel: :mod:`bigimg._labels._runs`);
 * :mod:`bigimg._labels._merge` — pair labels touching across block faces, edges and
   corners; union-find and raster-order numbering;
 * :mod:`bigimg._labels._engine` — the dask graph around them and the reusable entry

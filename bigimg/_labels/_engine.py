@@ -20,7 +20,7 @@ held in memory beyond their task, so volumes larger than memory work.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ from dask.highlevelgraph import HighLevelGraph
 
 from bigimg._labels._kernel import BlockLabeller, SummarySpec, relabel_block, summarise_block
 from bigimg._labels._merge import (
+    Collected,
     EdgeSpec,
     FaceSpec,
     block_edges,
@@ -42,7 +43,13 @@ from bigimg._labels._merge import (
     upper_offsets,
 )
 
-__all__ = ["GlobalLabels", "label_across_blocks"]
+__all__ = [
+    "GlobalLabels",
+    "block_luts",
+    "label_across_blocks",
+    "relabel_blocks",
+    "summarise_blocks",
+]
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,7 @@ def _block_starts(chunks: Sequence[Sequence[int]]) -> list[np.ndarray]:
     return [np.concatenate([[0], np.cumsum(c)[:-1]]).astype(int) for c in chunks]
 
 
-def _summary_layers(x, labeller, structure, seeds, border, token):
+def _summary_layers(x, labeller, structure, seeds, border, token, summarise):
     """Graph of the summary and edge tasks; returns it and the key of the collect task."""
     grid, ndim = x.numblocks, x.ndim
     starts = _block_starts(x.chunks)
@@ -97,7 +104,7 @@ def _summary_layers(x, labeller, structure, seeds, border, token):
         ]
         location = tuple(int(starts[ax][i]) for ax, i in enumerate(idx))
         spec = SummarySpec(location, x.shape, tuple(faces), tuple(border_faces))
-        task = (summarise_block, (x.name, *idx), labeller, spec)
+        task = (summarise, (x.name, *idx), labeller, spec)
         if seeds is not None:
             task += ((seeds.name, *idx),)
         dsk[(s_name, *idx)] = task
@@ -127,16 +134,52 @@ def _summary_layers(x, labeller, structure, seeds, border, token):
     return graph, c_key
 
 
-def _relabel_array(x, labeller, luts, dtype, view, token) -> da.Array:
-    name = f"label-{token}"
+def summarise_blocks(
+    x: da.Array,
+    labeller: BlockLabeller,
+    *,
+    seeds: da.Array | None = None,
+    border: Sequence[bool] | None = None,
+    summarise: Callable = summarise_block,
+) -> Collected:
+    """Steps 1-3: compute the block summaries and gather their tables (computes now).
+
+    ``x`` must have no empty chunks; ``seeds`` must share its chunks. ``summarise`` is
+    called as ``summarise(block, labeller, spec[, seeds_block])`` and returns a
+    :class:`~bigimg._labels._kernel.BlockSummary`.
+    """
+    token = tokenize(x, labeller, seeds, border, summarise)
+    graph, key = _summary_layers(x, labeller, labeller.structure, seeds, border, token, summarise)
+    (tables,) = dask.compute(Delayed(key, graph))
+    return tables
+
+
+def block_luts(rank: np.ndarray, counts: np.ndarray, dtype: np.dtype) -> list[np.ndarray]:
+    """Each block's own lookup table: local label -> final label (entry 0 is 0)."""
+    lut_all = np.concatenate([[0], rank]).astype(dtype)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    return [
+        np.concatenate([lut_all[:1], lut_all[lo + 1 : hi + 1]])
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+
+
+def relabel_blocks(
+    x: da.Array, func: Callable, luts: Sequence[np.ndarray], *args, dtype: np.dtype
+) -> da.Array:
+    """Step 4: the lazy array whose block ``i`` is ``func(x_block_i, luts[i], *args)``.
+
+    Each task receives only its own lookup table, so the graph is O(blocks) and no
+    task holds the whole table.
+    """
+    name = f"label-{tokenize(x, func, luts, args, dtype)}"
     dsk = {
-        (name, *idx): (relabel_block, (x.name, *idx), lut, labeller, view)
+        (name, *idx): (func, (x.name, *idx), lut, *args)
         for idx, lut in zip(np.ndindex(*x.numblocks), luts, strict=True)
     }
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[x])
-    out_dtype = view if view is not None else dtype
-    meta = np.empty((0,) * x.ndim, dtype=out_dtype)
-    return da.Array(graph, name, chunks=x.chunks, dtype=out_dtype, meta=meta)
+    meta = np.empty((0,) * x.ndim, dtype=dtype)
+    return da.Array(graph, name, chunks=x.chunks, dtype=dtype, meta=meta)
 
 
 def label_across_blocks(
@@ -146,7 +189,7 @@ def label_across_blocks(
     dtype: Any = np.int32,
     seeds: da.Array | None = None,
     border: Sequence[bool] | None = None,
-    check_count=None,
+    check_count: Callable[[int], None] | None = None,
 ) -> GlobalLabels:
     """Label the nonzero voxels of ``x`` across blocks, exactly as scipy would.
 
@@ -179,7 +222,6 @@ def label_across_blocks(
     The returned labels are lazy: one task per block, holding the block, its labels
     and its lookup table.
     """
-    structure = np.asarray(structure, dtype=bool)
     chunks = tuple(tuple(c for c in ax if c) for ax in x.chunks)
     work = x if chunks == x.chunks else x.rechunk(chunks)
     if seeds is not None:
@@ -188,21 +230,16 @@ def label_across_blocks(
     view = None
     if dtype.kind == "b":
         dtype, view = np.dtype(np.uint8), np.dtype(bool)
-    labeller = BlockLabeller.for_structure(structure)
-    token = tokenize(work, structure, seeds, border)
-    graph, key = _summary_layers(work, labeller, structure, seeds, border, token)
-    (tables,) = dask.compute(Delayed(key, graph))
+    labeller = BlockLabeller(structure)
+    tables = summarise_blocks(work, labeller, seeds=seeds, border=border)
 
     rank, count = resolve_numbering(tables.first, tables.pairs)
     if check_count is not None:
         check_count(count)
-    lut_all = np.concatenate([[0], rank]).astype(dtype)
-    bounds = np.concatenate([[0], np.cumsum(tables.counts)])
-    luts = [
-        np.concatenate([lut_all[:1], lut_all[lo + 1 : hi + 1]])
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
-    ]
-    labels = _relabel_array(work, labeller, luts, dtype, view, tokenize(token, dtype, view))
+    luts = block_luts(rank, tables.counts, dtype)
+    labels = relabel_blocks(
+        work, relabel_block, luts, labeller, view, dtype=dtype if view is None else view
+    )
     if labels.chunks != x.chunks:
         labels = labels.rechunk(x.chunks)
 

@@ -1,88 +1,98 @@
 """Step 1 of cross-block labelling: label one block and summarise it.
 
-A block is labelled on its own by the fastest exact kernel (:class:`BlockLabeller`).
-What leaves the task is a small :class:`BlockSummary`: the label count, the global
-raster position of each label's first voxel, one-voxel face slabs for the merge step
-and the labels touching the array border or a seed voxel. The big label block itself
-never leaves the task; the relabel step (:func:`relabel_block`) labels the block a
-second time, identically, and maps it through its own lookup table.
+A block is labelled on its own by :class:`BlockLabeller` (the run-length kernel of
+:mod:`bigimg._labels._runs`). What leaves the task is a small :class:`BlockSummary`:
+the label count, the global raster position of each label's first voxel, one-voxel
+face slabs for the merge step and the labels touching the array border or a seed
+voxel. The big label block itself never leaves the task; the relabel step
+(:func:`relabel_block`) labels the block a second time, identically, and paints the
+final labels straight from its own lookup table.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
-import cc3d
 import numpy as np
-from scipy import ndimage as ndi
+
+from bigimg._labels._runs import RunGeometry, find_runs, label_runs, paint_runs
 
 __all__ = [
     "BlockLabeller",
+    "BlockRuns",
     "BlockSummary",
     "SummarySpec",
-    "cc3d_connectivity",
     "relabel_block",
     "summarise_block",
+    "summarise_labels",
 ]
 
-# Structures cc3d labels exactly, keyed by rank: {squared connectivity: cc3d argument}.
-# 2-D 8-connectivity is labelled as a (1, rows, cols) volume with 26-connectivity:
-# cc3d 4.1's own 2-D 8-connected mode splits objects on some shapes.
-_CC3D = {2: {1: 4, 2: 26}, 3: {1: 6, 2: 18, 3: 26}}
 
+class BlockRuns(NamedTuple):
+    """A labelled block as runs along its last axis (see :mod:`bigimg._labels._runs`).
 
-def cc3d_connectivity(structure: np.ndarray) -> int | None:
-    """The cc3d ``connectivity`` equivalent to ``structure``, or None if there is none.
-
-    The centre of a structure plays no part in labelling, so it is ignored.
+    ``first[k]`` is the block-local flat index of the first voxel of label ``k + 1``.
     """
-    ndim = structure.ndim
-    if ndim not in _CC3D:
-        return None
-    centred = structure.copy()
-    centred[(1,) * ndim] = True
-    for rank, conn in _CC3D[ndim].items():
-        if np.array_equal(centred, ndi.generate_binary_structure(ndim, rank)):
-            return conn
-    return None
+
+    shape: tuple[int, ...]
+    row_ptr: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    labels: np.ndarray
+    first: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return int(self.first.size)
 
 
-@dataclass(frozen=True, eq=False)
 class BlockLabeller:
-    """Label the nonzero voxels of one block: cc3d where exact, scipy otherwise.
+    """Label the nonzero voxels of one block for a scipy-valid ``structure``.
 
-    The numbering inside a block is arbitrary but deterministic, so labelling the
-    same block twice gives the same labels (the relabel step relies on it).
+    Labels are numbered 1, 2, ... in raster order of their first voxel (scipy's
+    numbering); labelling the same block twice gives the same labels, which the
+    relabel step relies on. Pickles as its structure (27 bytes in 3-D).
     """
 
-    structure: np.ndarray
-    connectivity: int | None = field(default=None)
+    def __init__(self, structure: np.ndarray) -> None:
+        self.structure = np.asarray(structure, dtype=bool)
+        self._geometry = RunGeometry(self.structure)
 
-    @classmethod
-    def for_structure(cls, structure: np.ndarray) -> BlockLabeller:
-        structure = np.asarray(structure, dtype=bool)
-        return cls(structure, cc3d_connectivity(structure))
-
-    def __call__(self, block: np.ndarray) -> tuple[np.ndarray, int]:
-        mask = block if block.dtype == bool else block != 0
-        # cc3d raises or mislabels on line-like blocks; those are tiny, scipy is fine.
-        if self.connectivity is not None and min(mask.shape) >= 2:
-            data = mask[np.newaxis] if mask.ndim == 2 and self.connectivity == 26 else mask
-            labels, n = cc3d.connected_components(
-                data, connectivity=self.connectivity, return_N=True
-            )
-            return labels.reshape(mask.shape), int(n)
-        labels, n = ndi.label(mask, self.structure)
-        return labels, int(n)
+    def __reduce__(self):
+        return (type(self), (self.structure,))
 
     def __dask_tokenize__(self):
-        return (
-            type(self).__name__,
-            self.structure.tobytes(),
-            self.structure.shape,
-            self.connectivity,
+        return (type(self).__name__, self.structure.shape, self.structure.tobytes())
+
+    def runs(self, block: np.ndarray) -> BlockRuns:
+        """Label ``block`` as runs (no voxel array is written)."""
+        mask = block if block.dtype == bool else block != 0
+        shape = mask.shape
+        rows = mask.reshape(-1, shape[-1]) if mask.ndim > 1 else mask.reshape(1, -1)
+        rows = np.ascontiguousarray(rows)
+        row_ptr, starts, ends = find_runs(rows, not self._geometry.along_row)
+        lead = shape if mask.ndim > 1 else (1, *shape)
+        neighbours = self._geometry.neighbour_rows(lead)
+        labels, first = label_runs(
+            row_ptr, starts, ends, neighbours, self._geometry.reach, rows.shape[1]
         )
+        return BlockRuns(shape, row_ptr, starts, ends, labels, first)
+
+    @staticmethod
+    def paint(runs: BlockRuns, values: np.ndarray) -> np.ndarray:
+        """An array of the block's shape holding ``values[i]`` on run ``i``, 0 elsewhere."""
+        out = np.zeros(runs.shape, dtype=values.dtype)
+        width = runs.shape[-1] if runs.shape else 1
+        flat = out.reshape(-1, width) if out.ndim else out.reshape(1, 1)
+        paint_runs(runs.row_ptr, runs.starts, runs.ends, values, flat)
+        return out
+
+    def __call__(self, block: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+        """``(labels, count, first)``: labels in the smallest unsigned dtype."""
+        runs = self.runs(block)
+        labels = self.paint(runs, runs.labels.astype(np.min_scalar_type(runs.count)))
+        return labels, runs.count, runs.first
 
 
 class BlockSummary(NamedTuple):
@@ -117,19 +127,15 @@ def _face(labels: np.ndarray, axis: int, side: int) -> np.ndarray:
     return labels[tuple(index)]
 
 
-def _first_voxels(labels: np.ndarray, count: int, spec: SummarySpec) -> np.ndarray:
-    """Global flat index of the first voxel of each label, vectorised.
+def _global_first(first: np.ndarray, block_shape, spec: SummarySpec) -> np.ndarray:
+    """Block-local flat indices to global flat indices (vectorised).
 
     Raster order inside a block agrees with global raster order (both are
-    lexicographic on coordinates), so the first voxel of a label in the block is its
-    first in the whole array too; converting its local position to a global flat
-    index makes the positions of different blocks comparable.
+    lexicographic on coordinates), so a label's first voxel in the block is its
+    first in the whole array too; converting positions to global flat indices makes
+    the first voxels of labels in different blocks comparable.
     """
-    flat = labels.reshape(-1)
-    where = np.flatnonzero(flat)
-    first = np.full(count + 1, flat.size, dtype=np.int64)
-    np.minimum.at(first, flat[where], where)
-    local = np.unravel_index(first[1:], labels.shape)
+    local = np.unravel_index(first, block_shape)
     coords = tuple(c + o for c, o in zip(local, spec.location, strict=True))
     return np.ravel_multi_index(coords, spec.shape).astype(np.int64, copy=False)
 
@@ -139,14 +145,14 @@ def _unique_labels(values: np.ndarray) -> np.ndarray:
     return values[values != 0].astype(np.int64)
 
 
-def summarise_block(
-    block: np.ndarray,
-    labeller: BlockLabeller,
+def summarise_labels(
+    labels: np.ndarray,
+    count: int,
+    first: np.ndarray,
     spec: SummarySpec,
     seeds: np.ndarray | None = None,
 ) -> BlockSummary:
-    """Label ``block`` and return its :class:`BlockSummary` (the labels are dropped)."""
-    labels, count = labeller(block)
+    """The :class:`BlockSummary` of one block labelled by :class:`BlockLabeller`."""
     slab_dtype = np.min_scalar_type(count)
     faces = {
         (ax, side): np.ascontiguousarray(_face(labels, ax, side), dtype=slab_dtype)
@@ -162,18 +168,30 @@ def summarise_block(
         seeded = _unique_labels(labels[np.asarray(seeds, dtype=bool)])
     else:
         seeded = np.empty(0, np.int64)
-    return BlockSummary(count, _first_voxels(labels, count, spec), faces, border, seeded)
+    first = _global_first(first, labels.shape, spec)
+    return BlockSummary(count, first, faces, border, seeded)
+
+
+def summarise_block(
+    block: np.ndarray,
+    labeller: BlockLabeller,
+    spec: SummarySpec,
+    seeds: np.ndarray | None = None,
+) -> BlockSummary:
+    """Label ``block`` and return its :class:`BlockSummary` (the labels are dropped)."""
+    labels, count, first = labeller(block)
+    return summarise_labels(labels, count, first, spec, seeds)
 
 
 def relabel_block(
     block: np.ndarray, lut: np.ndarray, labeller: BlockLabeller, view: np.dtype | None = None
 ) -> np.ndarray:
-    """Label ``block`` again and map local label ``i`` to ``lut[i]`` (``lut[0] == 0``)."""
-    labels, count = labeller(block)
-    if count + 1 != lut.size:
+    """Label ``block`` again and paint local label ``i`` as ``lut[i]`` (``lut[0] == 0``)."""
+    runs = labeller.runs(block)
+    if runs.count + 1 != lut.size:
         raise RuntimeError(
-            f"block relabelled with {count} labels but its summary had {lut.size - 1}; "
-            "the input must give the same values every time it is computed"
+            f"block relabelled with {runs.count} labels but its summary had "
+            f"{lut.size - 1}; the input must give the same values every time it is computed"
         )
-    out = lut[labels]
+    out = labeller.paint(runs, lut[runs.labels])
     return out.view(view) if view is not None else out

@@ -28,6 +28,7 @@ from scipy.sparse import csgraph
 from bigimg._labels._kernel import BlockSummary
 
 __all__ = [
+    "Collected",
     "EdgeSpec",
     "FaceSpec",
     "block_edges",

@@ -125,14 +125,20 @@ def label(input, structure=None, output=None) -> tuple[da.Array, int]:
     face slabs, first-voxel position of each label) with the current dask scheduler,
     reading and labelling ``input`` once; the label count and lookup tables are then
     known and returned eagerly. The returned labels are lazy: computing them labels
-    each block a second time (cc3d for 6/18/26-connectivity in 3-D and 4/8 in 2-D,
-    scipy otherwise) and maps it through that block's own lookup table. ``input``
-    must therefore give the same values each time it is computed.
+    each block a second time and paints it straight from that block's own lookup
+    table. ``input`` must therefore give the same values each time it is computed
+    (it is read twice; labelling twice was measured faster than storing provisional
+    labels, see ``benchmarks/bench_label.py``).
 
-    Memory: one task holds one block, its bool mask, its labels (4-8 bytes a voxel)
-    and cc3d's scratch (~5 bytes a voxel). The client holds an int64 table of every
-    block-local label (8 bytes each) while the numbering is resolved. The graph has
-    O(blocks) tasks whatever the number of objects.
+    Blocks are labelled by a run-length kernel (numba, releases the GIL) that takes
+    any structure and rank; labels touching across block faces, edges and corners
+    are merged centrally with a union-find over face-touching labels only.
+
+    Memory: one task holds one block, its bool mask, its output block and run tables
+    of about 24 bytes per run of foreground voxels along the last axis (at most one
+    run per foreground voxel). The client holds an int64 table of every block-local
+    label (8 bytes each) while the numbering is resolved. The graph has O(blocks)
+    tasks whatever the number of objects.
 
     Examples
     --------
