@@ -301,3 +301,29 @@ def test_odd_chunkings_cover_thin_blocks():
     x = blobs((5, 6, 7), sigma=1.0, fraction=0.5, seed=9)
     for chunks in [*odd_chunkings((5, 6, 7), halo=2).values(), (1, 1, 7), (5, 1, 1)]:
         _check(x, chunks, ndi.generate_binary_structure(3, 3))
+
+
+def test_block_kernel_numbers_like_scipy():
+    """The run-length kernel alone: scipy's labels and numbering, any structure and rank."""
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        ndim = int(rng.integers(1, 5))
+        shape = tuple(int(s) for s in rng.integers(1, 9 if ndim < 4 else 5, ndim))
+        mask = rng.random(shape) < rng.uniform(0.2, 0.8)
+        structure = rng.random((3,) * ndim) < rng.uniform(0.0, 1.0)
+        structure |= structure[(slice(None, None, -1),) * ndim]
+        expected, n = ndi.label(mask, structure)
+        labels, count, first = BlockLabeller(structure)(mask)
+        assert count == n
+        np.testing.assert_array_equal(labels, expected)
+        np.testing.assert_array_equal(
+            first, [np.flatnonzero(expected == k)[0] for k in range(1, n + 1)]
+        )
+
+
+def test_block_labeller_pickles_small():
+    labeller = BlockLabeller(ndi.generate_binary_structure(3, 3))
+    data = pickle.dumps(labeller)
+    assert len(data) < 400
+    restored = pickle.loads(data)
+    np.testing.assert_array_equal(restored(VOLUME)[0], labeller(VOLUME)[0])
