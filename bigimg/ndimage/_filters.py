@@ -108,6 +108,33 @@ def _footprint_geometry(size, footprint, origin, n_axes: int) -> tuple[tuple, tu
     return shape, origins
 
 
+def _kernel_depth(shape, origins, axes: Sequence[int], ndim: int, *,
+                  convolve: bool = False) -> tuple[int, ...]:
+    """Halo per axis of a kernel given on the filtered ``axes``.
+
+    scipy is not consistent about which array axis a kernel dimension lands on when
+    ``axes`` is not in increasing order: sizes and origins follow ``axes`` in the
+    separable filters, while footprints keep their order (``np.expand_dims``) and
+    origins may stay positional. The halo is the larger reach over every such
+    reading, so it is exact for all of them (a larger halo never changes results).
+    """
+    axes = tuple(axes)
+    placements = {axes, tuple(sorted(axes))}
+    if len(axes) == ndim:
+        placements.add(tuple(range(ndim)))
+    depth = [0] * ndim
+    for shape_axes in placements:
+        for origin_axes in placements:
+            where = dict(zip(origin_axes, origins))
+            for ax, s in zip(shape_axes, shape):
+                o = where.get(ax, 0)
+                reach = footprint_depth((s,), (o,))[0]
+                if convolve:
+                    reach = max(reach, footprint_depth((s,), (-o - 1 + int(s) % 2,))[0])
+                depth[ax] = max(depth[ax], reach)
+    return tuple(depth)
+
+
 def _gaussian_reach(sigma, truncate, radius, n_axes: int) -> tuple[int, ...]:
     sigmas = normalize_sequence(sigma, n_axes, "sigma")
     radii = normalize_sequence(radius, n_axes, "radius")
@@ -180,14 +207,10 @@ def _nd_linear(twin, name, input, weights, output, mode, cval, origin, axes):
     kw = dict(weights=weights, mode=mode, cval=cval, origin=origin, axes=axes)
     dtype = _validated_dtype(twin, x, output, kw)
     axs = normalize_axes(axes, x.ndim)
-    w = np.asarray(weights)
     origins = normalize_sequence(origin, len(axs), "origin")
-    reach = [
-        max(footprint_depth((s,), (o,))[0], footprint_depth((s,), (-o - 1 + s % 2,))[0])
-        for s, o in zip(w.shape, origins)
-    ]
-    return _run(twin, x, _depth_on(reach, axs, x.ndim), _modes_on(mode, axs, x.ndim),
-                dtype, name, **kw)
+    depth = _kernel_depth(np.asarray(weights).shape, origins, axs, x.ndim,
+                          convolve=twin is ndi.convolve)
+    return _run(twin, x, depth, _modes_on(mode, axs, x.ndim), dtype, name, **kw)
 
 
 def correlate(input, weights, output=None, mode="reflect", cval=0.0, origin=0, *, axes=None):
@@ -272,8 +295,7 @@ def uniform_filter(input, size=3, output=None, mode="reflect", cval=0.0, origin=
     dtype = _validated_dtype(ndi.uniform_filter, x, output, kw)
     axs = normalize_axes(axes, x.ndim)
     shape, origins = _footprint_geometry(size, None, origin, len(axs))
-    reach = footprint_depth(shape, origins)
-    return _run(ndi.uniform_filter, x, _depth_on(reach, axs, x.ndim),
+    return _run(ndi.uniform_filter, x, _kernel_depth(shape, origins, axs, x.ndim),
                 _modes_on(mode, axs, x.ndim), dtype, "uniform_filter", **kw)
 
 
@@ -665,7 +687,7 @@ def generic_filter(input, function, size=None, footprint=None, output=None, mode
     dtype = _validated_dtype(ndi.generic_filter, x, output, kw)
     axs = normalize_axes(axes, x.ndim)
     shape, origins = _footprint_geometry(size, footprint, origin, len(axs))
-    return _run(ndi.generic_filter, x, _depth_on(footprint_depth(shape, origins), axs, x.ndim),
+    return _run(ndi.generic_filter, x, _kernel_depth(shape, origins, axs, x.ndim),
                 _modes_on(mode, axs, x.ndim), dtype, "generic_filter", **kw)
 
 
@@ -717,7 +739,7 @@ def vectorized_filter(input, function, *, size=None, footprint=None, output=None
     shape = window
     origins = (0,) * len(axs) if origin is None else tuple(
         int(o) for o in normalize_sequence(origin, len(axs), "origin"))
-    depth = _depth_on(footprint_depth(shape, origins), axs, x.ndim)
+    depth = _kernel_depth(shape, origins, axs, x.ndim)
     if mode != "valid":
         return _run(_vectorized_block, x, depth, _modes_on(mode, axs, x.ndim), dtype,
                     "vectorized_filter", **kw)

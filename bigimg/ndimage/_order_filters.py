@@ -16,6 +16,7 @@ from bigimg.ndimage._filters import (
     _axis,
     _depth_on,
     _footprint_geometry,
+    _kernel_depth,
     _modes_on,
     _run,
     _validated_dtype,
@@ -78,7 +79,7 @@ def _min_max(twin, name, input, size, footprint, output, mode, cval, origin, axe
     dtype = _validated_dtype(twin, x, output, kw)
     axs = normalize_axes(axes, x.ndim)
     shape, origins = _footprint_geometry(size, footprint, origin, len(axs))
-    return _run(twin, x, _depth_on(footprint_depth(shape, origins), axs, x.ndim),
+    return _run(twin, x, _kernel_depth(shape, origins, axs, x.ndim),
                 _modes_on(mode, axs, x.ndim), dtype, name, **kw)
 
 
@@ -140,16 +141,18 @@ def _rank_common(name, twin_call, input, rank_of, size, footprint, output, mode,
     dtype = _validated_dtype(twin_call, x, output, kw)
     axs = normalize_axes(axes, x.ndim)
     shape, origins = _footprint_geometry(size, footprint, origin, len(axs))
+    # the footprint and origins on every axis, placed exactly as scipy's rank filter does
     fp = (np.ones(shape, dtype=bool) if footprint is None
           else np.asarray(footprint).astype(bool))
-    # express footprint and origin on every axis of the block (unfiltered axes: size 1)
-    full_shape, full_origin = [1] * x.ndim, [0] * x.ndim
-    for ax, s, o in zip(axs, shape, origins):
-        full_shape[ax], full_origin[ax] = s, o
-    order = [axs.index(ax) for ax in sorted(axs)]
-    fp = np.transpose(fp, order).reshape(full_shape) if fp.ndim else fp.reshape(full_shape)
+    full_origin = list(origins)
+    if len(axs) < x.ndim:
+        fp = np.expand_dims(fp, tuple(ax for ax in range(x.ndim) if ax not in axs))
+        full_origin = [0] * x.ndim
+        for o, ax in zip(origins, axs):
+            full_origin[ax] = o
+    fp = np.ascontiguousarray(fp)
     rank = rank_of(int(fp.sum()))
-    depth = _depth_on(footprint_depth(shape, origins), axs, x.ndim)
+    depth = footprint_depth(fp.shape, full_origin)
     modes = _modes_on(mode, axs, x.ndim)
     return _run(_select_kernel, x, depth, modes, dtype, name, rank=rank, footprint=fp,
                 mode=mode, cval=cval, origin=tuple(full_origin))
