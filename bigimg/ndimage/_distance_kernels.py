@@ -1,0 +1,396 @@
+"""In-memory kernels of the distance transforms: one pass along one axis of one block.
+
+Every kernel works on C-contiguous blocks seen as ``(pre, n, post)``: the processed axis
+has length ``n`` and is complete in the block (it is never cut by a chunk boundary), so
+each of the ``pre * post`` lines of length ``n`` is solved exactly. The kernels are numba
+functions compiled with ``nogil=True`` so that dask's threads run them in parallel.
+
+Squared Euclidean distances (:func:`edt_first_pass`, :func:`edt_envelope_pass`)
+    The lower envelope of parabolas of Felzenszwalb & Huttenlocher ("Distance
+    transforms of sampled functions", Theory of Computing 8, 2012), with per-axis
+    sampling. Values are summed in scipy's order (axis 0 first), so unit or integer
+    sampling gives scipy's floats exactly.
+
+Euclidean feature transform (:func:`ft_first_pass`, :func:`ft_envelope_pass`)
+    The Voronoi-site elimination of Maurer, Qi & Raghavan (IEEE PAMI 25, 2003), the
+    algorithm behind ``scipy.ndimage.distance_transform_edt``. The floating point
+    expressions and comparisons are those that decide scipy's choice among equally
+    near background voxels, so the returned indices are scipy's.
+
+Chamfer distances (:func:`taxicab_pass`, :func:`chessboard_pass`, :func:`chamfer_pass`)
+    Separable min-plus passes for the city-block and chessboard metrics (the latter
+    with the linear-time "Sep" rule of Meijster, Roerdink & Hesselink, 2000), and a
+    raster-order chamfer pass that is scipy's two-pass algorithm run on a slab.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = [
+    "BIG",
+    "chamfer_pass",
+    "chessboard_pass",
+    "city_first_pass",
+    "edt_envelope_pass",
+    "edt_first_pass",
+    "ft_envelope_pass",
+    "ft_first_pass",
+    "taxicab_pass",
+]
+
+#: "No background on this line yet" in the integer (city-block, chessboard) passes: far
+#: above any distance in a volume whose axes sum to less than 2**30 voxels, and far
+#: enough below the int32 limit that adding an axis length cannot overflow.
+BIG = 1 << 30
+
+
+# --------------------------------------------------------------------------------------
+# squared Euclidean distance (values only)
+# --------------------------------------------------------------------------------------
+@njit(cache=True, nogil=True)
+def edt_first_pass(mask, s0, out):
+    """Squared distance along axis 0 to the nearest zero of ``mask`` (n, post); inf if none."""
+    n, post = mask.shape
+    last = np.empty(post, np.int64)
+    last[:] = -1
+    for i in range(n):
+        for q in range(post):
+            if not mask[i, q]:
+                last[q] = i
+            if last[q] < 0:
+                out[i, q] = np.inf
+            else:
+                t = (i - last[q]) * s0
+                out[i, q] = t * t
+    last[:] = -1
+    for i in range(n - 1, -1, -1):
+        for q in range(post):
+            if not mask[i, q]:
+                last[q] = i
+            if last[q] >= 0:
+                t = (last[q] - i) * s0
+                t = t * t
+                if t < out[i, q]:
+                    out[i, q] = t
+
+
+@njit(cache=True, nogil=True)
+def edt_envelope_pass(g, s, out):
+    """``out[p, x, q] = min_y g[p, y, q] + ((x - y) * s)**2`` on a (pre, n, post) block.
+
+    Sites with ``g = inf`` (no background seen yet) are skipped; a line without any
+    finite site stays inf.
+    """
+    pre, n, post = g.shape
+    line = np.empty(n, np.float64)
+    v = np.empty(n, np.int64)
+    z = np.empty(n + 1, np.float64)
+    s2 = s * s
+    for p in range(pre):
+        for q in range(post):
+            for i in range(n):
+                line[i] = g[p, i, q]
+            k = -1
+            for i in range(n):
+                gi = line[i]
+                if gi == np.inf:
+                    continue
+                hi = gi + s2 * i * i
+                cross = -np.inf
+                while k >= 0:
+                    r = v[k]
+                    cross = (hi - (line[r] + s2 * r * r)) / (2.0 * s2 * (i - r))
+                    if cross <= z[k]:
+                        k -= 1
+                        cross = -np.inf
+                    else:
+                        break
+                k += 1
+                v[k] = i
+                z[k] = cross
+                z[k + 1] = np.inf
+            if k < 0:
+                for i in range(n):
+                    out[p, i, q] = np.inf
+                continue
+            k = 0
+            for i in range(n):
+                while z[k + 1] < i:
+                    k += 1
+                r = v[k]
+                t = (i - r) * s
+                out[p, i, q] = line[r] + t * t
+
+
+# --------------------------------------------------------------------------------------
+# Euclidean feature transform (scipy's tie-breaking)
+# --------------------------------------------------------------------------------------
+@njit(cache=True, nogil=True)
+def _ft_line(nsite, pos, wr, n, sd, stack, choice):
+    """Maurer's elimination and query on one line; ``choice[i]`` = the winning site.
+
+    ``pos`` are the sites' positions along the line (increasing), ``wr`` their squared
+    distance to the line over the axes already processed, ``sd`` the sampling of the
+    line's axis. Ties go to the earlier site, as in scipy.
+    """
+    top = -1
+    for k in range(nsite):
+        wk = wr[k]
+        while top >= 1:
+            i1 = stack[top]
+            i2 = stack[top - 1]
+            a = (pos[i1] - pos[i2]) * sd
+            b = (pos[k] - pos[i1]) * sd
+            c = a + b
+            if c * wr[i1] - b * wr[i2] - a * wk - a * b * c <= 0.0:
+                break
+            top -= 1
+        top += 1
+        stack[top] = k
+    top_max = top
+    top = 0
+    for i in range(n):
+        t = (pos[stack[top]] - i) * sd
+        delta1 = wr[stack[top]] + t * t
+        while top < top_max:
+            t = (pos[stack[top + 1]] - i) * sd
+            delta2 = wr[stack[top + 1]] + t * t
+            if delta1 <= delta2:
+                break
+            delta1 = delta2
+            top += 1
+        choice[i] = stack[top]
+
+
+@njit(cache=True, nogil=True)
+def ft_first_pass(mask, s0, out):
+    """Index along axis 0 of the nearest zero of ``mask`` (n, post) into ``out``; -1 if none."""
+    n, post = mask.shape
+    pos = np.empty(n, np.int64)
+    wr = np.zeros(n, np.float64)
+    stack = np.empty(n, np.int64)
+    choice = np.empty(n, np.int64)
+    for q in range(post):
+        nsite = 0
+        for i in range(n):
+            if not mask[i, q]:
+                pos[nsite] = i
+                nsite += 1
+        if nsite == 0:
+            for i in range(n):
+                out[i, q] = -1
+            continue
+        _ft_line(nsite, pos, wr, n, s0, stack, choice)
+        for i in range(n):
+            out[i, q] = pos[choice[i]]
+
+
+@njit(cache=True, nogil=True)
+def ft_envelope_pass(feat, coords, s, out):
+    """One feature-transform pass along the middle axis of ``feat`` (d, pre, n, post).
+
+    ``feat[:d]`` holds, for every voxel, the coordinates along axes ``0..d-1`` of its
+    nearest background voxel within the sub-space already processed (``feat[0] < 0``:
+    none yet). ``coords[p]`` are the global coordinates along axes ``0..d-1`` of the
+    lines with pre-index ``p``; ``s`` the sampling of axes ``0..d``. ``out`` (d+1, pre,
+    n, post) receives the nearest background over axes ``0..d``; lines with no
+    background get ``(-1, 0, ..., 0)`` as scipy does.
+    """
+    d, pre, n, post = feat.shape
+    pos = np.empty(n, np.int64)
+    wr = np.empty(n, np.float64)
+    fc = np.empty((n, d), np.int64)
+    stack = np.empty(n, np.int64)
+    choice = np.empty(n, np.int64)
+    sd = s[d]
+    for p in range(pre):
+        for q in range(post):
+            nsite = 0
+            for i in range(n):
+                if feat[0, p, i, q] >= 0:
+                    pos[nsite] = i
+                    w = 0.0
+                    for jj in range(d):
+                        f = feat[jj, p, i, q]
+                        fc[nsite, jj] = f
+                        t = (f - coords[p, jj]) * s[jj]
+                        w += t * t
+                    wr[nsite] = w
+                    nsite += 1
+            if nsite == 0:
+                for i in range(n):
+                    out[0, p, i, q] = -1
+                    for jj in range(1, d + 1):
+                        out[jj, p, i, q] = 0
+                continue
+            _ft_line(nsite, pos, wr, n, sd, stack, choice)
+            for i in range(n):
+                k = choice[i]
+                for jj in range(d):
+                    out[jj, p, i, q] = fc[k, jj]
+                out[d, p, i, q] = pos[k]
+
+
+# --------------------------------------------------------------------------------------
+# city-block and chessboard distances (values only)
+# --------------------------------------------------------------------------------------
+@njit(cache=True, nogil=True)
+def city_first_pass(mask, out):
+    """|distance| along axis 0 to the nearest zero of ``mask`` (n, post); BIG if none."""
+    n, post = mask.shape
+    for q in range(post):
+        out[0, q] = 0 if not mask[0, q] else BIG
+    for i in range(1, n):
+        for q in range(post):
+            if not mask[i, q]:
+                out[i, q] = 0
+            else:
+                out[i, q] = min(out[i - 1, q] + 1, BIG)
+    for i in range(n - 2, -1, -1):
+        for q in range(post):
+            t = out[i + 1, q] + 1
+            if t < out[i, q]:
+                out[i, q] = t
+
+
+@njit(cache=True, nogil=True)
+def taxicab_pass(g, out):
+    """``out[p, x, q] = min_y g[p, y, q] + |x - y|`` (two sweeps) on a (pre, n, post) block."""
+    pre, n, post = g.shape
+    for p in range(pre):
+        for q in range(post):
+            out[p, 0, q] = g[p, 0, q]
+        for i in range(1, n):
+            for q in range(post):
+                out[p, i, q] = min(g[p, i, q], out[p, i - 1, q] + 1)
+        for i in range(n - 2, -1, -1):
+            for q in range(post):
+                t = out[p, i + 1, q] + 1
+                if t < out[p, i, q]:
+                    out[p, i, q] = t
+        for i in range(n):
+            for q in range(post):
+                if out[p, i, q] > BIG:
+                    out[p, i, q] = BIG
+
+
+@njit(cache=True, nogil=True)
+def chessboard_pass(g, out):
+    """``out[p, x, q] = min_y max(g[p, y, q], |x - y|)`` on a (pre, n, post) block.
+
+    Meijster's lower envelope of the functions ``max(|x - y|, g[y])``; BIG stands for
+    "no background" and stays BIG.
+    """
+    pre, n, post = g.shape
+    line = np.empty(n, np.int64)
+    sv = np.empty(n, np.int64)
+    tv = np.empty(n, np.int64)
+    for p in range(pre):
+        for q in range(post):
+            for i in range(n):
+                line[i] = g[p, i, q]
+            top = 0
+            sv[0] = 0
+            tv[0] = 0
+            for u in range(1, n):
+                while top >= 0:
+                    x = tv[top]
+                    r = sv[top]
+                    fr = max(abs(x - r), line[r])
+                    fu = max(abs(x - u), line[u])
+                    if fr > fu:
+                        top -= 1
+                    else:
+                        break
+                if top < 0:
+                    top = 0
+                    sv[0] = u
+                    tv[0] = 0
+                else:
+                    r = sv[top]
+                    if line[r] <= line[u]:
+                        w = max(r + line[u], (r + u) // 2)
+                    else:
+                        w = min(u - line[r], (r + u) // 2)
+                    w += 1
+                    if w < n:
+                        top += 1
+                        sv[top] = u
+                        tv[top] = w
+            for u in range(n - 1, -1, -1):
+                r = sv[top]
+                out[p, u, q] = min(max(abs(u - r), line[r]), BIG)
+                if u == tv[top]:
+                    top -= 1
+
+
+# --------------------------------------------------------------------------------------
+# scipy's raster chamfer pass (any structure, with features)
+# --------------------------------------------------------------------------------------
+@njit(cache=True, nogil=True)
+def chamfer_pass(dt, ft, offsets, first, stop, backward):
+    """One raster pass of scipy's chamfer distance over planes ``first..stop-1`` of a slab.
+
+    ``dt`` (int32; 0 background, -1 not reached) and ``ft`` (int64 flat index of the
+    feature) are C-contiguous arrays of any rank whose axis 0 is cut into slabs; planes
+    outside ``first..stop-1`` are context from the neighbouring slab and are read only.
+    ``offsets`` (m, ndim) are the structure's elements before its centre in raveled
+    order, in that order. The forward pass visits voxels in raster order and reads
+    ``voxel + offset``; the backward pass visits them in reverse and reads
+    ``voxel - offset``, which is what scipy does by flipping the array. A neighbour
+    replaces the current value only when strictly better, as in scipy.
+    """
+    ndim = dt.ndim
+    shape = np.empty(ndim, np.int64)
+    for k in range(ndim):
+        shape[k] = dt.shape[k]
+    strides = np.empty(ndim, np.int64)
+    acc = 1
+    for k in range(ndim - 1, -1, -1):
+        strides[k] = acc
+        acc *= shape[k]
+    m = offsets.shape[0]
+    sign = -1 if backward else 1
+    flat_off = np.empty(m, np.int64)
+    for j in range(m):
+        o = 0
+        for k in range(ndim):
+            o += sign * offsets[j, k] * strides[k]
+        flat_off[j] = o
+    dflat = dt.reshape(-1)
+    fflat = ft.reshape(-1)
+    plane = strides[0]
+    coord = np.empty(ndim, np.int64)
+    start = first * plane
+    end = stop * plane
+    count = end - start
+    for step in range(count):
+        idx = start + step if not backward else end - 1 - step
+        value = dflat[idx]
+        if value == 0:
+            continue
+        rem = idx
+        for k in range(ndim):
+            coord[k] = rem // strides[k]
+            rem -= coord[k] * strides[k]
+        best = value
+        best_idx = -1
+        for j in range(m):
+            inside = True
+            for k in range(ndim):
+                c = coord[k] + sign * offsets[j, k]
+                if c < 0 or c >= shape[k]:
+                    inside = False
+                    break
+            if not inside:
+                continue
+            nb = idx + flat_off[j]
+            tt = dflat[nb]
+            if tt >= 0 and (best < 0 or tt + 1 < best):
+                best = tt + 1
+                best_idx = nb
+        dflat[idx] = best
+        if best_idx >= 0:
+            fflat[idx] = fflat[best_idx]

@@ -1,0 +1,440 @@
+"""Distance transforms against scipy.ndimage on the whole array, for every chunking."""
+
+from __future__ import annotations
+
+import doctest
+import math
+import pickle
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+from dask.callbacks import Callback
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bigimg._errors import ArgumentError
+from bigimg.ndimage import _distance, _distance_graph, _distance_kernels
+from bigimg.ndimage._distance import (
+    distance_transform_bf,
+    distance_transform_cdt,
+    distance_transform_edt,
+)
+from bigimg.testing import assert_dask_matches, blobs, odd_chunkings, raise_if_dask_computes
+from tests.conftest import SHAPE
+
+RNG = np.random.default_rng(7)
+#: large distances (70 % foreground in blobs) and many ties (sparse random background)
+MASKS = {
+    "blobs": blobs(SHAPE, sigma=2.0, fraction=0.7, seed=3),
+    "random": RNG.random(SHAPE) > 0.12,
+}
+SAMPLING = (1.5, 0.7, 1.1)
+#: an asymmetric custom structure, and the diagonal-only one with which scipy's two
+#: scans leave reachable voxels at -1 (an iterate-to-convergence scheme would differ)
+CUSTOM = RNG.random((3, 3, 3)) > 0.5
+DIAGONAL_2D = np.array([[1, 0, 1], [0, 1, 0], [1, 0, 1]], bool)
+SMALL = (9, 11, 13)
+
+
+@pytest.fixture
+def tiny_tasks(monkeypatch):
+    """Task budget of one voxel: every stage is one axis, slabs are one plane."""
+    monkeypatch.setattr(_distance_graph, "MIN_TASK_VOXELS", 1)
+
+
+def _nearest_check(mask, ind, dist_of):
+    """Every index is a background voxel at the minimal distance."""
+    grid = np.indices(mask.shape)
+    assert not mask[tuple(ind)].any(), "an index points at a foreground voxel"
+    bg = np.argwhere(~mask)
+    best = np.min([dist_of(grid - b.reshape((-1,) + (1,) * mask.ndim)) for b in bg], axis=0)
+    np.testing.assert_array_equal(dist_of(grid - ind), best)
+
+
+# ------------------------------------------------------------------------------------
+# distance_transform_edt
+# ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", list(MASKS))
+def test_edt_matches_scipy(chunks, kind):
+    a = MASKS[kind]
+    x = da.from_array(a, chunks=chunks)
+    d = distance_transform_edt(x)
+    ds, i = distance_transform_edt(x, sampling=SAMPLING, return_indices=True)
+    d_only = distance_transform_edt(x, sampling=SAMPLING)
+    assert d.chunks == x.chunks and d_only.chunks == x.chunks
+    assert i.chunks == ((3,),) + x.chunks
+    d, ds, i, d_only = dask.compute(d, ds, i, d_only, scheduler="sync")
+    ref_ds, ref_i = ndi.distance_transform_edt(a, sampling=SAMPLING, return_indices=True)
+    # unit sampling: bit-identical; indices: scipy's tie-breaking; distances from them too
+    np.testing.assert_array_equal(d, ndi.distance_transform_edt(a))
+    np.testing.assert_array_equal(i, ref_i)
+    np.testing.assert_array_equal(ds, ref_ds)
+    np.testing.assert_allclose(d_only, ref_ds, rtol=1e-14, atol=0)
+    assert d.dtype == np.float64 and i.dtype == np.int32
+
+
+def test_edt_ties_follow_scipy():
+    # background on a lattice: most voxels are equally near several background voxels
+    a = np.ones((12, 14, 16), bool)
+    a[::4, ::4, ::4] = False
+    a[1, 6, 9] = False
+    ref_d, ref_i = ndi.distance_transform_edt(a, return_indices=True)
+    grid = np.indices(a.shape).reshape(3, -1)
+    bg = np.argwhere(~a)
+    d2 = ((grid[:, :, None] - bg.T[:, None, :]) ** 2).sum(axis=0)
+    ties = ((d2 == d2.min(axis=1, keepdims=True)).sum(axis=1) > 1).sum()
+    assert ties > a.size // 3  # the test really exercises ties
+    for chunks in [(5, 3, 7), (12, 1, 16), (1, 14, 2)]:
+        d, i = distance_transform_edt(da.from_array(a, chunks=chunks), return_indices=True)
+        np.testing.assert_array_equal(i.compute(), ref_i)
+        np.testing.assert_array_equal(d.compute(), ref_d)
+
+
+@pytest.mark.parametrize(
+    "shape,chunks",
+    [((40,), (7,)), ((40,), (1,)), ((13, 31), (4, 9)), ((13, 31), (13, 1)), ((5, 6, 4, 7), 2)],
+)
+@pytest.mark.parametrize("sampling", [None, 0.6, "per-axis"])
+def test_edt_ranks(shape, chunks, sampling, tiny_tasks):
+    a = np.random.default_rng(len(shape)).random(shape) > 0.2
+    if sampling == "per-axis":
+        sampling = tuple(0.5 + 0.3 * k for k in range(len(shape)))
+    x = da.from_array(a, chunks=chunks)
+    ref_d, ref_i = ndi.distance_transform_edt(a, sampling=sampling, return_indices=True)
+    d, i, d_only = dask.compute(
+        *distance_transform_edt(x, sampling=sampling, return_indices=True),
+        distance_transform_edt(x, sampling=sampling),
+        scheduler="sync",
+    )
+    np.testing.assert_array_equal(i, ref_i)
+    np.testing.assert_array_equal(d, ref_d)
+    np.testing.assert_allclose(d_only, ref_d, rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("sampling", [None, (2.0, 0.5, 1.0)])
+def test_edt_without_background(sampling):
+    a = np.ones((6, 7, 5), np.uint8)
+    x = da.from_array(a, chunks=(2, 3, 5))
+    ref_d, ref_i = ndi.distance_transform_edt(a, sampling=sampling, return_indices=True)
+    assert (ref_i[0] == -1).all()  # scipy's convention, reproduced below
+    d, i = distance_transform_edt(x, sampling=sampling, return_indices=True)
+    assert_dask_matches(d, ref_d, rtol=0)
+    assert_dask_matches(i, ref_i)
+    assert_dask_matches(distance_transform_edt(x, sampling=sampling), ref_d, rtol=1e-15)
+
+
+def test_edt_all_background_empty_and_0d():
+    z = np.zeros((5, 6), np.float32)
+    d, i = distance_transform_edt(da.from_array(z, chunks=2), return_indices=True)
+    assert_dask_matches(d, np.zeros((5, 6)))
+    assert_dask_matches(i, np.indices((5, 6), dtype=np.int32))
+    e = np.ones((3, 0, 2))
+    d, i = distance_transform_edt(e, return_indices=True)
+    assert d.shape == (3, 0, 2) and i.shape == (3, 3, 0, 2)
+    for v in (0, 1):
+        ref_d, ref_i = ndi.distance_transform_edt(np.array(v), return_indices=True)
+        d, i = distance_transform_edt(np.array(v), return_indices=True)
+        assert_dask_matches(d, ref_d)
+        assert_dask_matches(i, ref_i)
+
+
+def test_edt_input_kinds():
+    a = np.where(MASKS["random"][:6, :7, :8], 2.5, 0.0)
+    a[0, 0, 0] = np.nan  # nan is non-zero: foreground, as in scipy
+    ref = ndi.distance_transform_edt(a)
+    assert_dask_matches(distance_transform_edt(a), ref, rtol=0)
+    assert_dask_matches(distance_transform_edt(a.tolist()), ref, rtol=0)
+    ind = distance_transform_edt(da.from_array(a, chunks=3), return_distances=False,
+                                 return_indices=True)
+    assert_dask_matches(ind, ndi.distance_transform_edt(a, return_indices=True,
+                                                         return_distances=False))
+
+
+# ------------------------------------------------------------------------------------
+# distance_transform_cdt
+# ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", list(MASKS))
+def test_cdt_matches_scipy(chunks, kind):
+    a = MASKS[kind]
+    x = da.from_array(a, chunks=chunks)
+    lazy = {
+        "taxicab": distance_transform_cdt(x, metric="taxicab"),
+        "chessboard": distance_transform_cdt(x),
+        "chessboard+ind": distance_transform_cdt(x, return_indices=True),
+        "custom+ind": distance_transform_cdt(x, metric=CUSTOM, return_indices=True),
+    }
+    (out,) = dask.compute(lazy, scheduler="sync")
+    refs = {
+        "taxicab": ndi.distance_transform_cdt(a, metric="taxicab"),
+        "chessboard": ndi.distance_transform_cdt(a),
+        "chessboard+ind": ndi.distance_transform_cdt(a, return_indices=True),
+        "custom+ind": ndi.distance_transform_cdt(a, metric=CUSTOM, return_indices=True),
+    }
+    for name, ref in refs.items():
+        got = out[name] if isinstance(out[name], tuple) else (out[name],)
+        want = ref if isinstance(ref, tuple) else (ref,)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w, err_msg=name)
+            assert g.dtype == np.int32
+
+
+def test_cdt_structures(tiny_tasks):
+    a = MASKS["random"][:, :, :9]
+    x = da.from_array(a, chunks=(5, 4, 3))
+    taxicab = ndi.generate_binary_structure(3, 1)
+    # only the first half of the structure is read (scipy's chamfer): a structure whose
+    # first half is the chessboard's takes the separable path and gives scipy's result
+    half_chessboard = np.ones((3, 3, 3), np.uint8)
+    half_chessboard.ravel()[14:] = RNG.integers(0, 2, 13)
+    for metric in (taxicab, half_chessboard):
+        d = distance_transform_cdt(x, metric=metric)
+        assert not any("cdt-forward" in k for k in d.dask.layers)  # separable, parallel
+        assert_dask_matches(d, ndi.distance_transform_cdt(a, metric=metric))
+    # two scans do not reach everything with this structure; scipy's -1s are reproduced
+    b = np.ones((2, 9), bool)
+    b[0, 0] = False
+    d, i = distance_transform_cdt(da.from_array(b, chunks=(1, 4)), metric=DIAGONAL_2D,
+                                  return_indices=True)
+    ref_d, ref_i = ndi.distance_transform_cdt(b, metric=DIAGONAL_2D, return_indices=True)
+    assert (ref_d == -1).sum() > 0
+    assert_dask_matches(d, ref_d)
+    assert_dask_matches(i, ref_i)
+
+
+@pytest.mark.parametrize("shape,chunks", [((30,), (4,)), ((11, 17), (3, 5)), ((4, 5, 3, 6), 2)])
+def test_cdt_ranks(shape, chunks, tiny_tasks):
+    a = np.random.default_rng(3).random(shape) > 0.25
+    x = da.from_array(a, chunks=chunks)
+    structure = np.random.default_rng(4).random((3,) * len(shape)) > 0.4
+    for metric in ("taxicab", "chessboard", structure):
+        ref_d, ref_i = ndi.distance_transform_cdt(a, metric=metric, return_indices=True)
+        d, i = distance_transform_cdt(x, metric=metric, return_indices=True)
+        assert_dask_matches(distance_transform_cdt(x, metric=metric), ref_d)
+        assert_dask_matches(d, ref_d)
+        assert_dask_matches(i, ref_i)
+
+
+def test_cdt_edge_cases():
+    ones = np.ones((4, 5, 6), bool)
+    for metric in ("taxicab", "chessboard"):
+        ref_d, ref_i = ndi.distance_transform_cdt(ones, metric=metric, return_indices=True)
+        x = da.from_array(ones, chunks=2)
+        assert_dask_matches(distance_transform_cdt(x, metric=metric), ref_d)
+        d, i = distance_transform_cdt(x, metric=metric, return_indices=True)
+        assert_dask_matches(d, ref_d)
+        assert_dask_matches(i, ref_i)
+    zeros = np.zeros((4, 5), np.int16)
+    assert_dask_matches(distance_transform_cdt(zeros), ndi.distance_transform_cdt(zeros))
+    d, i = distance_transform_cdt(np.ones((0, 3)), return_indices=True)
+    assert d.shape == (0, 3) and i.shape == (2, 0, 3)
+
+
+# ------------------------------------------------------------------------------------
+# distance_transform_bf
+# ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("chunks", [SMALL, (4, 5, 3), (1, 11, 2)], ids=str)
+def test_bf_matches_scipy(chunks):
+    a = MASKS["blobs"][: SMALL[0], : SMALL[1], : SMALL[2]].copy()
+    a[4, 5, 6] = False
+    x = da.from_array(a, chunks=chunks)
+    metrics = {
+        "euclidean": lambda v: np.sqrt(sum((t * s) ** 2 for t, s in zip(v, SAMPLING))),
+        "taxicab": lambda v: np.abs(v).sum(axis=0),
+        "chessboard": lambda v: np.abs(v).max(axis=0),
+    }
+    for metric, dist_of in metrics.items():
+        ref_d, ref_i = ndi.distance_transform_bf(a, metric, SAMPLING, return_indices=True)
+        d, i = distance_transform_bf(x, metric.upper(), SAMPLING, return_indices=True)
+        d_only = distance_transform_bf(x, metric, SAMPLING)
+        assert d.dtype == ref_d.dtype == d_only.dtype
+        d, i, d_only = dask.compute(d, i, d_only, scheduler="sync")
+        np.testing.assert_allclose(d, ref_d, rtol=1e-15, atol=0)
+        np.testing.assert_allclose(d_only, ref_d, rtol=1e-14, atol=0)
+        # documented: a nearest background voxel, not necessarily the one scipy's
+        # brute force keeps among equally near ones
+        _nearest_check(a, i, dist_of)
+        assert i.dtype == np.int32
+
+
+def test_bf_edge_cases():
+    ones = np.ones((3, 4), bool)
+    x = da.from_array(ones, chunks=(2, 3))
+    for metric in ("euclidean", "taxicab", "chessboard"):
+        ref_d, ref_i = ndi.distance_transform_bf(ones, metric, return_indices=True)
+        d, i = distance_transform_bf(x, metric, return_indices=True)
+        assert_dask_matches(d, ref_d, rtol=0)
+        assert_dask_matches(i, ref_i)
+        assert_dask_matches(distance_transform_bf(x, metric), ref_d, rtol=0)
+        for v in (0, 3):
+            ref_d, ref_i = ndi.distance_transform_bf(np.array(v), metric, return_indices=True)
+            d, i = distance_transform_bf(np.array(v), metric, return_indices=True)
+            assert_dask_matches(d, ref_d, rtol=0)
+            assert_dask_matches(i, ref_i)
+
+
+# ------------------------------------------------------------------------------------
+# laziness, memory, pickling, arguments
+# ------------------------------------------------------------------------------------
+def _all_calls(x):
+    return [
+        distance_transform_edt(x),
+        *distance_transform_edt(x, sampling=2.0, return_indices=True),
+        distance_transform_cdt(x, metric="taxicab"),
+        *distance_transform_cdt(x, metric=CUSTOM, return_indices=True),
+        *distance_transform_bf(x, "chessboard", return_indices=True),
+        distance_transform_bf(x),
+    ]
+
+
+def test_lazy():
+    x = da.random.default_rng(0).random(SHAPE, chunks=(7, 8, 9)) > 0.2
+    with raise_if_dask_computes():
+        results = _all_calls(x)
+    assert all(isinstance(r, da.Array) for r in results)
+    assert isinstance(distance_transform_edt(np.ones((3, 3))), da.Array)
+
+
+def test_graph_pickles_cheaply():
+    x = da.random.default_rng(0).random(SHAPE, chunks=(7, 8, 9)) > 0.2
+    for result in _all_calls(x):
+        graph = dict(result.__dask_graph__())
+        assert len(pickle.dumps(graph)) < 400_000
+        assert max(len(pickle.dumps(task)) for task in graph.values()) < 20_000
+
+
+def test_task_memory_is_bounded():
+    shape, chunks = (80, 72, 40), (20, 16, 10)
+    x = da.random.default_rng(1).random(shape, chunks=chunks) > 0.05
+    limit = _distance_graph.task_limit(shape, x.chunks)
+    assert limit == _distance_graph.MIN_TASK_VOXELS  # chunks of 3200 voxels
+    assert _distance_graph.stage_plan(shape, limit) == [(0,), (1, 2)]
+    results = _all_calls(x)
+    # every intermediate array in every graph has blocks of at most `limit` voxels
+    for result in results:
+        for name, layer in result.dask.layers.items():
+            ann = layer.collection_annotations or {}
+            if "chunks" not in ann:
+                continue
+            blocks = ann["chunks"][-3:]
+            biggest = math.prod(max(c) for c in blocks)
+            bound = max(limit, math.prod(shape[1:]))  # slabs of the scan path: one plane
+            assert biggest <= bound, (name, biggest)
+    # and the separable Euclidean path really stays within `limit` (plus its lead axis)
+    sizes = []
+
+    class Sizes(Callback):
+        def _posttask(self, key, result, dsk, state, worker_id):
+            name = key[0] if isinstance(key, tuple) else key
+            if isinstance(result, np.ndarray) and "finalize" not in str(name):
+                sizes.append(result.size)
+
+    with Sizes():
+        distance_transform_edt(x, return_indices=True)[1].compute(scheduler="sync")
+    assert 0 < max(sizes) <= 3 * limit
+
+
+def test_stage_plan_and_chunks():
+    assert _distance_graph.stage_plan((384, 384, 384), 128**3) == [(0, 1), (2,)]
+    assert _distance_graph.stage_plan((5,), 1) == [(0,)]
+    c = _distance_graph.stage_chunks((384, 384, 384), ((128,) * 3,) * 3, (2,), 128**3)
+    assert c[2] == (384,) and math.prod(max(k) for k in c) <= 128**3
+    assert sum(c[0]) == 384 and sum(c[1]) == 384
+
+
+def test_argument_errors():
+    a = np.ones((4, 5))
+    for f in (distance_transform_edt, distance_transform_cdt, distance_transform_bf):
+        with pytest.raises(TypeError, match="`distances` must be None"):
+            f(a, distances=np.empty((4, 5)))
+        with pytest.raises(TypeError, match="`indices` must be None"):
+            f(a, return_indices=True, indices=np.empty((2, 4, 5), np.int32))
+        with pytest.raises(ArgumentError, match="at least one"):
+            f(a, return_distances=False)
+        with pytest.raises(RuntimeError):  # scipy raises RuntimeError here: still caught
+            f(a, return_distances=False)
+        with pytest.raises(TypeError, match="`input`"):
+            f(np.array(["a", "b"]))
+    for f in (distance_transform_edt, distance_transform_bf):
+        with pytest.raises(ArgumentError, match="sampling"):
+            f(a, sampling=(1, 2, 3))
+        with pytest.raises(ValueError, match="positive"):
+            f(a, sampling=(1.0, -2.0))
+        with pytest.raises(TypeError, match="sampling"):
+            f(a, sampling=("a", 1))
+    with pytest.raises(ValueError, match="metric"):
+        distance_transform_cdt(a, metric="euclidean")
+    with pytest.raises(ValueError, match="sizes must be equal to 3"):
+        distance_transform_cdt(a, metric=np.ones((3, 2), bool))
+    with pytest.raises(ValueError, match="rank"):
+        distance_transform_cdt(a, metric=np.ones((3, 3, 3), bool))
+    with pytest.raises(ValueError, match="at least one dimension"):
+        distance_transform_cdt(np.array(1))
+    with pytest.raises(ArgumentError, match="metric"):
+        distance_transform_bf(a, metric="minkowski")
+    with pytest.raises(TypeError, match="metric"):
+        distance_transform_bf(a, metric=3)
+
+
+# ------------------------------------------------------------------------------------
+# arbitrary chunkings
+# ------------------------------------------------------------------------------------
+@st.composite
+def _mask_and_chunks(draw):
+    ndim = draw(st.integers(1, 3))
+    shape = tuple(draw(st.lists(st.integers(1, 9), min_size=ndim, max_size=ndim)))
+    chunks = []
+    for n in shape:
+        cuts = sorted(draw(st.sets(st.integers(1, n - 1), max_size=3))) if n > 1 else []
+        edges = [0, *cuts, n]
+        chunks.append(tuple(b - a for a, b in zip(edges, edges[1:])))
+    seed = draw(st.integers(0, 2**16))
+    density = draw(st.sampled_from([0.0, 0.1, 0.5, 0.95, 1.0]))
+    mask = np.random.default_rng(seed).random(shape) < density
+    return mask, tuple(chunks)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=_mask_and_chunks())
+def test_arbitrary_chunkings(case, tiny_tasks):
+    a, chunks = case
+    x = da.from_array(a, chunks=chunks)
+    lazy = (
+        distance_transform_edt(x, return_indices=True),
+        distance_transform_edt(x),
+        distance_transform_cdt(x, metric="taxicab"),
+        distance_transform_cdt(x, return_indices=True),
+    )
+    (ed, ei), e2, ct, (cd, ci) = dask.compute(*lazy, scheduler="sync")
+    ref_d, ref_i = ndi.distance_transform_edt(a, return_indices=True)
+    np.testing.assert_array_equal(ed, ref_d)
+    np.testing.assert_array_equal(ei, ref_i)
+    np.testing.assert_array_equal(e2, ref_d)
+    np.testing.assert_array_equal(ct, ndi.distance_transform_cdt(a, metric="taxicab"))
+    ref_cd, ref_ci = ndi.distance_transform_cdt(a, return_indices=True)
+    np.testing.assert_array_equal(cd, ref_cd)
+    np.testing.assert_array_equal(ci, ref_ci)
+
+
+def test_kernels_chessboard_envelope_brute_force():
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        n = int(rng.integers(1, 12))
+        g = rng.integers(0, 8, n).astype(np.int32)
+        g[rng.random(n) < 0.3] = _distance_kernels.BIG
+        out = np.empty((1, n, 1), np.int32)
+        _distance_kernels.chessboard_pass(g.reshape(1, n, 1), out)
+        x = np.arange(n)
+        want = np.minimum(
+            np.max([np.broadcast_to(g, (n, n)), np.abs(x[:, None] - x[None, :])], axis=0).min(1),
+            _distance_kernels.BIG,
+        )
+        np.testing.assert_array_equal(out.ravel(), want)
+
+
+def test_docstring_examples():
+    for module in (_distance, _distance_graph):
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.attempted > 0 and result.failed == 0
