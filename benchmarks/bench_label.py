@@ -92,7 +92,7 @@ def label_via_zarr(x: da.Array, structure: np.ndarray, path: str):
     labeller = BlockLabeller(structure)
     tables = summarise_blocks(x, labeller, summarise=partial(_store_and_summarise, target=target))
     rank, count = resolve_numbering(tables.first, tables.pairs)
-    luts = block_luts(rank, tables.counts, np.dtype(np.int32))
+    luts = block_luts(rank, tables.counts, np.int32)
     provisional = da.from_zarr(path)
     return relabel_blocks(provisional, _take, luts, dtype=np.dtype(np.int32)), count
 

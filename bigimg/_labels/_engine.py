@@ -52,14 +52,13 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GlobalLabels:
-    """Result of :func:`label_across_blocks`.
+    """Result of :func:`label_across_blocks`: the object count, per-object tables and
+    what it takes to paint any per-object table lazily (:meth:`paint`, :meth:`labels`).
 
     Attributes
     ----------
-    labels : dask.array.Array
-        Lazy labels, numbered exactly like ``scipy.ndimage.label``.
     count : int
         Number of objects.
     touches_border : numpy.ndarray of bool, shape (count + 1,), or None
@@ -70,10 +69,47 @@ class GlobalLabels:
         None unless ``seeds`` was given.
     """
 
-    labels: da.Array
     count: int
-    touches_border: np.ndarray | None = None
-    has_seed: np.ndarray | None = None
+    touches_border: np.ndarray | None
+    has_seed: np.ndarray | None
+    blocks: da.Array
+    labeller: BlockLabeller
+    luts: tuple[np.ndarray, ...]
+    chunks: tuple[tuple[int, ...], ...]
+
+    def paint(self, table: np.ndarray, *, view: Any = None) -> da.Array:
+        """Lazy array holding ``table[k]`` on object ``k`` and ``table[0]`` elsewhere.
+
+        ``table`` has ``count + 1`` entries. Each block receives only the entries of
+        its own objects; the block is labelled again in its task. ``view`` reinterprets
+        the painted bytes (``label`` uses it to mimic scipy's bool output).
+        """
+        table = np.asarray(table)
+        if table.shape != (self.count + 1,):
+            raise ValueError(
+                f"`table` must hold count + 1 = {self.count + 1} entries; got shape {table.shape}."
+            )
+        if table.dtype.kind == "b":  # painted as bytes, viewed back as bool
+            table, view = table.view(np.uint8), bool
+        paint_dtype = table.dtype
+        view = None if view is None else np.dtype(view)
+        luts = [table[lut] for lut in self.luts]
+        out = relabel_blocks(
+            self.blocks,
+            relabel_block,
+            luts,
+            self.labeller,
+            view,
+            dtype=paint_dtype if view is None else view,
+        )
+        return out if out.chunks == self.chunks else out.rechunk(self.chunks)
+
+    def labels(self, dtype: Any = np.int32) -> da.Array:
+        """Lazy labels numbered like ``scipy.ndimage.label`` (``bool``: scipy's bytes)."""
+        dtype = np.dtype(dtype)
+        if dtype.kind == "b":
+            return self.paint(np.arange(self.count + 1).astype(np.uint8), view=bool)
+        return self.paint(np.arange(self.count + 1).astype(dtype))
 
 
 def _block_starts(chunks: Sequence[Sequence[int]]) -> list[np.ndarray]:
@@ -154,7 +190,7 @@ def summarise_blocks(
     return tables
 
 
-def block_luts(rank: np.ndarray, counts: np.ndarray, dtype: np.dtype) -> list[np.ndarray]:
+def block_luts(rank: np.ndarray, counts: np.ndarray, dtype: Any = np.int64) -> list[np.ndarray]:
     """Each block's own lookup table: local label -> final label (entry 0 is 0)."""
     lut_all = np.concatenate([[0], rank]).astype(dtype)
     bounds = np.concatenate([[0], np.cumsum(counts)])
@@ -186,10 +222,8 @@ def label_across_blocks(
     x: da.Array,
     structure: np.ndarray,
     *,
-    dtype: Any = np.int32,
     seeds: da.Array | None = None,
     border: Sequence[bool] | None = None,
-    check_count: Callable[[int], None] | None = None,
 ) -> GlobalLabels:
     """Label the nonzero voxels of ``x`` across blocks, exactly as scipy would.
 
@@ -197,51 +231,50 @@ def label_across_blocks(
     ----------
     x : dask array
         Nonzero voxels are foreground. Must have ``ndim >= 1`` and ``size > 0``; it
-        is computed twice (summaries now, labels later), so it must be deterministic.
+        is computed twice (summaries now, painting later), so it must be deterministic.
     structure : ndarray of bool
         A valid scipy ``label`` structure (shape 3 on every axis, centrosymmetric).
-    dtype : numpy dtype
-        dtype of the labels; ``bool`` labels are stored as uint8 bytes, like scipy.
     seeds : dask array, optional
         Same shape as ``x``; fills :attr:`GlobalLabels.has_seed`.
     border : sequence of bool, optional
         Per axis, whether the first and last planes along it count as the array
         border; fills :attr:`GlobalLabels.touches_border`.
-    check_count : callable, optional
-        Called with the object count before the labels are built (to raise if
-        ``dtype`` cannot hold it).
 
     Returns
     -------
     GlobalLabels
+        Object count and tables now; :meth:`GlobalLabels.labels` and
+        :meth:`GlobalLabels.paint` build lazy arrays.
 
     Notes
     -----
     Computes the per-block summaries now (the input is read and labelled once), on the
     current dask scheduler; the client then holds O(provisional labels) int64 tables.
-    The returned labels are lazy: one task per block, holding the block, its labels
-    and its lookup table.
+    Arrays painted from the result are lazy: one task per block, holding the block,
+    its runs and its own slice of the table.
+
+    Examples
+    --------
+    Fill the background components that do not touch the array border (holes):
+
+    >>> import numpy as np, dask.array as da
+    >>> from scipy import ndimage as ndi
+    >>> ring = np.pad(np.pad(np.zeros((1, 1), bool), 1, constant_values=True), 1)
+    >>> found = label_across_blocks(da.from_array(~ring, chunks=2),
+    ...                             ndi.generate_binary_structure(2, 1), border=(True, True))
+    >>> found.count, found.touches_border.tolist()
+    (2, [False, True, False])
+    >>> filled = found.paint(np.r_[True, ~found.touches_border[1:]]).compute()
+    >>> bool((filled == ndi.binary_fill_holes(ring)).all())
+    True
     """
     chunks = tuple(tuple(c for c in ax if c) for ax in x.chunks)
     work = x if chunks == x.chunks else x.rechunk(chunks)
     if seeds is not None:
         seeds = seeds.rechunk(work.chunks)
-    dtype = np.dtype(dtype)
-    view = None
-    if dtype.kind == "b":
-        dtype, view = np.dtype(np.uint8), np.dtype(bool)
     labeller = BlockLabeller(structure)
     tables = summarise_blocks(work, labeller, seeds=seeds, border=border)
-
     rank, count = resolve_numbering(tables.first, tables.pairs)
-    if check_count is not None:
-        check_count(count)
-    luts = block_luts(rank, tables.counts, dtype)
-    labels = relabel_blocks(
-        work, relabel_block, luts, labeller, view, dtype=dtype if view is None else view
-    )
-    if labels.chunks != x.chunks:
-        labels = labels.rechunk(x.chunks)
 
     def flags(ids: np.ndarray) -> np.ndarray:
         table = np.zeros(count + 1, dtype=bool)
@@ -249,8 +282,11 @@ def label_across_blocks(
         return table
 
     return GlobalLabels(
-        labels,
-        count,
-        flags(tables.border) if border is not None else None,
-        flags(tables.seeded) if seeds is not None else None,
+        count=count,
+        touches_border=flags(tables.border) if border is not None else None,
+        has_seed=flags(tables.seeded) if seeds is not None else None,
+        blocks=work,
+        labeller=labeller,
+        luts=tuple(block_luts(rank, tables.counts)),
+        chunks=x.chunks,
     )

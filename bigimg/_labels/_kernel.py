@@ -80,9 +80,12 @@ class BlockLabeller:
         return BlockRuns(shape, row_ptr, starts, ends, labels, first)
 
     @staticmethod
-    def paint(runs: BlockRuns, values: np.ndarray) -> np.ndarray:
-        """An array of the block's shape holding ``values[i]`` on run ``i``, 0 elsewhere."""
-        out = np.zeros(runs.shape, dtype=values.dtype)
+    def paint(runs: BlockRuns, values: np.ndarray, background=0) -> np.ndarray:
+        """An array of the block's shape: ``values[i]`` on run ``i``, ``background`` elsewhere."""
+        if background == 0:
+            out = np.zeros(runs.shape, dtype=values.dtype)
+        else:
+            out = np.full(runs.shape, background, dtype=values.dtype)
         width = runs.shape[-1] if runs.shape else 1
         flat = out.reshape(-1, width) if out.ndim else out.reshape(1, 1)
         paint_runs(runs.row_ptr, runs.starts, runs.ends, values, flat)
@@ -186,12 +189,12 @@ def summarise_block(
 def relabel_block(
     block: np.ndarray, lut: np.ndarray, labeller: BlockLabeller, view: np.dtype | None = None
 ) -> np.ndarray:
-    """Label ``block`` again and paint local label ``i`` as ``lut[i]`` (``lut[0] == 0``)."""
+    """Label ``block`` again and paint local label ``i`` as ``lut[i]``, background ``lut[0]``."""
     runs = labeller.runs(block)
     if runs.count + 1 != lut.size:
         raise RuntimeError(
             f"block relabelled with {runs.count} labels but its summary had "
             f"{lut.size - 1}; the input must give the same values every time it is computed"
         )
-    out = labeller.paint(runs, lut[runs.labels])
+    out = labeller.paint(runs, lut[runs.labels], lut[0])
     return out.view(view) if view is not None else out

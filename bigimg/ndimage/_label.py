@@ -178,13 +178,11 @@ def label(input, structure=None, output=None) -> tuple[da.Array, int]:
         count = int((x != 0).compute())
         return (x != 0).astype(dtype), count
 
-    def check_count(count: int) -> None:
-        if count > _max_label(dtype):
-            raise ArgumentError(
-                f"`output` dtype {dtype} cannot hold {count} labels (insufficient "
-                "bit-depth in requested output type); pass output=np.int32 or leave "
-                "output=None."
-            )
-
-    result = label_across_blocks(x, structure, dtype=dtype, check_count=check_count)
-    return result.labels, result.count
+    found = label_across_blocks(x, structure)
+    if found.count > _max_label(dtype):
+        raise ArgumentError(
+            f"`output` dtype {dtype} cannot hold {found.count} labels (insufficient "
+            "bit-depth in requested output type); pass output=np.int32 or leave "
+            "output=None."
+        )
+    return found.labels(dtype), found.count

@@ -34,6 +34,8 @@ STRUCTURES_3D = {
     "6": ndi.generate_binary_structure(3, 1),
     "18": ndi.generate_binary_structure(3, 2),
     "26": ndi.generate_binary_structure(3, 3),
+}
+ODD_STRUCTURES_3D = {
     "corners_only": _symmetric([(1, 1, 1), (1, -1, 1)], 3),
     "planes_and_diagonal": _symmetric([(0, 1, 0), (0, 0, 1), (1, 1, -1)], 3),
     "no_centre_18": ndi.generate_binary_structure(3, 2) & ~_symmetric([], 3),
@@ -52,6 +54,12 @@ def _check(x, chunks, structure=None, output=None):
 @pytest.mark.parametrize("structure", list(STRUCTURES_3D), ids=list(STRUCTURES_3D))
 def test_matches_scipy_3d(chunks, structure):
     _check(VOLUME, chunks, STRUCTURES_3D[structure])
+
+
+@pytest.mark.parametrize("chunking", ["remainder", "irregular", "ones"])
+@pytest.mark.parametrize("structure", list(ODD_STRUCTURES_3D), ids=list(ODD_STRUCTURES_3D))
+def test_matches_scipy_odd_structures_3d(chunking, structure):
+    _check(VOLUME, odd_chunkings(SHAPE, halo=3)[chunking], ODD_STRUCTURES_3D[structure])
 
 
 def test_default_structure_and_numpy_input():
@@ -282,7 +290,7 @@ def test_engine_border_and_seed_tables(structure):
     border = (True, False, True)
     result = label_across_blocks(x, s, seeds=da.from_array(seeds, chunks=(9, 9, 9)), border=border)
     assert result.count == n
-    np.testing.assert_array_equal(result.labels.compute(), expected)
+    np.testing.assert_array_equal(result.labels().compute(), expected)
     on_border = np.zeros(n + 1, dtype=bool)
     for ax, flag in enumerate(border):
         if flag:
