@@ -27,6 +27,7 @@ import dask
 import dask.array as da
 import numpy as np
 from dask.base import tokenize
+from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from bigimg._halo import as_dask
@@ -294,8 +295,7 @@ def _gather_single(r):
         dtype=object,
         meta=np.empty((0,) * len(gshape), object),
     )
-    pieces = [p for p in _flat_keys(parts.__dask_keys__())]
-    got = dask.compute(*[_delayed_key(parts, k) for k in pieces])
+    got = _collect(parts).compute()
     pos = np.concatenate([g[0][0] for g in got]) if got else np.zeros(0, np.int64)
     vals = np.concatenate([g[0][1] for g in got]) if got else np.zeros(0, r.x.dtype)
     order = np.argsort(pos, kind="stable")
@@ -312,10 +312,12 @@ def _single_block(*blocks, offsets=None, gshape=None, block_id=None):
     return [(pos, vals)]
 
 
-def _delayed_key(collection, key):
-    from dask.delayed import Delayed
-
-    return Delayed(key, collection.__dask_graph__(), layer=collection.name)
+def _collect(parts: da.Array) -> Delayed:
+    """One task returning the list of all block results of ``parts`` (C order)."""
+    name = f"collect-{parts.name}"
+    keys = list(_flat_keys(parts.__dask_keys__()))
+    graph = HighLevelGraph.from_collections(name, {name: (list, keys)}, dependencies=[parts])
+    return Delayed(name, graph, layer=name)
 
 
 # --------------------------------------------------------------------- value_indices
@@ -387,7 +389,7 @@ def value_indices(arr: Any, *, ignore_value=None) -> dict:
         dtype=object,
         meta=np.empty((0,) * x.ndim, object),
     )
-    got = dask.compute(*[_delayed_key(parts, k) for k in _flat_keys(parts.__dask_keys__())])
+    got = _collect(parts).compute()
     vals = np.concatenate([g[0][0] for g in got]) if got else np.zeros(0, x.dtype)
     pos = np.concatenate([g[0][1] for g in got]) if got else np.zeros(0, np.int64)
     order = np.lexsort((pos, vals))

@@ -126,7 +126,11 @@ def _keep_mask(keys: np.ndarray, spec: BlockSpec) -> np.ndarray:
     if spec.hi is not None:
         keep &= keys <= spec.hi
     if spec.members is not None:
-        keep &= np.isin(keys, np.asarray(spec.members))
+        members = np.asarray(spec.members)
+        if members.size == 0:
+            return np.zeros(keys.shape, bool)
+        at = np.minimum(np.searchsorted(members, keys), members.size - 1)
+        keep &= members[at] == keys
     return keep
 
 

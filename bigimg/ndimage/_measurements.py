@@ -88,6 +88,14 @@ def _sum_dtype(dtype: np.dtype) -> np.dtype:
     return np.zeros(1, dtype).sum().dtype
 
 
+def _col(table: dict, name: str, pos: np.ndarray) -> np.ndarray:
+    """Rows ``pos`` of a table column (zeros when the table is empty)."""
+    col = table[name]
+    if col.shape[0] == 0:
+        return np.zeros((pos.size,) + col.shape[1:], col.dtype)
+    return col[pos]
+
+
 def _empty_single(table: dict, what: str):
     if table["labels"].size == 0:
         raise ValueError(
@@ -100,7 +108,7 @@ def _ex_count(table, index, shape):
     if index is None:
         return np.int64(table["count"][0] if table["count"].size else 0)
     pos, found = lookup(table, index)
-    return np.where(found, table["count"][pos], 0).reshape(shape)
+    return np.where(found, _col(table, "count", pos), 0).reshape(shape)
 
 
 def _ex_sum(table, index, shape, dtype):
@@ -108,7 +116,7 @@ def _ex_sum(table, index, shape, dtype):
         total = table["sum"][0] if table["sum"].size else 0
         return np.asarray(total).astype(dtype)[()]
     pos, found = lookup(table, index)
-    return np.where(found, table["sum"][pos].astype(np.float64), 0.0).reshape(shape)
+    return np.where(found, _col(table, "sum", pos).astype(np.float64), 0.0).reshape(shape)
 
 
 def _ex_mean(table, index, shape):
@@ -118,8 +126,8 @@ def _ex_mean(table, index, shape):
                 return np.float64(np.nan)
             return np.float64(table["sum"][0]) / np.float64(table["count"][0])
         pos, found = lookup(table, index)
-        s = np.where(found, table["sum"][pos].astype(np.float64), 0.0)
-        n = np.where(found, table["count"][pos], 0).astype(np.float64)
+        s = np.where(found, _col(table, "sum", pos).astype(np.float64), 0.0)
+        n = np.where(found, _col(table, "count", pos), 0).astype(np.float64)
         return (s / n).reshape(shape)
 
 
@@ -130,8 +138,8 @@ def _ex_var(table, index, shape, std):
             v = np.float64(v)
         else:
             pos, found = lookup(table, index)
-            m2 = np.where(found, table["m2"][pos], 0.0)
-            n = np.where(found, table["count"][pos], 0).astype(np.float64)
+            m2 = np.where(found, _col(table, "m2", pos), 0.0)
+            n = np.where(found, _col(table, "count", pos), 0).astype(np.float64)
             v = (m2 / n).reshape(shape)
     return np.sqrt(v) if std else v
 
@@ -141,8 +149,7 @@ def _ex_ext(table, index, shape, col, dtype):
         _empty_single(table, "minimum" if col == "vmin" else "maximum")
         return table[col][:1].astype(dtype)[0]
     pos, found = lookup(table, index)
-    vals = table[col][pos].astype(dtype) if table[col].size else np.zeros(pos.size, dtype)
-    return np.where(found, vals, np.zeros((), dtype)).reshape(shape)
+    return np.where(found, _col(table, col, pos).astype(dtype), np.zeros((), dtype)).reshape(shape)
 
 
 def _ex_pos(table, index, gshape, col):
@@ -151,7 +158,7 @@ def _ex_pos(table, index, gshape, col):
         flat = table[col][:1]
     else:
         pos, found = lookup(table, index)
-        flat = np.where(found, table[col][pos] if table[col].size else 0, 0)
+        flat = np.where(found, _col(table, col, pos), 0)
     coords = np.stack(np.unravel_index(flat, gshape), axis=-1).astype(np.intp)
     return coords[0] if index is None else coords
 
@@ -163,8 +170,8 @@ def _ex_com(table, index, ndim):
                 return np.full(ndim, np.nan)
             return table["wcoord"][0] / np.float64(table["sum"][0])
         pos, found = lookup(table, index)
-        s = np.where(found, table["sum"][pos].astype(np.float64), 0.0)
-        w = np.where(found[:, None], table["wcoord"][pos], 0.0)
+        s = np.where(found, _col(table, "sum", pos).astype(np.float64), 0.0)
+        w = np.where(found[:, None], _col(table, "wcoord", pos), 0.0)
         return w / s[:, None]
 
 
