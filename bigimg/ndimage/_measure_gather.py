@@ -40,7 +40,7 @@ from bigimg.ndimage._measure_reduce import (
     reduce_tables,
 )
 
-__all__ = ["labeled_comprehension", "value_indices"]
+__all__ = ["gather_apply", "labeled_comprehension", "value_indices"]
 
 
 def _block_positions(shape, origin, gshape) -> np.ndarray:
@@ -237,12 +237,19 @@ def labeled_comprehension(
     table = reduce_tables(None, r.labels, {"mode": "labels", "bbox": True, **filters}).compute()
     keep = np.isin(table["labels"], idx)
     table = {k: v[keep] for k, v in table.items()}
-    result = _gather_graph(r, table, filters, func, out_dtype, default, pass_positions, idx)
+    result = gather_apply(
+        r.x, r.labels, table, filters, func, out_dtype, default, pass_positions, idx
+    )
     return result if not r.scalar else result.reshape(())
 
 
-def _gather_graph(r, table, filters, func, out_dtype, default, pass_positions, idx):
-    x, lab = r.x, r.labels
+def gather_apply(x, lab, table, filters, func, out_dtype, default, pass_positions, idx):
+    """Lazy ``func`` per label of ``idx`` over aligned ``x``/``lab`` (see module notes).
+
+    ``table`` holds the sorted ``labels`` to gather and their bounding boxes (``lo``,
+    ``hi``); ``filters`` are the :class:`BlockSpec` label filters. Returns an
+    ``out_dtype`` dask array of ``idx``'s shape.
+    """
     home, pairs, homes = _plan(table, lab.chunks)
     plan = dask.delayed({"labels": table["labels"], "home": home}, pure=True)
     spec = make_spec(lab, "xl", mode="labels", **filters)

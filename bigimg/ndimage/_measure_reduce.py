@@ -425,13 +425,17 @@ def make_spec(ref: da.Array, inputs: str, **fields) -> BlockSpec:
     )
 
 
-def tree_reduce(arrays, block_func, merge_func, spec, *extra, split_every=16, name="measure"):
+def tree_reduce(
+    arrays, block_func, merge_func, spec, *extra, split_every=16, name="measure", blocks=None
+):
     """Map ``block_func`` over aligned blocks and merge the results in a tree of tasks.
 
     Block tasks run ``block_func(spec, *blocks, *extra, block_id=...)``; merge tasks run
     ``merge_func(spec, [results])`` on at most ``split_every`` results. ``extra`` may
-    hold ``Delayed`` objects (one graph key each, shared by all blocks). Returns the
-    ``Delayed`` final result; the graph has O(blocks) tasks.
+    hold ``Delayed`` objects (one graph key each, shared by all blocks). ``blocks``
+    (block index tuples) restricts the reduction to those blocks: the others are culled
+    from the graph and never read. Returns the ``Delayed`` final result; the graph has
+    O(blocks) tasks.
     """
     ref = arrays[0]
     token = tokenize(block_func, merge_func, spec, *arrays, *extra)
@@ -446,7 +450,11 @@ def tree_reduce(arrays, block_func, merge_func, spec, *extra, split_every=16, na
         meta=np.empty((0,) * ref.ndim, object),
         name=f"{name}-block-{token}",
     )
-    keys = list(_flat_keys(parts.__dask_keys__()))
+    if blocks is None:
+        keys = list(_flat_keys(parts.__dask_keys__()))
+    else:
+        keys = [(parts.name, *map(int, b)) for b in blocks]
+        token = tokenize(token, keys)
     mname = f"{name}-merge-{token}"
     dsk: dict = {}
     level = 0

@@ -1,0 +1,26 @@
+"""Region tables and segmentation clean-up on chunked label volumes.
+
+Names and semantics follow :mod:`skimage.measure`, :mod:`skimage.morphology` and
+:mod:`skimage.segmentation`; inputs may be numpy or dask arrays.
+
+>>> from bigimg.measure import regionprops_table, remove_small_objects, clear_border
+"""
+
+from bigimg.measure._cleanup import (
+    LabelMap,
+    clear_border,
+    keep_largest,
+    relabel_sequential,
+    remove_small_objects,
+)
+from bigimg.measure._regionprops import PROPERTIES, regionprops_table
+
+__all__ = [
+    "PROPERTIES",
+    "LabelMap",
+    "clear_border",
+    "keep_largest",
+    "regionprops_table",
+    "relabel_sequential",
+    "remove_small_objects",
+]
