@@ -293,6 +293,8 @@ def shift_moments(mom: np.ndarray, delta: np.ndarray, order: int) -> np.ndarray:
     axis in turn.
     """
     n = mom.shape[0]
+    if n == 0:
+        return mom.copy()
     ndim = delta.shape[1]
     o = order + 1
     g = mom.reshape((n,) + (o,) * ndim)
