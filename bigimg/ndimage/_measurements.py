@@ -677,8 +677,9 @@ def find_objects(input: Any, max_label: int = 0) -> list:
     keys = table["labels"].astype(np.int64)
     n = max_label if max_label >= 1 else (int(keys.max()) if keys.size else 0)
     out: list = [None] * n
-    for key, lo, hi in zip(keys.tolist(), table["lo"].tolist(), table["hi"].tolist(), strict=True):
-        out[key - 1] = tuple(slice(a, b + 1) for a, b in zip(lo, hi, strict=True))
+    slices = np.frompyfunc(slice, 2, 1)(table["lo"], table["hi"] + 1)  # (labels, ndim)
+    for key, row in zip(keys.tolist(), map(tuple, slices), strict=True):
+        out[key - 1] = row
     return out
 
 
