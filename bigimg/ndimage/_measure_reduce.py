@@ -23,7 +23,6 @@ O(labels) memory and the graph has O(chunks) tasks whatever the number of labels
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -199,16 +198,6 @@ def _columns(spec: BlockSpec, ndim: int, n: int, vdtype, key_dtype) -> dict:
         t["first_label"] = np.zeros(0, np.float64)
         t["first_value"] = np.zeros(0, vdtype)
     return t
-
-
-def _canonical_dtype(dtype: np.dtype | None):
-    if dtype is None:
-        return np.dtype(np.float64)
-    if dtype.kind == "f":
-        return np.dtype(np.float64)
-    if dtype.kind == "u" and dtype.itemsize == 8:
-        return np.dtype(np.uint64)
-    return np.dtype(np.int64)
 
 
 def _origin(spec: BlockSpec, block_id) -> np.ndarray:
@@ -508,7 +497,3 @@ def lookup(table: dict, index: np.ndarray):
     pos = np.minimum(pos, keys.size - 1)
     found = keys[pos] == idx
     return pos, found
-
-
-def is_scalar_index(index: Any) -> bool:
-    return np.isscalar(index) or isinstance(index, numbers.Number)

@@ -25,7 +25,7 @@ import numpy as np
 
 from bigimg.ndimage import _measure_kernels as K
 from bigimg.ndimage._measure_args import regions
-from bigimg.ndimage._measure_reduce import block_codes, reduce_tables, tree_reduce
+from bigimg.ndimage._measure_reduce import block_codes, lookup, reduce_tables, tree_reduce
 
 __all__ = ["median", "order_keys", "values_from_keys"]
 
@@ -246,8 +246,6 @@ def median(input: Any, labels: Any = None, index: Any = None):
     out_dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
     if r.mode != "labels":
         return med[0] if med.size else out_dtype.type(np.nan)
-    from bigimg.ndimage._measure_reduce import lookup
-
     pos, found = lookup(table, r.index)
     if table["first_value"].size:
         fv = table["first_value"][:1]
