@@ -20,6 +20,7 @@ from scipy import ndimage as ndi
 from bigimg._errors import ArgumentError
 from bigimg._halo import as_dask, normalize_sequence
 from bigimg.ndimage import _distance_graph as G
+from bigimg.ndimage._distance_chain import chamfer_chain
 
 __all__ = ["distance_transform_bf", "distance_transform_cdt", "distance_transform_edt"]
 
@@ -336,7 +337,7 @@ def distance_transform_cdt(
         kind = _separable_kind(offsets, x.ndim)
         if kind is not None:
             return G.chamfer_distances(mask, kind)
-    dist, ind = G.chamfer_chain(mask, offsets)
+    dist, ind = chamfer_chain(mask, offsets)
     return _result(dist, ind, return_distances, return_indices)
 
 
@@ -454,7 +455,7 @@ def distance_transform_bf(
             offsets = _structure_offsets(
                 ndi.generate_binary_structure(x.ndim, 1 if name == "taxicab" else x.ndim)
             )
-            reached, ind = G.chamfer_chain(mask, offsets)
+            reached, ind = chamfer_chain(mask, offsets)
             ind = _bf_no_background_indices(ind, reached < 0)
     return _result(dist, ind, return_distances, return_indices)
 

@@ -1,24 +1,29 @@
-"""The cross-chunk engine of the distance transforms: stage plans and dask graphs.
+"""The cross-chunk engine of the separable distance transforms: plans and dask graphs.
 
-Two exact schemes, both with a bounded amount of data per task:
+The Euclidean distance and feature transforms, and the city-block and chessboard
+distances, are separable: pass ``d`` along axis ``d`` needs, for every line along
+``d``, only the result of passes ``0..d-1`` on that whole line. bigimg runs the passes
+in scipy's order (axis 0 first) in two kinds of steps:
 
-Separable stages (Euclidean distances and features, city-block and chessboard distances)
-    The transforms are separable: pass ``d`` along axis ``d`` only needs, for every
-    line along ``d``, the result of passes ``0..d-1`` on that whole line. Axes are
-    grouped into *stages* of consecutive axes. Before a stage the state is rechunked
-    so that the stage's axes are each one chunk ("pencils" or "slabs") and the other
-    axes are cut small enough that a block holds at most ``limit`` voxels; the block
-    kernel then runs the stage's passes in axis order. ``limit`` is the larger of the
-    input's largest chunk and its longest axis, so no task holds more than that many
-    voxels (plus the kernel's line buffers). Each stage boundary is one rechunk
-    (an all-to-all exchange) of the state.
+Axis 0, in the input's chunks (boundary exchange)
+    The first pass finds, for every voxel, the nearest background voxel in its column
+    along axis 0. A block needs from the other blocks of its column only the nearest
+    background above and below it: a cheap summary pass records each block's first
+    and last background row per column (two small 2-d arrays), a prefix scan along
+    the column of blocks combines them, and each block then runs its pass with no
+    halo and no rechunk. The result is stored compactly as an index (int16 when axis
+    0 is shorter than 32768, else int32).
 
-Raster chain (scipy's chamfer, any structure, with features)
-    scipy's ``distance_transform_cdt`` is a forward and a backward raster scan whose
-    result depends on the scan order. Slabs that hold whole planes (all axes but
-    axis 0) are scanned in order, each seeded with the last plane of the previous
-    slab; then backwards, seeded with the first plane of the next slab. This is
-    exactly scipy's computation, run one slab at a time, with no parallelism.
+Axes 1.., in stages of whole lines ("slabs" or "pencils")
+    The remaining axes are grouped into stages of consecutive axes whose whole extent
+    fits the task budget (``(1, 2)`` for a 384³ volume in 128³ chunks: whole planes).
+    Before a stage the state is rechunked so that the stage's axes are whole and the
+    other axes are cut to fit; the block kernel then runs the stage's passes in axis
+    order. Every block keeps axis 0 thin, so the exchange stays within one layer of
+    input chunks along axis 0: there is no all-to-all exchange across the volume.
+
+The task budget is ``max(largest input chunk, longest axis, MIN_TASK_VOXELS)``
+voxels; no block of any stage is larger.
 """
 
 from __future__ import annotations
@@ -28,23 +33,22 @@ from collections.abc import Sequence
 
 import dask.array as da
 import numpy as np
-from dask.base import tokenize
-from dask.highlevelgraph import HighLevelGraph
 
 from bigimg.ndimage import _distance_kernels as K
 
 __all__ = [
-    "chamfer_chain",
+    "MIN_TASK_VOXELS",
     "chamfer_distances",
     "edt_distances",
     "features_to_distances",
     "ft_features",
+    "nearest_along_axis0",
+    "rechunk",
+    "split_chunks",
     "stage_chunks",
     "stage_plan",
+    "task_limit",
 ]
-
-#: BIG in the integer kernels: "no background reached".
-_INT_BIG = int(K.BIG)
 
 #: Smallest per-task budget (voxels). Tasks smaller than this cost more in scheduling
 #: than they save in memory (4096 float64 voxels are 32 KiB).
@@ -61,28 +65,33 @@ def task_limit(shape: Sequence[int], chunks: Sequence[Sequence[int]]) -> int:
 
 
 def stage_plan(shape: Sequence[int], limit: int) -> list[tuple[int, ...]]:
-    """Group axes ``0..ndim-1`` into consecutive stages whose full extent fits ``limit``.
+    """Axis 0 alone, then the other axes in consecutive groups whose extent fits ``limit``.
 
     >>> stage_plan((384, 384, 384), 128**3)
-    [(0, 1), (2,)]
-    >>> stage_plan((19, 23, 29), 19 * 23 * 29)
-    [(0, 1, 2)]
+    [(0,), (1, 2)]
+    >>> stage_plan((4096, 4096, 4096), 128**3)
+    [(0,), (1,), (2,)]
     """
-    stages: list[tuple[int, ...]] = []
+    stages: list[tuple[int, ...]] = [(0,)]
     current: list[int] = []
     extent = 1
-    for ax, n in enumerate(shape):
-        if current and extent * n > limit:
+    for ax in range(1, len(shape)):
+        if current and extent * shape[ax] > limit:
             stages.append(tuple(current))
             current, extent = [], 1
         current.append(ax)
-        extent *= n
-    stages.append(tuple(current))
+        extent *= shape[ax]
+    if current:
+        stages.append(tuple(current))
     return stages
 
 
-def _split(chunks: Sequence[int], size: int) -> tuple[int, ...]:
-    """Cut every chunk into near-equal pieces of at most ``size`` (keeps the boundaries)."""
+def split_chunks(chunks: Sequence[int], size: int) -> tuple[int, ...]:
+    """Cut every chunk into near-equal pieces of at most ``size`` (keeps the boundaries).
+
+    >>> split_chunks((5, 3), 2)
+    (2, 2, 1, 2, 1)
+    """
     out: list[int] = []
     for c in chunks:
         pieces = -(-c // size)
@@ -96,19 +105,21 @@ def stage_chunks(
 ) -> tuple[tuple[int, ...], ...]:
     """Chunks for a stage: ``axes`` whole, the others cut from ``chunks`` to fit ``limit``.
 
-    >>> stage_chunks((8, 6), ((4, 4), (3, 3)), (0,), 16)
-    ((8,), (2, 1, 2, 1))
+    The longest of the other axes is halved first, so axis 0 stays thin in big volumes.
+
+    >>> stage_chunks((8, 6), ((4, 4), (3, 3)), (1,), 16)
+    ((2, 2, 2, 2), (6,))
     """
     ndim = len(shape)
     sizes = [shape[ax] if ax in axes else max(chunks[ax]) for ax in range(ndim)]
     thin = [ax for ax in range(ndim) if ax not in axes]
-    while math.prod(sizes) > limit:
-        ax = max(thin, key=lambda a: sizes[a])
+    while thin and math.prod(sizes) > limit:
+        ax = max(thin, key=lambda a: (sizes[a], a == 0))
         if sizes[ax] == 1:
             break
         sizes[ax] = -(-sizes[ax] // 2)
     return tuple(
-        (shape[ax],) if ax in axes else _split(chunks[ax], sizes[ax]) for ax in range(ndim)
+        (shape[ax],) if ax in axes else split_chunks(chunks[ax], sizes[ax]) for ax in range(ndim)
     )
 
 
@@ -118,7 +129,8 @@ def rechunk(x: da.Array, chunks: tuple) -> da.Array:
     dask may rechunk in several steps through intermediate chunks as large as its
     ``array.chunk-size`` setting; capping them keeps every task within the budget.
     """
-    if tuple(chunks) == x.chunks:
+    chunks = tuple(tuple(c) for c in chunks)
+    if chunks == x.chunks:
         return x
     biggest = max(math.prod(max(c) for c in x.chunks), math.prod(max(c) for c in chunks))
     return x.rechunk(chunks, block_size_limit=biggest * x.dtype.itemsize)
@@ -135,30 +147,106 @@ def _origin(block_info, lead: int = 0, which=None) -> tuple[int, ...]:
 
 
 # --------------------------------------------------------------------------------------
-# block kernels of the separable stages
+# axis 0: nearest background along the column, in the input's chunks
+# --------------------------------------------------------------------------------------
+def _column_ends(mask, block_info=None):
+    """First and last background row (global) of every column of a block: (2, ...)."""
+    offset = block_info[0]["array-location"][0][0]
+    bg = ~mask
+    found = bg.any(axis=0)
+    n = mask.shape[0]
+    first = np.where(found, bg.argmax(axis=0) + offset, K.NONE_BELOW)
+    last = np.where(found, n - 1 - bg[::-1].argmax(axis=0) + offset, -1)
+    return np.stack([first, last]).astype(np.int64)
+
+
+def _column_bounds(ends):
+    """For each block of a column: nearest background above it and below it (2k, ...)."""
+    first, last = ends[0::2], ends[1::2]
+    bounds = np.empty_like(ends)
+    above = np.maximum.accumulate(last, axis=0)
+    below = np.minimum.accumulate(first[::-1], axis=0)[::-1]
+    bounds[0::2] = -1
+    bounds[2::2] = above[:-1]
+    bounds[1::2] = K.NONE_BELOW
+    bounds[1:-1:2] = below[1:]
+    return bounds
+
+
+def _nearest_block(mask, bounds, start, starts, out_dtype):
+    """Axis-0 pass of one block; ``bounds`` holds the column's (2 * blocks, ...) bounds."""
+    offset = int(start[0])
+    k = starts.index(offset)
+    n = mask.shape[0]
+    out = np.empty(mask.shape, out_dtype)
+    K.nearest_axis0(
+        mask.reshape(n, -1),
+        np.ascontiguousarray(bounds[2 * k]).reshape(-1),
+        np.ascontiguousarray(bounds[2 * k + 1]).reshape(-1),
+        offset,
+        out.reshape(n, -1),
+    )
+    return out
+
+
+def nearest_along_axis0(mask: da.Array) -> da.Array:
+    """Index along axis 0 of each voxel's nearest background in its column (-1: none).
+
+    Same chunks as ``mask``; int16 if axis 0 is shorter than 32768, else int32. Of two
+    equally near background voxels the earlier one is kept (scipy's first pass).
+    """
+    if mask.ndim == 1:
+        return nearest_along_axis0(mask[:, None])[:, 0]
+    ndim = mask.ndim
+    dtype = np.dtype(np.int16 if mask.shape[0] < 2**15 else np.int32)
+    nz = len(mask.chunks[0])
+    starts = tuple(int(v) for v in np.concatenate([[0], np.cumsum(mask.chunks[0])[:-1]]))
+    ends = mask.map_blocks(_column_ends, chunks=((2,) * nz,) + mask.chunks[1:], dtype=np.int64)
+    columns = rechunk(ends, ((2 * nz,),) + mask.chunks[1:])
+    bounds = columns.map_blocks(_column_bounds, dtype=np.int64)
+    index = tuple(range(ndim))
+    return da.blockwise(
+        _nearest_block,
+        index,
+        mask,
+        index,
+        bounds,
+        (ndim,) + index[1:],
+        da.from_array(np.array(starts), chunks=1),
+        (0,),
+        concatenate=True,
+        align_arrays=False,
+        dtype=dtype,
+        meta=np.empty((0,) * ndim, dtype),
+        starts=starts,
+        out_dtype=dtype,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# block kernels of the stages along axes 1..
 # --------------------------------------------------------------------------------------
 def _edt_stage(block, axes, sampling, first, last, fill, block_info=None):
     """Run the Euclidean passes of one stage on a block (squared distances)."""
     shape = block.shape
-    if first:
+    origin = _origin(block_info)
+    if first:  # the block holds nearest-background indices along axis 0
         g = np.empty(shape, np.float64)
         n0 = shape[0]
-        K.edt_first_pass(block.reshape(n0, -1), sampling[0], g.reshape(n0, -1))
-        todo = axes[1:]
+        K.nearest_to_squared(block.reshape(n0, -1), origin[0], sampling[0], g.reshape(n0, -1))
     else:
         g = block
-        todo = axes
-    for ax in todo:
+    for ax in axes:
         view = _line_view(shape, ax)
         out = np.empty(shape, np.float64)
         K.edt_envelope_pass(g.reshape(view), sampling[ax], out.reshape(view))
         g = out
     if not last:
         return g
-    dist = np.sqrt(g, out=g)
+    dist = np.sqrt(g, out=g) if g is not block else np.sqrt(g)
     missing = np.isinf(dist)
     if missing.any():
-        dist[missing] = _no_background(shape, _origin(block_info), sampling, fill)[missing]
+        dist[missing] = _no_background(shape, origin, sampling, fill)[missing]
     return dist
 
 
@@ -181,17 +269,10 @@ def _ft_stage(block, axes, sampling, first, last, block_info=None):
     """Run the feature-transform passes of one stage; returns (axes[-1]+1,) + block."""
     lead = 0 if first else 1
     shape = block.shape[lead:]
-    origin = _origin(block_info, lead)
+    origin = _origin(block_info, lead, which=0)
     s = np.asarray(sampling, np.float64)
-    if first:
-        feat = np.empty((1,) + shape, np.int32)
-        n0 = shape[0]
-        K.ft_first_pass(block.reshape(n0, -1), s[0], feat.reshape(n0, -1))
-        todo = axes[1:]
-    else:
-        feat = block
-        todo = axes
-    for d in todo:
+    feat = block[None].astype(np.int32) if first else block
+    for d in axes:
         pre, n, post = _line_view(shape, d)
         local = np.indices(shape[:d], dtype=np.int64).reshape(d, -1).T
         coords = np.ascontiguousarray(local + np.asarray(origin[:d], np.int64))
@@ -206,19 +287,17 @@ def _ft_stage(block, axes, sampling, first, last, block_info=None):
     return feat
 
 
-def _city_stage(block, axes, kind, first, last, fill):
+def _city_stage(block, axes, kind, first, last, fill, block_info=None):
     """Run the city-block or chessboard passes of one stage (int32 state)."""
     shape = block.shape
     if first:
         g = np.empty(shape, np.int32)
         n0 = shape[0]
-        K.city_first_pass(block.reshape(n0, -1), g.reshape(n0, -1))
-        todo = axes[1:]
+        K.nearest_to_steps(block.reshape(n0, -1), _origin(block_info)[0], g.reshape(n0, -1))
     else:
         g = block
-        todo = axes
     kernel = K.taxicab_pass if kind == "taxicab" else K.chessboard_pass
-    for ax in todo:
+    for ax in axes:
         view = _line_view(shape, ax)
         out = np.empty(shape, np.int32)
         kernel(g.reshape(view), out.reshape(view))
@@ -227,50 +306,57 @@ def _city_stage(block, axes, kind, first, last, fill):
         return g
     dtype = np.uint32 if fill is not None else np.int32
     result = g.astype(dtype)
-    result[g >= _INT_BIG] = fill if fill is not None else -1
+    result[g >= K.BIG] = fill if fill is not None else -1
     return result
 
 
 # --------------------------------------------------------------------------------------
-# graphs of the separable stages
+# graphs
 # --------------------------------------------------------------------------------------
-def _run_stages(mask, stage_fn, out_dtype, lead_of, **kwargs):
-    """Rechunk ``mask`` stage by stage and apply ``stage_fn`` to every block."""
+def _run_stages(mask, stage_fn, dtypes, leads, **kwargs):
+    """Axis 0 in place, then rechunk stage by stage and apply ``stage_fn`` to each block.
+
+    ``dtypes(last)`` is a stage's output dtype; ``leads(stage)`` the length of a leading
+    component axis of its output (0: none).
+    """
     shape, chunks = mask.shape, mask.chunks
     limit = task_limit(shape, chunks)
-    stages = stage_plan(shape, limit)
-    state = mask
+    stages = stage_plan(shape, limit)[1:] or [()]
+    state = nearest_along_axis0(mask)
+    lead_in = 0
     for i, axes in enumerate(stages):
-        spatial = stage_chunks(shape, chunks, axes, limit)
-        lead_in = lead_of(i - 1) if i else 0
-        lead_out = lead_of(i)
-        target = (((lead_in,),) if lead_in else ()) + spatial
-        state = rechunk(state, target)
-        out_chunks = (((lead_out,),) if lead_out else ()) + spatial
-        kw = dict(kwargs)
-        kw.update(axes=axes, first=i == 0, last=i == len(stages) - 1)
-        drop = lead_in and not lead_out
+        last = i == len(stages) - 1
+        spatial = stage_chunks(shape, chunks, axes, limit) if axes else chunks
+        state = rechunk(state, (((lead_in,),) if lead_in else ()) + spatial)
+        lead_out = leads(axes)
+        dtype = np.dtype(dtypes(last))
         state = da.map_blocks(
             stage_fn,
             state,
-            chunks=out_chunks,
-            dtype=out_dtype(i == len(stages) - 1),
+            chunks=(((lead_out,),) if lead_out else ()) + spatial,
+            dtype=dtype,
             new_axis=[0] if lead_out and not lead_in else None,
-            drop_axis=[0] if drop else None,
-            meta=np.empty((0,) * len(out_chunks), out_dtype(i == len(stages) - 1)),
-            **kw,
+            meta=np.empty((0,) * (len(shape) + (1 if lead_out else 0)), dtype),
+            axes=axes,
+            first=i == 0,
+            last=last,
+            **kwargs,
         )
-    lead = lead_of(len(stages) - 1)
-    return rechunk(state, (((lead,),) if lead else ()) + chunks)
+        lead_in = lead_out
+    return rechunk(state, (((lead_in,),) if lead_in else ()) + chunks)
 
 
 def edt_distances(mask: da.Array, sampling: Sequence[float], fill=None) -> da.Array:
-    """Exact Euclidean distances of a boolean dask array (True = foreground)."""
+    """Exact Euclidean distances of a boolean dask array (True = foreground).
+
+    ``fill`` replaces the result where there is no background at all (None: scipy's
+    ``distance_transform_edt`` convention).
+    """
     return _run_stages(
         mask,
         _edt_stage,
-        lambda last: np.dtype(np.float64),
-        lambda i: 0,
+        lambda last: np.float64,
+        lambda axes: 0,
         sampling=tuple(float(s) for s in sampling),
         fill=fill,
     )
@@ -278,25 +364,24 @@ def edt_distances(mask: da.Array, sampling: Sequence[float], fill=None) -> da.Ar
 
 def ft_features(mask: da.Array, sampling: Sequence[float]) -> da.Array:
     """scipy's Euclidean feature transform: int32 array of shape (ndim,) + mask.shape."""
-    limit = task_limit(mask.shape, mask.chunks)
-    stages = stage_plan(mask.shape, limit)
     return _run_stages(
         mask,
         _ft_stage,
-        lambda last: np.dtype(np.int32),
-        lambda i: stages[i][-1] + 1,
+        lambda last: np.int32,
+        lambda axes: (axes[-1] + 1) if axes else 1,
         sampling=tuple(float(s) for s in sampling),
     )
 
 
 def chamfer_distances(mask: da.Array, kind: str, fill=None) -> da.Array:
-    """Exact city-block or chessboard distances (int32, -1 or ``fill`` if no background)."""
-    out = np.dtype(np.uint32 if fill is not None else np.int32)
+    """Exact city-block or chessboard distances (int32 with -1, or uint32 with ``fill``,
+    where there is no background at all)."""
+    out = np.uint32 if fill is not None else np.int32
     return _run_stages(
         mask,
         _city_stage,
-        lambda last: out if last else np.dtype(np.int32),
-        lambda i: 0,
+        lambda last: out if last else np.int32,
+        lambda axes: 0,
         kind=kind,
         fill=fill,
     )
@@ -329,88 +414,3 @@ def features_to_distances(features: da.Array, sampling, fill=None) -> da.Array:
         sampling=None if sampling is None else tuple(float(s) for s in sampling),
         fill=fill,
     )
-
-
-# --------------------------------------------------------------------------------------
-# raster chain (scipy's chamfer)
-# --------------------------------------------------------------------------------------
-def _chamfer_forward(mask, prev, offsets, start):
-    """Forward scan of one slab; ``prev`` is the previous slab's (dt, ft) or None."""
-    n = mask.shape[0]
-    extra = 0 if prev is None else 1
-    dt = np.empty((n + extra,) + mask.shape[1:], np.int32)
-    ft = np.empty(dt.shape, np.int64)
-    if extra:
-        dt[0] = prev[0][-1]
-        ft[0] = prev[1][-1]
-    dt[extra:] = np.where(mask, -1, 0)
-    plane = math.prod(mask.shape[1:])
-    ft[extra:] = np.arange(start * plane, (start + n) * plane, dtype=np.int64).reshape(mask.shape)
-    K.chamfer_pass(dt, ft, offsets, extra, n + extra, False)
-    return dt[extra:], ft[extra:]
-
-
-def _chamfer_backward(fwd, nxt, offsets):
-    """Backward scan of one slab; ``nxt`` is the next slab's backward (dt, ft) or None."""
-    n = fwd[0].shape[0]
-    extra = 0 if nxt is None else 1
-    dt = np.empty((n + extra,) + fwd[0].shape[1:], np.int32)
-    ft = np.empty(dt.shape, np.int64)
-    dt[:n] = fwd[0]
-    ft[:n] = fwd[1]
-    if extra:
-        dt[n] = nxt[0][0]
-        ft[n] = nxt[1][0]
-    K.chamfer_pass(dt, ft, offsets, 0, n, True)
-    return dt[:n], ft[:n]
-
-
-def _take_distances(pair):
-    return pair[0]
-
-
-def _take_features(pair, shape):
-    coords = np.unravel_index(pair[1], shape)
-    return np.stack(coords).astype(np.int32)
-
-
-def chamfer_chain(mask: da.Array, offsets: np.ndarray):
-    """scipy's two-pass chamfer of a boolean dask array, one slab of planes at a time.
-
-    Returns ``(distances, features)`` dask arrays with ``mask``'s chunks: int32
-    distances (-1 where nothing was reached) and int32 features (ndim,) + shape.
-    """
-    shape, chunks = mask.shape, mask.chunks
-    plane = math.prod(shape[1:])
-    thickness = max(1, task_limit(shape, chunks) // max(plane, 1))
-    slab_chunks = (_split(chunks[0], thickness),) + tuple((n,) for n in shape[1:])
-    slabs = rechunk(mask, slab_chunks)
-    token = tokenize(slabs, offsets)
-    fwd, bwd = f"cdt-forward-{token}", f"cdt-backward-{token}"
-    dname, fname = f"cdt-distances-{token}", f"cdt-features-{token}"
-    zeros = (0,) * (len(shape) - 1)
-    starts = np.concatenate([[0], np.cumsum(slab_chunks[0])[:-1]]).tolist()
-    nslab = len(slab_chunks[0])
-    dsk = {}
-    for k in range(nslab):
-        prev = (fwd, k - 1) if k else None
-        dsk[(fwd, k)] = (_chamfer_forward, (slabs.name, k) + zeros, prev, offsets, starts[k])
-    for k in reversed(range(nslab)):
-        nxt = (bwd, k + 1) if k < nslab - 1 else None
-        dsk[(bwd, k)] = (_chamfer_backward, (fwd, k), nxt, offsets)
-        dsk[(dname, k) + zeros] = (_take_distances, (bwd, k))
-        dsk[(fname, 0, k) + zeros] = (_take_features, (bwd, k), shape)
-    chain = {key: task for key, task in dsk.items() if key[0] in (fwd, bwd)}
-    layers = {
-        fwd: chain,
-        dname: {key: task for key, task in dsk.items() if key[0] == dname},
-        fname: {key: task for key, task in dsk.items() if key[0] == fname},
-    }
-    deps = {fwd: {slabs.name}, dname: {fwd}, fname: {fwd}}
-    layers.update(slabs.dask.layers)
-    deps.update(slabs.dask.dependencies)
-    dist = da.Array(HighLevelGraph(layers, deps), dname, chunks=slab_chunks, dtype=np.int32)
-    feat = da.Array(
-        HighLevelGraph(layers, deps), fname, chunks=((len(shape),),) + slab_chunks, dtype=np.int32
-    )
-    return rechunk(dist, chunks), rechunk(feat, ((len(shape),),) + chunks)

@@ -30,13 +30,14 @@ from numba import njit
 
 __all__ = [
     "BIG",
+    "NONE_BELOW",
     "chamfer_pass",
     "chessboard_pass",
-    "city_first_pass",
     "edt_envelope_pass",
-    "edt_first_pass",
     "ft_envelope_pass",
-    "ft_first_pass",
+    "nearest_axis0",
+    "nearest_to_squared",
+    "nearest_to_steps",
     "taxicab_pass",
 ]
 
@@ -44,36 +45,68 @@ __all__ = [
 #: above any distance in a volume whose axes sum to less than 2**30 voxels, and far
 #: enough below the int32 limit that adding an axis length cannot overflow.
 BIG = 1 << 30
+#: "No background after this block" in :func:`nearest_axis0` (beyond any axis length).
+NONE_BELOW = 1 << 62
 
 
 # --------------------------------------------------------------------------------------
 # squared Euclidean distance (values only)
 # --------------------------------------------------------------------------------------
 @njit(cache=True, nogil=True)
-def edt_first_pass(mask, s0, out):
-    """Squared distance along axis 0 to the nearest zero of ``mask`` (n, post); inf if none."""
+def nearest_axis0(mask, above, below, offset, out):
+    """Index along axis 0 of the nearest zero of ``mask`` (n, post), scipy's tie rule.
+
+    ``above[q]``/``below[q]`` are the nearest background indices of column ``q`` in the
+    blocks before/after this one (-1 / NONE_BELOW if none); ``offset``
+    is the block's first global index. Of two equally near background voxels the
+    earlier one wins, as in scipy's first pass. ``out`` gets -1 where the whole column
+    holds no background.
+    """
     n, post = mask.shape
-    last = np.empty(post, np.int64)
-    last[:] = -1
+    up = np.empty(post, np.int64)
+    for q in range(post):
+        up[q] = above[q]
     for i in range(n):
         for q in range(post):
             if not mask[i, q]:
-                last[q] = i
-            if last[q] < 0:
-                out[i, q] = np.inf
-            else:
-                t = (i - last[q]) * s0
-                out[i, q] = t * t
-    last[:] = -1
+                up[q] = offset + i
+            out[i, q] = up[q]
+    down = np.empty(post, np.int64)
+    for q in range(post):
+        down[q] = below[q]
     for i in range(n - 1, -1, -1):
+        z = offset + i
         for q in range(post):
             if not mask[i, q]:
-                last[q] = i
-            if last[q] >= 0:
-                t = (last[q] - i) * s0
-                t = t * t
-                if t < out[i, q]:
-                    out[i, q] = t
+                down[q] = z
+            u = out[i, q]
+            d = down[q]
+            if d != NONE_BELOW and (u < 0 or d - z < z - u):
+                out[i, q] = d
+
+
+@njit(cache=True, nogil=True)
+def nearest_to_squared(idx, offset, s0, out):
+    """Squared distance ``((z - idx) * s0)**2`` along axis 0; inf where ``idx < 0``."""
+    n, post = idx.shape
+    for i in range(n):
+        for q in range(post):
+            f = idx[i, q]
+            if f < 0:
+                out[i, q] = np.inf
+            else:
+                t = (offset + i - f) * s0
+                out[i, q] = t * t
+
+
+@njit(cache=True, nogil=True)
+def nearest_to_steps(idx, offset, out):
+    """``|z - idx|`` along axis 0; BIG where ``idx < 0``."""
+    n, post = idx.shape
+    for i in range(n):
+        for q in range(post):
+            f = idx[i, q]
+            out[i, q] = BIG if f < 0 else abs(offset + i - f)
 
 
 @njit(cache=True, nogil=True)
@@ -165,29 +198,6 @@ def _ft_line(nsite, pos, wr, n, sd, stack, choice):
 
 
 @njit(cache=True, nogil=True)
-def ft_first_pass(mask, s0, out):
-    """Index along axis 0 of the nearest zero of ``mask`` (n, post) into ``out``; -1 if none."""
-    n, post = mask.shape
-    pos = np.empty(n, np.int64)
-    wr = np.zeros(n, np.float64)
-    stack = np.empty(n, np.int64)
-    choice = np.empty(n, np.int64)
-    for q in range(post):
-        nsite = 0
-        for i in range(n):
-            if not mask[i, q]:
-                pos[nsite] = i
-                nsite += 1
-        if nsite == 0:
-            for i in range(n):
-                out[i, q] = -1
-            continue
-        _ft_line(nsite, pos, wr, n, s0, stack, choice)
-        for i in range(n):
-            out[i, q] = pos[choice[i]]
-
-
-@njit(cache=True, nogil=True)
 def ft_envelope_pass(feat, coords, s, out):
     """One feature-transform pass along the middle axis of ``feat`` (d, pre, n, post).
 
@@ -236,25 +246,6 @@ def ft_envelope_pass(feat, coords, s, out):
 # --------------------------------------------------------------------------------------
 # city-block and chessboard distances (values only)
 # --------------------------------------------------------------------------------------
-@njit(cache=True, nogil=True)
-def city_first_pass(mask, out):
-    """|distance| along axis 0 to the nearest zero of ``mask`` (n, post); BIG if none."""
-    n, post = mask.shape
-    for q in range(post):
-        out[0, q] = 0 if not mask[0, q] else BIG
-    for i in range(1, n):
-        for q in range(post):
-            if not mask[i, q]:
-                out[i, q] = 0
-            else:
-                out[i, q] = min(out[i - 1, q] + 1, BIG)
-    for i in range(n - 2, -1, -1):
-        for q in range(post):
-            t = out[i + 1, q] + 1
-            if t < out[i, q]:
-                out[i, q] = t
-
-
 @njit(cache=True, nogil=True)
 def taxicab_pass(g, out):
     """``out[p, x, q] = min_y g[p, y, q] + |x - y|`` (two sweeps) on a (pre, n, post) block."""
