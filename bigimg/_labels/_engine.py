@@ -65,8 +65,9 @@ class GlobalLabels:
         ``touches_border[k]``: object ``k`` has a voxel on an array face selected by
         ``border``. Entry 0 (background) is False. None unless ``border`` was given.
     has_seed : numpy.ndarray of bool, shape (count + 1,), or None
-        ``has_seed[k]``: object ``k`` contains a voxel where ``seeds`` is nonzero.
-        None unless ``seeds`` was given.
+        ``has_seed[k]``: object ``k`` contains, or touches under the structure, a
+        voxel where ``seeds`` is nonzero (a background seed touches the objects next
+        to it). None unless ``seeds`` was given.
     """
 
     count: int
@@ -235,7 +236,9 @@ def label_across_blocks(
     structure : ndarray of bool
         A valid scipy ``label`` structure (shape 3 on every axis, centrosymmetric).
     seeds : dask array, optional
-        Same shape as ``x``; fills :attr:`GlobalLabels.has_seed`.
+        Same shape as ``x``; fills :attr:`GlobalLabels.has_seed`. Objects touching a
+        background seed voxel count as seeded too (across blocks as well), so
+        ``binary_propagation`` needs no separate dilation pass.
     border : sequence of bool, optional
         Per axis, whether the first and last planes along it count as the array
         border; fills :attr:`GlobalLabels.touches_border`.

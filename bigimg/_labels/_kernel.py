@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from bigimg._labels._runs import RunGeometry, find_runs, label_runs, paint_runs
 
@@ -103,8 +104,9 @@ class BlockSummary(NamedTuple):
 
     ``first[i]`` is the global flat (C-order) index of the first voxel of local label
     ``i + 1``; ``faces`` maps ``(axis, side)`` to the block's first (side 0) or last
-    (side 1) plane of local labels, kept with length 1 along ``axis``; ``border`` and
-    ``seeded`` are sorted local labels touching the array border / a seed voxel.
+    (side 1) plane of local labels (``count + 1`` marks a background seed voxel), kept
+    with length 1 along ``axis``; ``border`` and ``seeded`` are sorted local labels
+    on the array border / containing or touching a seed voxel of this block.
     """
 
     count: int
@@ -148,29 +150,51 @@ def _unique_labels(values: np.ndarray) -> np.ndarray:
     return values[values != 0].astype(np.int64)
 
 
+def _seeded_labels(labels: np.ndarray, seeds: np.ndarray, structure: np.ndarray):
+    """Labels containing or touching (under ``structure``) a seed voxel in this block,
+    and the background seed voxels (which may touch labels of other blocks)."""
+    seeds = seeds if seeds.dtype == bool else seeds != 0
+    outside = seeds & (labels == 0)
+    seeded = _unique_labels(labels[seeds])
+    if outside.any():
+        reach = structure.copy()
+        reach[(1,) * structure.ndim] = True
+        touched = ndi.binary_dilation(outside, reach)
+        seeded = np.union1d(seeded, _unique_labels(labels[touched]))
+    return seeded, outside
+
+
 def summarise_labels(
     labels: np.ndarray,
     count: int,
     first: np.ndarray,
     spec: SummarySpec,
     seeds: np.ndarray | None = None,
+    structure: np.ndarray | None = None,
 ) -> BlockSummary:
-    """The :class:`BlockSummary` of one block labelled by :class:`BlockLabeller`."""
-    slab_dtype = np.min_scalar_type(count)
-    faces = {
-        (ax, side): np.ascontiguousarray(_face(labels, ax, side), dtype=slab_dtype)
-        for ax, side in spec.faces
-    }
+    """The :class:`BlockSummary` of one block labelled by :class:`BlockLabeller`.
+
+    With ``seeds`` (and the labelling ``structure``), face slabs mark background seed
+    voxels as ``count + 1`` so the merge step can see labels touching them across
+    faces.
+    """
+    if seeds is not None:
+        seeded, outside = _seeded_labels(labels, np.asarray(seeds), structure)
+    else:
+        seeded, outside = np.empty(0, np.int64), None
+    slab_dtype = np.min_scalar_type(count + 1)
+    faces = {}
+    for ax, side in spec.faces:
+        slab = np.array(_face(labels, ax, side), dtype=slab_dtype)  # a copy, not a view
+        if outside is not None:
+            slab[_face(outside, ax, side)] = count + 1
+        faces[(ax, side)] = slab
     if spec.border_faces:
         border = _unique_labels(
             np.concatenate([_face(labels, ax, side).ravel() for ax, side in spec.border_faces])
         )
     else:
         border = np.empty(0, np.int64)
-    if seeds is not None:
-        seeded = _unique_labels(labels[np.asarray(seeds, dtype=bool)])
-    else:
-        seeded = np.empty(0, np.int64)
     first = _global_first(first, labels.shape, spec)
     return BlockSummary(count, first, faces, border, seeded)
 
@@ -183,7 +207,7 @@ def summarise_block(
 ) -> BlockSummary:
     """Label ``block`` and return its :class:`BlockSummary` (the labels are dropped)."""
     labels, count, first = labeller(block)
-    return summarise_labels(labels, count, first, spec, seeds)
+    return summarise_labels(labels, count, first, spec, seeds, labeller.structure)
 
 
 def relabel_block(

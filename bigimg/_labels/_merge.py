@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import product
+from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse
@@ -30,6 +31,7 @@ from bigimg._labels._kernel import BlockSummary
 __all__ = [
     "Collected",
     "EdgeSpec",
+    "FacePairs",
     "FaceSpec",
     "block_edges",
     "collect",
@@ -92,18 +94,27 @@ def _unique_rows(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rows[:, 0], rows[:, 1]
 
 
-def face_pairs(
-    lower: BlockSummary, summaries: Sequence[BlockSummary], spec: FaceSpec
-) -> np.ndarray:
-    """Distinct label pairs touching across the upper face of ``lower`` along an axis.
+class FacePairs(NamedTuple):
+    """What touches across one face.
 
-    Returns an ``(n, 3)`` int64 array of rows ``(label, other block, other label)``.
+    ``edges``: ``(n, 3)`` rows ``(label, other block, other label)`` of labels that
+    touch; ``seeded``: labels of the lower block touching a background seed voxel of
+    a neighbour; ``seeded_other``: ``(m, 2)`` rows ``(other block, label)`` touching a
+    background seed voxel of the lower block.
     """
-    axis = spec.axis
-    face = lower.faces[(axis, 1)]
-    ndim = face.ndim
-    # The neighbour plane, one voxel wider than the face on every other axis; each
-    # neighbour's labels are shifted into one id range so one array holds them all.
+
+    edges: np.ndarray
+    seeded: np.ndarray
+    seeded_other: np.ndarray
+
+
+def _neighbour_plane(face, summaries, spec):
+    """The plane above ``face``, one voxel wider on every other axis.
+
+    Each neighbour's labels are shifted into one id range (``starts``) so one array
+    holds them all; background seed voxels are -1.
+    """
+    axis, ndim = spec.axis, face.ndim
     ext_shape = tuple(1 if b == axis else face.shape[b] + 2 for b in range(ndim))
     ext = np.zeros(ext_shape, dtype=np.int64)
     starts, ids, base = [], [], 0
@@ -122,41 +133,65 @@ def face_pairs(
                 dst.append(slice(face.shape[b] + 1, None))
                 src.append(slice(0, 1))
         part = slab[tuple(src)].astype(np.int64)
-        ext[tuple(dst)] = np.where(part > 0, part + base, 0)
+        shifted = np.where(part > summary.count, -1, part + base)
+        ext[tuple(dst)] = np.where(part > 0, shifted, 0)
         starts.append(base)
         ids.append(block_id)
         base += summary.count
-    us, vs = [], []
-    for d in spec.offsets:
-        window = tuple(
-            slice(None) if b == axis else slice(1 + d[b], 1 + d[b] + face.shape[b])
-            for b in range(ndim)
-        )
-        other = ext[window]
-        touch = (face > 0) & (other > 0)
-        us.append(face[touch].astype(np.int64))
-        vs.append(other[touch])
-    u, v = _unique_rows(np.concatenate(us), np.concatenate(vs))
-    slot = np.searchsorted(np.asarray(starts, dtype=np.int64), v - 1, side="right") - 1
-    out = np.empty((u.size, 3), dtype=np.int64)
-    out[:, 0] = u
-    out[:, 1] = np.asarray(ids, dtype=np.int64)[slot]
-    out[:, 2] = v - np.asarray(starts, dtype=np.int64)[slot]
-    return out
+    return ext, np.asarray(starts, dtype=np.int64), np.asarray(ids, dtype=np.int64)
+
+
+def face_pairs(lower: BlockSummary, summaries: Sequence[BlockSummary], spec: FaceSpec) -> FacePairs:
+    """Labels touching across the upper face of ``lower`` along ``spec.axis``.
+
+    Face slabs hold labels 1..count and ``count + 1`` for background seed voxels.
+    """
+    axis = spec.axis
+    face = lower.faces[(axis, 1)].astype(np.int64)
+    ext, starts, ids = _neighbour_plane(face, summaries, spec)
+    # flat index into the plane of each face voxel, moved by each offset: (offsets, voxels)
+    centre = np.indices(face.shape).reshape(face.ndim, -1)
+    centre[[b for b in range(face.ndim) if b != axis]] += 1
+    strides = np.asarray(ext.strides, dtype=np.int64) // ext.itemsize
+    moves = np.asarray(spec.offsets, dtype=np.int64).copy()
+    moves[:, axis] = 0
+    other = ext.reshape(-1)[(strides @ centre)[None, :] + (moves @ strides)[:, None]]
+    flat = np.broadcast_to(face.reshape(-1), other.shape)
+    real = (flat > 0) & (flat <= lower.count)
+    seed = flat > lower.count
+    touch = real & (other > 0)
+    u, v = _unique_rows(flat[touch], other[touch])
+
+    def decode(values):
+        slot = np.searchsorted(starts, values - 1, side="right") - 1
+        return ids[slot], values - starts[slot]
+
+    blocks, labels = decode(v)
+    edges = np.stack([u, blocks, labels], axis=1).reshape(-1, 3)
+    other_blocks, other_labels = decode(np.unique(other[seed & (other > 0)]))
+    return FacePairs(
+        edges,
+        np.unique(flat[real & (other < 0)]),
+        np.stack([other_blocks, other_labels], axis=1).reshape(-1, 2),
+    )
 
 
 def block_edges(summary: BlockSummary, summaries: Sequence[BlockSummary], spec: EdgeSpec) -> tuple:
     """One block's small tables for :func:`collect` (its face slabs are dropped).
 
-    Returns ``(count, first, border, seeded, pairs)`` with ``pairs`` the ``(n, 4)``
-    rows ``(block, label, other block, other label)`` over all its upper faces.
+    Returns ``(count, first, border, seeded, pairs, seeded_elsewhere)``: ``pairs`` the
+    ``(n, 4)`` rows ``(block, label, other block, other label)`` over all its upper
+    faces, ``seeded_elsewhere`` the ``(m, 2)`` rows ``(block, label)`` of neighbours'
+    labels touching one of its background seed voxels.
     """
-    parts = [face_pairs(summary, summaries, face) for face in spec.faces]
-    rows = np.concatenate(parts) if parts else np.empty((0, 3), np.int64)
+    found = [face_pairs(summary, summaries, face) for face in spec.faces]
+    rows = np.concatenate([f.edges for f in found] or [np.empty((0, 3), np.int64)])
     pairs = np.empty((len(rows), 4), dtype=np.int64)
     pairs[:, 0] = spec.block_id
     pairs[:, 1:] = rows
-    return summary.count, summary.first, summary.border, summary.seeded, pairs
+    seeded = np.unique(np.concatenate([summary.seeded, *(f.seeded for f in found)]))
+    elsewhere = np.concatenate([f.seeded_other for f in found] or [np.empty((0, 2), np.int64)])
+    return summary.count, summary.first, summary.border, seeded, pairs, elsewhere
 
 
 @dataclass(frozen=True)
@@ -182,8 +217,10 @@ def collect(tables: Sequence[tuple]) -> Collected:
     edges = np.stack(
         [offsets[rows[:, 0]] + rows[:, 1] - 1, offsets[rows[:, 2]] + rows[:, 3] - 1], axis=1
     )
+    elsewhere = np.concatenate([t[5] for t in tables])
+    seeded = np.concatenate([ids(3), offsets[elsewhere[:, 0]] + elsewhere[:, 1] - 1])
     first = np.concatenate([t[1] for t in tables]).astype(np.int64, copy=False)
-    return Collected(counts, first, edges, ids(2), ids(3))
+    return Collected(counts, first, edges, ids(2), seeded)
 
 
 def resolve_numbering(first: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, int]:
