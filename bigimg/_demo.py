@@ -4,10 +4,9 @@
 
 1. generate a CT-like volume block by block and stream it to a raw file;
 2. open the raw file lazily (no voxels read);
-3. median filter (denoise) -> Gaussian smoothing -> threshold (bone);
-4. label the bone objects across chunks and store the labels as zarr;
+3. median filter (denoise) -> Gaussian smoothing, stored as zarr;
+4. threshold (bone), label the objects exactly across chunks, store the labels as zarr;
 5. measure every object (size, centroid, mean intensity) into a CSV table;
-6. store the smoothed volume as zarr;
 
 printing each step's time and the process's peak resident memory.
 """
@@ -60,27 +59,26 @@ def run_demo(size: int = 256, out: str = "demo-output", chunks: int = 128,
                    lambda: bigimg.open_raw(raw_path, shape, np.uint16, chunks=chunks))
         denoised = ndimage.median_filter(ct, size=3)
         smooth = ndimage.gaussian_filter(denoised, 1.0, output=np.float32)
-        bone = smooth > 1500
-        labels, count = _step(log, "label bone (median 3 -> gaussian 1 -> > 1500)",
+        smooth_path = os.path.join(out, "smoothed.zarr")
+        _step(log, f"median 3 -> gaussian 1 -> {smooth_path}",
+              lambda: bigimg.save_zarr(smooth, smooth_path, overwrite=overwrite,
+                                       progress=progress))
+        bone = bigimg.open_zarr(smooth_path) > 1500
+        labels, count = _step(log, "label bone (smoothed > 1500), exact across chunks",
                               lambda: ndimage.label(bone))
         labels_path = os.path.join(out, "bone_labels.zarr")
-        _step(log, f"compute and write labels -> {labels_path}",
+        _step(log, f"write labels -> {labels_path}",
               lambda: bigimg.save_zarr(labels, labels_path, overwrite=overwrite,
                                        progress=progress))
-        stored = bigimg.open_zarr(labels_path)
         table = _step(log, "region table (area, centroid, mean intensity)",
                       lambda: regionprops_table(
-                          stored, intensity=ct,
+                          bigimg.open_zarr(labels_path), intensity_image=ct,
                           properties=("label", "area", "centroid", "intensity_mean")))
         csv_path = os.path.join(out, "bone_objects.csv")
         with open(csv_path, "w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(list(table))
             writer.writerows(zip(*(np.asarray(v).tolist() for v in table.values())))
-        smooth_path = os.path.join(out, "smoothed.zarr")
-        _step(log, f"write smoothed volume -> {smooth_path}",
-              lambda: bigimg.save_zarr(smooth, smooth_path, overwrite=overwrite,
-                                       progress=progress))
     n_objects = len(table["label"])
     print(f"done: {int(count)} bone objects ({n_objects} in {csv_path}); "
           f"total {mon.seconds:.1f} s; peak resident memory {format_bytes(mon.peak_rss)} "
