@@ -20,6 +20,7 @@ from scipy import ndimage as ndi
 from bigimg._errors import ArgumentError
 from bigimg._halo import as_dask, normalize_sequence
 from bigimg.ndimage import _distance_graph as G
+from bigimg.ndimage._distance_bf import bf_features, exact_ties_possible
 from bigimg.ndimage._distance_chain import chamfer_chain
 
 __all__ = ["distance_transform_bf", "distance_transform_cdt", "distance_transform_edt"]
@@ -43,8 +44,7 @@ def _check_returns(return_distances, return_indices, distances, indices) -> None
             )
     if not return_distances and not return_indices:
         raise ArgumentError(
-            "at least one of `return_distances`/`return_indices` must be True; "
-            "got both False."
+            "at least one of `return_distances`/`return_indices` must be True; got both False."
         )
 
 
@@ -191,18 +191,27 @@ def distance_transform_edt(
     Notes
     -----
     The squared distance is separable (Felzenszwalb & Huttenlocher; Maurer et al. for
-    the feature transform, which is scipy's algorithm): a pass along axis 0 finds each
-    line's nearest background, and each further axis folds in the next dimension with
-    a lower envelope of parabolas over whole lines. Axes are grouped into stages of
-    consecutive axes (``(0, 1), (2,)`` for a 384³ volume in 128³ chunks); before each
-    stage the intermediate result is rechunked so that the stage's axes are whole and
-    the others are cut so that one task holds at most ``max(largest input chunk,
-    longest axis)`` voxels. Each stage boundary moves the whole intermediate once
-    (an all-to-all rechunk): 8 bytes per voxel of float64 squared distances, or
-    4 bytes per voxel and processed axis for the int32 feature coordinates (the first
-    stage reads the input as a 1-byte mask). On a single-machine scheduler the
-    intermediate of one stage boundary stays in memory; ``dask.distributed`` can spill
-    it to disk. A task holds its block twice (input and output) plus line buffers.
+    the feature transform, which is scipy's algorithm), and bigimg runs scipy's passes
+    in scipy's order, each over whole lines, so the result does not depend on the
+    chunks:
+
+    * axis 0 runs in the input's own chunks. A block needs from the rest of its column
+      only the nearest background above and below it; a summary pass (first and last
+      background row of each column of each block: two small 2-d arrays per block)
+      and a scan along the column of blocks provide it. No halo, no rechunk. The
+      result is kept as a 2-byte index (4 bytes if axis 0 has 32768 voxels or more);
+    * the other axes run in stages of whole lines: for a 384³ volume in 128³ chunks
+      one stage of whole planes a few voxels thick, and one axis at a time ("pencils")
+      when a plane exceeds the task budget. Blocks hold at most ``max(largest input
+      chunk, longest axis, 4096)`` voxels and stay thin along axis 0, so every rechunk
+      exchanges data only within one layer of input chunks along axis 0.
+
+    Data moved: the 2-byte axis-0 result once into the first stage, 8 bytes per voxel
+    (float64 squared distances; int32 coordinates, 4 bytes per processed axis, for the
+    indices) into each further stage, and the result once back into the input's chunks.
+    A task holds its block two or three times plus line buffers. A local scheduler may
+    keep the axis-0 result of several layers (at most 2 bytes per voxel of the volume)
+    while it assembles whole planes; ``dask.distributed`` spills it to disk if needed.
     Nothing is computed eagerly.
 
     Distances are exact: with unit or integer ``sampling`` they are bit-identical to
@@ -296,10 +305,10 @@ def distance_transform_cdt(
 
     * 'taxicab' and 'chessboard' distances (and structures whose first half equals
       theirs) without indices: scipy's chamfer gives exactly the L1 and L∞ distance to
-      the nearest background, which are separable min-plus transforms. They run in
-      parallel stages of whole-axis pencils like :func:`distance_transform_edt`: one
-      task holds at most ``max(largest input chunk, longest axis)`` voxels and each
-      stage boundary moves 4 bytes per voxel.
+      the nearest background, which are separable min-plus transforms (the chessboard
+      pass is Meijster's linear-time one). They run in parallel exactly like
+      :func:`distance_transform_edt` (same task budget, same exchanges), with a
+      4-byte integer state.
     * indices, or any other structure: scipy's result depends on its raster scan order
       (with some structures two scans do not even reach every voxel they could), so
       bigimg runs the same forward and backward scans slab by slab, each slab seeded
@@ -400,17 +409,24 @@ def distance_transform_bf(
 
     Notes
     -----
-    Memory and data movement are those of :func:`distance_transform_edt` ('euclidean')
-    and of the separable path of :func:`distance_transform_cdt` (other metrics; with
-    ``return_indices`` the scan-order path). Distances equal scipy's (Euclidean: to
-    rounding, bit-identical with unit or integer sampling). Without any background,
+    Distances are computed by the exact separable transforms: memory and data movement
+    are those of :func:`distance_transform_edt` ('euclidean') and of the parallel path
+    of :func:`distance_transform_cdt` (other metrics). They equal scipy's (Euclidean:
+    to rounding, bit-identical with unit or integer sampling). Without any background
     scipy returns ``sqrt(DBL_MAX)`` (Euclidean) or ``2**32 - 1`` with indices 0, and so
-    does bigimg.
+    does bigimg. Nothing is computed eagerly.
 
-    Indices point to a nearest background voxel. Where several are equally near, scipy's
-    brute force keeps the one that comes last in C order; bigimg keeps the one
-    :func:`distance_transform_edt` (Euclidean) or :func:`distance_transform_cdt`
-    (other metrics) would return, which can be a different voxel at the same distance.
+    Indices: among equally near background voxels scipy's brute force keeps the one
+    last in C order (largest flat index). For 'taxicab', and for 'euclidean' with unit
+    or integer ``sampling``, that choice minimises the separable key (distance, -flat
+    index), which bigimg computes exactly with integer arithmetic in the stages of
+    :func:`distance_transform_edt` (the first stage stores a 2-byte index, later ones 4
+    bytes per voxel and processed axis): the indices equal scipy's. For 'chessboard'
+    (the distance is a maximum over axes, so the key is not separable) and for
+    'euclidean' with non-integer sampling (scipy's ties then depend on rounding),
+    bigimg returns the voxel :func:`distance_transform_cdt` or
+    :func:`distance_transform_edt` finds: a nearest background voxel, at exactly the
+    same distance, but where there are several it may differ from scipy's.
 
     Examples
     --------
@@ -439,24 +455,26 @@ def distance_transform_bf(
         return _result(*_empty(x, ddtype), return_distances, return_indices)
     mask = x != 0
     dist = ind = None
-    if name == "euclidean":
-        if return_indices:
+    if return_indices:
+        if exact_ties_possible(name, samp, x.shape):
+            ind = bf_features(mask, name, samp)
+            unreached = ind[0] < 0
+        elif name == "euclidean":
             ind = G.ft_features(mask, samp or (1.0,) * x.ndim)
-            if return_distances:
-                dist = G.features_to_distances(ind, samp, fill=fill)
+            unreached = ind[0] < 0
+        else:
+            offsets = _structure_offsets(ndi.generate_binary_structure(x.ndim, x.ndim))
+            reached, ind = chamfer_chain(mask, offsets)
+            unreached = reached < 0
+    if return_distances:
+        if name != "euclidean":
+            dist = G.chamfer_distances(mask, name, fill=fill)
+        elif return_indices:
+            dist = G.features_to_distances(ind, samp, fill=fill)
         else:
             dist = G.edt_distances(mask, samp or (1.0,) * x.ndim, fill=fill)
-        if return_indices:
-            ind = _bf_no_background_indices(ind, ind[0] < 0)
-    else:
-        if return_distances:
-            dist = G.chamfer_distances(mask, name, fill=fill)
-        if return_indices:
-            offsets = _structure_offsets(
-                ndi.generate_binary_structure(x.ndim, 1 if name == "taxicab" else x.ndim)
-            )
-            reached, ind = chamfer_chain(mask, offsets)
-            ind = _bf_no_background_indices(ind, reached < 0)
+    if return_indices:
+        ind = _bf_no_background_indices(ind, unreached)
     return _result(dist, ind, return_distances, return_indices)
 
 

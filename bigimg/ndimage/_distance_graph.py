@@ -44,6 +44,7 @@ __all__ = [
     "ft_features",
     "nearest_along_axis0",
     "rechunk",
+    "run_stages",
     "split_chunks",
     "stage_chunks",
     "stage_plan",
@@ -173,7 +174,7 @@ def _column_bounds(ends):
     return bounds
 
 
-def _nearest_block(mask, bounds, start, starts, out_dtype):
+def _nearest_block(mask, bounds, start, starts, later, out_dtype):
     """Axis-0 pass of one block; ``bounds`` holds the column's (2 * blocks, ...) bounds."""
     offset = int(start[0])
     k = starts.index(offset)
@@ -184,19 +185,21 @@ def _nearest_block(mask, bounds, start, starts, out_dtype):
         np.ascontiguousarray(bounds[2 * k]).reshape(-1),
         np.ascontiguousarray(bounds[2 * k + 1]).reshape(-1),
         offset,
+        later,
         out.reshape(n, -1),
     )
     return out
 
 
-def nearest_along_axis0(mask: da.Array) -> da.Array:
+def nearest_along_axis0(mask: da.Array, later: bool = False) -> da.Array:
     """Index along axis 0 of each voxel's nearest background in its column (-1: none).
 
     Same chunks as ``mask``; int16 if axis 0 is shorter than 32768, else int32. Of two
-    equally near background voxels the earlier one is kept (scipy's first pass).
+    equally near background voxels the earlier one is kept (scipy's first pass), or
+    the later one if ``later``.
     """
     if mask.ndim == 1:
-        return nearest_along_axis0(mask[:, None])[:, 0]
+        return nearest_along_axis0(mask[:, None], later)[:, 0]
     ndim = mask.ndim
     dtype = np.dtype(np.int16 if mask.shape[0] < 2**15 else np.int32)
     nz = len(mask.chunks[0])
@@ -219,6 +222,7 @@ def nearest_along_axis0(mask: da.Array) -> da.Array:
         dtype=dtype,
         meta=np.empty((0,) * ndim, dtype),
         starts=starts,
+        later=later,
         out_dtype=dtype,
     )
 
@@ -313,16 +317,18 @@ def _city_stage(block, axes, kind, first, last, fill, block_info=None):
 # --------------------------------------------------------------------------------------
 # graphs
 # --------------------------------------------------------------------------------------
-def _run_stages(mask, stage_fn, dtypes, leads, **kwargs):
+def run_stages(mask, stage_fn, dtypes, leads, *, later=False, **kwargs):
     """Axis 0 in place, then rechunk stage by stage and apply ``stage_fn`` to each block.
 
-    ``dtypes(last)`` is a stage's output dtype; ``leads(stage)`` the length of a leading
-    component axis of its output (0: none).
+    ``stage_fn(block, axes, first, last, **kwargs)`` runs the passes of ``axes``; the
+    first stage receives the axis-0 nearest-background indices (ties to the later
+    voxel if ``later``). ``dtypes(last)`` is a stage's output dtype; ``leads(axes)`` the
+    length of a leading component axis of its output (0: none).
     """
     shape, chunks = mask.shape, mask.chunks
     limit = task_limit(shape, chunks)
     stages = stage_plan(shape, limit)[1:] or [()]
-    state = nearest_along_axis0(mask)
+    state = nearest_along_axis0(mask, later)
     lead_in = 0
     for i, axes in enumerate(stages):
         last = i == len(stages) - 1
@@ -352,7 +358,7 @@ def edt_distances(mask: da.Array, sampling: Sequence[float], fill=None) -> da.Ar
     ``fill`` replaces the result where there is no background at all (None: scipy's
     ``distance_transform_edt`` convention).
     """
-    return _run_stages(
+    return run_stages(
         mask,
         _edt_stage,
         lambda last: np.float64,
@@ -364,7 +370,7 @@ def edt_distances(mask: da.Array, sampling: Sequence[float], fill=None) -> da.Ar
 
 def ft_features(mask: da.Array, sampling: Sequence[float]) -> da.Array:
     """scipy's Euclidean feature transform: int32 array of shape (ndim,) + mask.shape."""
-    return _run_stages(
+    return run_stages(
         mask,
         _ft_stage,
         lambda last: np.int32,
@@ -377,7 +383,7 @@ def chamfer_distances(mask: da.Array, kind: str, fill=None) -> da.Array:
     """Exact city-block or chessboard distances (int32 with -1, or uint32 with ``fill``,
     where there is no background at all)."""
     out = np.uint32 if fill is not None else np.int32
-    return _run_stages(
+    return run_stages(
         mask,
         _city_stage,
         lambda last: out if last else np.int32,

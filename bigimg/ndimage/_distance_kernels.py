@@ -53,14 +53,15 @@ NONE_BELOW = 1 << 62
 # squared Euclidean distance (values only)
 # --------------------------------------------------------------------------------------
 @njit(cache=True, nogil=True)
-def nearest_axis0(mask, above, below, offset, out):
-    """Index along axis 0 of the nearest zero of ``mask`` (n, post), scipy's tie rule.
+def nearest_axis0(mask, above, below, offset, later, out):
+    """Index along axis 0 of the nearest zero of ``mask`` (n, post).
 
     ``above[q]``/``below[q]`` are the nearest background indices of column ``q`` in the
     blocks before/after this one (-1 / NONE_BELOW if none); ``offset``
     is the block's first global index. Of two equally near background voxels the
-    earlier one wins, as in scipy's first pass. ``out`` gets -1 where the whole column
-    holds no background.
+    earlier one wins (scipy's Euclidean feature transform), or the later one if
+    ``later`` (scipy's brute force). ``out`` gets -1 where the whole column holds no
+    background.
     """
     n, post = mask.shape
     up = np.empty(post, np.int64)
@@ -81,7 +82,7 @@ def nearest_axis0(mask, above, below, offset, out):
                 down[q] = z
             u = out[i, q]
             d = down[q]
-            if d != NONE_BELOW and (u < 0 or d - z < z - u):
+            if d != NONE_BELOW and (u < 0 or d - z < z - u or (later and d - z == z - u)):
                 out[i, q] = d
 
 

@@ -16,17 +16,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bigimg._errors import ArgumentError
-from bigimg.ndimage import _distance, _distance_chain, _distance_graph, _distance_kernels
+from bigimg.ndimage import _distance, _distance_graph, _distance_kernels
 from bigimg.ndimage._distance import (
     distance_transform_bf,
     distance_transform_cdt,
     distance_transform_edt,
 )
-from bigimg.testing import assert_dask_matches, blobs, odd_chunkings, raise_if_dask_computes
+from bigimg.testing import assert_dask_matches, blobs, raise_if_dask_computes
 from tests.conftest import SHAPE
 
 RNG = np.random.default_rng(7)
-#: large distances (70 % foreground in blobs) and many ties (sparse random background)
+#: blobs: distances larger than the smallest chunks, and a third of the foreground is
+#: equally near several background voxels (ties); random: sparse background, many ties
 MASKS = {
     "blobs": blobs(SHAPE, sigma=2.0, fraction=0.7, seed=3),
     "random": RNG.random(SHAPE) > 0.12,
@@ -57,9 +58,8 @@ def _nearest_check(mask, ind, dist_of):
 # ------------------------------------------------------------------------------------
 # distance_transform_edt
 # ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("kind", list(MASKS))
-def test_edt_matches_scipy(chunks, kind):
-    a = MASKS[kind]
+def test_edt_matches_scipy(chunks):
+    a = MASKS["blobs"]
     x = da.from_array(a, chunks=chunks)
     d = distance_transform_edt(x)
     ds, i = distance_transform_edt(x, sampling=SAMPLING, return_indices=True)
@@ -156,9 +156,8 @@ def test_edt_input_kinds():
 # ------------------------------------------------------------------------------------
 # distance_transform_cdt
 # ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("kind", list(MASKS))
-def test_cdt_matches_scipy(chunks, kind):
-    a = MASKS[kind]
+def test_cdt_matches_scipy(chunks):
+    a = MASKS["blobs"]
     x = da.from_array(a, chunks=chunks)
     lazy = {
         "taxicab": distance_transform_cdt(x, metric="taxicab"),
@@ -238,28 +237,57 @@ def test_cdt_edge_cases():
 # ------------------------------------------------------------------------------------
 # distance_transform_bf
 # ------------------------------------------------------------------------------------
+def _euclidean(sampling):
+    return lambda v: np.sqrt(sum((t * s) ** 2 for t, s in zip(v, sampling, strict=True)))
+
+
+BF_CASES = [  # metric, sampling, scipy's own choice among equally near voxels?
+    ("euclidean", None, True),
+    ("euclidean", (2, 1, 3), True),
+    ("euclidean", SAMPLING, False),
+    ("taxicab", SAMPLING, True),  # sampling is ignored by taxicab
+    ("chessboard", None, False),
+]
+
+
 @pytest.mark.parametrize("chunks", [SMALL, (4, 5, 3), (1, 11, 2)], ids=str)
 def test_bf_matches_scipy(chunks):
     a = MASKS["blobs"][: SMALL[0], : SMALL[1], : SMALL[2]].copy()
     a[4, 5, 6] = False
     x = da.from_array(a, chunks=chunks)
-    metrics = {
-        "euclidean": lambda v: np.sqrt(sum((t * s) ** 2 for t, s in zip(v, SAMPLING))),
-        "taxicab": lambda v: np.abs(v).sum(axis=0),
-        "chessboard": lambda v: np.abs(v).max(axis=0),
-    }
-    for metric, dist_of in metrics.items():
-        ref_d, ref_i = ndi.distance_transform_bf(a, metric, SAMPLING, return_indices=True)
-        d, i = distance_transform_bf(x, metric.upper(), SAMPLING, return_indices=True)
-        d_only = distance_transform_bf(x, metric, SAMPLING)
-        assert d.dtype == ref_d.dtype == d_only.dtype
-        d, i, d_only = dask.compute(d, i, d_only, scheduler="sync")
+    lazy = [
+        (
+            *distance_transform_bf(x, metric.upper(), samp, return_indices=True),
+            distance_transform_bf(x, metric, samp),
+        )
+        for metric, samp, _ in BF_CASES
+    ]
+    (computed,) = dask.compute(lazy, scheduler="sync")
+    for (metric, samp, exact), (d, i, d_only) in zip(BF_CASES, computed, strict=True):
+        ref_d, ref_i = ndi.distance_transform_bf(a, metric, samp, return_indices=True)
+        assert d.dtype == ref_d.dtype == d_only.dtype and i.dtype == np.int32
         np.testing.assert_allclose(d, ref_d, rtol=1e-15, atol=0)
         np.testing.assert_allclose(d_only, ref_d, rtol=1e-14, atol=0)
-        # documented: a nearest background voxel, not necessarily the one scipy's
-        # brute force keeps among equally near ones
-        _nearest_check(a, i, dist_of)
-        assert i.dtype == np.int32
+        if exact:
+            np.testing.assert_array_equal(i, ref_i, err_msg=f"{metric} {samp}")
+        else:  # documented: a nearest background voxel, maybe not the one scipy keeps
+            dist_of = {
+                "euclidean": _euclidean(samp or (1, 1, 1)),
+                "chessboard": lambda v: np.abs(v).max(axis=0),
+            }[metric]
+            _nearest_check(a, i, dist_of)
+
+
+def test_bf_ties_follow_scipy():
+    a = np.ones((10, 12, 9), bool)
+    a[::3, ::4, ::3] = False  # a lattice: most voxels have several nearest voxels
+    for metric, samp in (("euclidean", None), ("euclidean", (1, 2, 2)), ("taxicab", None)):
+        ref_d, ref_i = ndi.distance_transform_bf(a, metric, samp, return_indices=True)
+        d, i = distance_transform_bf(
+            da.from_array(a, chunks=(4, 5, 2)), metric, samp, return_indices=True
+        )
+        assert_dask_matches(i, ref_i)
+        assert_dask_matches(d, ref_d, rtol=0)
 
 
 def test_bf_edge_cases():
