@@ -1,0 +1,435 @@
+"""Binary morphology (erosion, dilation, opening, closing, hit-or-miss), blockwise.
+
+Every function has the name, parameters, order and defaults of its ``scipy.ndimage``
+twin and gives the twin's result for any chunking. The pattern:
+
+1. the structure and origin are expanded to every axis exactly as scipy does and
+   checked (an origin outside the structure is a ``ValueError``; scipy may crash);
+2. :func:`_output_dtype` runs the twin on a one-voxel array with every argument, so
+   other bad arguments raise what scipy raises before a graph exists;
+3. the iterations are split into *passes* of bounded halo: ``iterations=k`` reaches
+   ``k`` structure radii, so one pass runs at most ``_MAX_PASS_HALO // radius``
+   iterations and each pass is one :func:`bigimg._halo.apply_blockwise` over the
+   previous pass's output. Memory per task stays bounded for any ``k``;
+4. a ``mask`` travels with the data as bit 1 of a uint8 block (bit 0 is the data), so
+   its halo is always aligned with the data's.
+
+At the volume's outer faces the halo engine adds no halo, and the kernel treats
+outside voxels as ``border_value``, as scipy does. The block kernel is bigimg's
+(:mod:`bigimg.ndimage._morph_kernels`): exactly ``iterations`` applications of the
+one-step operator, which is what scipy computes.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import dask.array as da
+import numpy as np
+from scipy import ndimage as ndi
+
+from bigimg._errors import ArgumentError
+from bigimg._halo import apply_blockwise, as_dask, normalize_axes, probe_array, resolve_output
+from bigimg.ndimage import _morph_kernels as mk
+
+__all__ = [
+    "binary_closing",
+    "binary_dilation",
+    "binary_erosion",
+    "binary_hit_or_miss",
+    "binary_opening",
+]
+
+#: Largest halo (voxels) one pass of iterated binary morphology may need; a pass runs
+#: ``max(1, _MAX_PASS_HALO // radius)`` iterations.
+_MAX_PASS_HALO = 16
+
+
+# --------------------------------------------------------------------- shared helpers
+def _into(block: np.ndarray, *, twin: Callable, dtype: np.dtype, **kwargs) -> np.ndarray:
+    """Run a scipy twin on one block, writing into an output array of ``dtype``."""
+    out = np.empty(block.shape, dtype=dtype)
+    twin(block, output=out, **kwargs)
+    return out
+
+
+def _output_dtype(twin: Callable, x: da.Array, output: Any, kwargs: dict) -> np.dtype:
+    """Validate every argument on a one-voxel array; return the result dtype.
+
+    ``output=dtype`` means what scipy does with ``output=np.empty(shape, dtype)``: the
+    result is written into that dtype. (Some scipy twins ignore a bare dtype.)
+    """
+    probe = probe_array(x.dtype, x.ndim)
+
+    def call(out):
+        if out is None:
+            return twin(probe, **kwargs)
+        arr = np.empty(probe.shape, dtype=out)
+        twin(probe, output=arr, **kwargs)
+        return arr
+
+    return resolve_output(output, call)
+
+
+def _int_sequence(value: Any, n: int, name: str) -> tuple[int, ...]:
+    if isinstance(value, numbers.Integral):
+        return (int(value),) * n
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise TypeError(f"`{name}` must be an integer or a sequence of integers; "
+                        f"got {value!r}.") from None
+    if len(items) != n:
+        raise ArgumentError(f"`{name}` must have one entry per filtered axis ({n}); "
+                            f"got {len(items)} entries: {value!r}.")
+    for v in items:
+        if not isinstance(v, numbers.Integral):
+            raise TypeError(f"`{name}` must hold integers; got {value!r}.")
+    return tuple(int(v) for v in items)
+
+
+def _full_structure(structure: Any, origin: Any, axes: tuple, ndim: int, *,
+                    name: str = "structure", origin_name: str = "origin"):
+    """Structure and origins on every axis, as scipy expands them; origins checked.
+
+    scipy puts the structure's axes on ``sorted(axes)`` and the origins on ``axes`` in
+    the given order when fewer axes than dimensions are filtered.
+    """
+    n = len(axes)
+    if structure is None:
+        structure = ndi.generate_binary_structure(n, 1)
+    structure = np.asarray(structure, dtype=bool)
+    if structure.ndim != n:
+        raise ArgumentError(f"`{name}` must have one axis per filtered axis ({n}); got "
+                            f"shape {structure.shape}.")
+    if structure.size < 1:
+        raise ArgumentError(f"`{name}` must not be empty; got shape {structure.shape}.")
+    origins = _int_sequence(origin, n, origin_name)
+    if n < ndim:
+        structure = np.expand_dims(structure, tuple(a for a in range(ndim) if a not in axes))
+        full = [0] * ndim
+        for o, ax in zip(origins, axes):
+            full[ax] = o
+        origins = tuple(full)
+    for s, o in zip(structure.shape, origins):
+        if not -(s // 2) <= o <= (s - 1) // 2:
+            raise ValueError(
+                f"`{origin_name}` must place the origin inside `{name}` (between "
+                f"-(size // 2) and (size - 1) // 2 on each axis); got {origin!r} for "
+                f"shape {structure.shape}.")
+    return structure, origins
+
+
+def _geometry(structure: np.ndarray, origins: tuple) -> tuple[tuple, tuple[int, ...]]:
+    """Kernel geometry (a separable box or a list of offsets) and reach per axis."""
+    if structure.all():
+        widths = structure.shape
+        lows = tuple(-(s // 2) - o for s, o in zip(widths, origins))
+        reach = tuple(max(-lo, lo + w - 1, 0) for lo, w in zip(lows, widths))
+        return ("box", (lows, widths)), reach
+    offsets = mk.erosion_offsets(structure, origins)
+    if len(offsets) == 0:
+        return ("offsets", offsets), (0,) * structure.ndim
+    return ("offsets", offsets), tuple(int(r) for r in np.abs(offsets).max(axis=0))
+
+
+def _iterations(iterations: Any) -> int:
+    try:
+        return operator.index(iterations)
+    except TypeError:
+        raise TypeError(f"`iterations` must be an integer; got {iterations!r}.") from None
+
+
+def _border(border_value: Any) -> bool:
+    try:
+        return bool(operator.index(border_value))
+    except TypeError:
+        raise TypeError(f"`border_value` must be an integer (0 or 1); got {border_value!r}.") \
+            from None
+
+
+def _plan(pattern: tuple, reach: int) -> list[tuple]:
+    """Split ``((dilate, iterations), ...)`` into passes of at most the halo budget."""
+    budget = max(1, _MAX_PASS_HALO // reach) if reach else None
+    passes, current, used = [], [], 0
+    for dilate, k in pattern:
+        while k > 0:
+            take = k if budget is None else min(k, budget - used)
+            current.append((dilate, take))
+            used += take
+            k -= take
+            if budget is not None and used == budget:
+                passes.append(tuple(current))
+                current, used = [], 0
+    if current:
+        passes.append(tuple(current))
+    return passes
+
+
+def _binary_until_stable(x: da.Array, *, dilate: bool, structure: np.ndarray, origin: tuple,
+                         mask: da.Array | None, border_value: bool) -> da.Array:
+    """Hook for ``iterations < 1``: repeat erosion/dilation until nothing changes.
+
+    Receives the input as a dask array (any dtype, nonzero is True), the structure
+    and origins expanded to every axis (scipy's erosion convention: dilation reads the
+    negated offsets), the mask as a dask array with ``x``'s chunks (or ``None``) and
+    the border value; returns a lazy bool array with ``x``'s chunks. Opening and
+    closing call it once per stage. It needs a cross-chunk engine (a dilation to a
+    fixed point inside a mask is ``binary_propagation``), which is not wired yet.
+    """
+    raise NotImplementedError(
+        "`iterations` < 1 (repeat until nothing changes) is not supported yet by "
+        "bigimg; pass a positive number of iterations.")
+
+
+def _binary(name: str, pattern: str, input, structure, iterations, mask, output, border_value,
+            origin, brute_force, axes) -> da.Array:
+    """Shared body of the four iterated binary operations."""
+    x = as_dask(input)
+    k = _iterations(iterations)
+    axs = normalize_axes(axes, x.ndim)
+    full, origins = _full_structure(structure, origin, axs, x.ndim)
+    border = _border(border_value)
+    m = None
+    if mask is not None:
+        m = mask if isinstance(mask, da.Array) else np.asarray(mask)
+        if m.shape != x.shape:
+            raise ArgumentError(f"`mask` must have the input's shape {x.shape}; got {m.shape}.")
+        m = as_dask(m, name="mask") if isinstance(m, da.Array) else da.from_array(m, x.chunks)
+    kw = dict(structure=structure, iterations=1, border_value=border_value, origin=origin,
+              brute_force=brute_force, axes=axes)
+    if m is not None:
+        kw["mask"] = np.ones((1,) * x.ndim, dtype=m.dtype)
+    dtype = _output_dtype(getattr(ndi, name), x, output, kw)
+    if m is not None and m.chunks != x.chunks:
+        m = m.rechunk(x.chunks)
+    dilate_first = pattern in ("dilation", "closing")
+    stages = [dilate_first] if pattern in ("erosion", "dilation") else [dilate_first,
+                                                                       not dilate_first]
+    if k < 1:
+        cur = x
+        for dilate in stages:
+            cur = _binary_until_stable(cur, dilate=dilate, structure=full, origin=origins,
+                                       mask=m, border_value=border)
+        return cur.astype(dtype) if cur.dtype != dtype else cur
+    geometry, reach = _geometry(full, origins)
+    passes = _plan(tuple((d, k) for d in stages), max(reach))
+    packed = m is not None
+    cur = da.map_blocks(mk.pack_with_mask, x, m, dtype=np.uint8) if packed else x
+    for i, steps in enumerate(passes):
+        last = i == len(passes) - 1
+        n_iter = sum(s[1] for s in steps)
+        kernel = functools.partial(
+            mk.binary_steps, geometry=geometry, steps=steps, border=border, packed=packed,
+            keep_packed=packed and not last, dtype=dtype if last else np.dtype(bool))
+        out_dtype = dtype if last else (np.dtype(np.uint8) if packed else np.dtype(bool))
+        cur = apply_blockwise(kernel, cur, tuple(n_iter * r for r in reach),
+                              ("constant",) * x.ndim, dtype=out_dtype, name=name)
+    return cur
+
+
+_NOTES = """
+    The result is exactly ``iterations`` applications of the one-step operator (what
+    scipy computes; scipy's faster default algorithm differs from its own
+    ``brute_force=True`` only on arrays thinner than the structure).
+    ``output`` may be a dtype: the result holds 0/1 in it, like scipy writing into an
+    array of that dtype.
+
+    Halo: ``iterations`` x the structure's reach per axis, split into passes of at
+    most ``_MAX_PASS_HALO`` (16) voxels: each pass is one blockwise step over the
+    previous pass's output, so one task holds a block plus at most a 16-voxel halo
+    (1 byte per voxel, plus a few bool temporaries), whatever ``iterations`` is.
+    A ``mask`` rides along in the same bytes.
+"""
+
+
+def binary_erosion(input, structure=None, iterations=1, mask=None, output=None, border_value=0,
+                   origin=0, brute_force=False, *, axes=None):
+    """Blockwise twin of :func:`scipy.ndimage.binary_erosion`.
+
+    Parameters
+    ----------
+    input : array_like or dask array
+        Nonzero voxels are foreground.
+    structure : array_like, optional
+        Structuring element (nonzero = part of it); default: the cross of
+        ``generate_binary_structure(len(axes), 1)``.
+    iterations : int, optional
+        Number of erosions (default 1). ``< 1`` (until nothing changes) raises
+        ``NotImplementedError`` for now.
+    mask : array_like or dask array, optional
+        Only voxels where ``mask`` is nonzero change.
+    output : dtype, optional
+        Result dtype (default bool).
+    border_value : int, optional
+        Value of the voxels outside the volume.
+    origin : int or sequence of int, optional
+        Placement of the structure.
+    brute_force : bool, optional
+        Accepted for compatibility; the result does not depend on it.
+    axes : sequence of int, optional
+        Axes to erode along (keyword-only).
+
+    Returns
+    -------
+    dask array
+        Lazy, with the input's chunks.
+
+    Raises
+    ------
+    TypeError
+        Complex input, an array as ``output``, non-integer ``iterations``.
+    ValueError
+        A structure of the wrong rank or empty, an origin outside the structure, a
+        mask of another shape (``ArgumentError``, a ``RuntimeError`` too, like scipy).
+    NotImplementedError
+        ``iterations < 1``.
+
+    Notes
+    -----{notes}
+    Examples
+    --------
+    >>> import numpy as np, scipy.ndimage as ndi
+    >>> from bigimg import ndimage
+    >>> x = np.random.default_rng(0).random((8, 9, 10)) > 0.3
+    >>> y = ndimage.binary_erosion(x, iterations=2)
+    >>> np.array_equal(y.compute(), ndi.binary_erosion(x, iterations=2))
+    True
+    """
+    return _binary("binary_erosion", "erosion", input, structure, iterations, mask, output,
+                   border_value, origin, brute_force, axes)
+
+
+def binary_dilation(input, structure=None, iterations=1, mask=None, output=None,
+                    border_value=0, origin=0, brute_force=False, *, axes=None):
+    """Blockwise twin of :func:`scipy.ndimage.binary_dilation`.
+
+    Parameters, Returns and Raises are those of :func:`binary_erosion`.
+
+    Notes
+    -----{notes}
+    Examples
+    --------
+    >>> import numpy as np, scipy.ndimage as ndi
+    >>> from bigimg import ndimage
+    >>> x = np.random.default_rng(0).random((8, 9, 10)) > 0.9
+    >>> m = np.random.default_rng(1).random((8, 9, 10)) > 0.2
+    >>> y = ndimage.binary_dilation(x, iterations=3, mask=m, border_value=1)
+    >>> np.array_equal(y.compute(),
+    ...                ndi.binary_dilation(x, iterations=3, mask=m, border_value=1))
+    True
+    """
+    return _binary("binary_dilation", "dilation", input, structure, iterations, mask, output,
+                   border_value, origin, brute_force, axes)
+
+
+def binary_opening(input, structure=None, iterations=1, output=None, origin=0, mask=None,
+                   border_value=0, brute_force=False, *, axes=None):
+    """Blockwise twin of :func:`scipy.ndimage.binary_opening` (erosion, then dilation).
+
+    Parameters, Returns and Raises are those of :func:`binary_erosion` (note scipy's
+    parameter order: ``output`` and ``origin`` come before ``mask``).
+
+    Notes
+    -----{notes}
+    When both stages fit in one pass (``2 x iterations x reach <= 16``) they run in
+    one blockwise step with the doubled halo.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.ndimage as ndi
+    >>> from bigimg import ndimage
+    >>> x = np.random.default_rng(0).random((8, 9, 10)) > 0.3
+    >>> s = ndi.generate_binary_structure(3, 2)
+    >>> y = ndimage.binary_opening(x, s, iterations=2)
+    >>> np.array_equal(y.compute(), ndi.binary_opening(x, s, iterations=2))
+    True
+    """
+    return _binary("binary_opening", "opening", input, structure, iterations, mask, output,
+                   border_value, origin, brute_force, axes)
+
+
+def binary_closing(input, structure=None, iterations=1, output=None, origin=0, mask=None,
+                   border_value=0, brute_force=False, *, axes=None):
+    """Blockwise twin of :func:`scipy.ndimage.binary_closing` (dilation, then erosion).
+
+    Parameters, Returns and Raises are those of :func:`binary_erosion`.
+
+    Notes
+    -----{notes}
+    Examples
+    --------
+    >>> import numpy as np, scipy.ndimage as ndi
+    >>> from bigimg import ndimage
+    >>> x = np.random.default_rng(0).random((8, 9, 10)) > 0.7
+    >>> y = ndimage.binary_closing(x, np.ones((2, 3, 2)), output=np.uint8)
+    >>> y.dtype
+    dtype('uint8')
+    >>> np.array_equal(y.compute(), ndi.binary_closing(x, np.ones((2, 3, 2))))
+    True
+    """
+    return _binary("binary_closing", "closing", input, structure, iterations, mask, output,
+                   border_value, origin, brute_force, axes)
+
+
+for _f in (binary_erosion, binary_dilation, binary_opening, binary_closing):
+    _f.__doc__ = _f.__doc__.replace("{notes}", _NOTES)
+
+
+def binary_hit_or_miss(input, structure1=None, structure2=None, output=None, origin1=0,
+                       origin2=None, *, axes=None):
+    """Blockwise twin of :func:`scipy.ndimage.binary_hit_or_miss`.
+
+    Parameters
+    ----------
+    input : array_like or dask array
+    structure1 : array_like, optional
+        Part of the pattern that must be foreground (default: the cross).
+    structure2 : array_like, optional
+        Part that must be background (default: the complement of ``structure1``).
+    output : dtype, optional
+        Result dtype (default bool).
+    origin1, origin2 : int or sequence of int, optional
+        Placements of the two structures (``origin2`` defaults to ``origin1``).
+    axes : sequence of int, optional
+
+    Returns
+    -------
+    dask array
+        Lazy, with the input's chunks.
+
+    Notes
+    -----
+    Halo per axis: the larger reach of the two structures (one structure radius plus
+    the origin shift). One task holds a block plus its halo; scipy's kernel runs on it.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.ndimage as ndi
+    >>> from bigimg import ndimage
+    >>> x = np.random.default_rng(0).random((8, 9, 10)) > 0.5
+    >>> s1 = np.zeros((3, 3, 3), bool); s1[1, 1, :] = True
+    >>> y = ndimage.binary_hit_or_miss(x, s1, origin1=(0, 1, 0))
+    >>> np.array_equal(y.compute(), ndi.binary_hit_or_miss(x, s1, origin1=(0, 1, 0)))
+    True
+    """
+    x = as_dask(input)
+    axs = normalize_axes(axes, x.ndim)
+    s1 = ndi.generate_binary_structure(len(axs), 1) if structure1 is None else structure1
+    s2 = np.logical_not(s1) if structure2 is None else structure2
+    o2 = origin1 if origin2 is None else origin2
+    full1, origins1 = _full_structure(s1, origin1, axs, x.ndim, name="structure1",
+                                      origin_name="origin1")
+    full2, origins2 = _full_structure(s2, o2, axs, x.ndim, name="structure2",
+                                      origin_name="origin2" if origin2 is not None else "origin1")
+    kw = dict(structure1=structure1, structure2=structure2, origin1=origin1, origin2=origin2,
+              axes=axes)
+    dtype = _output_dtype(ndi.binary_hit_or_miss, x, output, kw)
+    reach = np.maximum(_geometry(full1, origins1)[1], _geometry(full2, origins2)[1])
+    kernel = functools.partial(_into, twin=ndi.binary_hit_or_miss, dtype=dtype, **kw)
+    return apply_blockwise(kernel, x, tuple(int(r) for r in reach), ("constant",) * x.ndim,
+                           dtype=dtype, name="binary_hit_or_miss")
