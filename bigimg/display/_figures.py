@@ -1,0 +1,389 @@
+"""Figures of a volume: orthogonal slices, projections, and both in one summary.
+
+Each function validates every argument, builds the lazy images
+(:mod:`bigimg.display._planes`), computes them in one ``dask.compute`` and draws them
+(:mod:`bigimg.display._draw`). matplotlib is imported only here, when a figure is made.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+from bigimg.display._colors import _check_alpha, _check_seed
+from bigimg.display._docs import fill_doc
+from bigimg.display._draw import check_cmap, draw_rows, figure_for
+from bigimg.display._planes import (
+    compute_together,
+    contrast_limits,
+    plane_panels,
+    projection_panels,
+)
+from bigimg.display._validate import (
+    KINDS,
+    check_bool,
+    check_contours,
+    check_figsize,
+    check_labels,
+    check_limits,
+    check_png_path,
+    check_point,
+    check_positive,
+    check_spacing,
+    check_title,
+    check_volume,
+)
+
+__all__ = ["orthoslices", "projection", "summary"]
+
+
+def _check_kind(kind: Any) -> str:
+    if kind not in KINDS:
+        raise ValueError(f"`kind` must be one of 'max', 'mean', 'min'; got {kind!r}.")
+    return kind
+
+
+def _check_axis(axis: Any) -> int:
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"`axis` must be an integer; got {axis!r}.")
+    if not -3 <= axis < 3:
+        raise ValueError(f"`axis` must be in [-3, 3) for a 3-D volume; got {axis!r}.")
+    return int(axis) % 3
+
+
+def _common(
+    func, volume, vmin, vmax, percentiles, percentile_of, cmap, spacing, colorbar, figsize, title
+):
+    """Validate the arguments every figure function takes; return them normalised."""
+    vol = check_volume(volume)
+    limits = check_limits(vmin, vmax, percentiles, percentile_of)
+    return (
+        vol,
+        limits,
+        check_cmap(cmap, func),
+        check_spacing(spacing),
+        check_bool(colorbar, "colorbar"),
+        check_figsize(figsize),
+        check_title(title),
+    )
+
+
+def _limits(rows, vol, limits) -> list[tuple]:
+    return [contrast_limits([p.data for p in row], vol, *limits) for row in rows]
+
+
+@fill_doc
+def orthoslices(
+    volume,
+    point: Sequence[int] | None = None,
+    *,
+    labels=None,
+    contours=None,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    percentiles: tuple[float, float] | None = None,
+    percentile_of: str = "shown",
+    cmap="gray",
+    spacing=None,
+    label_alpha: float = 0.5,
+    label_seed: int = 0,
+    colorbar: bool = False,
+    figsize=None,
+    title: str | None = None,
+):
+    """Three orthogonal planes through a point, with crosshairs and optional overlays.
+
+    The panels show the z plane (y by x), the y plane (z by x) and the x plane (z by
+    y) through ``point``, with crosshair lines at the point. Only these planes are
+    read: for dask input the three planes (and the label planes) are computed in one
+    ``dask.compute`` call, so each block crossing them is read once and no other block
+    is read.
+
+    Parameters
+    ----------
+    %(volume)s
+    point : (int, int, int), optional
+        Voxel (z, y, x) the planes go through; negative indices count from the end.
+        Default: the centre, ``shape // 2``.
+    %(overlays)s
+    %(contrast)s
+    %(spacing)s
+    %(figure)s
+
+    Returns
+    -------
+    %(returns)s
+
+    Raises
+    ------
+    ImportError
+        If matplotlib is not installed.
+    TypeError, ValueError
+        For a bad argument, before anything is read.
+
+    Notes
+    -----
+    Memory: the three planes (and label planes) in numpy, plus the blocks dask holds
+    while slicing them. ``percentile_of="volume"`` adds a few whole-volume passes.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from bigimg.display import orthoslices
+    >>> vol = np.arange(4 * 5 * 6).reshape(4, 5, 6)
+    >>> fig = orthoslices(vol, (1, 2, 3), spacing=(2.0, 1.0, 1.0))
+    >>> [ax.get_title() for ax in fig.axes]
+    ['z = 1', 'y = 2', 'x = 3']
+    >>> bool((fig.axes[1].images[0].get_array() == vol[:, 2, :]).all())
+    True
+    >>> fig.axes[1].get_aspect()  # z voxels are twice as tall
+    2.0
+    """
+    vol, limits, cmap, spacing, colorbar, figsize, title = _common(
+        "orthoslices",
+        volume,
+        vmin,
+        vmax,
+        percentiles,
+        percentile_of,
+        cmap,
+        spacing,
+        colorbar,
+        figsize,
+        title,
+    )
+    point = check_point(point, vol.shape)
+    labels = check_labels(labels, vol.shape)
+    contours = check_contours(contours)
+    label_alpha, label_seed = _check_alpha(label_alpha), _check_seed(label_seed)
+    rows = [plane_panels(vol, point, labels)]
+    compute_together(rows[0])
+    fig, axes = figure_for(rows, vol.shape, spacing, figsize, title, "orthoslices")
+    draw_rows(
+        fig,
+        axes,
+        rows,
+        limits=_limits(rows, vol, limits),
+        cmap=cmap,
+        spacing=spacing,
+        point=point,
+        contours=contours,
+        label_seed=label_seed,
+        label_alpha=label_alpha,
+        colorbar=colorbar,
+    )
+    return fig
+
+
+@fill_doc
+def projection(
+    volume,
+    axis: int = 0,
+    *,
+    kind: str = "max",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    percentiles: tuple[float, float] | None = None,
+    percentile_of: str = "shown",
+    cmap="gray",
+    spacing=None,
+    colorbar: bool = False,
+    figsize=None,
+    title: str | None = None,
+):
+    """A maximum, mean or minimum intensity projection along one axis.
+
+    Reads the whole volume once, streaming: for dask input the projection is a dask
+    reduction (partial results of a few blocks merged in a tree), so no task holds
+    much more than a block, whatever the volume's size.
+
+    Parameters
+    ----------
+    %(volume)s
+    axis : int, optional
+        Axis projected out: 0 (z, default), 1 (y) or 2 (x).
+    kind : {"max", "mean", "min"}, optional
+        Maximum (MIP, default), mean or minimum intensity projection.
+    %(contrast)s
+    %(spacing)s
+    %(figure)s
+
+    Returns
+    -------
+    %(returns)s
+
+    Raises
+    ------
+    ImportError
+        If matplotlib is not installed.
+    TypeError, ValueError
+        For a bad argument, before anything is read.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import dask.array as da
+    >>> import numpy as np
+    >>> from bigimg.display import projection
+    >>> vol = np.random.default_rng(0).random((6, 7, 8))
+    >>> fig = projection(da.from_array(vol, chunks=3), axis=1, kind="mean")
+    >>> fig.axes[0].get_title()
+    'mean along y'
+    >>> np.allclose(fig.axes[0].images[0].get_array(), vol.mean(axis=1))
+    True
+    """
+    vol, limits, cmap, spacing, colorbar, figsize, title = _common(
+        "projection",
+        volume,
+        vmin,
+        vmax,
+        percentiles,
+        percentile_of,
+        cmap,
+        spacing,
+        colorbar,
+        figsize,
+        title,
+    )
+    axis, kind = _check_axis(axis), _check_kind(kind)
+    rows = [projection_panels(vol, [axis], kind)]
+    compute_together(rows[0])
+    fig, axes = figure_for(rows, vol.shape, spacing, figsize, title, "projection")
+    draw_rows(
+        fig,
+        axes,
+        rows,
+        limits=_limits(rows, vol, limits),
+        cmap=cmap,
+        spacing=spacing,
+        colorbar=colorbar,
+    )
+    return fig
+
+
+@fill_doc
+def summary(
+    volume,
+    point: Sequence[int] | None = None,
+    *,
+    kind: str = "max",
+    labels=None,
+    contours=None,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    percentiles: tuple[float, float] | None = None,
+    percentile_of: str = "shown",
+    cmap="gray",
+    spacing=None,
+    label_alpha: float = 0.5,
+    label_seed: int = 0,
+    colorbar: bool = True,
+    figsize=None,
+    title: str | None = None,
+    path=None,
+    dpi: float = 100.0,
+):
+    """Orthogonal slices over projections in one figure, optionally saved as a PNG.
+
+    Top row: :func:`orthoslices` through ``point``. Bottom row: ``kind`` projections
+    along z, y and x, under the plane of the same orientation. The planes, label
+    planes and the three projections are computed in one ``dask.compute`` call, so the
+    volume is read once. This is what ``bigimg view PATH --out view.png`` draws.
+
+    Parameters
+    ----------
+    %(volume)s
+    point : (int, int, int), optional
+        Voxel the planes go through (default: the centre).
+    kind : {"max", "mean", "min"}, optional
+        Projection of the bottom row (default maximum intensity).
+    %(overlays)s
+    %(contrast)s
+    %(spacing)s
+    %(figure)s
+    path : str or os.PathLike, optional
+        Where to save the figure as PNG (the name must end in ``.png`` and its
+        directory exist).
+    dpi : float, optional
+        Resolution of the saved PNG.
+
+    Returns
+    -------
+    %(returns)s
+
+    Raises
+    ------
+    ImportError
+        If matplotlib is not installed.
+    TypeError, ValueError
+        For a bad argument, before anything is read.
+
+    Notes
+    -----
+    Each row gets its own contrast limits from its own images (a maximum projection is
+    brighter than a plane) unless ``vmin``/``vmax`` or ``percentile_of="volume"`` fix
+    them for both. ``colorbar`` defaults to True here. Memory: three planes and three
+    projections in numpy, plus about one block per running task.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import os, tempfile
+    >>> from bigimg.data import synthetic_ct
+    >>> from bigimg.display import summary
+    >>> ct = synthetic_ct((32, 32, 32), chunks=16)
+    >>> png = os.path.join(tempfile.mkdtemp(), "view.png")
+    >>> fig = summary(ct, percentiles=(1, 99), path=png, dpi=50)
+    >>> [ax.get_title() for ax in fig.axes[:6]]
+    ['z = 16', 'y = 16', 'x = 16', 'max along z', 'max along y', 'max along x']
+    >>> open(png, "rb").read(8) == b"\\x89PNG\\r\\n\\x1a\\n"
+    True
+    """
+    vol, limits, cmap, spacing, colorbar, figsize, title = _common(
+        "summary",
+        volume,
+        vmin,
+        vmax,
+        percentiles,
+        percentile_of,
+        cmap,
+        spacing,
+        colorbar,
+        figsize,
+        title,
+    )
+    point = check_point(point, vol.shape)
+    kind = _check_kind(kind)
+    labels = check_labels(labels, vol.shape)
+    contours = check_contours(contours)
+    label_alpha, label_seed = _check_alpha(label_alpha), _check_seed(label_seed)
+    path, dpi = check_png_path(path), check_positive(dpi, "dpi")
+    rows = [plane_panels(vol, point, labels), projection_panels(vol, range(3), kind)]
+    compute_together(rows[0] + rows[1])
+    if limits[2] is not None and limits[3] == "volume":  # one exact pass, shared by rows
+        shared = contrast_limits([], vol, *limits)
+        row_limits = [shared, shared]
+    else:
+        row_limits = _limits(rows, vol, limits)
+    fig, axes = figure_for(rows, vol.shape, spacing, figsize, title, "summary")
+    draw_rows(
+        fig,
+        axes,
+        rows,
+        limits=row_limits,
+        cmap=cmap,
+        spacing=spacing,
+        point=point,
+        contours=contours,
+        label_seed=label_seed,
+        label_alpha=label_alpha,
+        colorbar=colorbar,
+    )
+    if path is not None:
+        fig.savefig(path, format="png", dpi=dpi)
+    return fig
