@@ -120,6 +120,10 @@ def _check_n(n) -> int:
 def _apply(kind, twin, input, param, n, axis, output):
     x = as_dask(input)
     n = _check_n(n)
+    if kind == "ellipsoid" and x.ndim > 3:
+        raise NotImplementedError(
+            f"fourier_ellipsoid supports 1-D, 2-D and 3-D inputs (as scipy); got {x.ndim}-D."
+        )
     probe = probe_array(x.dtype, x.ndim)
     dtype = resolve_output(
         output, lambda out: twin(probe, param, n=n, axis=axis,

@@ -90,7 +90,9 @@ def wiener(im, mysize=None, noise=None):
     scipy's ``correlate(..., 'same')``). A task holds one block plus halo and four
     float64 arrays of that size. As in scipy the squares are taken in the input dtype
     (cast integer input to float to avoid overflow). scipy computes the window sums by
-    FFT, so results agree to about ``1e-12`` relative, not bit for bit.
+    FFT (in single precision for float32 input), so results agree to about ``1e-12``
+    relative (``1e-6`` for float32), not bit for bit; here the sums are float64 box
+    filters.
 
     Examples
     --------

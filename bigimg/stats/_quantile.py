@@ -138,8 +138,8 @@ def _quantile(x, q: np.ndarray, method: str, weak_q: bool):
     if discrete:
         needed = _Sorted.needed(vidx, n)
     else:
-        prev = np.floor(vidx)
-        nxt = prev + 1
+        prev = np.floor(vidx, out=...)
+        nxt = np.add(prev, 1, out=...)
         above = vidx >= n - 1
         prev[above] = -1
         nxt[above] = -1

@@ -14,7 +14,7 @@ from typing import Any
 import dask.array as da
 import numpy as np
 
-from bigimg._halo import as_dask
+from bigimg._halo import as_dask, merge_small_chunks
 
 __all__ = ["block_reduce", "mode_reduce"]
 
@@ -63,12 +63,21 @@ def _reduce_block(block, *, factors, reducer, kwargs):
     return np.asarray(reducer(view, axis=tuple(range(ndim, 2 * ndim)), **kwargs))
 
 
-def _aligned_chunks(chunks: tuple[int, ...], factor: int) -> tuple[int, ...]:
-    """Chunks whose boundaries are multiples of ``factor`` (each near an old boundary)."""
+def _aligned_chunks(chunks: tuple[int, ...], factor: int, inner: bool) -> tuple[int, ...]:
+    """Chunks whose boundaries are multiples of ``factor`` (each near an old boundary).
+
+    On ``inner`` axes (all but the first) a chunk never holds exactly one output value
+    unless the whole axis does: numpy merges a reduced axis with the next one when the
+    array spans a single block along it, which changes the order in which a float
+    reduction adds, so the blocks must look like the whole array in that respect.
+    """
     total = sum(chunks)
     bounds = sorted({(b // factor) * factor for b in np.cumsum(chunks)[:-1]} - {0})
     edges = [0] + [b for b in bounds if b < total] + [total]
-    return tuple(int(b - a) for a, b in zip(edges[:-1], edges[1:]))
+    aligned = tuple(int(b - a) for a, b in zip(edges[:-1], edges[1:]))
+    if inner and total >= 2 * factor:
+        aligned = merge_small_chunks(aligned, 2 * factor)
+    return aligned
 
 
 def _factors(block_size: Any, ndim: int) -> tuple[int, ...]:
@@ -125,8 +134,10 @@ def block_reduce(image, block_size=2, func=np.sum, cval=0, func_kwargs=None):
 
     Notes
     -----
-    Chunk boundaries are moved down to multiples of the factors (one rechunk), so a
-    task holds at most one input chunk plus ``factor - 1`` planes per axis.
+    Chunk boundaries are moved down to multiples of the factors (one rechunk; chunks
+    that would hold a single output value along an inner axis are merged with a
+    neighbour so that float reductions add in numpy's order), so a task holds about
+    one input chunk plus ``2 * factor`` planes per axis.
 
     Examples
     --------
@@ -156,7 +167,8 @@ def block_reduce(image, block_size=2, func=np.sum, cval=0, func_kwargs=None):
         x = da.pad(x, pad, mode="constant", constant_values=cval)
     if x.size == 0:
         return da.zeros(tuple(n // f for n, f in zip(x.shape, factors)), dtype=dtype)
-    aligned = tuple(_aligned_chunks(c, f) for c, f in zip(x.chunks, factors))
+    aligned = tuple(_aligned_chunks(c, f, ax > 0)
+                    for ax, (c, f) in enumerate(zip(x.chunks, factors)))
     if aligned != x.chunks:
         x = x.rechunk(aligned)
     out_chunks = tuple(tuple(c // f for c in cs) for cs, f in zip(aligned, factors))

@@ -399,8 +399,9 @@ def threshold_li(image, *, tolerance=None, initial_guess=None, iter_callback=Non
         whole volume).
     initial_guess : float or callable, optional
         Starting threshold (inside the image's range), or a callable that receives
-        the volume minus its minimum as a dask array (finite values) and returns one.
-        Default: the mean.
+        the volume minus its minimum as a dask array (for float images, its finite
+        values as a 1-D array, which costs one pass) and returns one, e.g.
+        ``lambda a: bigimg.stats.quantile(a, 0.95)``. Default: the mean.
     iter_callback : callable, optional
         Called with the threshold at every iteration.
 
@@ -459,7 +460,11 @@ def _li_start(x, lo, initial_guess, shifted_max, default):
     if initial_guess is None:
         return default()
     if callable(initial_guess):
-        return initial_guess(x - lo)
+        shifted = x - lo
+        if x.dtype.kind == "f":
+            shifted = shifted[da.isfinite(shifted)]
+            shifted.compute_chunk_sizes()
+        return initial_guess(shifted)
     t = initial_guess - float(lo)
     if not 0 < t < shifted_max:
         raise ValueError(
