@@ -37,7 +37,7 @@ import zarr
 from scipy import ndimage as ndi
 
 from bigimg._labels._engine import block_luts, relabel_blocks, summarise_blocks
-from bigimg._labels._kernel import BlockLabeller, summarise_labels
+from bigimg._labels._kernel import BlockLabeller, summarise_runs
 from bigimg._labels._merge import resolve_numbering
 from bigimg.ndimage._label import label
 from bigimg.testing import blobs
@@ -74,10 +74,10 @@ class PeakMemory:
 
 def _store_and_summarise(block, labeller, spec, seeds=None, *, target):
     """Summary task of the zarr variant: also write the provisional labels."""
-    labels, count, first = labeller(block)
+    runs = labeller.runs(block)
     region = tuple(slice(o, o + n) for o, n in zip(spec.location, block.shape, strict=True))
-    target[region] = labels.astype(np.uint32, copy=False)
-    return summarise_labels(labels, count, first, spec, seeds)
+    target[region] = labeller.paint(runs, runs.labels.astype(np.uint32))
+    return summarise_runs(runs, spec)
 
 
 def _take(labels, lut):

@@ -17,7 +17,14 @@ from typing import NamedTuple
 import numpy as np
 from scipy import ndimage as ndi
 
-from bigimg._labels._runs import RunGeometry, find_runs, label_runs, paint_runs
+from bigimg._labels._runs import (
+    RunGeometry,
+    column_values,
+    find_runs,
+    label_runs,
+    paint_rows,
+    paint_runs,
+)
 
 __all__ = [
     "BlockLabeller",
@@ -25,8 +32,9 @@ __all__ = [
     "BlockSummary",
     "SummarySpec",
     "relabel_block",
+    "run_face",
     "summarise_block",
-    "summarise_labels",
+    "summarise_runs",
 ]
 
 
@@ -93,7 +101,7 @@ class BlockLabeller:
         return out
 
     def __call__(self, block: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
-        """``(labels, count, first)``: labels in the smallest unsigned dtype."""
+        """``(labels, count, first)``: the painted labels (smallest unsigned dtype)."""
         runs = self.runs(block)
         labels = self.paint(runs, runs.labels.astype(np.min_scalar_type(runs.count)))
         return labels, runs.count, runs.first
@@ -164,38 +172,57 @@ def _seeded_labels(labels: np.ndarray, seeds: np.ndarray, structure: np.ndarray)
     return seeded, outside
 
 
-def summarise_labels(
-    labels: np.ndarray,
-    count: int,
-    first: np.ndarray,
+def run_face(runs: BlockRuns, axis: int, side: int, values: np.ndarray) -> np.ndarray:
+    """The block's first (side 0) or last (side 1) plane along ``axis``, painted with
+    ``values[i]`` on run ``i``, without painting the rest of the block."""
+    shape = runs.shape
+    face_shape = tuple(1 if b == axis else n for b, n in enumerate(shape))
+    if axis == len(shape) - 1:
+        out = np.empty(int(np.prod(shape[:-1], dtype=np.int64)), dtype=values.dtype)
+        column = 0 if side == 0 else shape[-1] - 1
+        column_values(runs.row_ptr, runs.starts, runs.ends, values, column, out)
+        return out.reshape(face_shape)
+    lead = shape[:-1]
+    index = [slice(None)] * len(lead)
+    index[axis] = 0 if side == 0 else lead[axis] - 1
+    rows = np.arange(int(np.prod(lead, dtype=np.int64))).reshape(lead)[tuple(index)].ravel()
+    out = np.zeros((rows.size, shape[-1]), dtype=values.dtype)
+    paint_rows(runs.row_ptr, runs.starts, runs.ends, values, rows, out)
+    return out.reshape(face_shape)
+
+
+def summarise_runs(
+    runs: BlockRuns,
     spec: SummarySpec,
     seeds: np.ndarray | None = None,
     structure: np.ndarray | None = None,
 ) -> BlockSummary:
-    """The :class:`BlockSummary` of one block labelled by :class:`BlockLabeller`.
+    """The :class:`BlockSummary` of one block labelled by :class:`BlockLabeller.runs`.
 
-    With ``seeds`` (and the labelling ``structure``), face slabs mark background seed
-    voxels as ``count + 1`` so the merge step can see labels touching them across
-    faces.
+    Faces are read from the runs; the whole block is painted only to find the
+    labels holding or touching ``seeds``. With ``seeds`` (and the labelling
+    ``structure``), face slabs mark background seed voxels as ``count + 1`` so the
+    merge step can see labels touching them across faces.
     """
+    count = runs.count
+    values = runs.labels.astype(np.min_scalar_type(count + 1))
     if seeds is not None:
+        labels = BlockLabeller.paint(runs, values)
         seeded, outside = _seeded_labels(labels, np.asarray(seeds), structure)
     else:
         seeded, outside = np.empty(0, np.int64), None
-    slab_dtype = np.min_scalar_type(count + 1)
     faces = {}
     for ax, side in spec.faces:
-        slab = np.array(_face(labels, ax, side), dtype=slab_dtype)  # a copy, not a view
+        slab = run_face(runs, ax, side, values)
         if outside is not None:
             slab[_face(outside, ax, side)] = count + 1
         faces[(ax, side)] = slab
     if spec.border_faces:
-        border = _unique_labels(
-            np.concatenate([_face(labels, ax, side).ravel() for ax, side in spec.border_faces])
-        )
+        on_border = [run_face(runs, ax, side, values).ravel() for ax, side in spec.border_faces]
+        border = _unique_labels(np.concatenate(on_border))
     else:
         border = np.empty(0, np.int64)
-    first = _global_first(first, labels.shape, spec)
+    first = _global_first(runs.first, runs.shape, spec)
     return BlockSummary(count, first, faces, border, seeded)
 
 
@@ -205,9 +232,8 @@ def summarise_block(
     spec: SummarySpec,
     seeds: np.ndarray | None = None,
 ) -> BlockSummary:
-    """Label ``block`` and return its :class:`BlockSummary` (the labels are dropped)."""
-    labels, count, first = labeller(block)
-    return summarise_labels(labels, count, first, spec, seeds, labeller.structure)
+    """Label ``block`` and return its :class:`BlockSummary` (no label block is kept)."""
+    return summarise_runs(labeller.runs(block), spec, seeds, labeller.structure)
 
 
 def relabel_block(

@@ -20,7 +20,14 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["RunGeometry", "find_runs", "label_runs", "paint_runs"]
+__all__ = [
+    "RunGeometry",
+    "column_values",
+    "find_runs",
+    "label_runs",
+    "paint_rows",
+    "paint_runs",
+]
 
 _JIT = dict(nogil=True, cache=True)
 
@@ -82,19 +89,16 @@ class RunGeometry:
 
 @numba.njit(**_JIT)
 def find_runs(mask, single):
-    """Runs of nonzero voxels per row of a 2-D mask: ``(row_ptr, starts, ends)``."""
+    """Runs of nonzero voxels per row of a 2-D mask: ``(row_ptr, starts, ends)``.
+
+    One pass; the run buffers are sized for the worst case but only the pages
+    actually written are ever touched.
+    """
     rows, width = mask.shape
-    n = 0
-    for r in range(rows):
-        previous = False
-        for x in range(width):
-            value = mask[r, x] != 0
-            if value and (single or not previous):
-                n += 1
-            previous = value
+    capacity = rows * (width if single else (width + 1) // 2)
     row_ptr = np.empty(rows + 1, dtype=np.int64)
-    starts = np.empty(n, dtype=np.int32)
-    ends = np.empty(n, dtype=np.int32)
+    starts = np.empty(capacity, dtype=np.int32)
+    ends = np.empty(capacity, dtype=np.int32)
     k = 0
     for r in range(rows):
         row_ptr[r] = k
@@ -111,7 +115,7 @@ def find_runs(mask, single):
             else:
                 x += 1
     row_ptr[rows] = k
-    return row_ptr, starts, ends
+    return row_ptr, starts[:k].copy(), ends[:k].copy()
 
 
 @numba.njit(**_JIT)
@@ -191,3 +195,28 @@ def paint_runs(row_ptr, starts, ends, values, out):
             v = values[i]
             for x in range(starts[i], ends[i]):
                 out[r, x] = v
+
+
+@numba.njit(**_JIT)
+def paint_rows(row_ptr, starts, ends, values, rows, out):
+    """Write ``values[i]`` over run ``i`` for the listed ``rows`` only (``out[k]`` is
+    row ``rows[k]``); ``out`` must be zeroed."""
+    for k in range(rows.size):
+        r = rows[k]
+        for i in range(row_ptr[r], row_ptr[r + 1]):
+            v = values[i]
+            for x in range(starts[i], ends[i]):
+                out[k, x] = v
+
+
+@numba.njit(**_JIT)
+def column_values(row_ptr, starts, ends, values, column, out):
+    """``out[r]``: the value of the run covering ``column`` in row ``r``, else 0."""
+    for r in range(out.size):
+        out[r] = 0
+        for i in range(row_ptr[r], row_ptr[r + 1]):
+            if starts[i] > column:
+                break
+            if column < ends[i]:
+                out[r] = values[i]
+                break

@@ -350,7 +350,7 @@ def test_summaries_hold_copies_not_views_of_the_block():
         VOLUME, BlockLabeller(ndi.generate_binary_structure(3, 1)), spec, seeds
     )
     for slab in summary.faces.values():
-        assert slab.base is None
+        assert slab.base is None or slab.base.nbytes <= slab.nbytes
     expected, _ = ndi.label(VOLUME)
     on_faces = np.unique(
         np.concatenate([np.take(expected, [0, -1], axis=ax).ravel() for ax in range(3)])
