@@ -1,0 +1,454 @@
+"""Lazy interpolation graphs: one task per output chunk, reading only its input region.
+
+For every output chunk the builder
+
+1. bounds the coordinates scipy would compute for it (:meth:`bounds` of the map: the
+   chunk's corners for affine maps, exact per-axis ranges for zoom/shift, per-chunk
+   min/max for coordinate arrays and mappings),
+2. turns them, axis by axis, into an input region (:func:`axis_region`),
+3. depends only on the input blocks that region overlaps, and
+4. calls scipy on the region with the coordinates shifted into it.
+
+Two kernels run a chunk. The **exact** kernel recomputes scipy's coordinates with
+scipy's own floating-point operations, subtracts the region start (an exact operation
+here: integer start ``a <= c``), and calls :func:`scipy.ndimage.map_coordinates`; every
+rounding, tie and boundary decision is then scipy's. The **fast** kernel calls
+:func:`scipy.ndimage.affine_transform` with a shifted offset; its coordinates may differ
+from scipy's in the last bit, which is harmless for continuous interpolants (order >= 1)
+far from the array's faces, so it only runs there (on chunks whose region is interior
+on every axis) or for modes whose interpolant is continuous across the faces.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import dask.array as da
+import numpy as np
+from dask.base import tokenize
+from dask.highlevelgraph import HighLevelGraph
+from scipy import ndimage as ndi
+
+from bigimg.ndimage._geometry_regions import axis_region
+
+__all__ = [
+    "AffineMap",
+    "CoordinateMap",
+    "MappingMap",
+    "SeparableMap",
+    "build_interpolation",
+]
+
+#: coordinates per map_coordinates call in the exact kernel (bounds a task's scratch)
+_SLAB = 1 << 20
+#: slack (voxels) around corner-derived bounds: covers rounding of scipy's sums
+_SLACK = 1e-6
+#: modes whose interpolant (order >= 1) is continuous across the array's faces, so the
+#: fast kernel's last-bit coordinate differences stay last-bit differences there too;
+#: ``constant`` jumps to ``cval`` and ``wrap`` jumps at its seam
+_CONTINUOUS = {"nearest", "mirror", "reflect", "grid-mirror", "grid-constant", "grid-wrap"}
+
+
+class _Params:
+    """What every chunk's kernel needs besides the map (small, pickled per task)."""
+
+    __slots__ = ("cval", "dtype", "mode", "npad", "order")
+
+    def __init__(self, order, mode, cval, dtype, npad):
+        self.order, self.mode, self.cval = order, mode, cval
+        self.dtype, self.npad = np.dtype(dtype), tuple(npad)
+
+
+# ------------------------------------------------------------------------- the maps
+class AffineMap:
+    """``c = offset + matrix @ o`` with scipy's summation order (offset first)."""
+
+    fast_ok = True
+
+    def __init__(self, matrix: np.ndarray, offset: np.ndarray):
+        self.matrix = np.ascontiguousarray(matrix, dtype=np.float64)
+        self.offset = np.ascontiguousarray(offset, dtype=np.float64)
+
+    def bounds(self, o0, o1):
+        corners = np.array(list(itertools.product(*zip(o0, (e - 1 for e in o1)))), float)
+        with np.errstate(all="ignore"):
+            c = self.offset[None, :] + corners @ self.matrix.T
+        lo, hi = c.min(axis=0), c.max(axis=0)
+        slack = _SLACK * (1.0 + np.maximum(np.abs(lo), np.abs(hi)))
+        return lo - slack, hi + slack
+
+    def chunk(self, o0, o1):
+        return self
+
+    def coordinates(self, o0, shape):
+        """scipy's coordinates for the output box at ``o0`` of ``shape``."""
+        grids = np.ogrid[tuple(slice(s, s + n) for s, n in zip(o0, shape))]
+        out = np.empty((len(self.offset), *shape))
+        for h in range(len(self.offset)):
+            c = np.full(shape, self.offset[h])
+            for ll, g in enumerate(grids):
+                c += g.astype(np.float64) * self.matrix[h, ll]
+            out[h] = c
+        return out
+
+    def fast(self, plane, out, o0, start, p: _Params):
+        offset = self.offset + self.matrix @ np.asarray(o0, float) + np.subtract(p.npad, start)
+        ndi.affine_transform(
+            plane,
+            self.matrix,
+            offset,
+            output_shape=out.shape,
+            output=out,
+            order=p.order,
+            mode=p.mode,
+            cval=p.cval,
+            prefilter=False,
+        )
+
+
+class SeparableMap:
+    """Per-axis coordinates ``c_h = coords[h][o_h]`` (zoom, shift, diagonal affine).
+
+    ``coords`` holds scipy's exact per-axis coordinates over the whole output axis
+    (computed by the caller with scipy's operations); ``scale`` is the per-axis step
+    used by the fast kernel.
+    """
+
+    def __init__(self, coords: Sequence[np.ndarray], scale: Sequence[float], *, _o0=None):
+        self.coords = [np.asarray(c, dtype=np.float64) for c in coords]
+        self.scale = np.asarray(scale, dtype=np.float64)
+        self._o0 = _o0
+        self.fast_ok = bool(np.all(np.isfinite(self.scale)) and np.all(self.scale != 0))
+
+    def bounds(self, o0, o1):
+        lo, hi = [], []
+        for c, s, e in zip(self.coords, o0, o1):
+            part = c[s:e]
+            ok = np.isfinite(part).all()
+            lo.append(part.min() if ok else np.nan)
+            hi.append(part.max() if ok else np.nan)
+        return np.array(lo), np.array(hi)
+
+    def chunk(self, o0, o1):
+        """The slice of this map one task needs (keeps tasks small)."""
+        parts = [c[s:e] for c, s, e in zip(self.coords, o0, o1)]
+        return SeparableMap(parts, self.scale, _o0=tuple(o0))
+
+    def coordinates(self, o0, shape):
+        rel = [s - b for s, b in zip(o0, self._o0)]
+        out = np.empty((len(self.coords), *shape))
+        for h, (c, r, n) in enumerate(zip(self.coords, rel, shape)):
+            view = [1] * len(shape)
+            view[h] = n
+            out[h] = c[r : r + n].reshape(view)
+        return out
+
+    def fast(self, plane, out, o0, start, p: _Params):
+        first = np.array([c[0] for c in self.coords])
+        offset = first + np.subtract(p.npad, start)
+        ndi.affine_transform(
+            plane,
+            self.scale,
+            offset,
+            output_shape=out.shape,
+            output=out,
+            order=p.order,
+            mode=p.mode,
+            cval=p.cval,
+            prefilter=False,
+        )
+
+    def patch(self, plane, out, start, extent, p: _Params):
+        """Redo exactly the voxels whose coordinate is near a face or outside.
+
+        After :meth:`fast`, only voxels whose coordinate on some axis lies within
+        rounding of ``0`` or ``n - 1`` (or beyond) can differ from scipy by more than
+        rounding (``constant`` jumps to ``cval`` there, ``wrap`` at its seam). They form
+        a few planes per axis, recomputed here with scipy's exact coordinates.
+        """
+        local = [c + q - a for c, q, a in zip(self.coords, p.npad, start)]
+        for h, (c, n) in enumerate(zip(self.coords, extent)):
+            full = c + p.npad[h]
+            near = _SLACK * (1.0 + np.abs(full))
+            bad = np.flatnonzero(~((full > near) & (full < n - 1 - near)))
+            if not len(bad):
+                continue
+            axes = [np.arange(len(x)) for x in local]
+            axes[h] = bad
+            grid = np.meshgrid(*[x[i] for x, i in zip(local, axes)], indexing="ij")
+            values = ndi.map_coordinates(
+                plane,
+                np.array(grid),
+                output=p.dtype,
+                order=p.order,
+                mode=p.mode,
+                cval=p.cval,
+                prefilter=False,
+            )
+            out[np.ix_(*axes)] = values
+
+
+class CoordinateMap:
+    """Explicit coordinates (``map_coordinates``): a dask array ``(irank, *out_shape)``."""
+
+    fast_ok = False
+
+    def __init__(self, coords: da.Array, block_bounds: np.ndarray):
+        self.array = coords
+        self.block_bounds = block_bounds  # (2 * irank, *numblocks of the output)
+        self.irank = coords.shape[0]
+
+    def bounds_of_block(self, idx):
+        b = self.block_bounds[(slice(None), *idx)]
+        return b[: self.irank], b[self.irank :]
+
+
+class MappingMap:
+    """A Python mapping ``output coords -> input coords`` (``geometric_transform``)."""
+
+    fast_ok = False
+
+    def __init__(self, mapping: Callable, args: tuple, kwargs: dict, irank: int):
+        self.mapping, self.args, self.kwargs, self.irank = mapping, args, kwargs, irank
+
+    def bounds(self, o0, o1):
+        """Exact bounds: the mapping evaluated on every voxel of the chunk."""
+        lo = np.full(self.irank, np.inf)
+        hi = np.full(self.irank, -np.inf)
+        for o in itertools.product(*(range(s, e) for s, e in zip(o0, o1))):
+            c = np.asarray(self.mapping(o, *self.args, **self.kwargs), dtype=np.float64)
+            lo, hi = np.minimum(lo, c), np.maximum(hi, c)
+        return lo, hi
+
+
+class _ShiftedMapping:
+    """The user's mapping seen from one chunk: outputs shifted by ``o0``, inputs by the region."""
+
+    def __init__(self, mapping, args, kwargs, o0, npad, start):
+        self.mapping, self.args, self.kwargs = mapping, args, kwargs
+        self.o0, self.npad, self.start = tuple(o0), tuple(npad), tuple(start)
+
+    def __call__(self, out):
+        full = tuple(int(o) + s for o, s in zip(out, self.o0))
+        c = self.mapping(full, *self.args, **self.kwargs)
+        # scipy adds the pre-padding to the float; the integer start comes off exactly
+        return tuple((float(v) + p) - a for v, p, a in zip(c, self.npad, self.start))
+
+
+# ----------------------------------------------------------------------- the kernel
+def _assemble(blocks, local) -> np.ndarray:
+    """The region ``local`` of the nested list of blocks, copying only what it needs."""
+    nd = len(local)
+
+    def pick(path):
+        node = blocks
+        for i in path:
+            node = node[i]
+        return node
+
+    counts, node = [], blocks
+    for _ in range(nd):
+        counts.append(len(node))
+        node = node[0]
+    window = tuple(slice(a, b) for a, b in local)
+    if all(c == 1 for c in counts):
+        return node[window]
+    edges = []
+    for d in range(nd):
+        sizes = [pick((0,) * d + (j,) + (0,) * (nd - d - 1)).shape[d] for j in range(counts[d])]
+        edges.append(np.concatenate([[0], np.cumsum(sizes)]))
+    out = np.empty(tuple(b - a for a, b in local), dtype=node.dtype)
+    for path in itertools.product(*(range(c) for c in counts)):
+        src, dst = [], []
+        for d, j in enumerate(path):
+            lo, hi = max(edges[d][j], local[d][0]), min(edges[d][j + 1], local[d][1])
+            src.append(slice(lo - edges[d][j], hi - edges[d][j]))
+            dst.append(slice(lo - local[d][0], hi - local[d][0]))
+        out[tuple(dst)] = pick(path)[tuple(src)]
+    return out
+
+
+class _Chunk:
+    """Everything one output chunk's task needs, as one opaque (cheaply pickled) object."""
+
+    __slots__ = (
+        "extent",
+        "fast",
+        "local",
+        "map",
+        "nbatch",
+        "o0",
+        "params",
+        "patch",
+        "shape",
+        "start",
+    )
+
+    def __init__(self, **kwargs):
+        for k, v in kwargs.items():
+            setattr(self, k, v)
+
+
+def _run_chunk(blocks, task: _Chunk, coords=None) -> np.ndarray:
+    """Compute one output chunk from the input blocks its region overlaps."""
+    region = _assemble(blocks, task.local)
+    p: _Params = task.params
+    shape, nbatch, o0, start, tmap = task.shape, task.nbatch, task.o0, task.start, task.map
+    out = np.empty(shape, dtype=p.dtype)
+    planes = region.reshape((-1, *region.shape[nbatch:]))
+    outs = out.reshape((-1, *shape[nbatch:]))
+    if isinstance(tmap, _ShiftedMapping):
+        ndi.geometric_transform(
+            planes[0],
+            tmap,
+            output_shape=outs.shape[1:],
+            output=outs[0],
+            order=p.order,
+            mode=p.mode,
+            cval=p.cval,
+            prefilter=False,
+        )
+        return out
+    if task.fast or task.patch:
+        for plane, o in zip(planes, outs):
+            tmap.fast(plane, o, o0, start, p)
+            if task.patch:
+                tmap.patch(plane, o, start, task.extent, p)
+        return out
+    pshape = shape[nbatch:]
+    rows = max(1, _SLAB // max(1, len(start) * math.prod(pshape[1:])))
+    view = (-1,) + (1,) * len(pshape)
+    npad = np.asarray(p.npad, dtype=np.float64).reshape(view)
+    first = np.asarray(start, dtype=np.float64).reshape(view)
+    for r0 in range(0, pshape[0], rows):
+        r1 = min(pshape[0], r0 + rows)
+        if coords is not None:
+            c = coords[:, r0:r1].astype(np.float64)
+        else:
+            c = tmap.coordinates((o0[0] + r0, *o0[1:]), (r1 - r0, *pshape[1:]))
+        # ``+ npad`` rounds exactly like scipy's ``cc = icoor + nprepad``; ``- start`` is
+        # exact (an integer no larger than any coordinate it is taken from)
+        c += npad
+        c -= first
+        for plane, o in zip(planes, outs):
+            ndi.map_coordinates(
+                plane, c, output=o[r0:r1], order=p.order, mode=p.mode, cval=p.cval, prefilter=False
+            )
+    return out
+
+
+# ------------------------------------------------------------------------ the graph
+def _starts(chunks: Sequence[int]) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(chunks)]).astype(np.int64)
+
+
+def _block_keys(name: str, ranges: list[range], prefix=()) -> Any:
+    if not ranges:
+        return (name, *prefix)
+    return [_block_keys(name, ranges[1:], (*prefix, i)) for i in ranges[0]]
+
+
+def build_interpolation(
+    coef: da.Array,
+    tmap,
+    out_shape: tuple[int, ...],
+    out_chunks: tuple[tuple[int, ...], ...],
+    *,
+    order: int,
+    mode: str,
+    cval,
+    dtype: np.dtype,
+    npad: int = 0,
+    nbatch: int = 0,
+    cval_fill=None,
+    name: str = "interpolate",
+) -> da.Array:
+    """The lazy array whose chunks are scipy's interpolation of ``coef``.
+
+    ``coef`` is what scipy reads (input or prefiltered coefficients, pre-padded by
+    ``npad`` on the transformed axes). Its first ``nbatch`` axes map to the output's
+    first ``nbatch`` axes one to one (``rotate``'s untouched axes); ``tmap`` maps the
+    remaining output axes to the remaining input axes. ``cval_fill`` is the value scipy
+    writes for ``cval`` in ``dtype`` (used for chunks that fall wholly outside).
+    """
+    dtype = np.dtype(dtype)
+    ndim_t = coef.ndim - nbatch
+    params = _Params(order, mode, cval, dtype, (npad,) * ndim_t)
+    in_starts = [_starts(c) for c in coef.chunks]
+    out_starts = [_starts(c) for c in out_chunks]
+    extra = [tmap.array] if isinstance(tmap, CoordinateMap) else []
+    token = tokenize(
+        coef.name,
+        getattr(tmap, "__dict__", tmap),
+        out_chunks,
+        order,
+        mode,
+        cval,
+        dtype,
+        npad,
+        nbatch,
+        [a.name for a in extra],
+    )
+    oname = f"{name}-{token}"
+    dsk = {}
+    for idx in itertools.product(*(range(len(c)) for c in out_chunks)):
+        o0 = tuple(int(s[i]) for s, i in zip(out_starts, idx))
+        o1 = tuple(int(s[i + 1]) for s, i in zip(out_starts, idx))
+        shape = tuple(e - s for s, e in zip(o0, o1))
+        if isinstance(tmap, CoordinateMap):
+            lo, hi = tmap.bounds_of_block(idx)
+        else:
+            lo, hi = tmap.bounds(o0[nbatch:], o1[nbatch:])
+        regions = [
+            axis_region(
+                float(lo[h]) + npad, float(hi[h]) + npad, coef.shape[nbatch + h], order, mode
+            )
+            for h in range(ndim_t)
+        ]
+        key = (oname, *idx)
+        if any(r is None for r in regions):
+            dsk[key] = (np.full, shape, cval_fill, dtype)
+            continue
+        spans = [(s, e) for s, e in zip(o0[:nbatch], o1[:nbatch])]
+        spans += [(r.start, r.stop) for r in regions]
+        ranges, local = [], []
+        for (a, b), st in zip(spans, in_starts):
+            i0 = int(np.searchsorted(st, a, side="right")) - 1
+            i1 = int(np.searchsorted(st, b, side="left")) - 1
+            ranges.append(range(i0, i1 + 1))
+            local.append((a - int(st[i0]), b - int(st[i0])))
+        fast = order > 0 and tmap.fast_ok
+        interior = all(r.interior for r in regions)
+        start = tuple(r.start for r in regions)
+        if isinstance(tmap, MappingMap):
+            chunk_map = _ShiftedMapping(
+                tmap.mapping, tmap.args, tmap.kwargs, o0, params.npad, start
+            )
+        elif isinstance(tmap, CoordinateMap):
+            chunk_map = None
+        else:
+            chunk_map = tmap.chunk(o0[nbatch:], o1[nbatch:])
+        task = _Chunk(
+            params=params,
+            shape=shape,
+            nbatch=nbatch,
+            o0=o0[nbatch:],
+            start=start,
+            local=tuple(local),
+            map=chunk_map,
+            fast=fast and (mode in _CONTINUOUS or interior),
+            patch=(
+                fast and not interior and mode not in _CONTINUOUS and isinstance(tmap, SeparableMap)
+            ),
+            extent=coef.shape[nbatch:],
+        )
+        args = [_block_keys(coef.name, ranges), task]
+        if extra:
+            args.append((extra[0].name, 0, *idx))
+        dsk[key] = (_run_chunk, *args)
+    graph = HighLevelGraph.from_collections(oname, dsk, dependencies=[coef, *extra])
+    meta = np.empty((0,) * len(out_shape), dtype=dtype)
+    return da.Array(graph, oname, chunks=out_chunks, dtype=dtype, meta=meta)
