@@ -142,8 +142,20 @@ _DTYPE_RANGE_FLOAT = (-1, 1)
 
 
 def _skimage_hist(x: da.Array, nbins: int, source_range: str, info=None) -> tuple:
-    """skimage.exposure.histogram's (counts, bin centers), computed exactly."""
+    """skimage.exposure.histogram's (counts, bin centers), computed exactly.
+
+    ``info`` is a :func:`min_max` result when the caller has one; without it, integers of
+    at most 16 bits take a single pass.
+    """
     if x.dtype.kind in "iu":
+        if source_range == "image" and info is None and x.dtype.itemsize <= 2:
+            # small integers: count the whole dtype range in one pass, then trim
+            counts, centers = _skimage_hist(x, nbins, "dtype")
+            nonzero = np.flatnonzero(counts)
+            if nonzero.size == 0:
+                raise ValueError(f"`image` must not be empty; got shape {x.shape}.")
+            first, last = int(nonzero[0]), int(nonzero[-1]) + 1
+            return counts[first:last].copy(), centers[first:last].copy()
         if source_range == "image":
             _, _, lo, hi = min_max(x) if info is None else info
             lo, hi = int(lo), int(hi)
@@ -213,8 +225,8 @@ def image_histogram(image, nbins=256, source_range="image", normalize=False):
 
     Notes
     -----
-    A min/max pass (``source_range="image"``) then one histogram pass; a task holds
-    one block and one vector of counts.
+    A min/max pass (``source_range="image"``, except for integers of at most 16 bits)
+    then one histogram pass; a task holds one block and one vector of counts.
 
     Examples
     --------

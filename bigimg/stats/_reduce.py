@@ -92,8 +92,8 @@ def _factors(block_size: Any, ndim: int) -> tuple[int, ...]:
         if isinstance(f, bool) or not isinstance(f, numbers.Integral):
             raise TypeError(f"`block_size` must hold integers; got {block_size!r}.")
         if f < 1:
-            raise ValueError("Down-sampling factors must be >= 1. Use "
-                             f"`skimage.transform.resize` to up-sample an image; got {block_size!r}.")
+            raise ValueError("Down-sampling factors must be >= 1 (use skimage.transform.resize "
+                             f"to up-sample an image); got {block_size!r}.")
     return tuple(int(f) for f in factors)
 
 

@@ -3,17 +3,19 @@
 To find the value of rank ``r`` (0-based, NaN excluded) without sorting the volume:
 
 1. one pass buckets every value into at most ``NBUCKETS`` contiguous value ranges and
-   records, per bucket, the count and the smallest and largest value present;
-2. the cumulative counts say which bucket holds rank ``r`` and its rank inside it;
+   counts them (refinement passes, which touch few values, also record each bucket's
+   smallest and largest value present);
+2. the cumulative counts say which bucket holds rank ``r`` and its rank inside it, and
+   the bucket's value range follows from the bucketing rule (or its recorded extremes);
 3. if that bucket holds one distinct value, that value is the answer; if it holds at
    most ``GATHER_LIMIT`` values, one more pass gathers exactly those values and a
    ``np.partition`` selects; otherwise the bucket's value range is bucketed again.
 
 Integers (and every dtype of at most 16 bits) are bucketed by exact integer offsets,
 so when the value range spans at most ``NBUCKETS`` values the first pass already
-answers (a bincount). Floats are first bucketed linearly in value; refinements of badly
-conditioned ranges bucket the monotone integer *keys* of the floats
-(:func:`bigimg.stats._passes.to_keys`), so at most four refinements ever follow.
+answers (a bincount). Floats are bucketed linearly in value for up to three levels;
+after that, or for badly conditioned ranges, they bucket the monotone integer *keys* of
+the floats (:func:`bigimg.stats._passes.to_keys`), which needs at most four more levels.
 Ranks that fall in the same bucket share the passes. Memory: a block, its keys and
 three vectors of ``NBUCKETS`` entries per task; a gather holds at most
 ``GATHER_LIMIT`` values per pass on the client.
@@ -64,12 +66,24 @@ def _select(block: np.ndarray, klo: int, khi: int, full: bool):
 
 
 def _hist_block(block: np.ndarray, ranges: tuple) -> list:
+    """Per range: bucket counts, and (refinements only) each bucket's smallest/largest key.
+
+    A full-volume range only counts (its buckets' key ranges are found on the client);
+    a refinement range touches few values, so it also records the actual extremes,
+    which resolves a bucket holding one repeated value at once.
+    """
     out = []
     for klo, khi, spec, full in ranges:
         keys, vals = _select(block, klo, khi, full)
         nb = spec[-1]
+        if spec[0] == "key" and spec[2] == 1:  # one key per bucket: a bincount is enough
+            out.append((np.bincount(keys - klo, minlength=nb).astype(np.int64), None, None))
+            continue
         idx = _bucket_index(keys, vals, spec)
         counts = np.bincount(idx, minlength=nb).astype(np.int64)
+        if full:
+            out.append((counts, None, None))
+            continue
         lo = np.full(nb, _I64_MAX, np.int64)
         hi = np.full(nb, _I64_MIN, np.int64)
         np.minimum.at(lo, idx, keys)
@@ -82,6 +96,9 @@ def _hist_merge(parts: Sequence[list]) -> list:
     merged = []
     for items in zip(*parts):
         counts = sum(it[0] for it in items)
+        if items[0][1] is None:
+            merged.append((counts, None, None))
+            continue
         lo = np.minimum.reduce([it[1] for it in items])
         hi = np.maximum.reduce([it[2] for it in items])
         merged.append((counts, lo, hi))
@@ -108,6 +125,27 @@ def _spec(klo: int, khi: int, dtype: np.dtype, level: int) -> tuple:
     span = khi - klo + 1
     width = -(-span // NBUCKETS)
     return ("key", klo, width, -(-span // width))
+
+
+def _bucket_keys(spec: tuple, t: int, klo: int, khi: int, dtype: np.dtype) -> tuple[int, int]:
+    """The keys in ``[klo, khi]`` whose bucket is ``t`` (a contiguous key range)."""
+    if spec[0] == "key":
+        width = spec[2]
+        return klo + t * width, min(klo + (t + 1) * width - 1, khi)
+
+    def first_at_least(target: int) -> int:
+        """Smallest key in [klo, khi + 1] whose bucket is >= target (khi + 1: none)."""
+        a, b = klo, khi + 1
+        while a < b:
+            mid = (a + b) // 2
+            key = np.array([mid], np.int64)
+            if int(_bucket_index(key, from_keys(key, dtype), spec)[0]) >= target:
+                b = mid
+            else:
+                a = mid + 1
+        return a
+
+    return first_at_least(t), first_at_least(t + 1) - 1
 
 
 def order_statistics(x: da.Array, ranks: Sequence[int], info: tuple | None = None) -> dict:
@@ -172,13 +210,17 @@ def order_statistics(x: da.Array, ranks: Sequence[int], info: tuple | None = Non
                     del state[r]
         if hist:
             for key, (counts, lo, hi) in zip(hist, results.pop(0)):
+                spec = specs[hist.index(key)]
                 cum = np.cumsum(counts)
                 for r in groups[key]:
                     inner = state[r][3]
                     t = int(np.searchsorted(cum, inner, side="right"))
                     before = int(cum[t - 1]) if t else 0
-                    state[r] = [int(lo[t]), int(hi[t]), int(counts[t]), inner - before,
-                                key[3] + 1]
+                    if lo is None:
+                        b_lo, b_hi = _bucket_keys(spec, t, key[0], key[1], dtype)
+                    else:
+                        b_lo, b_hi = int(lo[t]), int(hi[t])
+                    state[r] = [b_lo, b_hi, int(counts[t]), inner - before, key[3] + 1]
     keys = np.array([found[r] for r in ranks], np.int64)
     values = from_keys(keys, dtype)
     return {r: values[i] for i, r in enumerate(ranks)}

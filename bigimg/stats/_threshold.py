@@ -71,6 +71,11 @@ def _histogram(image, hist, nbins, *, constant=False):
         raise TypeError("Either `image` or `hist` must be provided; got neither.")
     x = _image(image)
     nbins = check_nbins(nbins)
+    if x.dtype.kind in "iu" and x.dtype.itemsize <= 2:  # one pass, no min/max needed
+        counts, centers = _skimage_hist(x, nbins, "image")
+        if constant and counts.size == 1:
+            return "constant", centers[0]
+        return counts.astype("float32", copy=False), centers
     info = min_max(x)
     if constant and not info[1] and info[2] == info[3]:
         return "constant", info[2]
@@ -108,8 +113,9 @@ def threshold_otsu(image=None, nbins=256, *, hist=None) -> float:
 
     Notes
     -----
-    A min/max pass, then the histogram pass of :func:`bigimg.stats.image_histogram`;
-    a task holds one block and one vector of counts. A constant image returns its value.
+    A min/max pass, then the histogram pass of :func:`bigimg.stats.image_histogram`
+    (integers of at most 16 bits: the histogram pass alone); a task holds one block and
+    one vector of counts. A constant image returns its value.
 
     Examples
     --------
@@ -147,7 +153,8 @@ def threshold_yen(image=None, nbins=256, *, hist=None) -> float:
 
     Notes
     -----
-    Two passes (min/max, histogram), then scikit-image's arithmetic on the histogram.
+    Two passes (min/max, histogram; just the histogram for integers of at most 16
+    bits), then scikit-image's arithmetic on the histogram.
 
     Examples
     --------
@@ -187,7 +194,8 @@ def threshold_isodata(image=None, nbins=256, return_all=False, *, hist=None):
 
     Notes
     -----
-    Two passes (min/max, histogram), then scikit-image's arithmetic on the histogram.
+    Two passes (min/max, histogram; just the histogram for integers of at most 16
+    bits), then scikit-image's arithmetic on the histogram.
 
     Examples
     --------
@@ -255,7 +263,8 @@ def threshold_minimum(image=None, nbins=256, max_num_iter=10000, *, hist=None) -
 
     Notes
     -----
-    Two passes (min/max, histogram); the smoothing runs on the histogram only.
+    Two passes (min/max, histogram; just the histogram for integers of at most 16
+    bits); the smoothing runs on the histogram only.
 
     Examples
     --------
@@ -303,7 +312,8 @@ def threshold_triangle(image, nbins=256) -> float:
 
     Notes
     -----
-    Two passes (min/max, histogram); the geometry runs on the histogram only.
+    Two passes (min/max, histogram; just the histogram for integers of at most 16
+    bits); the geometry runs on the histogram only.
 
     Examples
     --------
@@ -316,14 +326,15 @@ def threshold_triangle(image, nbins=256) -> float:
     """
     x = _image(image)
     nbins = check_nbins(nbins)
-    info = min_max(x)
+    small_int = x.dtype.kind in "iu" and x.dtype.itemsize <= 2
+    info = None if small_int else min_max(x)
     hist, centers = _skimage_hist(x, nbins, "image", info)
     nbins = len(hist)
     peak = np.argmax(hist)
     peak_height = hist[peak]
     low, high = np.flatnonzero(hist)[[0, -1]]
     if low == high:
-        return float(info[2])
+        return float(centers[low] if info is None else info[2])
     flip = peak - low < high - peak
     if flip:
         hist = hist[::-1]
