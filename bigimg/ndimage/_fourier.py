@@ -185,9 +185,9 @@ def fourier_gaussian(input, sigma, n=-1, axis=-1, output=None):
     Examples
     --------
     >>> import numpy as np, scipy.ndimage as ndi, dask.array as da
-    >>> from bigimg.ndimage._fourier import fourier_gaussian
+    >>> from bigimg import ndimage
     >>> f = np.fft.fftn(np.random.default_rng(0).random((6, 7, 8)))
-    >>> y = fourier_gaussian(da.from_array(f, chunks=(2, 3, 5)), sigma=1.5)
+    >>> y = ndimage.fourier_gaussian(da.from_array(f, chunks=(2, 3, 5)), sigma=1.5)
     >>> np.array_equal(y.compute(), ndi.fourier_gaussian(f, sigma=1.5))
     True
     """
@@ -212,9 +212,9 @@ def fourier_uniform(input, size, n=-1, axis=-1, output=None):
     Examples
     --------
     >>> import numpy as np, scipy.ndimage as ndi, dask.array as da
-    >>> from bigimg.ndimage._fourier import fourier_uniform
+    >>> from bigimg import ndimage
     >>> f = np.fft.rfftn(np.random.default_rng(0).random((6, 7, 8)))
-    >>> y = fourier_uniform(da.from_array(f, chunks=3), size=3, n=8, axis=-1)
+    >>> y = ndimage.fourier_uniform(da.from_array(f, chunks=3), size=3, n=8, axis=-1)
     >>> np.array_equal(y.compute(), ndi.fourier_uniform(f, size=3, n=8, axis=-1))
     True
     """
@@ -248,9 +248,9 @@ def fourier_ellipsoid(input, size, n=-1, axis=-1, output=None):
     Examples
     --------
     >>> import numpy as np, scipy.ndimage as ndi, dask.array as da
-    >>> from bigimg.ndimage._fourier import fourier_ellipsoid
+    >>> from bigimg import ndimage
     >>> f = np.fft.fftn(np.random.default_rng(0).random((6, 7, 8)))
-    >>> y = fourier_ellipsoid(da.from_array(f, chunks=4), size=(2, 3, 2.5))
+    >>> y = ndimage.fourier_ellipsoid(da.from_array(f, chunks=4), size=(2, 3, 2.5))
     >>> np.allclose(y.compute(), ndi.fourier_ellipsoid(f, size=(2, 3, 2.5)), rtol=1e-14)
     True
     """
@@ -277,9 +277,9 @@ def fourier_shift(input, shift, n=-1, axis=-1, output=None):
     Examples
     --------
     >>> import numpy as np, scipy.ndimage as ndi, dask.array as da
-    >>> from bigimg.ndimage._fourier import fourier_shift
+    >>> from bigimg import ndimage
     >>> f = np.fft.fftn(np.random.default_rng(0).random((6, 7, 8)))
-    >>> y = fourier_shift(da.from_array(f, chunks=(3, 7, 4)), shift=(1.5, -2, 0.25))
+    >>> y = ndimage.fourier_shift(da.from_array(f, chunks=(3, 7, 4)), shift=(1.5, -2, 0.25))
     >>> np.allclose(y.compute(), ndi.fourier_shift(f, shift=(1.5, -2, 0.25)), rtol=1e-14)
     True
     """

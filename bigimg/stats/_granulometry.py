@@ -1,11 +1,9 @@
 """Granulometry and radial profiles: the tutorial's size and radial measurements.
 
 ``granulometry`` counts the voxels left by binary openings with balls of growing radius
-(the scipy tutorial's ``granulometry`` with ``disk_structure``, in any dimension). Each
-opening is an erosion then a dilation with the ball, computed as a minimum then a
-maximum filter over the ball footprint with zeros outside the volume, which is exactly
-``scipy.ndimage.binary_opening`` (``border_value=0``); both filters run through the
-halo engine, so the counts are exact for any chunking.
+(the scipy tutorial's ``granulometry`` with ``disk_structure``, in any dimension). The
+openings are bigimg's blockwise ``binary_opening`` (exact for any chunking), summed in
+one computation.
 
 ``radial_profile`` is the tutorial's radial mean (``ndimage.mean(f, labels=rbin,
 index=...)``) without building a label volume: each block bins its voxels by distance
@@ -21,7 +19,7 @@ import dask
 import numpy as np
 
 from bigimg._halo import as_dask, normalize_sequence
-from bigimg.ndimage import maximum_filter, minimum_filter
+from bigimg.ndimage._morphology import binary_opening
 from bigimg.stats._passes import add_merge, run_passes, tree_pass
 
 __all__ = ["ball", "granulometry", "radial_profile"]
@@ -44,12 +42,6 @@ def ball(radius: int, ndim: int = 3) -> np.ndarray:
         raise ValueError(f"`radius` must be a non-negative integer; got {radius!r}.")
     grids = np.indices((2 * radius + 1,) * ndim)
     return ((grids - radius) ** 2).sum(axis=0) <= radius**2
-
-
-def _opening(mask, footprint: np.ndarray):
-    """Binary opening with ``border_value=0``: min then max filter, zeros outside."""
-    eroded = minimum_filter(mask, footprint=footprint, mode="constant", cval=0)
-    return maximum_filter(eroded, footprint=footprint, mode="constant", cval=0)
 
 
 def granulometry(mask, sizes: Sequence[int]) -> np.ndarray:
@@ -78,8 +70,8 @@ def granulometry(mask, sizes: Sequence[int]) -> np.ndarray:
     Notes
     -----
     All openings are computed in one ``dask.compute`` (the mask is read once). Halo of
-    the opening with radius ``r``: ``r`` voxels for each of its two filters; a task
-    holds one block plus its halo (as uint8).
+    the opening with radius ``r``: ``r`` voxels for each of its erosion and dilation
+    (see :func:`bigimg.ndimage.binary_opening`); a task holds one block plus its halo.
 
     Examples
     --------
@@ -98,8 +90,8 @@ def granulometry(mask, sizes: Sequence[int]) -> np.ndarray:
     if not sizes:
         raise ValueError("`sizes` must hold at least one radius; got none.")
     footprints = [ball(n, x.ndim) for n in sizes]
-    binary = (x != 0).astype(np.uint8)
-    sums = [_opening(binary, fp).sum(dtype=np.int64) if fp.size > 1
+    binary = x != 0
+    sums = [binary_opening(binary, structure=fp).sum(dtype=np.int64) if fp.size > 1
             else binary.sum(dtype=np.int64) for fp in footprints]
     return np.array(dask.compute(*sums), dtype=np.int64)
 

@@ -16,7 +16,14 @@ import dask.array as da
 import numpy as np
 
 from bigimg._halo import as_dask
-from bigimg.stats._passes import add_merge, as_real_dask, min_max, run_passes, tree_pass
+from bigimg.stats._passes import (
+    add_merge,
+    as_real_dask,
+    known_shape,
+    min_max,
+    run_passes,
+    tree_pass,
+)
 
 __all__ = ["histogram", "image_histogram"]
 
@@ -51,7 +58,7 @@ def histogram(a, bins=10, range=None, density=None, weights=None):
     Parameters
     ----------
     a : numpy or dask array
-        The volume (flattened, as numpy does).
+        The volume (flattened, as numpy does); booleans count as uint8, as in numpy.
     bins : int or sequence of scalars, optional
         Number of equal-width bins, or the bin edges (monotonically increasing).
         String estimators (``"auto"``, ...) are not supported.
@@ -94,9 +101,11 @@ def histogram(a, bins=10, range=None, density=None, weights=None):
     >>> bool((h == h0).all() and (e == e0).all())
     True
     """
-    x = as_dask(a, name="a")
+    x = known_shape(as_dask(a, name="a"), "a")
     if x.dtype.kind == "c":
         raise TypeError(f"`a` must be real; got dtype {x.dtype}.")
+    if x.dtype == bool:  # numpy converts booleans to uint8 (with a warning)
+        x = x.astype(np.uint8)
     if isinstance(bins, str):
         raise NotImplementedError(
             f"string `bins` estimators are not supported; got {bins!r}. Pass a bin count "

@@ -31,6 +31,7 @@ from bigimg._halo import as_dask
 __all__ = [
     "add_merge",
     "as_real_dask",
+    "known_shape",
     "from_keys",
     "key_bounds",
     "min_max",
@@ -45,9 +46,17 @@ _FLOAT_MASK = {2: 0x7FFF, 4: 0x7FFF_FFFF, 8: 0x7FFF_FFFF_FFFF_FFFF}
 _FLOAT_VIEW = {2: np.int16, 4: np.int32, 8: np.int64}
 
 
+def known_shape(x: da.Array, name: str) -> da.Array:
+    """``x`` itself, after checking that its chunk sizes are known."""
+    if any(np.isnan(c) for cs in x.chunks for c in cs):
+        raise ValueError(f"`{name}` has unknown chunk sizes (e.g. after boolean indexing); "
+                         f"call {name}.compute_chunk_sizes() first.")
+    return x
+
+
 def as_real_dask(x: Any, name: str = "image") -> da.Array:
-    """``x`` as a dask array of a real (bool, integer or float) dtype."""
-    x = as_dask(x, name=name)
+    """``x`` as a dask array of a real (bool, integer or float) dtype and known shape."""
+    x = known_shape(as_dask(x, name=name), name)
     if x.dtype.kind not in "biuf":
         raise TypeError(f"`{name}` must have a real dtype (bool, integer or float); got {x.dtype}.")
     if x.dtype.kind == "f" and x.dtype.itemsize not in _FLOAT_MASK:

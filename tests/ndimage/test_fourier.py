@@ -8,7 +8,7 @@ import pytest
 import scipy.ndimage as ndi
 
 from bigimg import ArgumentError
-from bigimg.ndimage._fourier import (
+from bigimg.ndimage import (
     fourier_ellipsoid,
     fourier_gaussian,
     fourier_shift,

@@ -58,6 +58,10 @@ def test_histogram_constant_weights_and_empty():
     ref = np.histogram(x, 4, weights=w)
     np.testing.assert_array_equal(got[1], ref[1])
     np.testing.assert_allclose(got[0], ref[0], rtol=1e-12)
+    b = np.random.default_rng(0).random((5, 6, 7)) > 0.5
+    with pytest.warns(RuntimeWarning, match="bool"):
+        ref = np.histogram(b, 3)
+    _equal(stats.histogram(da.from_array(b, chunks=3), 3), ref)
     e = np.zeros((0, 4), np.float32)
     _equal(stats.histogram(da.from_array(e), 3), np.histogram(e, 3))
 

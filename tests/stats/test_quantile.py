@@ -181,6 +181,11 @@ def test_errors():
         stats.percentile(np.zeros(0), 5)
     with pytest.raises(TypeError, match="`q`"):
         stats.percentile(x, "5")
+    xd = da.from_array(x, chunks=3)
+    with pytest.raises(ValueError, match="compute_chunk_sizes"):
+        stats.percentile(xd[xd > 2], 5)
+    with pytest.raises(ValueError, match="compute_chunk_sizes"):
+        stats.histogram(xd[xd > 2], 5)
     with pytest.raises(ValueError, match="interpolation_method"):
         stats.scoreatpercentile(x, 5, interpolation_method="nearest")
     with pytest.raises(ValueError, match="range"):
