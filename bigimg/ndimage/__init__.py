@@ -6,6 +6,11 @@ dask arrays; results are lazy dask arrays with the input's chunks (numpy input g
 dask's automatic chunks).
 """
 
+from bigimg.ndimage._distance import (
+    distance_transform_bf,
+    distance_transform_cdt,
+    distance_transform_edt,
+)
 from bigimg.ndimage._filters import (
     convolve,
     convolve1d,
@@ -28,18 +33,31 @@ from bigimg.ndimage._filters import (
     uniform_filter1d,
     vectorized_filter,
 )
-from bigimg.ndimage._distance import (
-    distance_transform_bf,
-    distance_transform_cdt,
-    distance_transform_edt,
-)
 from bigimg.ndimage._fourier import (
     fourier_ellipsoid,
     fourier_gaussian,
     fourier_shift,
     fourier_uniform,
 )
+from bigimg.ndimage._geometry import (
+    affine_transform,
+    geometric_transform,
+    map_coordinates,
+    rotate,
+    shift,
+    zoom,
+)
 from bigimg.ndimage._global_morphology import binary_fill_holes, binary_propagation
+from bigimg.ndimage._grey_morphology import (
+    black_tophat,
+    grey_closing,
+    grey_dilation,
+    grey_erosion,
+    grey_opening,
+    morphological_gradient,
+    morphological_laplace,
+    white_tophat,
+)
 from bigimg.ndimage._label import label
 from bigimg.ndimage._measure_gather import labeled_comprehension, value_indices
 from bigimg.ndimage._measure_select import median
@@ -59,6 +77,13 @@ from bigimg.ndimage._measurements import (
     sum_labels,
     variance,
 )
+from bigimg.ndimage._morphology import (
+    binary_closing,
+    binary_dilation,
+    binary_erosion,
+    binary_hit_or_miss,
+    binary_opening,
+)
 from bigimg.ndimage._order_filters import (
     maximum_filter,
     maximum_filter1d,
@@ -68,10 +93,18 @@ from bigimg.ndimage._order_filters import (
     percentile_filter,
     rank_filter,
 )
+from bigimg.ndimage._spline import spline_filter, spline_filter1d
 
 __all__ = [
+    "affine_transform",
+    "binary_closing",
+    "binary_dilation",
+    "binary_erosion",
     "binary_fill_holes",
+    "binary_hit_or_miss",
+    "binary_opening",
     "binary_propagation",
+    "black_tophat",
     "center_of_mass",
     "convolve",
     "convolve1d",
@@ -95,12 +128,18 @@ __all__ = [
     "generic_filter1d",
     "generic_gradient_magnitude",
     "generic_laplace",
+    "geometric_transform",
+    "grey_closing",
+    "grey_dilation",
+    "grey_erosion",
+    "grey_opening",
     "histogram",
     "iterate_structure",
     "label",
     "label_statistics",
     "labeled_comprehension",
     "laplace",
+    "map_coordinates",
     "maximum",
     "maximum_filter",
     "maximum_filter1d",
@@ -112,10 +151,16 @@ __all__ = [
     "minimum_filter",
     "minimum_filter1d",
     "minimum_position",
+    "morphological_gradient",
+    "morphological_laplace",
     "percentile_filter",
     "prewitt",
     "rank_filter",
+    "rotate",
+    "shift",
     "sobel",
+    "spline_filter",
+    "spline_filter1d",
     "standard_deviation",
     "sum",
     "sum_labels",
@@ -124,4 +169,6 @@ __all__ = [
     "value_indices",
     "variance",
     "vectorized_filter",
+    "white_tophat",
+    "zoom",
 ]
