@@ -4,8 +4,9 @@
 >>> from bigimg import open_raw, save_zarr
 """
 
-from bigimg import ndimage
+from bigimg import data, display, io, measure, ndimage, restoration, stats
 from bigimg._errors import ArgumentError, BigimgWarning, IncompleteOutputError
+from bigimg.display import view
 from bigimg.io import open_raw, open_tiff, open_zarr, save_raw, save_tiff, save_zarr
 
 __version__ = "0.1.0"
@@ -15,11 +16,18 @@ __all__ = [
     "BigimgWarning",
     "IncompleteOutputError",
     "__version__",
+    "data",
+    "display",
+    "io",
+    "measure",
     "ndimage",
     "open_raw",
     "open_tiff",
     "open_zarr",
+    "restoration",
     "save_raw",
     "save_tiff",
     "save_zarr",
+    "stats",
+    "view",
 ]
