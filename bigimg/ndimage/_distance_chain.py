@@ -62,8 +62,10 @@ def _take_distances(pair):
 
 
 def _take_features(pair, shape):
-    coords = np.unravel_index(pair[1], shape)
-    return np.stack(coords).astype(np.int32)
+    flat = pair[1]
+    out = np.empty((len(shape),) + flat.shape, np.int32)
+    K.unravel(flat.reshape(-1), np.asarray(shape, np.int64), out.reshape(len(shape), -1))
+    return out
 
 
 def chamfer_chain(mask: da.Array, offsets: np.ndarray):

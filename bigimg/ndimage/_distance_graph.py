@@ -153,12 +153,10 @@ def _origin(block_info, lead: int = 0, which=None) -> tuple[int, ...]:
 def _column_ends(mask, block_info=None):
     """First and last background row (global) of every column of a block: (2, ...)."""
     offset = block_info[0]["array-location"][0][0]
-    bg = ~mask
-    found = bg.any(axis=0)
     n = mask.shape[0]
-    first = np.where(found, bg.argmax(axis=0) + offset, K.NONE_BELOW)
-    last = np.where(found, n - 1 - bg[::-1].argmax(axis=0) + offset, -1)
-    return np.stack([first, last]).astype(np.int64)
+    out = np.empty((2,) + mask.shape[1:], np.int64)
+    K.column_ends(mask.reshape(n, -1), offset, out.reshape(2, -1))
+    return out
 
 
 def _column_bounds(ends):

@@ -33,12 +33,14 @@ __all__ = [
     "NONE_BELOW",
     "chamfer_pass",
     "chessboard_pass",
+    "column_ends",
     "edt_envelope_pass",
     "ft_envelope_pass",
     "nearest_axis0",
     "nearest_to_squared",
     "nearest_to_steps",
     "taxicab_pass",
+    "unravel",
 ]
 
 #: "No background on this line yet" in the integer (city-block, chessboard) passes: far
@@ -84,6 +86,22 @@ def nearest_axis0(mask, above, below, offset, later, out):
             d = down[q]
             if d != NONE_BELOW and (u < 0 or d - z < z - u or (later and d - z == z - u)):
                 out[i, q] = d
+
+
+@njit(cache=True, nogil=True)
+def column_ends(mask, offset, out):
+    """First (``out[0]``) and last (``out[1]``) background row of each column of ``mask``
+    (n, post), as global indices; NONE_BELOW and -1 where a column has none."""
+    n, post = mask.shape
+    for q in range(post):
+        out[0, q] = NONE_BELOW
+        out[1, q] = -1
+    for i in range(n):
+        for q in range(post):
+            if not mask[i, q]:
+                if out[0, q] == NONE_BELOW:
+                    out[0, q] = offset + i
+                out[1, q] = offset + i
 
 
 @njit(cache=True, nogil=True)
@@ -318,6 +336,17 @@ def chessboard_pass(g, out):
                     top -= 1
 
 
+@njit(cache=True, nogil=True)
+def unravel(flat, shape, out):
+    """``out[:, i] = np.unravel_index(flat[i], shape)`` as int32, without temporaries."""
+    ndim = shape.shape[0]
+    for i in range(flat.shape[0]):
+        rem = flat[i]
+        for k in range(ndim - 1, -1, -1):
+            out[k, i] = rem % shape[k]
+            rem //= shape[k]
+
+
 # --------------------------------------------------------------------------------------
 # scipy's raster chamfer pass (any structure, with features)
 # --------------------------------------------------------------------------------------
@@ -345,44 +374,65 @@ def chamfer_pass(dt, ft, offsets, first, stop, backward):
         acc *= shape[k]
     m = offsets.shape[0]
     sign = -1 if backward else 1
+    step_off = np.empty((m, ndim), np.int64)
     flat_off = np.empty(m, np.int64)
     for j in range(m):
         o = 0
         for k in range(ndim):
-            o += sign * offsets[j, k] * strides[k]
+            step_off[j, k] = sign * offsets[j, k]
+            o += step_off[j, k] * strides[k]
         flat_off[j] = o
     dflat = dt.reshape(-1)
     fflat = ft.reshape(-1)
-    plane = strides[0]
+    start = first * strides[0]
+    count = (stop - first) * strides[0]
+    idx = start if not backward else start + count - 1
+    delta = 1 if not backward else -1
     coord = np.empty(ndim, np.int64)
-    start = first * plane
-    end = stop * plane
-    count = end - start
-    for step in range(count):
-        idx = start + step if not backward else end - 1 - step
+    rem = idx
+    for k in range(ndim):
+        coord[k] = rem // strides[k]
+        rem -= coord[k] * strides[k]
+    for _ in range(count):
         value = dflat[idx]
-        if value == 0:
-            continue
-        rem = idx
-        for k in range(ndim):
-            coord[k] = rem // strides[k]
-            rem -= coord[k] * strides[k]
-        best = value
-        best_idx = -1
-        for j in range(m):
-            inside = True
+        if value != 0:
+            interior = True
             for k in range(ndim):
-                c = coord[k] + sign * offsets[j, k]
-                if c < 0 or c >= shape[k]:
-                    inside = False
+                if coord[k] == 0 or coord[k] == shape[k] - 1:
+                    interior = False
                     break
-            if not inside:
-                continue
-            nb = idx + flat_off[j]
-            tt = dflat[nb]
-            if tt >= 0 and (best < 0 or tt + 1 < best):
-                best = tt + 1
-                best_idx = nb
-        dflat[idx] = best
-        if best_idx >= 0:
-            fflat[idx] = fflat[best_idx]
+            best = value
+            best_idx = -1
+            for j in range(m):
+                if not interior:
+                    inside = True
+                    for k in range(ndim):
+                        c = coord[k] + step_off[j, k]
+                        if c < 0 or c >= shape[k]:
+                            inside = False
+                            break
+                    if not inside:
+                        continue
+                nb = idx + flat_off[j]
+                tt = dflat[nb]
+                if tt >= 0 and (best < 0 or tt + 1 < best):
+                    best = tt + 1
+                    best_idx = nb
+            dflat[idx] = best
+            if best_idx >= 0:
+                fflat[idx] = fflat[best_idx]
+        # next voxel in (reverse) raster order
+        idx += delta
+        k = ndim - 1
+        if delta > 0:
+            coord[k] += 1
+            while k > 0 and coord[k] == shape[k]:
+                coord[k] = 0
+                k -= 1
+                coord[k] += 1
+        else:
+            coord[k] -= 1
+            while k > 0 and coord[k] < 0:
+                coord[k] = shape[k] - 1
+                k -= 1
+                coord[k] -= 1

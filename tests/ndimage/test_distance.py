@@ -397,6 +397,9 @@ def test_argument_errors():
             f(a, sampling=(1.0, -2.0))
         with pytest.raises(TypeError, match="sampling"):
             f(a, sampling=("a", 1))
+    unknown = da.from_array(np.arange(6))[da.from_array(np.arange(6)) > 2]
+    with pytest.raises(ValueError, match="compute_chunk_sizes"):
+        distance_transform_edt(unknown)
     with pytest.raises(ValueError, match="metric"):
         distance_transform_cdt(a, metric="euclidean")
     with pytest.raises(ValueError, match="sizes must be equal to 3"):
@@ -441,8 +444,10 @@ def test_arbitrary_chunkings(case, tiny_tasks):
         distance_transform_edt(x),
         distance_transform_cdt(x, metric="taxicab"),
         distance_transform_cdt(x, return_indices=True),
+        distance_transform_bf(x, "taxicab", return_indices=True)[1],
+        distance_transform_bf(x, return_indices=True)[1],
     )
-    (ed, ei), e2, ct, (cd, ci) = dask.compute(*lazy, scheduler="sync")
+    (ed, ei), e2, ct, (cd, ci), bt, be = dask.compute(*lazy, scheduler="sync")
     ref_d, ref_i = ndi.distance_transform_edt(a, return_indices=True)
     np.testing.assert_array_equal(ed, ref_d)
     np.testing.assert_array_equal(ei, ref_i)
@@ -451,6 +456,10 @@ def test_arbitrary_chunkings(case, tiny_tasks):
     ref_cd, ref_ci = ndi.distance_transform_cdt(a, return_indices=True)
     np.testing.assert_array_equal(cd, ref_cd)
     np.testing.assert_array_equal(ci, ref_ci)
+    np.testing.assert_array_equal(
+        bt, ndi.distance_transform_bf(a, "taxicab", return_indices=True)[1]
+    )
+    np.testing.assert_array_equal(be, ndi.distance_transform_bf(a, return_indices=True)[1])
 
 
 def test_kernels_chessboard_envelope_brute_force():
