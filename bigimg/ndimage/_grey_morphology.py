@@ -161,8 +161,9 @@ def _grey(name: str, input, size, footprint, structure, output, mode, cval, orig
     depth = [0] * x.ndim
     if axs == tuple(range(x.ndim)):
         depth = per_axis
-    else:  # scipy maps shapes and origins to axes differently per path: take the bound
-        bound = max([max(s // 2 + abs(o) for s in shape) for o in origins] + [0])
+    else:  # scipy maps shapes and origins to axes differently per path: take a bound
+        # (+1: a dilation's reflected origin may land on an odd-sized axis)
+        bound = max([max(s // 2 + abs(o) + 1 for s in shape) for o in origins] + [0])
         for ax in axs:
             depth[ax] = bound
     fast = _fast_geometry(x.dtype, dtype, size, footprint, structure, mode, cval, origins,

@@ -93,11 +93,16 @@ def _int_sequence(value: Any, n: int, name: str) -> tuple[int, ...]:
 
 
 def _full_structure(structure: Any, origin: Any, axes: tuple, ndim: int, *,
-                    name: str = "structure", origin_name: str = "origin"):
-    """Structure and origins on every axis, as scipy expands them; origins checked.
+                    dilate: bool = False, name: str = "structure",
+                    origin_name: str = "origin"):
+    """The structure and origins scipy's erosion kernel really uses, on every axis.
 
-    scipy puts the structure's axes on ``sorted(axes)`` and the origins on ``axes`` in
-    the given order when fewer axes than dimensions are filtered.
+    scipy turns a dilation into an erosion of the complement by the reflected
+    structure, with origins ``-origin`` (one less along even-sized structure axes),
+    then expands both to every axis: the structure's axes go to ``sorted(axes)``, the
+    origins to ``axes`` in the given order. This repeats those steps, so the halo and
+    the kernel follow scipy for any ``axes``, and checks every origin: scipy does not,
+    and may crash on one outside the structure.
     """
     n = len(axes)
     if structure is None:
@@ -109,6 +114,9 @@ def _full_structure(structure: Any, origin: Any, axes: tuple, ndim: int, *,
     if structure.size < 1:
         raise ArgumentError(f"`{name}` must not be empty; got shape {structure.shape}.")
     origins = _int_sequence(origin, n, origin_name)
+    if dilate:
+        structure = structure[(slice(None, None, -1),) * n]
+        origins = tuple(-o - (1 - s % 2) for o, s in zip(origins, structure.shape))
     if n < ndim:
         structure = np.expand_dims(structure, tuple(a for a in range(ndim) if a not in axes))
         full = [0] * ndim
@@ -119,8 +127,9 @@ def _full_structure(structure: Any, origin: Any, axes: tuple, ndim: int, *,
         if not -(s // 2) <= o <= (s - 1) // 2:
             raise ValueError(
                 f"`{origin_name}` must place the origin inside `{name}` (between "
-                f"-(size // 2) and (size - 1) // 2 on each axis); got {origin!r} for "
-                f"shape {structure.shape}.")
+                f"-(size // 2) and (size - 1) // 2 on each axis"
+                f"{', after the reflection of a dilation' if dilate else ''}); got "
+                f"{origin!r} for shape {structure.shape}.")
     return structure, origins
 
 
@@ -175,8 +184,8 @@ def _binary_until_stable(x: da.Array, *, dilate: bool, structure: np.ndarray, or
     """Hook for ``iterations < 1``: repeat erosion/dilation until nothing changes.
 
     Receives the input as a dask array (any dtype, nonzero is True), the structure
-    and origins expanded to every axis (scipy's erosion convention: dilation reads the
-    negated offsets), the mask as a dask array with ``x``'s chunks (or ``None``) and
+    and origins scipy's erosion kernel uses, expanded to every axis (for a dilation:
+    reflected, and the kernel ORs instead of ANDs; see :func:`_full_structure`), the mask as a dask array with ``x``'s chunks (or ``None``) and
     the border value; returns a lazy bool array with ``x``'s chunks. Opening and
     closing call it once per stage. It needs a cross-chunk engine (a dilation to a
     fixed point inside a mask is ``binary_propagation``), which is not wired yet.
@@ -192,7 +201,11 @@ def _binary(name: str, pattern: str, input, structure, iterations, mask, output,
     x = as_dask(input)
     k = _iterations(iterations)
     axs = normalize_axes(axes, x.ndim)
-    full, origins = _full_structure(structure, origin, axs, x.ndim)
+    dilate_first = pattern in ("dilation", "closing")
+    stages = [dilate_first] if pattern in ("erosion", "dilation") else [dilate_first,
+                                                                       not dilate_first]
+    # scipy's erosion-kernel view of each stage (dilation: reflected structure)
+    fulls = {d: _full_structure(structure, origin, axs, x.ndim, dilate=d) for d in stages}
     border = _border(border_value)
     m = None
     if mask is not None:
@@ -207,16 +220,15 @@ def _binary(name: str, pattern: str, input, structure, iterations, mask, output,
     dtype = _output_dtype(getattr(ndi, name), x, output, kw)
     if m is not None and m.chunks != x.chunks:
         m = m.rechunk(x.chunks)
-    dilate_first = pattern in ("dilation", "closing")
-    stages = [dilate_first] if pattern in ("erosion", "dilation") else [dilate_first,
-                                                                       not dilate_first]
     if k < 1:
         cur = x
         for dilate in stages:
-            cur = _binary_until_stable(cur, dilate=dilate, structure=full, origin=origins,
-                                       mask=m, border_value=border)
+            cur = _binary_until_stable(cur, dilate=dilate, structure=fulls[dilate][0],
+                                       origin=fulls[dilate][1], mask=m, border_value=border)
         return cur.astype(dtype) if cur.dtype != dtype else cur
-    geometry, reach = _geometry(full, origins)
+    geometries = {d: _geometry(*fulls[d]) for d in stages}
+    reach = tuple(max(r) for r in zip(*(g[1] for g in geometries.values())))
+    geometry = tuple(geometries[d][0] if d in geometries else None for d in (False, True))
     passes = _plan(tuple((d, k) for d in stages), max(reach))
     packed = m is not None
     cur = da.map_blocks(mk.pack_with_mask, x, m, dtype=np.uint8) if packed else x
