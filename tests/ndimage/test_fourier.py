@@ -66,9 +66,9 @@ def test_dtypes_and_real_transforms(kind, inp):
     f, n, axis = INPUTS[inp]
     fd = da.from_array(f, chunks=(4, 3, 5))
     twin = getattr(ndi, f"fourier_{kind}")
-    for param in (PARAM[kind], 2.0):
-        ref = twin(f, param, n=n, axis=axis)
-        assert_dask_matches(OURS[kind](fd, param, n=n, axis=axis), ref, rtol=RTOL[kind])
+    param = PARAM[kind] if inp.startswith("c") else 2.0
+    ref = twin(f, param, n=n, axis=axis)
+    assert_dask_matches(OURS[kind](fd, param, n=n, axis=axis), ref, rtol=RTOL[kind])
 
 
 @pytest.mark.parametrize("kind", list(OURS))

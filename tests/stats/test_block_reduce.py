@@ -20,7 +20,10 @@ FUNCS = [np.sum, np.mean, np.max, np.min, np.median]
 def test_equals_skimage(cname, dt):
     x = random_volume(SMALL, dt, seed=11)
     xd = da.from_array(x, chunks=CHUNKS[cname])
-    funcs = FUNCS if dt == np.float32 else FUNCS[:3]
+    # sums and means are where the order of additions shows; max/min/median once each
+    funcs = [np.sum, np.mean] if dt == np.float32 else [np.mean, np.max]
+    if cname == "irregular" and dt == np.float32:
+        funcs = FUNCS
     for factors in [(2, 3, 4), (1, 11, 2), (9, 1, 13)]:
         for func in funcs:
             with raise_if_dask_computes():
