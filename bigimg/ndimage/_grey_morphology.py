@@ -34,7 +34,7 @@ from bigimg._halo import (
 )
 from bigimg.ndimage import _morph_kernels as mk
 from bigimg.ndimage._filters import _modes_on
-from bigimg.ndimage._morphology import _into, _output_dtype
+from bigimg.ndimage._morph_args import into, output_dtype
 
 __all__ = [
     "black_tophat",
@@ -51,8 +51,20 @@ __all__ = [
 #: exceeds it run as two steps.
 _MAX_PASS_HALO = 16
 
-_FAST_DTYPES = {np.dtype(t) for t in (bool, np.int8, np.uint8, np.int16, np.uint16, np.int32,
-                                      np.uint32, np.float32, np.float64)}
+_FAST_DTYPES = {
+    np.dtype(t)
+    for t in (
+        bool,
+        np.int8,
+        np.uint8,
+        np.int16,
+        np.uint16,
+        np.int32,
+        np.uint32,
+        np.float32,
+        np.float64,
+    )
+}
 _CONSTANT = ("constant", "grid-constant")
 
 # name -> (scipy twin, first stage, second stage, finishing step)
@@ -79,11 +91,16 @@ def _holds(dtype: np.dtype, value: Any) -> bool:
         return False
 
 
-def _fast_geometry(x_dtype, dtype, size, footprint, structure, mode, cval, origins, shape,
-                   axes, ndim):
+def _fast_geometry(
+    x_dtype, dtype, size, footprint, structure, mode, cval, origins, shape, axes, ndim
+):
     """Geometry for the numpy kernel, or ``None`` where scipy's kernel must run."""
-    if (structure is not None or x_dtype not in _FAST_DTYPES or dtype != x_dtype
-            or axes != tuple(range(ndim))):
+    if (
+        structure is not None
+        or x_dtype not in _FAST_DTYPES
+        or dtype != x_dtype
+        or axes != tuple(range(ndim))
+    ):
         return None
     modes = normalize_sequence(mode, ndim, "mode")
     if any(m in _CONSTANT for m in modes) and not _holds(x_dtype, cval):
@@ -101,8 +118,9 @@ def _fast_geometry(x_dtype, dtype, size, footprint, structure, mode, cval, origi
 
 def _stage(block, stage, fast):
     geometry, modes, cval = fast
-    return mk.grey_flat(block, geometry=geometry, dilate=stage == "dilation", modes=modes,
-                        cval=cval)
+    return mk.grey_flat(
+        block, geometry=geometry, dilate=stage == "dilation", modes=modes, cval=cval
+    )
 
 
 def _finish(finish: str, x: np.ndarray, tmp: np.ndarray) -> np.ndarray:
@@ -113,11 +131,12 @@ def _finish(finish: str, x: np.ndarray, tmp: np.ndarray) -> np.ndarray:
     return np.bitwise_xor(tmp, x, out=tmp) if both_bool else np.subtract(tmp, x, out=tmp)
 
 
-def _grey_block(block: np.ndarray, *, stages: tuple, finish: str | None, fast, twin, dtype,
-                **kwargs) -> np.ndarray:
+def _grey_block(
+    block: np.ndarray, *, stages: tuple, finish: str | None, fast, twin, dtype, **kwargs
+) -> np.ndarray:
     """One block of a grey operation: bigimg's numpy kernel where exact, else scipy's."""
     if fast is None or not mk.fits_fast_path(block, fast[0]):
-        return _into(block, twin=twin, dtype=dtype, **kwargs)
+        return into(block, twin=twin, dtype=dtype, **kwargs)
     if finish == "gradient":
         return np.subtract(_stage(block, "dilation", fast), _stage(block, "erosion", fast))
     if finish == "laplace":
@@ -135,18 +154,29 @@ def _tophat_finish(x: np.ndarray, tmp: np.ndarray, *, finish: str) -> np.ndarray
     return _finish(finish, x, tmp.copy())
 
 
-def _grey(name: str, input, size, footprint, structure, output, mode, cval, origin,
-          axes) -> da.Array:
+def _grey(
+    name: str, input, size, footprint, structure, output, mode, cval, origin, axes
+) -> da.Array:
     """Shared body of every grey operation: validate, find the halo, run blockwise."""
     x = as_dask(input)
     twin, first, second, finish = _OPS[name]
     if size is not None and footprint is not None:
-        warnings.warn("`size` is ignored because `footprint` is set (as in scipy).",
-                      BigimgWarning, stacklevel=3)
+        warnings.warn(
+            "`size` is ignored because `footprint` is set (as in scipy).",
+            BigimgWarning,
+            stacklevel=3,
+        )
         size = None
-    kw = dict(size=size, footprint=footprint, structure=structure, mode=mode, cval=cval,
-              origin=origin, axes=axes)
-    dtype = _output_dtype(twin, x, output, kw)
+    kw = dict(
+        size=size,
+        footprint=footprint,
+        structure=structure,
+        mode=mode,
+        cval=cval,
+        origin=origin,
+        axes=axes,
+    )
+    dtype = output_dtype(twin, x, output, kw)
     axs = normalize_axes(axes, x.ndim)
     if footprint is not None:
         shape = np.shape(footprint)
@@ -156,8 +186,10 @@ def _grey(name: str, input, size, footprint, structure, output, mode, cval, orig
         shape = tuple(int(s) for s in normalize_sequence(size, len(axs), "size"))
     origins = tuple(int(o) for o in normalize_sequence(origin, len(axs), "origin"))
     separable = structure is None and (footprint is None or np.asarray(footprint, bool).all())
-    per_axis = [0 if (separable and s <= 1) else footprint_depth((s,), (o,))[0]
-                for s, o in zip(shape, origins)]
+    per_axis = [
+        0 if (separable and s <= 1) else footprint_depth((s,), (o,))[0]
+        for s, o in zip(shape, origins)
+    ]
     depth = [0] * x.ndim
     if axs == tuple(range(x.ndim)):
         depth = per_axis
@@ -166,28 +198,44 @@ def _grey(name: str, input, size, footprint, structure, output, mode, cval, orig
         bound = max([max(s // 2 + abs(o) + 1 for s in shape) for o in origins] + [0])
         for ax in axs:
             depth[ax] = bound
-    fast = _fast_geometry(x.dtype, dtype, size, footprint, structure, mode, cval, origins,
-                          shape, axs, x.ndim)
+    fast = _fast_geometry(
+        x.dtype, dtype, size, footprint, structure, mode, cval, origins, shape, axs, x.ndim
+    )
     fast = None if fast is None else (fast[0], fast[1], cval)
     modes = _modes_on(mode, axs, x.ndim)
     stages = tuple(s for s in (first, second) if s)
     if len(stages) == 2 and 2 * max(depth) > _MAX_PASS_HALO:
         # two steps: scipy computes the first stage into the input's dtype
-        one = functools.partial(_grey_block, stages=(first,), finish=None,
-                                fast=fast,
-                                twin=getattr(ndi, f"grey_{first}"), dtype=x.dtype, **kw)
+        one = functools.partial(
+            _grey_block,
+            stages=(first,),
+            finish=None,
+            fast=fast,
+            twin=getattr(ndi, f"grey_{first}"),
+            dtype=x.dtype,
+            **kw,
+        )
         tmp = apply_blockwise(one, x, depth, modes, dtype=x.dtype, name=f"{name}-1")
-        two = functools.partial(_grey_block, stages=(second,), finish=None, fast=fast,
-                                twin=getattr(ndi, f"grey_{second}"), dtype=dtype, **kw)
+        two = functools.partial(
+            _grey_block,
+            stages=(second,),
+            finish=None,
+            fast=fast,
+            twin=getattr(ndi, f"grey_{second}"),
+            dtype=dtype,
+            **kw,
+        )
         tmp = apply_blockwise(two, tmp, depth, modes, dtype=dtype, name=f"{name}-2")
         if finish is None:
             return tmp
         return da.map_blocks(_tophat_finish, x, tmp, finish=finish, dtype=dtype)
     factor = len(stages) or 1
-    kernel = functools.partial(_grey_block, stages=stages, finish=finish, fast=fast, twin=twin,
-                               dtype=dtype, **kw)
-    return apply_blockwise(kernel, x, tuple(factor * d for d in depth), modes, dtype=dtype,
-                           name=name)
+    kernel = functools.partial(
+        _grey_block, stages=stages, finish=finish, fast=fast, twin=twin, dtype=dtype, **kw
+    )
+    return apply_blockwise(
+        kernel, x, tuple(factor * d for d in depth), modes, dtype=dtype, name=name
+    )
 
 
 _PARAMS = """
@@ -227,9 +275,11 @@ _PARAMS = """
 
 
 def _doc(summary: str, halo: str, example: str) -> str:
-    return (f"{summary}\n{_PARAMS}\n    Notes\n    -----\n    Halo per axis: {halo}. One "
-            "task holds one block plus its halo and a few block-sized temporaries.\n\n"
-            f"    Examples\n    --------\n{example}")
+    return (
+        f"{summary}\n{_PARAMS}\n    Notes\n    -----\n    Halo per axis: {halo}. One "
+        "task holds one block plus its halo and a few block-sized temporaries.\n\n"
+        f"    Examples\n    --------\n{example}"
+    )
 
 
 def _example(name: str, args: str) -> str:
@@ -239,87 +289,201 @@ def _example(name: str, args: str) -> str:
         "    >>> x = np.random.default_rng(0).integers(0, 200, (8, 9, 10)).astype(np.uint8)\n"
         f"    >>> y = ndimage.{name}(x, {args})\n"
         f"    >>> np.array_equal(y.compute(), ndi.{name}(x, {args}))\n"
-        "    True\n")
+        "    True\n"
+    )
 
 
 _REACH = "``size // 2 + |origin|``"
 
 
-def grey_erosion(input, size=None, footprint=None, structure=None, output=None, mode="reflect",
-                 cval=0.0, origin=0, *, axes=None):
-    return _grey("grey_erosion", input, size, footprint, structure, output, mode, cval, origin,
-                 axes)
+def grey_erosion(
+    input,
+    size=None,
+    footprint=None,
+    structure=None,
+    output=None,
+    mode="reflect",
+    cval=0.0,
+    origin=0,
+    *,
+    axes=None,
+):
+    return _grey(
+        "grey_erosion", input, size, footprint, structure, output, mode, cval, origin, axes
+    )
 
 
-def grey_dilation(input, size=None, footprint=None, structure=None, output=None, mode="reflect",
-                  cval=0.0, origin=0, *, axes=None):
-    return _grey("grey_dilation", input, size, footprint, structure, output, mode, cval, origin,
-                 axes)
+def grey_dilation(
+    input,
+    size=None,
+    footprint=None,
+    structure=None,
+    output=None,
+    mode="reflect",
+    cval=0.0,
+    origin=0,
+    *,
+    axes=None,
+):
+    return _grey(
+        "grey_dilation", input, size, footprint, structure, output, mode, cval, origin, axes
+    )
 
 
-def grey_opening(input, size=None, footprint=None, structure=None, output=None, mode="reflect",
-                 cval=0.0, origin=0, *, axes=None):
-    return _grey("grey_opening", input, size, footprint, structure, output, mode, cval, origin,
-                 axes)
+def grey_opening(
+    input,
+    size=None,
+    footprint=None,
+    structure=None,
+    output=None,
+    mode="reflect",
+    cval=0.0,
+    origin=0,
+    *,
+    axes=None,
+):
+    return _grey(
+        "grey_opening", input, size, footprint, structure, output, mode, cval, origin, axes
+    )
 
 
-def grey_closing(input, size=None, footprint=None, structure=None, output=None, mode="reflect",
-                 cval=0.0, origin=0, *, axes=None):
-    return _grey("grey_closing", input, size, footprint, structure, output, mode, cval, origin,
-                 axes)
+def grey_closing(
+    input,
+    size=None,
+    footprint=None,
+    structure=None,
+    output=None,
+    mode="reflect",
+    cval=0.0,
+    origin=0,
+    *,
+    axes=None,
+):
+    return _grey(
+        "grey_closing", input, size, footprint, structure, output, mode, cval, origin, axes
+    )
 
 
-def white_tophat(input, size=None, footprint=None, structure=None, output=None, mode="reflect",
-                 cval=0.0, origin=0, *, axes=None):
-    return _grey("white_tophat", input, size, footprint, structure, output, mode, cval, origin,
-                 axes)
+def white_tophat(
+    input,
+    size=None,
+    footprint=None,
+    structure=None,
+    output=None,
+    mode="reflect",
+    cval=0.0,
+    origin=0,
+    *,
+    axes=None,
+):
+    return _grey(
+        "white_tophat", input, size, footprint, structure, output, mode, cval, origin, axes
+    )
 
 
-def black_tophat(input, size=None, footprint=None, structure=None, output=None, mode="reflect",
-                 cval=0.0, origin=0, *, axes=None):
-    return _grey("black_tophat", input, size, footprint, structure, output, mode, cval, origin,
-                 axes)
+def black_tophat(
+    input,
+    size=None,
+    footprint=None,
+    structure=None,
+    output=None,
+    mode="reflect",
+    cval=0.0,
+    origin=0,
+    *,
+    axes=None,
+):
+    return _grey(
+        "black_tophat", input, size, footprint, structure, output, mode, cval, origin, axes
+    )
 
 
-def morphological_gradient(input, size=None, footprint=None, structure=None, output=None,
-                           mode="reflect", cval=0.0, origin=0, *, axes=None):
-    return _grey("morphological_gradient", input, size, footprint, structure, output, mode, cval,
-                 origin, axes)
+def morphological_gradient(
+    input,
+    size=None,
+    footprint=None,
+    structure=None,
+    output=None,
+    mode="reflect",
+    cval=0.0,
+    origin=0,
+    *,
+    axes=None,
+):
+    return _grey(
+        "morphological_gradient",
+        input,
+        size,
+        footprint,
+        structure,
+        output,
+        mode,
+        cval,
+        origin,
+        axes,
+    )
 
 
-def morphological_laplace(input, size=None, footprint=None, structure=None, output=None,
-                          mode="reflect", cval=0.0, origin=0, *, axes=None):
-    return _grey("morphological_laplace", input, size, footprint, structure, output, mode, cval,
-                 origin, axes)
+def morphological_laplace(
+    input,
+    size=None,
+    footprint=None,
+    structure=None,
+    output=None,
+    mode="reflect",
+    cval=0.0,
+    origin=0,
+    *,
+    axes=None,
+):
+    return _grey(
+        "morphological_laplace", input, size, footprint, structure, output, mode, cval, origin, axes
+    )
 
 
 _TWICE = f"twice {_REACH} (erosion then dilation in one step; two steps beyond 16 voxels)"
 grey_erosion.__doc__ = _doc(
     "Blockwise twin of :func:`scipy.ndimage.grey_erosion` (minimum over the element).",
-    _REACH, _example("grey_erosion", "size=3"))
+    _REACH,
+    _example("grey_erosion", "size=3"),
+)
 grey_dilation.__doc__ = _doc(
     "Blockwise twin of :func:`scipy.ndimage.grey_dilation` (maximum over the element).",
-    _REACH, _example("grey_dilation", "footprint=ndi.generate_binary_structure(3, 1)"))
+    _REACH,
+    _example("grey_dilation", "footprint=ndi.generate_binary_structure(3, 1)"),
+)
 grey_opening.__doc__ = _doc(
     "Blockwise twin of :func:`scipy.ndimage.grey_opening` (erosion, then dilation).",
-    _TWICE, _example("grey_opening", "size=(3, 1, 5), mode='wrap'"))
+    _TWICE,
+    _example("grey_opening", "size=(3, 1, 5), mode='wrap'"),
+)
 grey_closing.__doc__ = _doc(
     "Blockwise twin of :func:`scipy.ndimage.grey_closing` (dilation, then erosion).",
-    _TWICE, _example("grey_closing", "structure=np.ones((3, 3, 3))"))
+    _TWICE,
+    _example("grey_closing", "structure=np.ones((3, 3, 3))"),
+)
 white_tophat.__doc__ = _doc(
     "Blockwise twin of :func:`scipy.ndimage.white_tophat` (input minus its opening).\n\n"
     "    As in scipy, integer results wrap around where the opening exceeds the input\n"
     "    (possible with ``mode='constant'``); pass ``output`` to widen the dtype.",
-    _TWICE, _example("white_tophat", "size=3"))
+    _TWICE,
+    _example("white_tophat", "size=3"),
+)
 black_tophat.__doc__ = _doc(
     "Blockwise twin of :func:`scipy.ndimage.black_tophat` (closing minus the input).",
-    _TWICE, _example("black_tophat", "size=3, mode='nearest'"))
+    _TWICE,
+    _example("black_tophat", "size=3, mode='nearest'"),
+)
 morphological_gradient.__doc__ = _doc(
     "Blockwise twin of :func:`scipy.ndimage.morphological_gradient` (dilation - erosion).\n\n"
     "    Computed in the input's dtype, as scipy does, unless ``output`` is given: then\n"
     "    the erosion is cast to ``output`` first, as scipy does with an output array.",
-    _REACH, _example("morphological_gradient", "size=3"))
+    _REACH,
+    _example("morphological_gradient", "size=3"),
+)
 morphological_laplace.__doc__ = _doc(
     "Blockwise twin of :func:`scipy.ndimage.morphological_laplace`\n"
     "    (dilation + erosion - 2 x input, in the input's dtype as in scipy).",
-    _REACH, _example("morphological_laplace", "size=3, mode='constant', cval=1"))
+    _REACH,
+    _example("morphological_laplace", "size=3, mode='constant', cval=1"),
+)

@@ -98,8 +98,9 @@ def _window_reduce(a: np.ndarray, axis: int, start: int, width: int, n: int, ufu
     return ufunc(take(cur, 0, n), take(cur, width - w, n))
 
 
-def box_reduce(a: np.ndarray, lows: Sequence[int], widths: Sequence[int], modes: Sequence[str],
-               cval, ufunc) -> np.ndarray:
+def box_reduce(
+    a: np.ndarray, lows: Sequence[int], widths: Sequence[int], modes: Sequence[str], cval, ufunc
+) -> np.ndarray:
     """Reduce over the box of offsets ``lows[ax] .. lows[ax] + widths[ax] - 1``, axis by axis.
 
     Each axis is padded with its own mode before its pass, exactly as scipy's separable
@@ -115,8 +116,9 @@ def box_reduce(a: np.ndarray, lows: Sequence[int], widths: Sequence[int], modes:
     return out if out is not a else a.copy()
 
 
-def offsets_reduce(a: np.ndarray, offsets: np.ndarray, mode: str, cval, ufunc,
-                   identity) -> np.ndarray:
+def offsets_reduce(
+    a: np.ndarray, offsets: np.ndarray, mode: str, cval, ufunc, identity
+) -> np.ndarray:
     """Reduce ``a`` shifted by every offset (rows of ``offsets``) with ``ufunc``."""
     if len(offsets) == 0:
         return np.full(a.shape, identity, dtype=a.dtype)
@@ -182,8 +184,9 @@ class _OffsetsStepper:
 
     def __init__(self, shape: tuple, reach: Sequence[int], border: bool) -> None:
         self.reach = tuple(int(r) for r in reach)
-        self.padded = np.full(tuple(n + 2 * r for n, r in zip(shape, self.reach)), border,
-                              dtype=bool)
+        self.padded = np.full(
+            tuple(n + 2 * r for n, r in zip(shape, self.reach)), border, dtype=bool
+        )
         self.interior = self.padded[tuple(slice(r, r + n) for r, n in zip(self.reach, shape))]
         self.shape = shape
         self.spare = [np.empty(shape, dtype=bool), np.empty(shape, dtype=bool)]
@@ -204,14 +207,18 @@ class _OffsetsStepper:
                 if 2 * p not in powers:
                     m = powers[p]
                     span = length - 2 * p + 1
-                    powers[2 * p] = ufunc(m[..., :span], m[..., p:p + span])
+                    powers[2 * p] = ufunc(m[..., :span], m[..., p : p + span])
                 p *= 2
             span = length - width + 1
-            window = powers[p] if p == width else ufunc(
-                powers[p][..., :span], powers[p][..., width - p:width - p + span])
+            window = (
+                powers[p]
+                if p == width
+                else ufunc(powers[p][..., :span], powers[p][..., width - p : width - p + span])
+            )
             for prefix, start in runs[width]:
-                yield window[tuple(slice(ri + k, ri + k + ni) for ri, k, ni in
-                                   zip(r, (*prefix, start), n))]
+                yield window[
+                    tuple(slice(ri + k, ri + k + ni) for ri, k, ni in zip(r, (*prefix, start), n))
+                ]
 
     def __call__(self, cur: np.ndarray, offsets: np.ndarray, dilate: bool) -> np.ndarray:
         out = self.spare[0] if self.spare[0] is not cur else self.spare[1]
@@ -237,8 +244,16 @@ def _reach(geometry: tuple, ndim: int) -> tuple[int, ...]:
     return tuple(np.abs(data).max(axis=0).tolist()) if len(data) else (0,) * ndim
 
 
-def binary_steps(block: np.ndarray, *, geometry: tuple, steps: tuple, border: bool,
-                 packed: bool, keep_packed: bool, dtype) -> np.ndarray:
+def binary_steps(
+    block: np.ndarray,
+    *,
+    geometry: tuple,
+    steps: tuple,
+    border: bool,
+    packed: bool,
+    keep_packed: bool,
+    dtype,
+) -> np.ndarray:
     """Iterated binary erosion/dilation of one block, scipy's semantics.
 
     ``geometry`` holds the offsets read by erosion and by dilation (``None`` if not
@@ -279,12 +294,14 @@ def binary_steps(block: np.ndarray, *, geometry: tuple, steps: tuple, border: bo
 
 
 # ----------------------------------------------------------------------------- grey
-def grey_flat(block: np.ndarray, *, geometry: tuple, dilate: bool, modes: Sequence[str],
-              cval) -> np.ndarray:
+def grey_flat(
+    block: np.ndarray, *, geometry: tuple, dilate: bool, modes: Sequence[str], cval
+) -> np.ndarray:
     """Grey erosion (minimum) or dilation (maximum) of a block by a flat footprint."""
     kind, data = geometry
-    minimum, maximum = (np.logical_and, np.logical_or) if block.dtype == bool else (
-        np.minimum, np.maximum)
+    minimum, maximum = (
+        (np.logical_and, np.logical_or) if block.dtype == bool else (np.minimum, np.maximum)
+    )
     ufunc = maximum if dilate else minimum
     cval = block.dtype.type(cval)
     if kind == "box":

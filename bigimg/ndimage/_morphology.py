@@ -5,7 +5,7 @@ twin and gives the twin's result for any chunking. The pattern:
 
 1. the structure and origin are expanded to every axis exactly as scipy does and
    checked (an origin outside the structure is a ``ValueError``; scipy may crash);
-2. :func:`_output_dtype` runs the twin on a one-voxel array with every argument, so
+2. :func:`~bigimg.ndimage._morph_args.output_dtype` runs the twin on a one-voxel array with every argument, so
    other bad arguments raise what scipy raises before a graph exists;
 3. the iterations are split into *passes* of bounded halo: ``iterations=k`` reaches
    ``k`` structure radii, so one pass runs at most ``_MAX_PASS_HALO // radius``
@@ -23,18 +23,22 @@ one-step operator, which is what scipy computes.
 from __future__ import annotations
 
 import functools
-import numbers
-import operator
-from collections.abc import Callable
-from typing import Any
 
 import dask.array as da
 import numpy as np
 from scipy import ndimage as ndi
 
 from bigimg._errors import ArgumentError
-from bigimg._halo import apply_blockwise, as_dask, normalize_axes, probe_array, resolve_output
+from bigimg._halo import apply_blockwise, as_dask, normalize_axes
 from bigimg.ndimage import _morph_kernels as mk
+from bigimg.ndimage._morph_args import (
+    border_flag,
+    full_structure,
+    geometry,
+    into,
+    iterations_count,
+    output_dtype,
+)
 
 __all__ = [
     "binary_closing",
@@ -47,118 +51,6 @@ __all__ = [
 #: Largest halo (voxels) one pass of iterated binary morphology may need; a pass runs
 #: ``max(1, _MAX_PASS_HALO // radius)`` iterations.
 _MAX_PASS_HALO = 16
-
-
-# --------------------------------------------------------------------- shared helpers
-def _into(block: np.ndarray, *, twin: Callable, dtype: np.dtype, **kwargs) -> np.ndarray:
-    """Run a scipy twin on one block, writing into an output array of ``dtype``."""
-    out = np.empty(block.shape, dtype=dtype)
-    twin(block, output=out, **kwargs)
-    return out
-
-
-def _output_dtype(twin: Callable, x: da.Array, output: Any, kwargs: dict) -> np.dtype:
-    """Validate every argument on a one-voxel array; return the result dtype.
-
-    ``output=dtype`` means what scipy does with ``output=np.empty(shape, dtype)``: the
-    result is written into that dtype. (Some scipy twins ignore a bare dtype.)
-    """
-    probe = probe_array(x.dtype, x.ndim)
-
-    def call(out):
-        if out is None:
-            return twin(probe, **kwargs)
-        arr = np.empty(probe.shape, dtype=out)
-        twin(probe, output=arr, **kwargs)
-        return arr
-
-    return resolve_output(output, call)
-
-
-def _int_sequence(value: Any, n: int, name: str) -> tuple[int, ...]:
-    if isinstance(value, numbers.Integral):
-        return (int(value),) * n
-    try:
-        items = tuple(value)
-    except TypeError:
-        raise TypeError(f"`{name}` must be an integer or a sequence of integers; "
-                        f"got {value!r}.") from None
-    if len(items) != n:
-        raise ArgumentError(f"`{name}` must have one entry per filtered axis ({n}); "
-                            f"got {len(items)} entries: {value!r}.")
-    for v in items:
-        if not isinstance(v, numbers.Integral):
-            raise TypeError(f"`{name}` must hold integers; got {value!r}.")
-    return tuple(int(v) for v in items)
-
-
-def _full_structure(structure: Any, origin: Any, axes: tuple, ndim: int, *,
-                    dilate: bool = False, name: str = "structure",
-                    origin_name: str = "origin"):
-    """The structure and origins scipy's erosion kernel really uses, on every axis.
-
-    scipy turns a dilation into an erosion of the complement by the reflected
-    structure, with origins ``-origin`` (one less along even-sized structure axes),
-    then expands both to every axis: the structure's axes go to ``sorted(axes)``, the
-    origins to ``axes`` in the given order. This repeats those steps, so the halo and
-    the kernel follow scipy for any ``axes``, and checks every origin: scipy does not,
-    and may crash on one outside the structure.
-    """
-    n = len(axes)
-    if structure is None:
-        structure = ndi.generate_binary_structure(n, 1)
-    structure = np.asarray(structure, dtype=bool)
-    if structure.ndim != n:
-        raise ArgumentError(f"`{name}` must have one axis per filtered axis ({n}); got "
-                            f"shape {structure.shape}.")
-    if structure.size < 1:
-        raise ArgumentError(f"`{name}` must not be empty; got shape {structure.shape}.")
-    origins = _int_sequence(origin, n, origin_name)
-    if dilate:
-        structure = structure[(slice(None, None, -1),) * n]
-        origins = tuple(-o - (1 - s % 2) for o, s in zip(origins, structure.shape))
-    if n < ndim:
-        structure = np.expand_dims(structure, tuple(a for a in range(ndim) if a not in axes))
-        full = [0] * ndim
-        for o, ax in zip(origins, axes):
-            full[ax] = o
-        origins = tuple(full)
-    for s, o in zip(structure.shape, origins):
-        if not -(s // 2) <= o <= (s - 1) // 2:
-            raise ValueError(
-                f"`{origin_name}` must place the origin inside `{name}` (between "
-                f"-(size // 2) and (size - 1) // 2 on each axis"
-                f"{', after the reflection of a dilation' if dilate else ''}); got "
-                f"{origin!r} for shape {structure.shape}.")
-    return structure, origins
-
-
-def _geometry(structure: np.ndarray, origins: tuple) -> tuple[tuple, tuple[int, ...]]:
-    """Kernel geometry (a separable box or a list of offsets) and reach per axis."""
-    if structure.all():
-        widths = structure.shape
-        lows = tuple(-(s // 2) - o for s, o in zip(widths, origins))
-        reach = tuple(max(-lo, lo + w - 1, 0) for lo, w in zip(lows, widths))
-        return ("box", (lows, widths)), reach
-    offsets = mk.erosion_offsets(structure, origins)
-    if len(offsets) == 0:
-        return ("offsets", offsets), (0,) * structure.ndim
-    return ("offsets", offsets), tuple(int(r) for r in np.abs(offsets).max(axis=0))
-
-
-def _iterations(iterations: Any) -> int:
-    try:
-        return operator.index(iterations)
-    except TypeError:
-        raise TypeError(f"`iterations` must be an integer; got {iterations!r}.") from None
-
-
-def _border(border_value: Any) -> bool:
-    try:
-        return bool(operator.index(border_value))
-    except TypeError:
-        raise TypeError(f"`border_value` must be an integer (0 or 1); got {border_value!r}.") \
-            from None
 
 
 def _plan(pattern: tuple, reach: int) -> list[tuple]:
@@ -179,56 +71,101 @@ def _plan(pattern: tuple, reach: int) -> list[tuple]:
     return passes
 
 
-def _binary_until_stable(x: da.Array, *, dilate: bool, structure: np.ndarray, origin: tuple,
-                         mask: da.Array | None, border_value: bool) -> da.Array:
-    """Hook for ``iterations < 1``: repeat erosion/dilation until nothing changes.
+def _binary_until_stable(
+    x: da.Array,
+    *,
+    dilate: bool,
+    structure: np.ndarray,
+    origin: tuple,
+    mask: da.Array | None,
+    border_value: bool,
+) -> da.Array:
+    """``iterations < 1``: erosion or dilation repeated until nothing changes.
 
-    Receives the input as a dask array (any dtype, nonzero is True), the structure
-    and origins scipy's erosion kernel uses, expanded to every axis (for a dilation:
-    reflected, and the kernel ORs instead of ANDs; see :func:`_full_structure`), the mask as a dask array with ``x``'s chunks (or ``None``) and
-    the border value; returns a lazy bool array with ``x``'s chunks. Opening and
-    closing call it once per stage. It needs a cross-chunk engine (a dilation to a
-    fixed point inside a mask is ``binary_propagation``), which is not wired yet.
+    ``structure`` and ``origin`` are what scipy's erosion kernel uses on every axis
+    (see :func:`~bigimg.ndimage._morph_args.full_structure`); a dilation ORs over those offsets, an erosion ANDs.
+    Dilation to a fixed point inside ``mask`` is ``binary_propagation`` (bigimg's runs
+    through the cross-chunk label engine); erosion to a fixed point is its dual, the
+    complement of the propagation of the complement with the opposite border value.
+    The structure handed on is the reflection that makes ``binary_dilation`` read
+    exactly these offsets.
     """
-    raise NotImplementedError(
-        "`iterations` < 1 (repeat until nothing changes) is not supported yet by "
-        "bigimg; pass a positive number of iterations.")
+    from bigimg.ndimage._global_morphology import binary_propagation
+
+    reflected = structure[(slice(None, None, -1),) * structure.ndim]
+    origins = tuple(-o - (1 - s % 2) for o, s in zip(origin, structure.shape))
+    seeds = x if dilate else x == 0
+    border = border_value if dilate else not border_value
+    try:
+        grown = binary_propagation(seeds, reflected, mask, None, int(border), origins)
+    except NotImplementedError as exc:
+        raise NotImplementedError(
+            "`iterations` < 1 (repeat until nothing changes) needs a structure and origin "
+            "whose neighbourhood is centred, centrosymmetric and within one voxel (e.g. "
+            "generate_binary_structure(ndim, c) with origin=0); pass a positive number of "
+            f"iterations otherwise. ({exc})"
+        ) from None
+    return grown if dilate else ~grown
 
 
-def _binary(name: str, pattern: str, input, structure, iterations, mask, output, border_value,
-            origin, brute_force, axes) -> da.Array:
+def _binary(
+    name: str,
+    pattern: str,
+    input,
+    structure,
+    iterations,
+    mask,
+    output,
+    border_value,
+    origin,
+    brute_force,
+    axes,
+) -> da.Array:
     """Shared body of the four iterated binary operations."""
     x = as_dask(input)
-    k = _iterations(iterations)
+    k = iterations_count(iterations)
     axs = normalize_axes(axes, x.ndim)
     dilate_first = pattern in ("dilation", "closing")
-    stages = [dilate_first] if pattern in ("erosion", "dilation") else [dilate_first,
-                                                                       not dilate_first]
+    stages = (
+        [dilate_first] if pattern in ("erosion", "dilation") else [dilate_first, not dilate_first]
+    )
     # scipy's erosion-kernel view of each stage (dilation: reflected structure)
-    fulls = {d: _full_structure(structure, origin, axs, x.ndim, dilate=d) for d in stages}
-    border = _border(border_value)
+    fulls = {d: full_structure(structure, origin, axs, x.ndim, dilate=d) for d in stages}
+    border = border_flag(border_value)
     m = None
     if mask is not None:
         m = mask if isinstance(mask, da.Array) else np.asarray(mask)
         if m.shape != x.shape:
             raise ArgumentError(f"`mask` must have the input's shape {x.shape}; got {m.shape}.")
         m = as_dask(m, name="mask") if isinstance(m, da.Array) else da.from_array(m, x.chunks)
-    kw = dict(structure=structure, iterations=1, border_value=border_value, origin=origin,
-              brute_force=brute_force, axes=axes)
+    kw = dict(
+        structure=structure,
+        iterations=1,
+        border_value=border_value,
+        origin=origin,
+        brute_force=brute_force,
+        axes=axes,
+    )
     if m is not None:
         kw["mask"] = np.ones((1,) * x.ndim, dtype=m.dtype)
-    dtype = _output_dtype(getattr(ndi, name), x, output, kw)
+    dtype = output_dtype(getattr(ndi, name), x, output, kw)
     if m is not None and m.chunks != x.chunks:
         m = m.rechunk(x.chunks)
     if k < 1:
         cur = x
         for dilate in stages:
-            cur = _binary_until_stable(cur, dilate=dilate, structure=fulls[dilate][0],
-                                       origin=fulls[dilate][1], mask=m, border_value=border)
+            cur = _binary_until_stable(
+                cur,
+                dilate=dilate,
+                structure=fulls[dilate][0],
+                origin=fulls[dilate][1],
+                mask=m,
+                border_value=border,
+            )
         return cur.astype(dtype) if cur.dtype != dtype else cur
-    geometries = {d: _geometry(*fulls[d]) for d in stages}
+    geometries = {d: geometry(*fulls[d]) for d in stages}
     reach = tuple(max(r) for r in zip(*(g[1] for g in geometries.values())))
-    geometry = tuple(geometries[d][0] if d in geometries else None for d in (False, True))
+    offsets = tuple(geometries[d][0] if d in geometries else None for d in (False, True))
     passes = _plan(tuple((d, k) for d in stages), max(reach))
     packed = m is not None
     cur = da.map_blocks(mk.pack_with_mask, x, m, dtype=np.uint8) if packed else x
@@ -236,11 +173,23 @@ def _binary(name: str, pattern: str, input, structure, iterations, mask, output,
         last = i == len(passes) - 1
         n_iter = sum(s[1] for s in steps)
         kernel = functools.partial(
-            mk.binary_steps, geometry=geometry, steps=steps, border=border, packed=packed,
-            keep_packed=packed and not last, dtype=dtype if last else np.dtype(bool))
+            mk.binary_steps,
+            geometry=offsets,
+            steps=steps,
+            border=border,
+            packed=packed,
+            keep_packed=packed and not last,
+            dtype=dtype if last else np.dtype(bool),
+        )
         out_dtype = dtype if last else (np.dtype(np.uint8) if packed else np.dtype(bool))
-        cur = apply_blockwise(kernel, cur, tuple(n_iter * r for r in reach),
-                              ("constant",) * x.ndim, dtype=out_dtype, name=name)
+        cur = apply_blockwise(
+            kernel,
+            cur,
+            tuple(n_iter * r for r in reach),
+            ("constant",) * x.ndim,
+            dtype=out_dtype,
+            name=name,
+        )
     return cur
 
 
@@ -259,8 +208,18 @@ _NOTES = """
 """
 
 
-def binary_erosion(input, structure=None, iterations=1, mask=None, output=None, border_value=0,
-                   origin=0, brute_force=False, *, axes=None):
+def binary_erosion(
+    input,
+    structure=None,
+    iterations=1,
+    mask=None,
+    output=None,
+    border_value=0,
+    origin=0,
+    brute_force=False,
+    *,
+    axes=None,
+):
     """Blockwise twin of :func:`scipy.ndimage.binary_erosion`.
 
     Parameters
@@ -271,8 +230,10 @@ def binary_erosion(input, structure=None, iterations=1, mask=None, output=None, 
         Structuring element (nonzero = part of it); default: the cross of
         ``generate_binary_structure(len(axes), 1)``.
     iterations : int, optional
-        Number of erosions (default 1). ``< 1`` (until nothing changes) raises
-        ``NotImplementedError`` for now.
+        Number of erosions (default 1). ``< 1`` repeats until nothing changes: this
+        runs bigimg's cross-chunk ``binary_propagation`` (a centred, centrosymmetric
+        structure within one voxel is required; it may compute label tables when
+        called, see there).
     mask : array_like or dask array, optional
         Only voxels where ``mask`` is nonzero change.
     output : dtype, optional
@@ -299,7 +260,8 @@ def binary_erosion(input, structure=None, iterations=1, mask=None, output=None, 
         A structure of the wrong rank or empty, an origin outside the structure, a
         mask of another shape (``ArgumentError``, a ``RuntimeError`` too, like scipy).
     NotImplementedError
-        ``iterations < 1``.
+        ``iterations < 1`` with a structure that is not centred, centrosymmetric and
+        within one voxel.
 
     Notes
     -----{notes}
@@ -312,12 +274,33 @@ def binary_erosion(input, structure=None, iterations=1, mask=None, output=None, 
     >>> np.array_equal(y.compute(), ndi.binary_erosion(x, iterations=2))
     True
     """
-    return _binary("binary_erosion", "erosion", input, structure, iterations, mask, output,
-                   border_value, origin, brute_force, axes)
+    return _binary(
+        "binary_erosion",
+        "erosion",
+        input,
+        structure,
+        iterations,
+        mask,
+        output,
+        border_value,
+        origin,
+        brute_force,
+        axes,
+    )
 
 
-def binary_dilation(input, structure=None, iterations=1, mask=None, output=None,
-                    border_value=0, origin=0, brute_force=False, *, axes=None):
+def binary_dilation(
+    input,
+    structure=None,
+    iterations=1,
+    mask=None,
+    output=None,
+    border_value=0,
+    origin=0,
+    brute_force=False,
+    *,
+    axes=None,
+):
     """Blockwise twin of :func:`scipy.ndimage.binary_dilation`.
 
     Parameters, Returns and Raises are those of :func:`binary_erosion`.
@@ -335,12 +318,33 @@ def binary_dilation(input, structure=None, iterations=1, mask=None, output=None,
     ...                ndi.binary_dilation(x, iterations=3, mask=m, border_value=1))
     True
     """
-    return _binary("binary_dilation", "dilation", input, structure, iterations, mask, output,
-                   border_value, origin, brute_force, axes)
+    return _binary(
+        "binary_dilation",
+        "dilation",
+        input,
+        structure,
+        iterations,
+        mask,
+        output,
+        border_value,
+        origin,
+        brute_force,
+        axes,
+    )
 
 
-def binary_opening(input, structure=None, iterations=1, output=None, origin=0, mask=None,
-                   border_value=0, brute_force=False, *, axes=None):
+def binary_opening(
+    input,
+    structure=None,
+    iterations=1,
+    output=None,
+    origin=0,
+    mask=None,
+    border_value=0,
+    brute_force=False,
+    *,
+    axes=None,
+):
     """Blockwise twin of :func:`scipy.ndimage.binary_opening` (erosion, then dilation).
 
     Parameters, Returns and Raises are those of :func:`binary_erosion` (note scipy's
@@ -361,12 +365,33 @@ def binary_opening(input, structure=None, iterations=1, output=None, origin=0, m
     >>> np.array_equal(y.compute(), ndi.binary_opening(x, s, iterations=2))
     True
     """
-    return _binary("binary_opening", "opening", input, structure, iterations, mask, output,
-                   border_value, origin, brute_force, axes)
+    return _binary(
+        "binary_opening",
+        "opening",
+        input,
+        structure,
+        iterations,
+        mask,
+        output,
+        border_value,
+        origin,
+        brute_force,
+        axes,
+    )
 
 
-def binary_closing(input, structure=None, iterations=1, output=None, origin=0, mask=None,
-                   border_value=0, brute_force=False, *, axes=None):
+def binary_closing(
+    input,
+    structure=None,
+    iterations=1,
+    output=None,
+    origin=0,
+    mask=None,
+    border_value=0,
+    brute_force=False,
+    *,
+    axes=None,
+):
     """Blockwise twin of :func:`scipy.ndimage.binary_closing` (dilation, then erosion).
 
     Parameters, Returns and Raises are those of :func:`binary_erosion`.
@@ -384,16 +409,28 @@ def binary_closing(input, structure=None, iterations=1, output=None, origin=0, m
     >>> np.array_equal(y.compute(), ndi.binary_closing(x, np.ones((2, 3, 2))))
     True
     """
-    return _binary("binary_closing", "closing", input, structure, iterations, mask, output,
-                   border_value, origin, brute_force, axes)
+    return _binary(
+        "binary_closing",
+        "closing",
+        input,
+        structure,
+        iterations,
+        mask,
+        output,
+        border_value,
+        origin,
+        brute_force,
+        axes,
+    )
 
 
 for _f in (binary_erosion, binary_dilation, binary_opening, binary_closing):
     _f.__doc__ = _f.__doc__.replace("{notes}", _NOTES)
 
 
-def binary_hit_or_miss(input, structure1=None, structure2=None, output=None, origin1=0,
-                       origin2=None, *, axes=None):
+def binary_hit_or_miss(
+    input, structure1=None, structure2=None, output=None, origin1=0, origin2=None, *, axes=None
+):
     """Blockwise twin of :func:`scipy.ndimage.binary_hit_or_miss`.
 
     Parameters
@@ -434,14 +471,28 @@ def binary_hit_or_miss(input, structure1=None, structure2=None, output=None, ori
     s1 = ndi.generate_binary_structure(len(axs), 1) if structure1 is None else structure1
     s2 = np.logical_not(s1) if structure2 is None else structure2
     o2 = origin1 if origin2 is None else origin2
-    full1, origins1 = _full_structure(s1, origin1, axs, x.ndim, name="structure1",
-                                      origin_name="origin1")
-    full2, origins2 = _full_structure(s2, o2, axs, x.ndim, name="structure2",
-                                      origin_name="origin2" if origin2 is not None else "origin1")
-    kw = dict(structure1=structure1, structure2=structure2, origin1=origin1, origin2=origin2,
-              axes=axes)
-    dtype = _output_dtype(ndi.binary_hit_or_miss, x, output, kw)
-    reach = np.maximum(_geometry(full1, origins1)[1], _geometry(full2, origins2)[1])
-    kernel = functools.partial(_into, twin=ndi.binary_hit_or_miss, dtype=dtype, **kw)
-    return apply_blockwise(kernel, x, tuple(int(r) for r in reach), ("constant",) * x.ndim,
-                           dtype=dtype, name="binary_hit_or_miss")
+    full1, origins1 = full_structure(
+        s1, origin1, axs, x.ndim, name="structure1", origin_name="origin1"
+    )
+    full2, origins2 = full_structure(
+        s2,
+        o2,
+        axs,
+        x.ndim,
+        name="structure2",
+        origin_name="origin2" if origin2 is not None else "origin1",
+    )
+    kw = dict(
+        structure1=structure1, structure2=structure2, origin1=origin1, origin2=origin2, axes=axes
+    )
+    dtype = output_dtype(ndi.binary_hit_or_miss, x, output, kw)
+    reach = np.maximum(geometry(full1, origins1)[1], geometry(full2, origins2)[1])
+    kernel = functools.partial(into, twin=ndi.binary_hit_or_miss, dtype=dtype, **kw)
+    return apply_blockwise(
+        kernel,
+        x,
+        tuple(int(r) for r in reach),
+        ("constant",) * x.ndim,
+        dtype=dtype,
+        name="binary_hit_or_miss",
+    )

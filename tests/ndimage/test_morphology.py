@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from bigimg import ArgumentError, BigimgWarning
 from bigimg.ndimage import _grey_morphology as grey
+from bigimg.ndimage import _morph_args as margs
 from bigimg.ndimage import _morph_kernels as mk
 from bigimg.ndimage import _morphology as binary
 from bigimg.testing import (
@@ -30,8 +31,16 @@ GREY = grey.__all__
 ITERATED = ["binary_erosion", "binary_dilation", "binary_opening", "binary_closing"]
 SMALL = (9, 11, 13)
 SMALL_CHUNKINGS = odd_chunkings(SMALL, halo=3)
-MODES = ["reflect", "constant", "nearest", "mirror", "wrap", "grid-constant", "grid-mirror",
-         "grid-wrap"]
+MODES = [
+    "reflect",
+    "constant",
+    "nearest",
+    "mirror",
+    "wrap",
+    "grid-constant",
+    "grid-mirror",
+    "grid-wrap",
+]
 RNG = np.random.default_rng(7)
 RANDOM_S = RNG.random((3, 3, 3)) > 0.5
 RANDOM_S[1, 1, 1] = True
@@ -81,15 +90,24 @@ def test_binary_kernel_is_scipy(data):
     border = data.draw(st.integers(0, 1))
     iterations = data.draw(st.integers(1, 4))
     dilate = data.draw(st.booleans())
-    geometry = tuple(binary._geometry(*binary._full_structure(structure, origin, (0, 1, 2), 3,
-                                                              dilate=d))[0] for d in (0, 1))
+    geometry = tuple(
+        margs.geometry(*margs.full_structure(structure, origin, (0, 1, 2), 3, dilate=d))[0]
+        for d in (0, 1)
+    )
     block = x if mask is None else mk.pack_with_mask(x, mask)
-    ours = mk.binary_steps(block, geometry=geometry, steps=((dilate, iterations),),
-                           border=bool(border), packed=mask is not None, keep_packed=False,
-                           dtype=bool)
+    ours = mk.binary_steps(
+        block,
+        geometry=geometry,
+        steps=((dilate, iterations),),
+        border=bool(border),
+        packed=mask is not None,
+        keep_packed=False,
+        dtype=bool,
+    )
     twin = ndi.binary_dilation if dilate else ndi.binary_erosion
-    np.testing.assert_array_equal(ours, twin(x, structure, iterations, mask, None, border,
-                                             origin, brute_force=True))
+    np.testing.assert_array_equal(
+        ours, twin(x, structure, iterations, mask, None, border, origin, brute_force=True)
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -104,22 +122,52 @@ def test_grey_kernel_is_scipy(mode, dtype):
         for twin, dilate in [(ndi.grey_erosion, False), (ndi.grey_dilation, True)]:
             expected = twin(x, size=size, mode=mode, cval=cval, origin=origin)
             geometry, modes = grey._fast_geometry(
-                x.dtype, x.dtype, size, None, None, mode, cval,
-                tuple(np.broadcast_to(origin, 3)), size, (0, 1, 2), 3)
+                x.dtype,
+                x.dtype,
+                size,
+                None,
+                None,
+                mode,
+                cval,
+                tuple(np.broadcast_to(origin, 3)),
+                size,
+                (0, 1, 2),
+                3,
+            )
             ours = mk.grey_flat(x, geometry=geometry, dilate=dilate, modes=modes, cval=cval)
             np.testing.assert_array_equal(ours, expected)
     for twin, dilate in [(ndi.grey_erosion, False), (ndi.grey_dilation, True)]:
         expected = twin(x, footprint=footprint, mode=mode, cval=cval, origin=(1, 0, -1))
-        geometry, modes = grey._fast_geometry(x.dtype, x.dtype, None, footprint, None, mode,
-                                              cval, (1, 0, -1), footprint.shape, (0, 1, 2), 3)
+        geometry, modes = grey._fast_geometry(
+            x.dtype,
+            x.dtype,
+            None,
+            footprint,
+            None,
+            mode,
+            cval,
+            (1, 0, -1),
+            footprint.shape,
+            (0, 1, 2),
+            3,
+        )
         ours = mk.grey_flat(x, geometry=geometry, dilate=dilate, modes=modes, cval=cval)
         np.testing.assert_array_equal(ours, expected)
 
 
 def test_fast_path_declines_what_it_cannot_do():
     fp = ndi.generate_binary_structure(3, 1)
-    args = dict(size=3, footprint=None, structure=None, mode="reflect", cval=0.0,
-                origins=(0, 0, 0), shape=(3, 3, 3), axes=(0, 1, 2), ndim=3)
+    args = dict(
+        size=3,
+        footprint=None,
+        structure=None,
+        mode="reflect",
+        cval=0.0,
+        origins=(0, 0, 0),
+        shape=(3, 3, 3),
+        axes=(0, 1, 2),
+        ndim=3,
+    )
     u8 = np.dtype(np.uint8)
     assert grey._fast_geometry(u8, u8, **args) is not None
     assert grey._fast_geometry(np.dtype(np.int64), np.dtype(np.int64), **args) is None
@@ -171,8 +219,9 @@ def test_conftest_chunkings(chunks):
     mask = blobs((19, 23, 29), sigma=2.0, fraction=0.6, seed=6)
     _check("binary_opening", x, chunks, None, 3, mask=mask, border_value=1)
     if min(min(c) for c in da.from_array(x, chunks=chunks).chunks) > 1:  # keep CI fast
-        _check("grey_opening", random_volume((19, 23, 29), np.uint16, seed=7), chunks,
-               size=(3, 4, 5))
+        _check(
+            "grey_opening", random_volume((19, 23, 29), np.uint16, seed=7), chunks, size=(3, 4, 5)
+        )
 
 
 @pytest.mark.parametrize("name", ITERATED)
@@ -183,8 +232,9 @@ def test_binary_masks_inputs_and_outputs(name):
     _check(name, x, chunks, None, 2, mask=mask.astype(np.float32))
     dmask = da.from_array(mask, chunks=(3, 11, 7))  # other chunks than the input
     expected = getattr(ndi, name)(x, iterations=2, mask=mask)
-    assert_dask_matches(_ours(name)(da.from_array(x, chunks=chunks), iterations=2, mask=dmask),
-                        expected)
+    assert_dask_matches(
+        _ours(name)(da.from_array(x, chunks=chunks), iterations=2, mask=dmask), expected
+    )
     for out in (np.uint8, np.float32, bool):
         res = _ours(name)(da.from_array(x, chunks=chunks), iterations=2, output=out)
         assert res.dtype == np.dtype(out)
@@ -221,8 +271,9 @@ def test_thin_array_gives_brute_force_result():
     x[2, 1, 0] = False
     s = np.ones((4, 4, 4), bool)
     expected = ndi.binary_erosion(x, s, 4, None, None, 1, (-2, -1, 1), brute_force=True)
-    res = binary.binary_erosion(da.from_array(x, chunks=(3, 2, 1)), s, 4, border_value=1,
-                                origin=(-2, -1, 1))
+    res = binary.binary_erosion(
+        da.from_array(x, chunks=(3, 2, 1)), s, 4, border_value=1, origin=(-2, -1, 1)
+    )
     assert_dask_matches(res, expected)
 
 
@@ -238,8 +289,7 @@ def test_hit_or_miss(chunking):
     _check("binary_hit_or_miss", x, chunks, s1, s2, origin1=(0, 1, 0), origin2=(-1, 0, 1))
     _check("binary_hit_or_miss", x, chunks, s1[1], axes=(0, 2))
     res = binary.binary_hit_or_miss(da.from_array(x, chunks=chunks), s1, output=np.float32)
-    assert_dask_matches(res, expected_into("binary_hit_or_miss", x, np.float32,
-                                           structure1=s1))
+    assert_dask_matches(res, expected_into("binary_hit_or_miss", x, np.float32, structure1=s1))
 
 
 def test_hit_or_miss_chunks_smaller_than_halo():
@@ -265,8 +315,7 @@ def test_grey_chunkings(name, args):
     """Every op with every kind of element; the chunkings rotate over the cases."""
     x = random_volume(SMALL, np.float32, seed=12)
     turn = GREY.index(name) + list(GREY_ARGS).index(args)
-    _check(name, x, SMALL_CHUNKINGS[GREY_CHUNKINGS[turn % len(GREY_CHUNKINGS)]],
-           **GREY_ARGS[args])
+    _check(name, x, SMALL_CHUNKINGS[GREY_CHUNKINGS[turn % len(GREY_CHUNKINGS)]], **GREY_ARGS[args])
 
 
 @pytest.mark.parametrize("chunking", ["ones", "smaller_than_halo"])
@@ -288,8 +337,9 @@ def test_grey_every_dtype(name, dtype):
     _check(name, x, (5, 6, 7), footprint=RANDOM_S)
 
 
-@pytest.mark.parametrize("name", ["grey_erosion", "grey_dilation", "grey_opening",
-                                  "morphological_laplace"])
+@pytest.mark.parametrize(
+    "name", ["grey_erosion", "grey_dilation", "grey_opening", "morphological_laplace"]
+)
 def test_grey_every_mode(name, mode):
     x = random_volume(SMALL, np.int32, seed=14)
     chunks = ((3, 6), (6, 5), (13,))
@@ -323,8 +373,7 @@ def test_grey_output_dtype(name):
     assert_dask_matches(res, expected_into(name, x, np.float32, size=3))
 
 
-@pytest.mark.parametrize("name", ["grey_opening", "grey_closing", "white_tophat",
-                                  "black_tophat"])
+@pytest.mark.parametrize("name", ["grey_opening", "grey_closing", "white_tophat", "black_tophat"])
 def test_grey_two_step_compositions(name, small_passes):
     x = random_volume(SMALL, np.int16, seed=19)
     _check(name, x, (4, 6, 5), size=(3, 2, 3))
@@ -354,24 +403,29 @@ X = np.zeros((4, 5, 6), bool)
         (lambda: binary.binary_erosion(X, np.ones((3, 3))), ArgumentError, "structure"),
         (lambda: binary.binary_erosion(X, np.ones((0, 3, 3))), ArgumentError, "empty"),
         (lambda: binary.binary_erosion(X, origin=2), ValueError, "origin"),
-        (lambda: binary.binary_dilation(X, np.ones((2, 2, 2)), origin=1), ValueError,
-         "origin"),
+        (lambda: binary.binary_dilation(X, np.ones((2, 2, 2)), origin=1), ValueError, "origin"),
         (lambda: binary.binary_opening(X, origin=(0, 1)), ArgumentError, "origin"),
         (lambda: binary.binary_closing(X, mask=np.ones((4, 5))), ArgumentError, "mask"),
         (lambda: binary.binary_erosion(X, border_value=0.5), TypeError, "border_value"),
         (lambda: binary.binary_erosion(X, axes=(0, 5)), ValueError, "axes"),
         (lambda: binary.binary_erosion(X, output=np.zeros(X.shape)), TypeError, "lazy"),
         (lambda: binary.binary_erosion(X, output=np.complex64), TypeError, "omplex"),
-        (lambda: binary.binary_dilation(X, np.ones((3, 4)), origin=(-1, 1), axes=(2, 0)),
-         ValueError, "reflection"),  # scipy may crash here
+        (
+            lambda: binary.binary_dilation(X, np.ones((3, 4)), origin=(-1, 1), axes=(2, 0)),
+            ValueError,
+            "reflection",
+        ),  # scipy may crash here
         (lambda: binary.binary_hit_or_miss(X, origin1=3), ValueError, "origin1"),
         (lambda: binary.binary_hit_or_miss(X, origin2=(0, 0, -2)), ValueError, "origin2"),
         (lambda: grey.grey_erosion(X), ValueError, "size"),
         (lambda: grey.grey_dilation(X, size=3, origin=2), ValueError, "origin"),
         (lambda: grey.grey_opening(X, size=3, mode="bogus"), ArgumentError, "mode"),
         (lambda: grey.grey_closing(X, footprint=np.zeros((3, 3, 3))), ValueError, "zero"),
-        (lambda: grey.white_tophat(X.astype(np.float32), size=3, output=np.uint8), TypeError,
-         "cast"),
+        (
+            lambda: grey.white_tophat(X.astype(np.float32), size=3, output=np.uint8),
+            TypeError,
+            "cast",
+        ),
         (lambda: grey.morphological_laplace(X, size=3), TypeError, "boolean"),
         (lambda: grey.grey_erosion(X, size=3, output=np.zeros(X.shape)), TypeError, "lazy"),
     ],
@@ -382,11 +436,21 @@ def test_invalid_arguments(call, exc, match):
 
 
 @pytest.mark.parametrize("name", ITERATED)
-def test_iterations_below_one_is_not_implemented_yet(name):
+def test_iterations_below_one_until_nothing_changes(name):
+    """Through bigimg's cross-chunk binary_propagation (computes label tables)."""
+    x = blobs(SMALL, sigma=1.0, fraction=0.5, seed=27)
+    mask = blobs(SMALL, sigma=1.0, fraction=0.6, seed=28)
+    _check(name, x, (5, 6, 7), None, 0, mask=mask, border_value=1)
+    _check(name, x, (5, 6, 7), STRUCTURES["conn26"], -1)
+
+
+def test_iterations_below_one_needs_a_centred_symmetric_structure():
     with pytest.raises(NotImplementedError, match="iterations"):
-        _ours(name)(X, iterations=0)
-    with pytest.raises(TypeError):  # still validated first
-        _ours(name)(X.astype(complex), iterations=0)
+        binary.binary_erosion(X, np.ones((2, 2, 2)), iterations=0)
+    with pytest.raises(NotImplementedError, match="iterations"):
+        binary.binary_dilation(X, iterations=0, origin=(0, 1, 0))
+    with pytest.raises(TypeError):  # other arguments are still validated first
+        binary.binary_opening(X.astype(complex), iterations=0)
 
 
 def test_signatures_match_scipy():
@@ -431,8 +495,9 @@ def test_each_pass_halo_is_bounded():
 
 def test_graph_pickles_small():
     x = da.zeros((256, 256, 256), dtype=bool, chunks=64)
-    y = binary.binary_opening(x, ndi.generate_binary_structure(3, 2), 3,
-                              mask=da.ones(x.shape, bool, chunks=64))
+    y = binary.binary_opening(
+        x, ndi.generate_binary_structure(3, 2), 3, mask=da.ones(x.shape, bool, chunks=64)
+    )
     assert len(pickle.dumps(dict(y.__dask_graph__()))) < 3_000_000
     z = grey.white_tophat(x.astype(np.uint8), footprint=RANDOM_S)
     assert len(pickle.dumps(dict(z.__dask_graph__()))) < 3_000_000
@@ -458,8 +523,20 @@ def test_arbitrary_chunkings(data):
     x = blobs(shape, sigma=1.0, fraction=0.5, seed=24)
     iterations = data.draw(st.integers(1, 4))
     border = data.draw(st.integers(0, 1))
-    _check("binary_opening", x, tuple(chunks), STRUCTURES["random"], iterations,
-           border_value=border, mask=blobs(shape, seed=25))
+    _check(
+        "binary_opening",
+        x,
+        tuple(chunks),
+        STRUCTURES["random"],
+        iterations,
+        border_value=border,
+        mask=blobs(shape, seed=25),
+    )
     mode = data.draw(st.sampled_from(MODES))
-    _check("morphological_gradient", random_volume(shape, np.float32, seed=26), tuple(chunks),
-           size=data.draw(st.integers(1, 5)), mode=mode)
+    _check(
+        "morphological_gradient",
+        random_volume(shape, np.float32, seed=26),
+        tuple(chunks),
+        size=data.draw(st.integers(1, 5)),
+        mode=mode,
+    )
