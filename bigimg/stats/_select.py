@@ -29,7 +29,15 @@ from collections.abc import Sequence
 import dask.array as da
 import numpy as np
 
-from bigimg.stats._passes import from_keys, key_bounds, min_max_pass, run_passes, to_keys, tree_pass
+from bigimg.stats._passes import (
+    from_keys,
+    key_bounds,
+    min_max_pass,
+    native_keys,
+    run_passes,
+    to_keys,
+    tree_pass,
+)
 
 __all__ = ["GATHER_LIMIT", "NBUCKETS", "order_statistics"]
 
@@ -56,13 +64,14 @@ def _bucket_index(keys: np.ndarray, values: np.ndarray, spec: tuple) -> np.ndarr
     return (off // np.uint64(width)).astype(np.intp)
 
 
-def _select(block: np.ndarray, klo: int, khi: int, full: bool):
+def _select(block: np.ndarray, klo: int, khi: int, full: bool, need_keys: bool = True):
+    """(int64 keys or None, values) of the block's values whose keys lie in [klo, khi]."""
     flat = block.reshape(-1)
-    keys = to_keys(flat)
     if full:
-        return keys, flat
-    m = (keys >= klo) & (keys <= khi)
-    return keys[m], flat[m]
+        return (to_keys(flat) if need_keys else None), flat
+    native = native_keys(flat)
+    m = (native >= klo) & (native <= khi)
+    return (native[m].astype(np.int64) if need_keys else None), flat[m]
 
 
 def _hist_block(block: np.ndarray, ranges: tuple) -> list:
@@ -74,7 +83,7 @@ def _hist_block(block: np.ndarray, ranges: tuple) -> list:
     """
     out = []
     for klo, khi, spec, full in ranges:
-        keys, vals = _select(block, klo, khi, full)
+        keys, vals = _select(block, klo, khi, full, need_keys=not (full and spec[0] == "lin"))
         nb = spec[-1]
         if spec[0] == "key" and spec[2] == 1:  # one key per bucket: a bincount is enough
             out.append((np.bincount(keys - klo, minlength=nb).astype(np.int64), None, None))
