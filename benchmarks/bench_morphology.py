@@ -103,6 +103,9 @@ def main(argv=None) -> list[dict]:
     dask.config.set(scheduler="threads")
     data = _data(args.size)
     ours = _Bigimg()
+    small = _data(16)
+    for _, kind, func in _workloads(args.all):  # warm up imports and the thread pool
+        func(ours, da.from_array(small[kind], chunks=8)).compute()
     print(
         f"\n== {args.size}³ (binary: bool blobs, grey: uint16), {args.chunks}³ chunks, "
         f"{os.cpu_count()} cores, dask threaded scheduler =="

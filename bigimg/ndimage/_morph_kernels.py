@@ -122,17 +122,22 @@ def offsets_reduce(
     """Reduce ``a`` shifted by every offset (rows of ``offsets``) with ``ufunc``."""
     if len(offsets) == 0:
         return np.full(a.shape, identity, dtype=a.dtype)
-    reach = np.abs(offsets).max(axis=0)
-    padded = a
-    for ax in range(a.ndim):
-        padded = _pad_axis(padded, ax, int(reach[ax]), int(reach[ax]), mode, cval)
-    out = None
-    for d in offsets:
-        view = padded[tuple(slice(r + k, r + k + n) for r, k, n in zip(reach, d, a.shape))]
-        if out is None:
-            out = view.copy()
-        else:
-            ufunc(out, view, out=out)
+    reach = [int(r) for r in np.abs(offsets).max(axis=0)]
+    widths = [(r, r) for r in reach]
+    pad_mode = PAD_MODES[mode]
+    if pad_mode == "constant":
+        padded = np.pad(a, widths, mode="constant", constant_values=cval)
+    else:
+        padded = np.pad(a, widths, mode=pad_mode)
+    views = [
+        padded[tuple(slice(r + k, r + k + n) for r, k, n in zip(reach, d, a.shape))]
+        for d in offsets.tolist()
+    ]
+    if len(views) == 1:
+        return views[0].copy()
+    out = ufunc(views[0], views[1])
+    for view in views[2:]:
+        ufunc(out, view, out=out)
     return out
 
 
