@@ -227,8 +227,9 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     integers of at most 16 bits, or whose range spans at most 65,536 values, are
     answered by the first bucket pass (a bincount); floats usually by a bucket pass and
     one pass that gathers the few values of the bucket holding each rank. A task holds
-    one block, its int64 keys and three vectors of 65,536 entries; the client holds at
-    most 4,194,304 gathered values at a time. Any NaN gives NaN, like numpy.
+    one block, its bucket indices (or int64 keys) and a vector of 65,536 counts (three
+    such vectors during refinements); the client holds at most 4,194,304 gathered
+    values at a time. Any NaN gives NaN, like numpy.
 
     Examples
     --------

@@ -16,9 +16,9 @@ so when the value range spans at most ``NBUCKETS`` values the first pass already
 answers (a bincount). Floats are bucketed linearly in value for up to three levels;
 after that, or for badly conditioned ranges, they bucket the monotone integer *keys* of
 the floats (:func:`bigimg.stats._passes.to_keys`), which needs at most four more levels.
-Ranks that fall in the same bucket share the passes. Memory: a block, its keys and
-three vectors of ``NBUCKETS`` entries per task; a gather holds at most
-``GATHER_LIMIT`` values per pass on the client.
+Ranks that fall in the same bucket share the passes. Memory: a block, its bucket indices
+or keys and one vector of ``NBUCKETS`` counts per task (three during refinements); a
+gather holds at most ``GATHER_LIMIT`` values per pass on the client.
 """
 
 from __future__ import annotations

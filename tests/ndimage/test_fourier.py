@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pickle
+
 import dask.array as da
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
 
-from bigimg import ArgumentError
+from bigimg import ArgumentError, restoration
 from bigimg.ndimage import (
     fourier_ellipsoid,
     fourier_gaussian,
@@ -120,3 +122,15 @@ def test_errors():
         fourier_gaussian(f, 1.0, n=2.5)
     with pytest.raises(ValueError, match="`n`"):
         fourier_gaussian(f, 1.0, n=0)
+
+
+def test_graphs_pickle():
+    """What crosses to a worker pickles with the standard pickle (module-level kernels)."""
+    fd = da.from_array(INPUTS["complex128"][0], chunks=4)
+    x = da.from_array(VOL, chunks=4)
+    for y in (fourier_shift(fd, 1.0), fourier_ellipsoid(fd, 2.0),
+              restoration.wiener(x, 3, noise=0.1),
+              restoration.denoise_tv_chambolle(x, 0.1, max_num_iter=3)):
+        graph = dict(y.__dask_graph__())
+        again = pickle.loads(pickle.dumps(graph))
+        assert again.keys() == graph.keys()
