@@ -209,10 +209,12 @@ def distance_transform_edt(
     Data moved: the 2-byte axis-0 result once into the first stage, 8 bytes per voxel
     (float64 squared distances; int32 coordinates, 4 bytes per processed axis, for the
     indices) into each further stage, and the result once back into the input's chunks.
-    A task holds its block two or three times plus line buffers. A local scheduler may
-    keep the axis-0 result of several layers (at most 2 bytes per voxel of the volume)
-    while it assembles whole planes; ``dask.distributed`` spills it to disk if needed.
-    Nothing is computed eagerly.
+    A task holds its block two or three times plus line buffers. Because every exchange
+    stays within a layer (one chunk thick along axis 0, the whole plane wide), the
+    scheduler's working set is a few layers, whatever the depth of the volume: streaming
+    a 384³ result in 128³ chunks to zarr peaked 0.39 GB above the input, where scipy
+    needs 2.6 GB (a layer of the float64 result is 0.15 GB). Thinner chunks along axis
+    0 mean thinner layers. Nothing is computed eagerly.
 
     Distances are exact: with unit or integer ``sampling`` they are bit-identical to
     scipy's; otherwise they agree to rounding (they are summed in scipy's order).
@@ -310,11 +312,16 @@ def distance_transform_cdt(
       :func:`distance_transform_edt` (same task budget, same exchanges), with a
       4-byte integer state.
     * indices, or any other structure: scipy's result depends on its raster scan order
-      (with some structures two scans do not even reach every voxel they could), so
-      bigimg runs the same forward and backward scans slab by slab, each slab seeded
-      with the neighbouring slab's edge plane. A slab holds whole planes (all axes but
-      the first), at least one plane; the scans are sequential (no parallelism) and the
-      forward result (12 bytes per voxel) is held until the backward scan reaches it.
+      (the choice among equally near voxels; and with some structures two scans leave
+      reachable voxels at -1, so iterating blockwise chamfer passes to convergence
+      would *not* give scipy's result). bigimg runs the same forward and backward
+      scans slab by slab, each slab seeded with the neighbouring slab's edge plane. A
+      slab holds whole planes (all axes but the first), at least one plane, and at
+      most the task budget when planes are small. The scans are sequential (no
+      parallelism, about half scipy's speed) and the forward result of the whole
+      volume (12 bytes per voxel) is held until the backward scan reaches it.
+
+    Nothing is computed eagerly.
 
     Both give scipy's distances and indices exactly. scipy reads a non-boolean
     ``metric`` array's raw bytes as booleans (and crashes on a structure of the wrong

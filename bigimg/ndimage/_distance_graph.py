@@ -23,7 +23,8 @@ Axes 1.., in stages of whole lines ("slabs" or "pencils")
     input chunks along axis 0: there is no all-to-all exchange across the volume.
 
 The task budget is ``max(largest input chunk, longest axis, MIN_TASK_VOXELS)``
-voxels; no block of any stage is larger.
+voxels; no block of any stage is larger. Memory beyond the tasks: the column summaries
+(16 bytes per column per block) and the blocks of the layers being exchanged.
 """
 
 from __future__ import annotations
