@@ -75,16 +75,31 @@ CASES = {
     "rank": ("rank_filter", (-1,), dict(footprint=FP), False),
     "percentile": ("percentile_filter", (30,), dict(size=(2, 3, 3)), False),
     "median_axes": ("median_filter", (), dict(size=(3, 5), axes=(2, 0)), False),
-    "rank_axes_origin": ("rank_filter", (2,), dict(size=(5, 3), axes=(2, 1), origin=(-1, 1)), False),
-    "minimum_fp_axes": ("minimum_filter", (), dict(footprint=FP[:, :, 0] | FP[:, :, 1], axes=(2, 0),
-                                                   origin=(1, -1)), False),
+    "rank_axes_origin": (
+        "rank_filter",
+        (2,),
+        dict(size=(5, 3), axes=(2, 1), origin=(-1, 1)),
+        False,
+    ),
+    "minimum_fp_axes": (
+        "minimum_filter",
+        (),
+        dict(footprint=FP[:, :, 0] | FP[:, :, 1], axes=(2, 0), origin=(1, -1)),
+        False,
+    ),
     "uniform_axes": ("uniform_filter", (), dict(size=(2, 5), axes=(1, 0), origin=(-1, 2)), False),
     "generic_filter": ("generic_filter", (np.ptp,), dict(size=(3, 2, 3)), False),
     "generic_filter1d": ("generic_filter1d", (_running_sum, 3), dict(axis=1), False),
     "vectorized": ("vectorized_filter", (_window_mean,), dict(size=3), False),
 }
-FLOAT_ONLY = {"gaussian_order", "gaussian1d", "gaussian_gradient_magnitude", "gaussian_laplace",
-              "ggm_axes", "gaussian_laplace_axes"}
+FLOAT_ONLY = {
+    "gaussian_order",
+    "gaussian1d",
+    "gaussian_gradient_magnitude",
+    "gaussian_laplace",
+    "ggm_axes",
+    "gaussian_laplace_axes",
+}
 # one irregular chunking with size-1 and size-2 chunks, for the mode sweep
 MODE_CHUNKS = ((1, 4, 4), (5, 2, 4), (6, 7))
 
@@ -101,8 +116,12 @@ def _check(case, data, chunks, **extra):
     kwargs = {**kwargs, **extra}
     expected = getattr(ndi, name)(data, *args, **kwargs)
     result = getattr(ndimage, name)(da.from_array(data, chunks=chunks), *args, **kwargs)
-    assert_dask_matches(result, expected, chunks=da.from_array(data, chunks=chunks).chunks,
-                        rtol=1e-6 if data.dtype != np.float32 else 1e-5)
+    assert_dask_matches(
+        result,
+        expected,
+        chunks=da.from_array(data, chunks=chunks).chunks,
+        rtol=1e-6 if data.dtype != np.float32 else 1e-5,
+    )
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -114,8 +133,18 @@ def test_every_chunking(case, chunking):
 
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize(
-    "mode", ["reflect", "constant", "nearest", "mirror", "wrap", "grid-constant",
-             "grid-mirror", "grid-wrap"])
+    "mode",
+    [
+        "reflect",
+        "constant",
+        "nearest",
+        "mirror",
+        "wrap",
+        "grid-constant",
+        "grid-mirror",
+        "grid-wrap",
+    ],
+)
 def test_every_mode(case, mode):
     data = random_volume(SMALL, np.float64, seed=2)
     extra = {"mode": mode}
@@ -153,11 +182,12 @@ def test_output_dtype_and_complex():
     assert res.dtype == np.float64
     assert_dask_matches(res, ndi.gaussian_filter(data, 1.0, output=np.float64))
     cdata = random_volume(SMALL, np.complex128, seed=7)
-    assert_dask_matches(ndimage.gaussian_filter(da.from_array(cdata, chunks=4), 1.0),
-                        ndi.gaussian_filter(cdata, 1.0))
+    assert_dask_matches(
+        ndimage.gaussian_filter(da.from_array(cdata, chunks=4), 1.0),
+        ndi.gaussian_filter(cdata, 1.0),
+    )
     w = np.ones((3, 3, 3)) * (1 + 1j)
-    assert_dask_matches(ndimage.correlate(da.from_array(data, chunks=5), w),
-                        ndi.correlate(data, w))
+    assert_dask_matches(ndimage.correlate(da.from_array(data, chunks=5), w), ndi.correlate(data, w))
 
 
 def test_kernel_larger_than_array():
@@ -176,11 +206,14 @@ def test_numpy_input_gives_dask():
 
 def test_one_and_two_dimensional():
     x1 = random_volume((50,), np.float64)
-    assert_dask_matches(ndimage.gaussian_filter(da.from_array(x1, chunks=7), 3),
-                        ndi.gaussian_filter(x1, 3))
+    assert_dask_matches(
+        ndimage.gaussian_filter(da.from_array(x1, chunks=7), 3), ndi.gaussian_filter(x1, 3)
+    )
     x2 = random_volume((30, 17), np.int32)
-    assert_dask_matches(ndimage.median_filter(da.from_array(x2, chunks=(4, 5)), size=5),
-                        ndi.median_filter(x2, size=5))
+    assert_dask_matches(
+        ndimage.median_filter(da.from_array(x2, chunks=(4, 5)), size=5),
+        ndi.median_filter(x2, size=5),
+    )
 
 
 # ------------------------------------------------------------------------ errors
