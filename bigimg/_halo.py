@@ -175,7 +175,8 @@ def resolve_output(output: Any, probe: Callable[[Any], np.ndarray]) -> np.dtype:
     try:
         result = probe(output)
     except RuntimeError as exc:
-        if isinstance(exc, ArgumentError):
+        # NotImplementedError is a RuntimeError too: a valid but unsupported request
+        if isinstance(exc, ArgumentError | NotImplementedError):
             raise
         raise ArgumentError(str(exc)) from exc
     return np.asarray(result).dtype

@@ -92,3 +92,12 @@ def test_resolve_output_rejects_arrays_and_wraps_runtime_errors():
     with pytest.raises(ArgumentError) as info:
         resolve_output(None, scipy_like)
     assert isinstance(info.value, RuntimeError) and isinstance(info.value, ValueError)
+
+
+def test_resolve_output_keeps_not_implemented_error():
+    def unsupported(out):
+        raise NotImplementedError("not for this input")
+
+    with pytest.raises(NotImplementedError) as info:
+        resolve_output(None, unsupported)
+    assert not isinstance(info.value, ArgumentError)
