@@ -50,7 +50,7 @@ _NOTES = """
     input region it maps to (its bounding box plus the spline's reach, extended to the
     array's face where the boundary ``mode`` folds coordinates back; for ``wrap`` and
     ``grid-wrap`` chunks that cross a face read the whole axis) and, in the exact
-    kernel, the coordinates of at most 2**20 output voxels at a time.
+    kernel, at most 2**20 float64 coordinates (8 MiB) at a time.
 
 """
 

@@ -14,9 +14,11 @@ scipy's own floating-point operations, subtracts the region start (an exact oper
 here: integer start ``a <= c``), and calls :func:`scipy.ndimage.map_coordinates`; every
 rounding, tie and boundary decision is then scipy's. The **fast** kernel calls
 :func:`scipy.ndimage.affine_transform` with a shifted offset; its coordinates may differ
-from scipy's in the last bit, which is harmless for continuous interpolants (order >= 1)
-far from the array's faces, so it only runs there (on chunks whose region is interior
-on every axis) or for modes whose interpolant is continuous across the faces.
+from scipy's in the last bit, which only matters where the interpolant jumps: everywhere
+for ``order=0`` (ties), and at the faces for ``constant`` (to ``cval``) and ``wrap`` (its
+seam). So the fast kernel runs for ``order >= 1`` on chunks whose region is interior on
+every axis, on every chunk in the other modes, and for zoom/shift-like maps also on
+face chunks, whose few voxels near a face are then redone exactly (:meth:`patch`).
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ def _cval_fill(x: da.Array, cval, dtype: np.dtype):
 def output_chunks_for(output_chunks, x: da.Array, shape: tuple[int, ...], dtype) -> tuple:
     if output_chunks is None:
         if len(shape) == x.ndim:
-            output_chunks = tuple(max(c) if c else 1 for c in x.chunks)
+            output_chunks = tuple(max(max(c, default=1), 1) for c in x.chunks)
         else:
             output_chunks = "auto"
     try:

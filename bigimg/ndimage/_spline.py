@@ -171,7 +171,9 @@ def coefficients(
         if mode == "nearest":
             x = da.pad(x, width, mode="edge")
         else:
-            x = da.pad(x, width, mode="constant", constant_values=cval)
+            fill = np.zeros((), dtype=x.dtype)
+            fill[...] = np.asarray(cval)  # as np.pad casts it: -2.0 -> 254 in uint8
+            x = da.pad(x, width, mode="constant", constant_values=fill)
     out = np.dtype(np.complex128) if x.dtype.kind == "c" else np.dtype(np.float64)
     return _filter_axes(x, order, axes, mode, out, depth), npad
 

@@ -1,0 +1,186 @@
+"""Geometric transforms: bigimg vs scipy.ndimage (in memory) vs dask-image, same run.
+
+    python benchmarks/bench_geometry.py [--size 384] [--chunks 128] [--orders 1,3]
+                                        [--only zoom0.5,rotate30] [--repeat 1]
+
+Workloads on a smooth float32 volume: ``zoom`` by 0.5 and 2, ``rotate`` by 30 degrees
+(axes (1, 0), reshape), and a general ``affine_transform`` (rotation, shear, scale,
+offset), each at every requested spline order (``prefilter=True``, scipy's default, so
+orders >= 2 include the spline prefilter). scipy runs on the whole in-memory array;
+dask-image and bigimg run with dask's threaded scheduler on every core and write their
+result block by block into a preallocated array with ``da.store``. dask-image has no
+``zoom``: its ``affine_transform`` with the zoom's diagonal matrix stands in (marked
+``*``). For each run: wall time, peak resident-memory increase, and the largest
+difference from scipy relative to scipy's largest value. Timings on a shared machine
+are noisy; repeat runs with ``--repeat``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+
+import dask
+import dask.array as da
+import numpy as np
+import scipy.ndimage as ndi
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from bigimg._monitor import ResourceMonitor, format_bytes  # noqa: E402
+from bigimg.ndimage import _geometry as geo  # noqa: E402
+
+try:
+    import dask_image.ndinterp as dii
+except ImportError:  # pragma: no cover - dask-image is a bench extra
+    dii = None
+
+MATRIX = np.array([[0.96, 0.12, 0.05], [-0.10, 1.02, 0.15], [0.03, -0.14, 0.97]])
+OFFSET = np.array([6.0, -9.0, 4.0])
+
+
+def _zoom_shape(shape, factor):
+    return tuple(int(round(n * factor)) for n in shape)
+
+
+def _diag(shape, factor):
+    out = _zoom_shape(shape, factor)
+    return [(i - 1) / (o - 1) for i, o in zip(shape, out)], out
+
+
+def workloads(shape, chunks, order):
+    """name -> (scipy, bigimg(dask input), dask-image(dask input) or None, marked)."""
+    c3 = (chunks,) * 3
+    pf = order > 1
+    out = {}
+    for factor in (0.5, 2.0):
+        diag, oshape = _diag(shape, factor)
+        out[f"zoom{factor:g}"] = (
+            lambda x, f=factor: ndi.zoom(x, f, order=order),
+            lambda x, f=factor: geo.zoom(x, f, order=order),
+            (
+                lambda x, d=diag, s=oshape: dii.affine_transform(
+                    x, d, 0.0, s, order=order, output_chunks=c3, prefilter=pf
+                )
+            )
+            if dii
+            else None,
+            True,
+        )
+    out["rotate30"] = (
+        lambda x: ndi.rotate(x, 30, order=order),
+        lambda x: geo.rotate(x, 30, order=order),
+        (lambda x: dii.rotate(x, 30, order=order, output_chunks=c3, prefilter=pf)) if dii else None,
+        False,
+    )
+    out["affine"] = (
+        lambda x: ndi.affine_transform(x, MATRIX, OFFSET, order=order),
+        lambda x: geo.affine_transform(x, MATRIX, OFFSET, order=order),
+        (
+            lambda x: dii.affine_transform(
+                x, MATRIX, OFFSET, order=order, output_chunks=c3, prefilter=pf
+            )
+        )
+        if dii
+        else None,
+        False,
+    )
+    return out
+
+
+def _time_scipy(func, data, repeat):
+    best, peak, result = np.inf, 0, None
+    for _ in range(repeat):
+        result = None
+        with ResourceMonitor() as mon:
+            result = func(data)
+        best, peak = min(best, mon.seconds), max(peak, mon.peak_increase)
+    return best, peak, result
+
+
+def _time_dask(func, data, chunks, repeat):
+    best, peak, out = np.inf, 0, None
+    for _ in range(repeat):
+        out = None
+        x = da.from_array(data, chunks=chunks)
+        with ResourceMonitor() as mon:
+            y = func(x)
+            out = np.empty(y.shape, y.dtype)
+            da.store(y, out, lock=False)
+        best, peak = min(best, mon.seconds), max(peak, mon.peak_increase)
+    return best, peak, out
+
+
+def _error(got, ref):
+    if got is None or got.shape != ref.shape:
+        return float("nan")
+    scale = max(float(np.abs(ref).max()), 1e-30)
+    return float(np.abs(got.astype(np.float64) - ref).max()) / scale
+
+
+def main(argv=None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=384)
+    parser.add_argument("--chunks", type=int, default=128)
+    parser.add_argument("--orders", default="1,3")
+    parser.add_argument("--only", default="", help="comma-separated workload names")
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args(argv)
+    dask.config.set(scheduler="threads")
+    warnings.simplefilter("ignore")
+    rng = np.random.default_rng(0)
+    shape = (args.size,) * 3
+    data = ndi.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), 2.0)
+    print(
+        f"== {args.size}^3 float32 ({format_bytes(data.nbytes)}), {args.chunks}^3 chunks, "
+        f"{os.cpu_count()} cores, dask threaded scheduler; times in s, ratio = other/bigimg "
+        f"(>1: bigimg faster), err = max|x - scipy| / max|scipy| =="
+    )
+    print(
+        f"{'workload':<16s} {'scipy':>7s} {'d-i':>8s} {'bigimg':>7s} {'vs scipy':>8s} "
+        f"{'vs d-i':>7s}  {'peak MiB s/di/bi':>17s}  {'err bigimg':>10s} {'err d-i':>8s}"
+    )
+    only = {s for s in args.only.split(",") if s}
+    rows = []
+    for order in (int(o) for o in args.orders.split(",")):
+        for name, (f_sp, f_bi, f_di, marked) in workloads(shape, args.chunks, order).items():
+            if only and name not in only:
+                continue
+            label = f"{name} o{order}"
+            t_sp, m_sp, ref = _time_scipy(f_sp, data, args.repeat)
+            t_bi, m_bi, ours = _time_dask(f_bi, data, args.chunks, args.repeat)
+            e_bi = _error(ours, ref)
+            del ours
+            if f_di is not None:
+                t_di, m_di, theirs = _time_dask(f_di, data, args.chunks, args.repeat)
+                e_di = _error(theirs, ref)
+                del theirs
+            else:
+                t_di, m_di, e_di = float("nan"), 0, float("nan")
+            del ref
+            mib = 1024**2
+            di = f"{t_di:7.2f}{'*' if marked else ' '}"
+            print(
+                f"{label:<16s} {t_sp:7.2f} {di:>8s} {t_bi:7.2f} {t_sp / t_bi:7.2f}x "
+                f"{t_di / t_bi:6.2f}x  {m_sp / mib:5.0f}/{m_di / mib:5.0f}/{m_bi / mib:5.0f}  "
+                f"{e_bi:10.1e} {e_di:8.1e}",
+                flush=True,
+            )
+            rows.append(
+                dict(
+                    workload=label,
+                    scipy=t_sp,
+                    dask_image=t_di,
+                    bigimg=t_bi,
+                    err_bigimg=e_bi,
+                    err_dask_image=e_di,
+                )
+            )
+    print("* dask-image has no zoom: its affine_transform with the zoom's diagonal matrix.")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
