@@ -201,10 +201,11 @@ def _grey(
     fast = _fast_geometry(
         x.dtype, dtype, size, footprint, structure, mode, cval, origins, shape, axs, x.ndim
     )
-    fast = None if fast is None else (fast[0], fast[1], cval)
+    if fast is not None:  # cval only matters (and is only cast) where a mode is constant
+        fast = (fast[0], fast[1], cval if any(m in _CONSTANT for m in fast[1]) else 0)
     modes = _modes_on(mode, axs, x.ndim)
     stages = tuple(s for s in (first, second) if s)
-    if len(stages) == 2 and 2 * max(depth) > _MAX_PASS_HALO:
+    if len(stages) == 2 and 2 * max(depth, default=0) > _MAX_PASS_HALO:
         # two steps: scipy computes the first stage into the input's dtype
         one = functools.partial(
             _grey_block,

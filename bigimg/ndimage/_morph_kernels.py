@@ -6,15 +6,19 @@ with whole-array numpy operations on shifted views of a padded block:
 
 * a full box is separable: one sliding-window reduction per axis, each a handful of
   whole-array ``minimum``/``maximum`` calls (window widths are built by doubling);
-* any other footprint is reduced over its offsets, one whole-array call per offset.
+* any other footprint is reduced over its offsets, one whole-array call per offset,
+  or, for large binary structures (a ball), per run of offsets along the last axis.
 
 This gives scipy's numbers exactly (the operations are comparisons, with no rounding)
 and is several times faster than scipy's per-voxel C loops. The public functions in
-:mod:`bigimg.ndimage._morphology` decide when these kernels apply and fall back to
-scipy's own kernel otherwise (NaN data, non-flat structures, unusual ``axes``, ...).
+:mod:`bigimg.ndimage._morphology` and :mod:`bigimg.ndimage._grey_morphology` decide
+when these kernels apply and fall back to scipy's own kernel otherwise (NaN data,
+non-flat structures, unusual ``axes``, ...).
 
 Offsets follow scipy's convention for erosion: structure element ``k`` at origin ``o``
-reads voxel ``i + k - shape // 2 - o``. Dilation reads the negated offsets.
+reads voxel ``i + k - shape // 2 - o``. Grey dilation reads the negated offsets; binary
+kernels get the offsets of each operation explicitly (scipy's reflected structure for
+a dilation, see :func:`bigimg.ndimage._morph_args.full_structure`).
 """
 
 from __future__ import annotations

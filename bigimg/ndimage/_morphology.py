@@ -5,8 +5,9 @@ twin and gives the twin's result for any chunking. The pattern:
 
 1. the structure and origin are expanded to every axis exactly as scipy does and
    checked (an origin outside the structure is a ``ValueError``; scipy may crash);
-2. :func:`~bigimg.ndimage._morph_args.output_dtype` runs the twin on a one-voxel array with every argument, so
-   other bad arguments raise what scipy raises before a graph exists;
+2. :func:`~bigimg.ndimage._morph_args.output_dtype` runs the twin on a one-voxel
+   array with every argument, so other bad arguments raise what scipy raises before
+   a graph exists;
 3. the iterations are split into *passes* of bounded halo: ``iterations=k`` reaches
    ``k`` structure radii, so one pass runs at most ``_MAX_PASS_HALO // radius``
    iterations and each pass is one :func:`bigimg._halo.apply_blockwise` over the
@@ -83,7 +84,8 @@ def _binary_until_stable(
     """``iterations < 1``: erosion or dilation repeated until nothing changes.
 
     ``structure`` and ``origin`` are what scipy's erosion kernel uses on every axis
-    (see :func:`~bigimg.ndimage._morph_args.full_structure`); a dilation ORs over those offsets, an erosion ANDs.
+    (see :func:`~bigimg.ndimage._morph_args.full_structure`); a dilation ORs over
+    those offsets, an erosion ANDs.
     Dilation to a fixed point inside ``mask`` is ``binary_propagation`` (bigimg's runs
     through the cross-chunk label engine); erosion to a fixed point is its dual, the
     complement of the propagation of the complement with the opposite border value.
@@ -164,9 +166,9 @@ def _binary(
             )
         return cur.astype(dtype) if cur.dtype != dtype else cur
     geometries = {d: geometry(*fulls[d]) for d in stages}
-    reach = tuple(max(r) for r in zip(*(g[1] for g in geometries.values())))
+    reach = tuple(max(r) for r in zip(*(g[1] for g in geometries.values()), strict=True))
     offsets = tuple(geometries[d][0] if d in geometries else None for d in (False, True))
-    passes = _plan(tuple((d, k) for d in stages), max(reach))
+    passes = _plan(tuple((d, k) for d in stages), max(reach, default=0))
     packed = m is not None
     cur = da.map_blocks(mk.pack_with_mask, x, m, dtype=np.uint8) if packed else x
     for i, steps in enumerate(passes):
@@ -200,11 +202,12 @@ _NOTES = """
     ``output`` may be a dtype: the result holds 0/1 in it, like scipy writing into an
     array of that dtype.
 
-    Halo: ``iterations`` x the structure's reach per axis, split into passes of at
-    most ``_MAX_PASS_HALO`` (16) voxels: each pass is one blockwise step over the
-    previous pass's output, so one task holds a block plus at most a 16-voxel halo
-    (1 byte per voxel, plus a few bool temporaries), whatever ``iterations`` is.
-    A ``mask`` rides along in the same bytes.
+    Halo: ``iterations`` x the structure's reach per axis (the reach is half the
+    structure's size plus the origin shift), split into passes of at most
+    ``_MAX_PASS_HALO`` (16) voxels, or one reach if that is larger: each pass is one
+    blockwise step over the previous pass's output, so one task holds a block plus
+    that halo (1 byte per voxel, plus a few bool temporaries of the block's size),
+    whatever ``iterations`` is. A ``mask`` rides along in the same bytes.
 """
 
 

@@ -357,6 +357,7 @@ def test_grey_fallbacks_and_options():
         _check(name, x, (4, 6, 5), size=3)
     xi = random_volume(SMALL, np.uint8, seed=16)
     _check("grey_dilation", xi, (4, 6, 5), size=3, mode="constant", cval=3.5)
+    _check("grey_dilation", xi, (4, 6, 5), size=3, mode="reflect", cval=-1)  # cval unused
     _check("grey_erosion", xi, (4, 6, 5), size=(3, 5), axes=(2, 0), mode=["wrap", "nearest"])
     _check("grey_opening", xi, (4, 6, 5), footprint=RANDOM_S[0], axes=(0, 2), origin=(1, 0))
     _check("grey_closing", xi, (4, 6, 5), size=4, mode=["wrap", "mirror", "constant"])
