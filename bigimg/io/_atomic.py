@@ -28,6 +28,7 @@ from bigimg._errors import IncompleteOutputError
 __all__ = [
     "PARTIAL_TAG",
     "commit",
+    "compute_settled",
     "discard",
     "discard_on_error",
     "prepare_output",
@@ -185,8 +186,36 @@ def run_write(
         return dask.delayed(_commit_after, pure=False)(stored, partial, path, overwrite, finish)
     with discard_on_error(partial):
         with progress_bar(progress, desc):
-            dask.compute(stored)
+            compute_settled(stored)
         return commit(partial, path, overwrite, finish)
+
+
+def compute_settled(stored) -> None:
+    """``dask.compute(stored)``; if a task fails, return only once no task still runs.
+
+    dask's local threaded scheduler raises as soon as one task fails while the tasks
+    already running go on; a write finishing after the partial output was deleted
+    would recreate it. With that scheduler (and no pool configured) the graph runs on
+    its own pool, which is shut down (waiting) before the error propagates.
+    """
+    import dask.threaded
+    from dask.base import get_scheduler
+
+    collections = list(stored) if isinstance(stored, list | tuple) else [stored]
+    if get_scheduler(collections=collections) is not dask.threaded.get or dask.config.get(
+        "pool", None
+    ):
+        dask.compute(stored)
+        return
+    workers = dask.config.get("num_workers", None) or dask.threaded.CPU_COUNT
+    executor = getattr(dask.threaded, "ContextAwareThreadPoolExecutor", None)
+    if executor is None:  # older dask
+        from concurrent.futures import ThreadPoolExecutor as executor
+    pool = executor(workers)
+    try:
+        dask.compute(stored, pool=pool)
+    finally:
+        pool.shutdown(wait=True)
 
 
 def _commit_after(_stored, partial, path, overwrite, finish):
