@@ -7,7 +7,15 @@
 from bigimg import data, display, io, measure, ndimage, restoration, stats
 from bigimg._errors import ArgumentError, BigimgWarning, IncompleteOutputError
 from bigimg.display import view
-from bigimg.io import open_raw, open_tiff, open_zarr, save_raw, save_tiff, save_zarr
+from bigimg.io import (
+    open_raw,
+    open_tiff,
+    open_zarr,
+    save_ome_zarr,
+    save_raw,
+    save_tiff,
+    save_zarr,
+)
 
 __version__ = "0.1.0"
 
@@ -25,6 +33,7 @@ __all__ = [
     "open_tiff",
     "open_zarr",
     "restoration",
+    "save_ome_zarr",
     "save_raw",
     "save_tiff",
     "save_zarr",
