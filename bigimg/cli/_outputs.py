@@ -1,0 +1,195 @@
+"""Writing volumes and tables, and the staging area that makes a run's outputs all-or-nothing.
+
+Every volume goes through the io writers (partial name, renamed when complete). A
+pipeline run adds one more level: everything it writes lands in a *staging folder*
+``<output folder>/<run>.bigimg-partial-<token>/`` next to each output, and the outputs
+are moved to their final paths only after the last step succeeded. An interrupted run
+therefore leaves nothing at any output path; the staging folder is deleted on any
+error or Ctrl-C, and if the process is killed outright its name (with
+``.bigimg-partial-``) says it is incomplete, readers refuse it and a new run ignores it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import importlib.util
+import os
+import shutil
+import uuid
+
+import numpy as np
+
+from bigimg.cli._common import UsageError
+from bigimg.cli._sources import RAW_SUFFIXES, TIFF_SUFFIXES
+from bigimg.io import save_raw, save_tiff, save_zarr
+from bigimg.io._atomic import PARTIAL_TAG, commit
+from bigimg.io._ome import save_ome_zarr
+
+__all__ = [
+    "OUTPUT_FORMATS",
+    "TABLE_FORMATS",
+    "Staging",
+    "output_format",
+    "table_format",
+    "write_table",
+    "write_volume",
+]
+
+OUTPUT_FORMATS = ("zarr", "ome-zarr", "tiff", "raw")
+TABLE_FORMATS = ("csv", "tsv", "parquet")
+
+
+def output_format(path: str, given: str | None = None) -> str:
+    """The writer for ``path``: ``given``, else from the suffix (``.ome.zarr`` is OME-Zarr)."""
+    formats = OUTPUT_FORMATS
+    if given is not None:
+        if given not in formats:
+            raise UsageError(f"output format must be one of {', '.join(formats)}; got {given!r}.")
+        return given
+    lower = path.lower().rstrip("/")
+    if lower.endswith(".ome.zarr"):
+        return "ome-zarr"
+    for fmt, suffixes in (("zarr", (".zarr",)), ("tiff", TIFF_SUFFIXES), ("raw", RAW_SUFFIXES)):
+        if lower.endswith(suffixes):
+            return fmt
+    raise UsageError(
+        f"cannot tell which format to write {path} in from its suffix (.zarr, .tif, .raw); "
+        f"name the format ({', '.join(formats)})."
+    )
+
+
+def table_format(path: str) -> str:
+    """``"csv"``, ``"tsv"`` or ``"parquet"`` from the suffix; Parquet needs pandas and pyarrow."""
+    fmt = os.path.splitext(path)[1].lower().lstrip(".")
+    if fmt not in TABLE_FORMATS:
+        raise UsageError(f"table path must end in .csv, .tsv or .parquet; got {path!r}.")
+    if fmt == "parquet":
+        missing = [m for m in ("pandas", "pyarrow") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise UsageError(
+                f"writing {path} as Parquet needs {' and '.join(missing)} "
+                f"(pip install {' '.join(missing)}); or write a .csv table."
+            )
+    return fmt
+
+
+def write_volume(
+    arr,
+    path: str,
+    fmt: str,
+    *,
+    chunks=None,
+    zarr_format: int = 3,
+    compression: str | None = None,
+    ome: dict | None = None,
+    overwrite: bool = False,
+    progress=None,
+) -> str:
+    """Write ``arr`` with the io writer of ``fmt`` (crash-safe: partial name, then rename).
+
+    ``ome`` holds the extra keywords of the OME-Zarr writer (scale, units, levels,
+    factors, image_reduce, labels). Options that do not apply to ``fmt`` are refused.
+    """
+    if fmt != "zarr" and zarr_format != 3:
+        raise UsageError(f"zarr_format applies to zarr outputs only; {path} is {fmt}.")
+    if fmt != "tiff" and compression is not None:
+        raise UsageError(f"compression applies to TIFF outputs only; {path} is {fmt}.")
+    if fmt != "ome-zarr" and ome:
+        raise UsageError(
+            f"{', '.join(sorted(ome))} apply to OME-Zarr outputs only; {path} is {fmt}."
+        )
+    if fmt in ("tiff", "raw") and chunks is not None:
+        raise UsageError(f"chunks applies to zarr outputs; {fmt} files have no chunks ({path}).")
+    if fmt == "zarr":
+        return save_zarr(
+            arr,
+            path,
+            chunks=chunks,
+            zarr_format=zarr_format,
+            overwrite=overwrite,
+            progress=progress,
+        )
+    if fmt == "ome-zarr":
+        return save_ome_zarr(
+            arr, path, chunks=chunks, overwrite=overwrite, progress=progress, **(ome or {})
+        )
+    if fmt == "tiff":
+        return save_tiff(arr, path, compression=compression, overwrite=overwrite, progress=progress)
+    return save_raw(arr, path, overwrite=overwrite, progress=progress)
+
+
+def write_table(table: dict, path: str, fmt: str) -> str:
+    """Write a ``regionprops_table`` dict (one column per key) as CSV, TSV or Parquet."""
+    columns = {k: np.asarray(v) for k, v in table.items()}
+    if fmt == "parquet":
+        import pandas as pd
+
+        pd.DataFrame(columns).to_parquet(path, index=False)
+        return path
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh, delimiter="\t" if fmt == "tsv" else ",")
+        writer.writerow(list(columns))
+        writer.writerows(zip(*(v.tolist() for v in columns.values())))
+    return path
+
+
+class Staging:
+    """Folders next to each output that receive a run's files until :meth:`commit`.
+
+    Parameters
+    ----------
+    tag : str
+        Start of the staging folders' names (the pipeline's name).
+    """
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self.token = uuid.uuid4().hex[:10]
+        self.folders: dict[str, str] = {}
+        self.staged: list[tuple[str, str]] = []
+        self.keep = False
+
+    def folder(self, parent: str) -> str:
+        """The staging folder in ``parent`` (created, with its parents, on first use)."""
+        parent = os.path.abspath(parent)
+        if parent not in self.folders:
+            os.makedirs(parent, exist_ok=True)
+            folder = os.path.join(parent, f"{self.tag}{PARTIAL_TAG}{self.token}")
+            os.mkdir(folder)
+            self.folders[parent] = folder
+        return self.folders[parent]
+
+    def path_for(self, final: str) -> str:
+        """Where to write the output whose final path is ``final`` (same name, staged)."""
+        final = os.path.abspath(final)
+        staged = os.path.join(self.folder(os.path.dirname(final)), os.path.basename(final))
+        self.staged.append((staged, final))
+        return staged
+
+    def scratch(self, name: str, parent: str) -> str:
+        """A path for an intermediate result, deleted with the staging folders."""
+        folder = next(iter(self.folders.values()), None) or self.folder(parent)
+        os.makedirs(os.path.join(folder, "intermediate"), exist_ok=True)
+        return os.path.join(folder, "intermediate", name)
+
+    def commit(self, overwrite: bool) -> list[str]:
+        """Move every staged output onto its final path, then delete the staging folders."""
+        done = []
+        for staged, final in self.staged:
+            try:
+                done.append(commit(staged, final, overwrite))
+            except FileExistsError as exc:  # someone created ``final`` during the run
+                self.keep = True
+                raise UsageError(str(exc)) from None
+        self.discard()
+        return done
+
+    def discard(self) -> None:
+        """Delete the staging folders and whatever they hold (unless an output must be kept)."""
+        if self.keep:
+            return
+        for folder in self.folders.values():
+            with contextlib.suppress(FileNotFoundError):
+                shutil.rmtree(folder)
+        self.folders.clear()

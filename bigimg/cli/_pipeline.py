@@ -1,0 +1,341 @@
+"""``bigimg run``: rehearse a checked pipeline on a small crop, plan what to store, run it.
+
+1. **Rehearsal.** Every step runs first on a crop of at most 16 voxels per axis of each
+   input (in a few blocks, one thread). A parameter the function refuses, a step whose
+   result is a number where a volume is needed, a table property that does not fit the
+   label image: each is reported with the step's name and exit code 2 before the real
+   volume is touched. The rehearsal also shows which steps compute when called
+   (``ndimage.label``, ``threshold`` with a method, ``stats.*``): *eager* steps.
+2. **Plan.** A lazy step is recomputed by every computation that needs it. A step that
+   is not cheap (cheap: an input, or an elementwise pipeline op over cheap volumes) is
+   therefore stored once and read back when it feeds two or more consumers (steps,
+   outputs, tables) or an eager step (which reads its input when called and again when
+   its result is computed). If one of its consumers is a zarr output, the output itself
+   is that store; otherwise a zarr store in the staging folder is, deleted at the end.
+3. **Run.** Steps in file order, then the remaining outputs, then the tables, all
+   written into staging folders (see :mod:`bigimg.cli._outputs`) and moved into place
+   only when everything succeeded.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dask
+import dask.array as da
+import numpy as np
+from dask.callbacks import Callback
+
+from bigimg._monitor import ResourceMonitor, format_bytes
+from bigimg.cli._common import shape_text
+from bigimg.cli._outputs import Staging, write_table, write_volume
+from bigimg.cli._spec import Pipeline, PipelineError, Step
+from bigimg.io import open_zarr, save_zarr
+from bigimg.io._atomic import PARTIAL_TAG, progress_bar
+
+__all__ = ["Rehearsal", "execute", "plan_storage", "rehearse"]
+
+CROP = 16
+_REFUSALS = (
+    TypeError,
+    ValueError,
+    NotImplementedError,
+    AttributeError,
+    IndexError,
+    KeyError,
+    ImportError,
+)
+
+
+class _Computes(Callback):
+    """Counts the dask computations started on a local scheduler."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def _start(self, dsk) -> None:
+        self.count += 1
+
+
+@dataclass
+class Rehearsal:
+    """What the rehearsal learnt: each name's kind (``"volume"``/``"value"``), eagerness."""
+
+    kinds: dict = field(default_factory=dict)
+    eager: dict = field(default_factory=dict)
+    skipped: set = field(default_factory=set)
+
+
+def _prepare(step: Step, volumes: dict, values: dict):
+    """The step's input and keyword arguments with references and dtypes resolved."""
+
+    def get(name):
+        return volumes[name] if name in volumes else values[name]
+
+    kwargs = {}
+    for key, value in step.params.items():
+        if isinstance(value, str) and value.startswith("@"):
+            value = get(value[1:])
+        elif key in ("output", "dtype") and isinstance(value, str):
+            value = np.dtype(value)
+        elif isinstance(value, list) and any(isinstance(v, list) for v in value):
+            value = np.asarray(value)
+        kwargs[key] = value
+    return get(step.input), kwargs
+
+
+def _split(step: Step, result, shape):
+    """(volume or None, value or None, extras dict) from what a function returned."""
+    extras = {}
+    if isinstance(result, tuple) and result and isinstance(result[0], da.Array):
+        rest = result[1:]
+        if len(rest) == 1 and isinstance(rest[0], dict):
+            extras = dict(rest[0])
+        else:
+            names = (
+                ["objects"]
+                if step.op.attr == "label"
+                else [f"result{i + 1}" for i in range(len(rest))]
+            )
+            extras = dict(zip(names, rest))
+        result = result[0]
+    if isinstance(result, np.ndarray) and result.shape == shape:
+        result = da.from_array(result)
+    if isinstance(result, da.Array):
+        return result, None, extras
+    return None, result, extras
+
+
+def _fail(pipe: Pipeline, where: str, message: str):
+    raise PipelineError(f"{os.path.basename(pipe.file)}: {where}: {message}")
+
+
+def rehearse(pipe: Pipeline) -> Rehearsal:
+    """Run every step, output writer and table on a small crop; raise PipelineError."""
+    reh = Rehearsal()
+    volumes = {}
+    with dask.config.set(scheduler="synchronous"):
+        for name, inp in pipe.inputs.items():
+            crop = np.asarray(inp.array[tuple(slice(0, min(n, CROP)) for n in inp.array.shape)])
+            volumes[name] = da.from_array(crop, chunks=max(1, CROP // 2))
+            reh.kinds[name], reh.eager[name] = "volume", False
+        values: dict = {}
+        for step in pipe.steps:
+            if any(r in reh.skipped for r in step.refs):
+                reh.skipped.add(step.name)
+                continue
+            counter = _Computes()
+            try:
+                arg, kwargs = _prepare(step, volumes, values)
+                with counter:
+                    result = step.op.func(arg, **kwargs)
+                vol, value, _ = _split(step, result, arg.shape if hasattr(arg, "shape") else ())
+            except _REFUSALS as exc:
+                _fail(
+                    pipe, step.where, f"{step.op.name} refused its arguments on a test crop: {exc}"
+                )
+            except Exception:  # data-dependent (e.g. no two peaks in a crop): tell at run time
+                reh.skipped.add(step.name)
+                continue
+            reh.eager[step.name] = counter.count > 0
+            if vol is not None:
+                volumes[step.name], reh.kinds[step.name] = vol, "volume"
+            else:
+                values[step.name], reh.kinds[step.name] = value, "value"
+        _rehearse_outputs(pipe, reh, volumes)
+    return reh
+
+
+def _rehearse_outputs(pipe: Pipeline, reh: Rehearsal, volumes: dict) -> None:
+    from bigimg.measure import regionprops_table
+
+    for out in pipe.outputs:
+        for name in (out.name, *out.labels):
+            if reh.kinds.get(name) == "value":
+                _fail(
+                    pipe,
+                    out.where,
+                    f"{name!r} is a value, not a volume; only volumes can be written.",
+                )
+    for table in pipe.tables:
+        for name in (table.labels, table.intensity):
+            if name is not None and reh.kinds.get(name) == "value":
+                _fail(pipe, table.where, f"{name!r} is a value, not a volume.")
+    with tempfile.TemporaryDirectory(prefix="bigimg-rehearsal-") as tmp:
+        for i, out in enumerate(pipe.outputs):
+            if out.name not in volumes or not all(n in volumes for n in out.labels):
+                continue
+            target = os.path.join(tmp, f"{i}-{os.path.basename(out.path)}")
+            try:
+                write_volume(
+                    volumes[out.name],
+                    target,
+                    out.format,
+                    **_writer_options(out, volumes),
+                    progress=False,
+                )
+            except _REFUSALS as exc:
+                _fail(pipe, out.where, f"the {out.format} writer refused it: {exc}")
+    for table in pipe.tables:
+        if table.labels not in volumes or (table.intensity and table.intensity not in volumes):
+            continue
+        try:
+            regionprops_table(
+                volumes[table.labels],
+                None if table.intensity is None else volumes[table.intensity],
+                properties=table.properties,
+                spacing=table.spacing,
+            )
+        except _REFUSALS as exc:
+            _fail(pipe, table.where, f"regionprops_table refused it: {exc}")
+
+
+def _writer_options(out, volumes: dict) -> dict:
+    options = {k: v for k, v in out.options.items() if k != "ome"}
+    ome = dict(out.options.get("ome", {}))
+    if out.labels:
+        ome["labels"] = {n: volumes[n] for n in out.labels}
+    if ome:
+        options["ome"] = ome
+    return options
+
+
+def plan_storage(pipe: Pipeline, reh: Rehearsal) -> dict:
+    """Step name -> ``"output"`` or ``"scratch"`` for the steps stored once and read back."""
+    cheap = set(pipe.inputs)
+    plan = {}
+    for step in pipe.steps:
+        if reh.kinds.get(step.name) == "value":
+            continue
+        users = pipe.consumers(step.name)
+        feeds_eager = any(u.startswith("step:") and reh.eager.get(u[5:], True) for u in users)
+        is_cheap = step.op.elementwise and all(r in cheap for r in step.refs)
+        if is_cheap:
+            cheap.add(step.name)
+        elif len(users) >= 2 or feeds_eager:
+            zarr_out = any(o.name == step.name and o.format == "zarr" for o in pipe.outputs)
+            plan[step.name] = "output" if zarr_out else "scratch"
+            cheap.add(step.name)
+    return plan
+
+
+def _leftovers(pipe: Pipeline, stem: str) -> list[str]:
+    folders = {
+        os.path.dirname(p) for p in [o.path for o in pipe.outputs] + [t.path for t in pipe.tables]
+    }
+    found = []
+    for folder in folders:
+        if os.path.isdir(folder):
+            found += [
+                os.path.join(folder, n)
+                for n in os.listdir(folder)
+                if n.startswith(f"{stem}{PARTIAL_TAG}")
+            ]
+    return found
+
+
+def execute(
+    pipe: Pipeline,
+    reh: Rehearsal,
+    plan: dict,
+    *,
+    overwrite: bool,
+    progress: bool,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Run the pipeline; return a summary (values, outputs, seconds, peak memory)."""
+    stem = os.path.splitext(os.path.basename(pipe.file))[0]
+    for old in _leftovers(pipe, stem):
+        log(f"note: ignoring {old}, left by an interrupted run (delete it)")
+    staging = Staging(stem)
+    volumes = {name: inp.array for name, inp in pipe.inputs.items()}
+    values: dict = {}
+    written: set = set()
+    with ResourceMonitor() as mon:
+        try:
+            for step in pipe.steps:
+                _run_step(pipe, step, reh, plan, staging, volumes, values, written, progress, log)
+            for out in pipe.outputs:
+                if out.path not in written:
+                    t0 = time.perf_counter()
+                    write_volume(
+                        volumes[out.name],
+                        staging.path_for(out.path),
+                        out.format,
+                        **_writer_options(out, volumes),
+                        progress=progress,
+                    )
+                    log(f"  write  {out.name} -> {out.path}  {time.perf_counter() - t0:.1f} s")
+            for table in pipe.tables:
+                _run_table(table, volumes, staging, progress, log)
+            done = staging.commit(overwrite)
+        except BaseException:
+            staging.discard()
+            raise
+    log(
+        f"done in {mon.seconds:.1f} s, peak memory {format_bytes(mon.peak_rss)}"
+        + "".join(f"\n  {p}" for p in done)
+    )
+    return {"values": values, "outputs": done, "seconds": mon.seconds, "peak_rss": mon.peak_rss}
+
+
+def _run_step(pipe, step, reh, plan, staging, volumes, values, written, progress, log):
+    t0 = time.perf_counter()
+    arg, kwargs = _prepare(step, volumes, values)
+    with progress_bar(progress and reh.eager.get(step.name, True), step.name):
+        result = step.op.func(arg, **kwargs)
+    vol, value, extras = _split(step, result, getattr(arg, "shape", ()))
+    note = ", ".join(f"{k} = {_short(v)}" for k, v in extras.items())
+    if vol is None:
+        values[step.name] = value
+        note = f"= {_short(value)}"
+    else:
+        volumes[step.name] = vol
+        note = f"{shape_text(vol.shape)} {vol.dtype}" + (f", {note}" if note else "")
+    seconds = time.perf_counter() - t0
+    when = f"{seconds:.1f} s" if reh.eager.get(step.name, True) else "lazy"
+    log(f"  step   {step.name} = {step.op.name}: {note}  {when}")
+    how = plan.get(step.name)
+    if vol is None or how is None:
+        return
+    t0 = time.perf_counter()
+    if how == "output":
+        out = next(o for o in pipe.outputs if o.name == step.name and o.format == "zarr")
+        path = staging.path_for(out.path)
+        write_volume(vol, path, "zarr", **_writer_options(out, volumes), progress=progress)
+        written.add(out.path)
+        shown = out.path
+    else:
+        path = staging.scratch(f"{step.name}.zarr", pipe.base)
+        save_zarr(vol, path, progress=progress)
+        shown = "a temporary store (it feeds several steps)"
+    volumes[step.name] = open_zarr(path)
+    log(f"  store  {step.name} -> {shown}  {time.perf_counter() - t0:.1f} s")
+
+
+def _run_table(table, volumes, staging, progress, log):
+    from bigimg.measure import regionprops_table
+
+    t0 = time.perf_counter()
+    with progress_bar(progress, "table"):
+        columns = regionprops_table(
+            volumes[table.labels],
+            None if table.intensity is None else volumes[table.intensity],
+            properties=table.properties,
+            spacing=table.spacing,
+        )
+    write_table(columns, staging.path_for(table.path), table.format)
+    rows = len(next(iter(columns.values()))) if columns else 0
+    log(f"  table  {table.labels} -> {table.path} ({rows} rows)  {time.perf_counter() - t0:.1f} s")
+
+
+def _short(value) -> str:
+    if isinstance(value, float | np.floating):
+        return f"{float(value):.6g}"
+    text = repr(value.tolist() if isinstance(value, np.ndarray) else value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,464 @@
+"""Reading and checking a pipeline file (TOML, or YAML when PyYAML is installed).
+
+Everything here runs before any voxel is computed: the file's structure, every op and
+its parameters against the function's signature, every reference between inputs and
+steps, every output path. Problems raise :class:`PipelineError`, whose message names
+the file, the place (``steps[2] 'bone'``, ``outputs.labels``) and, when it can be
+found, the line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+
+from bigimg.cli._common import UsageError
+from bigimg.cli._ops import Op, resolve_op
+from bigimg.cli._outputs import output_format, table_format
+from bigimg.cli._sources import detect_format, open_volume
+
+__all__ = ["Input", "Output", "Pipeline", "PipelineError", "Step", "Table", "load_pipeline"]
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_TOP = ("input", "inputs", "steps", "outputs", "table")
+_INPUT_KEYS = (
+    "path",
+    "format",
+    "shape",
+    "dtype",
+    "offset",
+    "order",
+    "chunks",
+    "component",
+    "series",
+    "level",
+)
+_OUTPUT_KEYS = ("path", "format", "chunks", "zarr_format", "compression")
+_OME_KEYS = {
+    "scale": "scale",
+    "units": "units",
+    "levels": "levels",
+    "factors": "factors",
+    "reduce": "image_reduce",
+    "ome_version": "ome_version",
+}
+_TABLE_KEYS = ("labels", "intensity", "properties", "path", "spacing")
+
+
+class PipelineError(UsageError):
+    """A problem in a pipeline file, found before anything is computed."""
+
+
+@dataclass
+class Input:
+    name: str
+    path: str
+    format: str
+    options: dict
+    where: str
+    array: object = None  # the lazy dask array, opened while checking
+
+
+@dataclass
+class Step:
+    index: int
+    name: str
+    op: Op
+    input: str
+    params: dict
+    refs: list[str]
+    where: str
+
+
+@dataclass
+class Output:
+    name: str
+    path: str
+    format: str
+    options: dict
+    labels: list[str]
+    where: str
+
+
+@dataclass
+class Table:
+    labels: str
+    intensity: str | None
+    properties: list[str]
+    path: str
+    format: str
+    spacing: object
+    where: str
+
+
+@dataclass
+class Pipeline:
+    file: str
+    base: str
+    inputs: dict[str, Input] = field(default_factory=dict)
+    steps: list[Step] = field(default_factory=list)
+    outputs: list[Output] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+
+    def consumers(self, name: str) -> list[str]:
+        """Who reads ``name``: ``step:<n>``, ``output:<path>``, ``table:<path>`` entries."""
+        found = [f"step:{s.name}" for s in self.steps for r in s.refs if r == name]
+        found += [f"output:{o.path}" for o in self.outputs if o.name == name]
+        found += [f"output:{o.path}" for o in self.outputs if name in o.labels]
+        found += [f"table:{t.path}" for t in self.tables if name in (t.labels, t.intensity)]
+        return found
+
+
+class _Locator:
+    """Best-effort line numbers for places in a TOML or YAML text."""
+
+    def __init__(self, text: str, yaml_root=None) -> None:
+        self.lines = text.splitlines()
+        self.yaml_root = yaml_root
+        self.headers = []
+        for i, line in enumerate(self.lines, 1):
+            m = re.match(r"\s*(\[\[?)\s*([\w.\-\"' ]+?)\s*\]\]?\s*(#.*)?$", line)
+            if m:
+                self.headers.append((i, m.group(2).replace(" ", ""), m.group(1) == "[["))
+
+    def line(self, path: tuple) -> int | None:
+        if self.yaml_root is not None:
+            return self._yaml_line(path)
+        start, end, rest = 0, len(self.lines), list(path)
+        heads = self.headers
+        if len(path) >= 2 and isinstance(path[1], int):
+            hits = [h for h in heads if h[1] == path[0] and h[2]]
+            if path[1] >= len(hits):
+                return None
+            start, rest = hits[path[1]][0], list(path[2:])
+        else:
+            for k in range(len(path), 0, -1):
+                dotted = ".".join(str(p) for p in path[:k])
+                hit = next((h for h in heads if h[1] == dotted), None)
+                if hit:
+                    start, rest = hit[0], list(path[k:])
+                    break
+        later = [h[0] for h in heads if h[0] > start]
+        end = later[0] - 1 if later and start else end
+        found = start or None
+        for key in rest:
+            pattern = re.compile(rf"(^|[\s{{,;]){re.escape(str(key))}\s*=")
+            for j in range(max(found or start, start), end + 1):
+                if j and pattern.search(self.lines[j - 1]):
+                    found = j
+                    break
+        return found
+
+    def _yaml_line(self, path: tuple) -> int | None:
+        node = self.yaml_root
+        for key in path:
+            if node.id == "sequence" and isinstance(key, int) and key < len(node.value):
+                node = node.value[key]
+            elif node.id == "mapping":
+                hit = next((v for k, v in node.value if getattr(k, "value", None) == key), None)
+                if hit is None:
+                    break
+                node = hit
+            else:
+                break
+        return node.start_mark.line + 1
+
+
+def _read(file: str):
+    """Parse ``file``; return the data and a locator."""
+    try:
+        with open(file, "rb") as fh:
+            raw = fh.read()
+    except FileNotFoundError:
+        raise PipelineError(f"pipeline file {file} does not exist.") from None
+    text = raw.decode("utf-8", errors="replace")
+    if file.lower().endswith((".yaml", ".yml")):
+        try:
+            import yaml
+        except ImportError:
+            raise PipelineError(
+                f"{file} is YAML, which needs PyYAML (pip install pyyaml); "
+                "or write the pipeline as TOML."
+            ) from None
+        try:
+            data, root = yaml.safe_load(text), yaml.compose(text)
+        except yaml.YAMLError as exc:
+            raise PipelineError(f"{os.path.basename(file)} is not valid YAML: {exc}") from None
+        return data, _Locator(text, root)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PipelineError(f"{os.path.basename(file)} is not valid TOML: {exc}.") from None
+    return data, _Locator(text)
+
+
+class _Checker:
+    def __init__(self, file: str, base: str, locator: _Locator, overwrite: bool) -> None:
+        self.file, self.base, self.loc, self.overwrite = file, base, locator, overwrite
+        self.written: dict[str, str] = {}
+        self.step_names: list = []
+
+    def fail(self, where: str, path: tuple, message: str):
+        line = self.loc.line(path)
+        at = f" (line {line})" if line else ""
+        raise PipelineError(f"{os.path.basename(self.file)}: {where}{at}: {message}")
+
+    def mapping(self, value, where, path) -> dict:
+        if not isinstance(value, dict):
+            self.fail(where, path, f"must be a table of keys; got {value!r}.")
+        return value
+
+    def keys(self, table: dict, allowed, where, path) -> None:
+        for key in table:
+            if key not in allowed:
+                self.fail(
+                    where, (*path, key), f"unknown key {key!r}; allowed keys: {', '.join(allowed)}."
+                )
+
+    def path(self, value, where, path) -> str:
+        if not isinstance(value, str) or not value:
+            self.fail(where, path, f"path must be a non-empty string; got {value!r}.")
+        return os.path.normpath(os.path.join(self.base, os.path.expanduser(value)))
+
+    def new_output(self, value, where, path) -> str:
+        full = self.path(value, where, path)
+        if full in self.written:
+            self.fail(where, path, f"{full} is also written by {self.written[full]}.")
+        if os.path.lexists(full) and not self.overwrite:
+            self.fail(
+                where,
+                path,
+                f"{full} already exists; pass --overwrite to replace it "
+                "(only once the whole run has succeeded).",
+            )
+        self.written[full] = where
+        return full
+
+
+def load_pipeline(file: str, *, base: str | None = None, overwrite: bool = False) -> Pipeline:
+    """Read and check a pipeline file; open its inputs lazily (headers only).
+
+    Relative paths in the file are relative to ``base``, by default the file's folder.
+    """
+    data, locator = _read(file)
+    base = os.path.abspath(base or os.path.dirname(os.path.abspath(file)))
+    c = _Checker(file, base, locator, overwrite)
+    data = c.mapping(data, "the file", ())
+    c.keys(data, _TOP, "the file", ())
+    pipe = Pipeline(os.path.abspath(file), base)
+    raw_inputs = {}
+    if "input" in data:
+        raw_inputs["input"] = (
+            c.mapping(data["input"], "[input]", ("input",)),
+            ("input",),
+            "[input]",
+        )
+    for name, spec in c.mapping(data.get("inputs", {}), "[inputs]", ("inputs",)).items():
+        where = f"[inputs.{name}]"
+        if name in raw_inputs:
+            c.fail(where, ("inputs", name), f"input name {name!r} is used twice.")
+        raw_inputs[name] = (c.mapping(spec, where, ("inputs", name)), ("inputs", name), where)
+    if not raw_inputs:
+        c.fail(
+            "the file",
+            (),
+            "it has no [input] (or [inputs.NAME]) table: say which volume "
+            "to read, e.g. [input] path = 'ct.zarr'.",
+        )
+    for name, (spec, path, where) in raw_inputs.items():
+        pipe.inputs[name] = _check_input(c, name, spec, path, where)
+    steps = data.get("steps", [])
+    if not isinstance(steps, list):
+        c.fail("steps", ("steps",), "must be an array of tables ([[steps]] headers).")
+    c.step_names = [s.get("name") for s in steps if isinstance(s, dict)]
+    for i, spec in enumerate(steps):
+        pipe.steps.append(_check_step(c, pipe, i, spec))
+    outputs = c.mapping(data.get("outputs", {}), "[outputs]", ("outputs",))
+    for name, spec in outputs.items():
+        pipe.outputs.append(_check_output(c, pipe, name, spec))
+    tables = data.get("table", [])
+    tables = [tables] if isinstance(tables, dict) else tables
+    for i, spec in enumerate(tables):
+        pipe.tables.append(_check_table(c, pipe, i, spec, len(tables) > 1))
+    if not pipe.outputs and not pipe.tables and not pipe.steps:
+        c.fail("the file", (), "it has no [[steps]], [outputs] or [table]: nothing to do.")
+    return pipe
+
+
+def _names(pipe: Pipeline) -> list[str]:
+    return [*pipe.inputs, *(s.name for s in pipe.steps)]
+
+
+def _check_input(c: _Checker, name, spec, path, where) -> Input:
+    if not _NAME.match(name):
+        c.fail(where, path, f"input name {name!r} must be letters, digits and _.")
+    c.keys(spec, _INPUT_KEYS, where, path)
+    if "path" not in spec:
+        c.fail(where, path, "needs path = '...' (the volume to read).")
+    full = c.path(spec["path"], where, (*path, "path"))
+    options = {k: spec[k] for k in _INPUT_KEYS[2:] if k in spec}
+    if isinstance(options.get("chunks"), list):
+        options["chunks"] = tuple(options["chunks"])
+    try:
+        fmt = detect_format(full, spec.get("format"))
+        array = open_volume(full, fmt, **options)
+    except (ValueError, TypeError, NotImplementedError, OSError) as exc:
+        key = next((k for k in ("shape", "dtype", "format") if k in str(exc)), "path")
+        c.fail(where, (*path, key if key in spec else "path"), str(exc))
+    return Input(name, full, fmt, options, where, array)
+
+
+def _check_step(c: _Checker, pipe: Pipeline, i: int, spec) -> Step:
+    where = f"steps[{i}]"
+    path = ("steps", i)
+    spec = c.mapping(spec, where, path)
+    name = spec.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        c.fail(
+            where,
+            (*path, "name"),
+            f"every step needs name = '...' (letters, digits, _); got {name!r}.",
+        )
+    where = f"steps[{i}] {name!r}"
+    if name in _names(pipe):
+        c.fail(
+            where,
+            (*path, "name"),
+            f"the name {name!r} is already used by an input or an earlier step.",
+        )
+    if "op" not in spec:
+        c.fail(where, path, "needs op = '...' (e.g. 'ndimage.gaussian_filter').")
+    try:
+        op = resolve_op(spec["op"])
+    except ValueError as exc:
+        c.fail(where, (*path, "op"), str(exc))
+    if "input" in spec:
+        source = spec["input"]
+    elif pipe.steps:
+        source = pipe.steps[-1].name
+    elif len(pipe.inputs) == 1:
+        source = next(iter(pipe.inputs))
+    else:
+        c.fail(
+            where,
+            path,
+            f"needs input = '...': there are several inputs ({', '.join(pipe.inputs)}).",
+        )
+    params = {k: v for k, v in spec.items() if k not in ("name", "op", "input")}
+    refs = [_ref(c, pipe, where, (*path, "input"), source, bare=True)]
+    for key, value in params.items():
+        if isinstance(value, str) and value.startswith("@"):
+            refs.append(_ref(c, pipe, where, (*path, key), value))
+    try:
+        op.bind(params)
+    except TypeError as exc:
+        c.fail(where, (*path, getattr(exc, "key", "op")), str(exc))
+    return Step(i, name, op, refs[0], params, refs, where)
+
+
+def _ref(c: _Checker, pipe: Pipeline, where, path, value, *, bare=False) -> str:
+    """Check a reference (``"name"`` where a volume is expected, or ``"@name"``)."""
+    if not isinstance(value, str):
+        c.fail(where, path, f"must name an input or an earlier step; got {value!r}.")
+    name = value[1:] if value.startswith("@") else value
+    if name in _names(pipe):
+        return name
+    if name in c.step_names:
+        c.fail(
+            where,
+            path,
+            f"{name!r} is a later step; steps run in file order, so a step "
+            "can only use inputs and the steps above it.",
+        )
+    known = ", ".join(_names(pipe))
+    c.fail(
+        where,
+        path,
+        f"{name!r} is not an input or an earlier step (steps run in file "
+        f"order; known so far: {known}).",
+    )
+
+
+def _check_output(c: _Checker, pipe: Pipeline, name, spec) -> Output:
+    where, path = f"outputs.{name}", ("outputs", name)
+    if name not in _names(pipe):
+        c.fail(
+            where,
+            path,
+            f"{name!r} is not an input or a step; outputs are keyed by the "
+            f"name of what they store ({', '.join(_names(pipe))}).",
+        )
+    spec = {"path": spec} if isinstance(spec, str) else c.mapping(spec, where, path)
+    c.keys(spec, (*_OUTPUT_KEYS, *_OME_KEYS, "labels"), where, path)
+    if "path" not in spec:
+        c.fail(where, path, "needs path = '...'.")
+    full = c.new_output(spec["path"], where, path)
+    try:
+        fmt = output_format(full, spec.get("format"))
+    except UsageError as exc:
+        c.fail(where, path, str(exc))
+    options = {k: spec[k] for k in _OUTPUT_KEYS[2:] if k in spec}
+    if isinstance(options.get("chunks"), list):
+        options["chunks"] = tuple(options["chunks"])
+    ome = {_OME_KEYS[k]: spec[k] for k in _OME_KEYS if k in spec}
+    labels = spec.get("labels", [])
+    if (ome or labels) and fmt != "ome-zarr":
+        keys = ", ".join([*ome, *(["labels"] if labels else [])])
+        c.fail(
+            where,
+            path,
+            f"{keys} apply to OME-Zarr outputs (path ending .ome.zarr or "
+            f"format = 'ome-zarr'); this output is {fmt}.",
+        )
+    if isinstance(labels, str) or not isinstance(labels, list):
+        c.fail(where, (*path, "labels"), f"labels must be a list of step names; got {labels!r}.")
+    labels = [_ref(c, pipe, where, (*path, "labels"), n, bare=True) for n in labels]
+    if ome:
+        options["ome"] = {k: tuple(v) if isinstance(v, list) else v for k, v in ome.items()}
+    return Output(name, full, fmt, options, labels, where)
+
+
+def _check_table(c: _Checker, pipe: Pipeline, i: int, spec, many: bool) -> Table:
+    from bigimg.measure import PROPERTIES
+    from bigimg.measure._regionprops import _INTENSITY
+
+    where, path = (f"table[{i}]", ("table", i)) if many else ("[table]", ("table",))
+    spec = c.mapping(spec, where, path)
+    c.keys(spec, _TABLE_KEYS, where, path)
+    for key in ("labels", "path"):
+        if key not in spec:
+            c.fail(where, path, f"needs {key} = '...'.")
+    labels = _ref(c, pipe, where, (*path, "labels"), spec["labels"], bare=True)
+    intensity = spec.get("intensity")
+    if intensity is not None:
+        intensity = _ref(c, pipe, where, (*path, "intensity"), intensity, bare=True)
+    props = spec.get("properties", ["label", "area", "centroid"])
+    props = [props] if isinstance(props, str) else props
+    if not isinstance(props, list) or not all(isinstance(p, str) for p in props):
+        c.fail(where, (*path, "properties"), f"properties must be a list of names; got {props!r}.")
+    for p in props:
+        if p not in PROPERTIES:
+            c.fail(
+                where,
+                (*path, "properties"),
+                f"unknown property {p!r}; scikit-image names "
+                f"such as {', '.join(sorted(PROPERTIES)[:8])}...",
+            )
+        if PROPERTIES[p] is object:
+            c.fail(
+                where,
+                (*path, "properties"),
+                f"property {p!r} holds an array per object, which a CSV/Parquet column cannot.",
+            )
+        if p in _INTENSITY and intensity is None:
+            c.fail(
+                where, (*path, "properties"), f"property {p!r} needs intensity = '<input or step>'."
+            )
+    full = c.new_output(spec["path"], where, (*path, "path"))
+    try:
+        fmt = table_format(full)
+    except UsageError as exc:
+        c.fail(where, (*path, "path"), str(exc))
+    return Table(labels, intensity, props, full, fmt, spec.get("spacing"), where)
