@@ -101,3 +101,15 @@ def test_resolve_output_keeps_not_implemented_error():
     with pytest.raises(NotImplementedError) as info:
         resolve_output(None, unsupported)
     assert not isinstance(info.value, ArgumentError)
+
+
+def test_raise_if_dask_computes_fails_with_assertion():
+    import dask.array as da
+
+    from bigimg.testing import raise_if_dask_computes
+
+    with pytest.raises(AssertionError, match="raise_if_dask_computes"):
+        with raise_if_dask_computes():
+            da.ones(4, chunks=2).sum().compute()
+    with raise_if_dask_computes():
+        da.ones(4, chunks=2).sum()

@@ -68,7 +68,7 @@ def count_computes() -> Iterator[_ComputeCounter]:
 
 def _refuse_to_compute(dsk, keys, **kwargs):
     raise AssertionError(
-        f"dask was asked to compute {len(dsk)} tasks inside raise_if_dask_computes(); "
+        f"dask was asked to compute {keys!r:.200} inside raise_if_dask_computes(); "
         "the operation should only build a graph"
     )
 
