@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import sys
 from typing import Any
 
@@ -263,6 +264,8 @@ def distance_transform_cdt(
     return_indices=False,
     distances=None,
     indices=None,
+    *,
+    temp_dir=None,
 ):
     """Chamfer distance transform across chunks (twin of ``scipy.ndimage``'s).
 
@@ -284,6 +287,10 @@ def distance_transform_cdt(
         Return the feature transform. Default False.
     distances, indices : None
         Must be None: results are lazy and cannot be written into an existing array.
+    temp_dir : str or os.PathLike, optional
+        Keyword-only. Existing directory for the scan's temporary files (see Notes);
+        default the system's temporary directory. With a distributed cluster it must
+        be shared by the workers.
 
     Returns
     -------
@@ -318,8 +325,13 @@ def distance_transform_cdt(
       scans slab by slab, each slab seeded with the neighbouring slab's edge plane. A
       slab holds whole planes (all axes but the first), at least one plane, and at
       most the task budget when planes are small. The scans are sequential (no
-      parallelism, about half scipy's speed) and the forward result of the whole
-      volume (12 bytes per voxel) is held until the backward scan reaches it.
+      parallelism, about half scipy's speed). The backward scan needs the forward
+      result of every slab, so it is written to disk: a fresh directory under
+      ``temp_dir`` gets one ``.npy`` pair per slab (12 bytes per voxel in all),
+      each deleted as the backward scan reads it; the directory is removed after the
+      last slab, when a scan task fails, and otherwise when the graph is garbage
+      collected or Python exits. Memory is bounded by a slab plus the output blocks
+      of one layer of chunks waiting to be assembled.
 
     Nothing is computed eagerly.
 
@@ -341,6 +353,7 @@ def distance_transform_cdt(
     True
     """
     _check_returns(return_distances, return_indices, distances, indices)
+    _check_temp_dir(temp_dir)
     x = _as_input(input)
     if x.ndim == 0:
         raise ValueError("`input` must have at least one dimension; got a 0-d array.")
@@ -353,8 +366,20 @@ def distance_transform_cdt(
         kind = _separable_kind(offsets, x.ndim)
         if kind is not None:
             return G.chamfer_distances(mask, kind)
-    dist, ind = chamfer_chain(mask, offsets)
+    dist, ind = chamfer_chain(mask, offsets, temp_dir)
     return _result(dist, ind, return_distances, return_indices)
+
+
+def _check_temp_dir(temp_dir: Any) -> None:
+    if temp_dir is None:
+        return
+    if not isinstance(temp_dir, (str, os.PathLike)):
+        raise TypeError(f"`temp_dir` must be a path (str or os.PathLike); got {temp_dir!r}.")
+    if not os.path.isdir(temp_dir):
+        raise ValueError(
+            f"`temp_dir` must be an existing directory; got {os.fspath(temp_dir)!r}. "
+            "Create it first, or pass None for the system's temporary directory."
+        )
 
 
 def _separable_kind(offsets: np.ndarray, ndim: int) -> str | None:
@@ -374,6 +399,8 @@ def distance_transform_bf(
     return_indices=False,
     distances=None,
     indices=None,
+    *,
+    temp_dir=None,
 ):
     """Exact distance transform for a metric (twin of ``scipy.ndimage``'s brute force).
 
@@ -397,6 +424,10 @@ def distance_transform_bf(
         Return the feature transform. Default False.
     distances, indices : None
         Must be None: results are lazy and cannot be written into an existing array.
+    temp_dir : str or os.PathLike, optional
+        Keyword-only. Existing directory for the scan's temporary files (see Notes);
+        default the system's temporary directory. With a distributed cluster it must
+        be shared by the workers.
 
     Returns
     -------
@@ -434,6 +465,8 @@ def distance_transform_bf(
     bigimg returns the voxel :func:`distance_transform_cdt` or
     :func:`distance_transform_edt` finds: a nearest background voxel, at exactly the
     same distance, but where there are several it may differ from scipy's.
+    'chessboard' indices come from :func:`distance_transform_cdt`'s slab scans, which
+    write their forward result to temporary files under ``temp_dir``.
 
     Examples
     --------
@@ -449,6 +482,7 @@ def distance_transform_bf(
            [2, 2, 1, 0]], dtype=uint32)
     """
     _check_returns(return_distances, return_indices, distances, indices)
+    _check_temp_dir(temp_dir)
     name = _bf_metric(metric)
     x = _as_input(input)
     samp = _normalize_sampling(sampling, x.ndim)
@@ -471,7 +505,7 @@ def distance_transform_bf(
             unreached = ind[0] < 0
         else:
             offsets = _structure_offsets(ndi.generate_binary_structure(x.ndim, x.ndim))
-            reached, ind = chamfer_chain(mask, offsets)
+            reached, ind = chamfer_chain(mask, offsets, temp_dir)
             unreached = reached < 0
     if return_distances:
         if name != "euclidean":

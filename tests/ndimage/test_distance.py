@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import doctest
+import gc
 import math
+import os
 import pickle
 
 import dask
@@ -16,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bigimg._errors import ArgumentError
-from bigimg.ndimage import _distance, _distance_graph, _distance_kernels
+from bigimg.ndimage import _distance, _distance_chain, _distance_graph, _distance_kernels
 from bigimg.ndimage._distance import (
     distance_transform_bf,
     distance_transform_cdt,
@@ -206,6 +208,58 @@ def test_cdt_structures(tiny_tasks):
     assert_dask_matches(i, ref_i)
 
 
+def test_cdt_scan_spills_to_disk_and_cleans_up(tmp_path, tiny_tasks):
+    a = MASKS["blobs"][:, :, :9]
+    x = da.from_array(a, chunks=(5, 4, 3))
+    d, i = distance_transform_cdt(x, return_indices=True, temp_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []  # building the graph writes nothing
+    written = []
+
+    class Watch(Callback):
+        def _posttask(self, key, result, dsk, state, worker_id):
+            name = key[0] if isinstance(key, tuple) else key
+            if str(name).startswith("cdt-forward"):  # (unfused: optimize_graph=False)
+                written.append(sum(1 for _ in tmp_path.rglob("*.npy")))
+
+    ref_d, ref_i = ndi.distance_transform_cdt(a, return_indices=True)
+    with Watch():
+        got_d, got_i = dask.compute(d, i, scheduler="sync", optimize_graph=False)
+    np.testing.assert_array_equal(got_d, ref_d)
+    np.testing.assert_array_equal(got_i, ref_i)
+    # one .npy pair per forward slab (one plane each here) is on disk before the
+    # backward scan starts, and nothing is left afterwards
+    assert max(written) == 2 * a.shape[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cdt_scan_removes_its_files_on_error(tmp_path, tiny_tasks, monkeypatch):
+    real = _distance_kernels.chamfer_pass
+
+    def failing(dt, ft, offsets, start, stop, backward):
+        if backward:
+            raise MemoryError("simulated failure in the backward scan")
+        return real(dt, ft, offsets, start, stop, backward)
+
+    monkeypatch.setattr(_distance_chain.K, "chamfer_pass", failing)
+    x = da.from_array(MASKS["blobs"][:6, :, :9], chunks=(2, 4, 3))
+    d = distance_transform_cdt(x, metric=CUSTOM, temp_dir=str(tmp_path))
+    with pytest.raises(MemoryError):
+        d.compute(scheduler="sync")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_spill_dir_is_removed_with_the_graph(tmp_path):
+    spill = _distance_chain.SpillDir(tmp_path)
+    os.makedirs(spill.path)
+    remote = pickle.loads(pickle.dumps(spill))  # a worker's copy does not own it
+    assert remote.path == spill.path
+    del remote
+    assert os.path.isdir(spill.path)
+    del spill
+    gc.collect()
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("shape,chunks", [((30,), (4,)), ((11, 17), (3, 5)), ((4, 5, 3, 6), 2)])
 def test_cdt_ranks(shape, chunks, tiny_tasks):
     a = np.random.default_rng(3).random(shape) > 0.25
@@ -367,6 +421,30 @@ def test_task_memory_is_bounded():
     assert 0 < max(sizes) <= 3 * limit
 
 
+@pytest.mark.parametrize("plane", [512, 2048])  # 8192 works too, but builds for ~2 min
+def test_task_size_is_independent_of_the_plane(plane):
+    # a lazy volume whose layer of chunks (128 x plane x plane) is far bigger than a
+    # chunk: no block of any layer of any graph may grow with the plane
+    x = da.zeros((256, plane, plane), chunks=128) > 0
+    chunk = 128**3
+    results = [
+        distance_transform_edt(x),
+        distance_transform_edt(x, return_distances=False, return_indices=True),
+        distance_transform_cdt(x, metric="taxicab"),
+        distance_transform_bf(x, metric="chessboard"),
+    ]
+    checked = 0
+    for result in results:
+        for name, layer in result.dask.layers.items():
+            chunks = (layer.collection_annotations or {}).get("chunks")
+            if chunks is None:
+                continue
+            spatial = chunks[-3:]
+            assert math.prod(max(c) for c in spatial) <= chunk, (name, spatial)
+            checked += 1
+    assert checked > 20
+
+
 def test_stage_plan_and_chunks():
     assert _distance_graph.stage_plan((384, 384, 384), 128**3) == [(0,), (1, 2)]
     assert _distance_graph.stage_plan((4096,) * 3, 128**3) == [(0,), (1,), (2,)]
@@ -412,6 +490,11 @@ def test_argument_errors():
         distance_transform_bf(a, metric="minkowski")
     with pytest.raises(TypeError, match="metric"):
         distance_transform_bf(a, metric=3)
+    for f in (distance_transform_cdt, distance_transform_bf):
+        with pytest.raises(TypeError, match="`temp_dir`"):
+            f(a, temp_dir=3)
+        with pytest.raises(ValueError, match="existing directory"):
+            f(a, temp_dir="/nonexistent/bigimg-scratch")
 
 
 # ------------------------------------------------------------------------------------
