@@ -8,7 +8,8 @@ Workloads on a smooth float32 volume: ``zoom`` by 0.5 and 2, ``rotate`` by 30 de
 offset), each at every requested spline order (``prefilter=True``, scipy's default, so
 orders >= 2 include the spline prefilter). scipy runs on the whole in-memory array;
 dask-image and bigimg run with dask's threaded scheduler on every core and write their
-result block by block into a preallocated array with ``da.store``. dask-image has no
+result block by block into a preallocated array with ``da.store``; CPU seconds (all
+threads) show the work done, independent of how busy a shared machine is. dask-image has no
 ``zoom``: its ``affine_transform`` with the zoom's diagonal matrix stands in (marked
 ``*``). For each run: wall time, peak resident-memory increase, and the largest
 difference from scipy relative to scipy's largest value. Timings on a shared machine
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 import warnings
 
 import dask
@@ -91,26 +93,30 @@ def workloads(shape, chunks, order):
 
 
 def _time_scipy(func, data, repeat):
-    best, peak, result = np.inf, 0, None
+    best, cpu, peak, result = np.inf, np.inf, 0, None
     for _ in range(repeat):
         result = None
+        c0 = time.process_time()
         with ResourceMonitor() as mon:
             result = func(data)
+        cpu = min(cpu, time.process_time() - c0)
         best, peak = min(best, mon.seconds), max(peak, mon.peak_increase)
-    return best, peak, result
+    return best, cpu, peak, result
 
 
 def _time_dask(func, data, chunks, repeat):
-    best, peak, out = np.inf, 0, None
+    best, cpu, peak, out = np.inf, np.inf, 0, None
     for _ in range(repeat):
         out = None
         x = da.from_array(data, chunks=chunks)
+        c0 = time.process_time()
         with ResourceMonitor() as mon:
             y = func(x)
             out = np.empty(y.shape, y.dtype)
             da.store(y, out, lock=False)
+        cpu = min(cpu, time.process_time() - c0)
         best, peak = min(best, mon.seconds), max(peak, mon.peak_increase)
-    return best, peak, out
+    return best, cpu, peak, out
 
 
 def _error(got, ref):
@@ -139,8 +145,9 @@ def main(argv=None) -> list[dict]:
         f"(>1: bigimg faster), err = max|x - scipy| / max|scipy| =="
     )
     print(
-        f"{'workload':<16s} {'scipy':>7s} {'d-i':>8s} {'bigimg':>7s} {'vs scipy':>8s} "
-        f"{'vs d-i':>7s}  {'peak MiB s/di/bi':>17s}  {'err bigimg':>10s} {'err d-i':>8s}"
+        f"{'workload':<14s} {'scipy':>7s} {'d-i':>8s} {'bigimg':>7s} {'vs scipy':>8s} "
+        f"{'vs d-i':>7s}  {'cpu s s/di/bi':>17s}  {'peak MiB s/di/bi':>17s}  "
+        f"{'err bigimg':>10s} {'err d-i':>8s}"
     )
     only = {s for s in args.only.split(",") if s}
     rows = []
@@ -149,22 +156,23 @@ def main(argv=None) -> list[dict]:
             if only and name not in only:
                 continue
             label = f"{name} o{order}"
-            t_sp, m_sp, ref = _time_scipy(f_sp, data, args.repeat)
-            t_bi, m_bi, ours = _time_dask(f_bi, data, args.chunks, args.repeat)
+            t_sp, c_sp, m_sp, ref = _time_scipy(f_sp, data, args.repeat)
+            t_bi, c_bi, m_bi, ours = _time_dask(f_bi, data, args.chunks, args.repeat)
             e_bi = _error(ours, ref)
             del ours
             if f_di is not None:
-                t_di, m_di, theirs = _time_dask(f_di, data, args.chunks, args.repeat)
+                t_di, c_di, m_di, theirs = _time_dask(f_di, data, args.chunks, args.repeat)
                 e_di = _error(theirs, ref)
                 del theirs
             else:
-                t_di, m_di, e_di = float("nan"), 0, float("nan")
+                t_di, c_di, m_di, e_di = float("nan"), float("nan"), 0, float("nan")
             del ref
             mib = 1024**2
             di = f"{t_di:7.2f}{'*' if marked else ' '}"
             print(
-                f"{label:<16s} {t_sp:7.2f} {di:>8s} {t_bi:7.2f} {t_sp / t_bi:7.2f}x "
-                f"{t_di / t_bi:6.2f}x  {m_sp / mib:5.0f}/{m_di / mib:5.0f}/{m_bi / mib:5.0f}  "
+                f"{label:<14s} {t_sp:7.2f} {di:>8s} {t_bi:7.2f} {t_sp / t_bi:7.2f}x "
+                f"{t_di / t_bi:6.2f}x  {c_sp:5.1f}/{c_di:5.1f}/{c_bi:5.1f}  "
+                f"{m_sp / mib:5.0f}/{m_di / mib:5.0f}/{m_bi / mib:5.0f}  "
                 f"{e_bi:10.1e} {e_di:8.1e}",
                 flush=True,
             )

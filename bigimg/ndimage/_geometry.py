@@ -43,14 +43,18 @@ __all__ = [
 ]
 
 _NOTES = """
-    The result matches scipy to rounding (bit for bit where scipy's arithmetic is
-    exact, e.g. ``order=0`` ties), except that with ``prefilter=True`` and ``order >= 2``
-    the spline coefficients come from the halo prefilter and are within
-    ``SPLINE_TOL * max|input|`` (1e-13) of scipy's. One task holds one output chunk, the
-    input region it maps to (its bounding box plus the spline's reach, extended to the
-    array's face where the boundary ``mode`` folds coordinates back; for ``wrap`` and
-    ``grid-wrap`` chunks that cross a face read the whole axis) and, in the exact
-    kernel, at most 2**20 float64 coordinates (8 MiB) at a time.
+    Accuracy: wherever the interpolant jumps (``order=0``; ``constant`` and ``wrap`` at
+    the faces) scipy's coordinates are reproduced bit for bit, so nearest-neighbour
+    results, ties and ``cval`` decisions are scipy's exactly; elsewhere values agree to
+    float64 rounding (an integer output may differ by one where scipy's value lies
+    within rounding of a half). With ``prefilter=True`` and ``order >= 2`` the spline
+    coefficients come from the halo prefilter and are within
+    ``SPLINE_TOL * max|input|`` (1e-13) of scipy's.
+
+    Memory: one task holds one output chunk, the input region it maps to (its bounding
+    box plus the spline's reach, extended to the array's face where the boundary
+    ``mode`` folds coordinates back; for ``wrap`` and ``grid-wrap`` chunks that cross a
+    face read the whole axis) and at most 2**20 float64 coordinates (8 MiB) at a time.
 
 """
 
