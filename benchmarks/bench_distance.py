@@ -12,6 +12,15 @@ machine) and the peak resident memory above the starting point (sampled every 5 
 with psutil). dask-image has no distance transform, so the peers are scipy (one
 thread) and seung-lab's ``edt`` (C++, given the same number of threads).
 
+``--layer`` instead measures peak memory where a layer of chunks is big relative to a
+chunk: a lazy blob volume (default 64 x 2048 x 2048 in 64^3 chunks, generated chunk by
+chunk, so the input is never whole in memory), its exact EDT streamed into zarr and
+cdt with indices (the sequential scan that spills to disk), each measured with
+:class:`bigimg._monitor.ResourceMonitor`::
+
+    python benchmarks/bench_distance.py --layer
+    python benchmarks/bench_distance.py --layer --shape 64,1024,1024 --chunk 64
+
 Each workload runs in a fresh Python process, so peak memory is not hidden by memory
 freed by an earlier workload.
 
@@ -39,6 +48,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -53,7 +63,8 @@ import psutil
 import zarr
 from scipy import ndimage as ndi
 
-from bigimg.ndimage._distance import distance_transform_edt
+from bigimg._monitor import ResourceMonitor, format_bytes
+from bigimg.ndimage._distance import distance_transform_cdt, distance_transform_edt
 from bigimg.testing import blobs
 
 
@@ -186,6 +197,50 @@ def run(size: int, chunk: int, workers: int, repeat: int, indices: bool) -> None
     )
 
 
+def _lazy_blobs(shape, chunk: int) -> da.Array:
+    """Blobs generated chunk by chunk (each chunk its own seed)."""
+
+    def block(block_info=None):
+        info = block_info[None]
+        seed = sum(i * 7919**k for k, i in enumerate(info["chunk-location"]))
+        return blobs(info["chunk-shape"], sigma=4.0, fraction=0.6, seed=seed)
+
+    return da.map_blocks(block, chunks=da.core.normalize_chunks(chunk, shape), dtype=bool)
+
+
+def layer_memory(shape, chunk: int, workers: int, what: str) -> None:
+    """Peak RSS of one transform of a lazy volume, streamed into zarr (this process)."""
+    mask = _lazy_blobs(shape, chunk)
+    if what == "edt":
+        func = distance_transform_edt
+    else:
+
+        def func(x):
+            return distance_transform_cdt(x, return_indices=True)[0]
+
+    dask.compute(func(mask[:16, :16, :16]))  # compile the kernels
+    result = func(mask)
+    with tempfile.TemporaryDirectory() as tmp:
+        target = zarr.create_array(
+            store=f"{tmp}/out.zarr",
+            shape=result.shape,
+            chunks=result.chunksize,
+            dtype=result.dtype,
+        )
+        with dask.config.set(scheduler="threads", num_workers=workers):
+            with ResourceMonitor() as mon:
+                da.store(result, target, lock=False)
+    voxels = math.prod(shape)
+    layer = chunk * math.prod(shape[1:])
+    print(
+        f"{what}: {shape} in {chunk}^3 chunks -> zarr: {mon.seconds:.1f} s, peak RSS "
+        f"{format_bytes(mon.peak_rss)} (+{format_bytes(mon.peak_increase)}); a chunk of "
+        f"float64 is {format_bytes(chunk**3 * 8)}, a layer of chunks "
+        f"{format_bytes(layer)} bool / {format_bytes(layer * 8)} float64, the volume "
+        f"{format_bytes(voxels * 8)} float64"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=384)
@@ -193,10 +248,22 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--indices", action="store_true", help="also return indices")
+    parser.add_argument("--layer", action="store_true", help="peak memory, big layers")
+    parser.add_argument("--shape", default="64,2048,2048", help="volume for --layer")
     parser.add_argument("--measure", choices=WORKLOADS, help=argparse.SUPPRESS)
+    parser.add_argument("--layer-one", choices=("edt", "cdt"), help=argparse.SUPPRESS)
     parser.add_argument("--volume", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.measure:
+    if args.layer_one:
+        shape = tuple(int(v) for v in args.shape.split(","))
+        layer_memory(shape, args.chunk, args.workers, args.layer_one)
+    elif args.layer:
+        chunk = args.chunk if args.chunk != 128 else 64
+        for what in ("edt", "cdt"):
+            cmd = [sys.executable, __file__, "--layer-one", what, "--shape", args.shape]
+            cmd += ["--chunk", str(chunk), "--workers", str(args.workers)]
+            subprocess.run(cmd, check=True)
+    elif args.measure:
         row = measure(args.measure, args.volume, args.chunk, args.workers, args.indices)
         print(json.dumps(row))
     else:

@@ -210,12 +210,17 @@ def distance_transform_edt(
     Data moved: the 2-byte axis-0 result once into the first stage, 8 bytes per voxel
     (float64 squared distances; int32 coordinates, 4 bytes per processed axis, for the
     indices) into each further stage, and the result once back into the input's chunks.
-    A task holds its block two or three times plus line buffers. Because every exchange
-    stays within a layer (one chunk thick along axis 0, the whole plane wide), the
-    scheduler's working set is a few layers, whatever the depth of the volume: streaming
-    a 384³ result in 128³ chunks to zarr peaked 0.39 GB above the input, where scipy
-    needs 2.6 GB (a layer of the float64 result is 0.15 GB). Thinner chunks along axis
-    0 mean thinner layers. Nothing is computed eagerly.
+    A task holds its block two or three times plus line buffers; no task grows with
+    the plane (tested on lazy 256 x 2048² volumes in 128³ chunks). The scheduler's
+    working set is larger: every output chunk depends on the axis-1 pass over the
+    whole layer of chunks it lies in (one chunk thick along axis 0, the whole plane
+    wide), and that pass's float64 result is held until the layer's output chunks are
+    assembled, so peak memory is about one or two layers of float64 (8 bytes per voxel
+    of the layer), whatever the depth of the volume. Streaming a 384³ result in 128³
+    chunks to zarr peaked 0.39 GB above the input (a layer is 0.15 GB); a lazy
+    64 x 2048² volume in 64³ chunks (one layer: 2 GiB of float64) peaked at 2.7 GiB
+    RSS (``benchmarks/bench_distance.py --layer``). Thinner chunks along axis 0 mean
+    thinner layers and a lower peak. Nothing is computed eagerly.
 
     Distances are exact: with unit or integer ``sampling`` they are bit-identical to
     scipy's; otherwise they agree to rounding (they are summed in scipy's order).
@@ -330,8 +335,10 @@ def distance_transform_cdt(
       ``temp_dir`` gets one ``.npy`` pair per slab (12 bytes per voxel in all),
       each deleted as the backward scan reads it; the directory is removed after the
       last slab, when a scan task fails, and otherwise when the graph is garbage
-      collected or Python exits. Memory is bounded by a slab plus the output blocks
-      of one layer of chunks waiting to be assembled.
+      collected or Python exits. Peak memory is a slab plus the backward results of
+      one layer of input chunks (12 bytes per voxel of the layer) waiting to be cut
+      into output chunks: 0.9 GiB for a lazy 64 x 1024² volume in 64³ chunks, one
+      layer (``benchmarks/bench_distance.py --layer``); no longer the whole volume.
 
     Nothing is computed eagerly.
 

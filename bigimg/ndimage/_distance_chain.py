@@ -15,8 +15,10 @@ written to disk slab by slab, one ``.npy`` pair per slab in a fresh directory un
 ``temp_dir`` (default: the system's temporary directory), and read back by the
 backward scan, which deletes each pair as it reads it and the directory after the
 last slab. The directory also goes when a scan task fails, and when the graph is
-garbage collected or the interpreter exits (whatever an interrupted run left). Memory
-is bounded by a slab, not by the volume; disk use peaks at 12 bytes per voxel.
+garbage collected or the interpreter exits (whatever an interrupted run left). Disk
+use peaks at 12 bytes per voxel. Memory: a slab, plus the backward results (12 bytes
+per voxel) of the slabs that make up one layer of the output's chunks, which wait
+until every slab of the layer is scanned; not the whole volume.
 """
 
 from __future__ import annotations
