@@ -18,6 +18,7 @@ import contextlib
 import os
 import shutil
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -196,15 +197,20 @@ def compute_settled(stored) -> None:
     dask's local threaded scheduler raises as soon as one task fails while the tasks
     already running go on; a write finishing after the partial output was deleted
     would recreate it. With that scheduler (and no pool configured) the graph runs on
-    its own pool, which is shut down (waiting) before the error propagates.
+    its own pool, which is shut down (waiting) before the error propagates. On a
+    dask.distributed cluster the graph is cancelled and the error propagates once no
+    worker still runs one of its tasks.
     """
     import dask.threaded
     from dask.base import get_scheduler
 
     collections = list(stored) if isinstance(stored, list | tuple) else [stored]
-    if get_scheduler(collections=collections) is not dask.threaded.get or dask.config.get(
-        "pool", None
-    ):
+    scheduler = get_scheduler(collections=collections)
+    client = getattr(scheduler, "__self__", None)  # a distributed Client's ``get``
+    if client is not None and _is_distributed_client(client):
+        _compute_settled_distributed(client, collections)
+        return
+    if scheduler is not dask.threaded.get or dask.config.get("pool", None):
         dask.compute(stored)
         return
     workers = dask.config.get("num_workers", None) or dask.threaded.CPU_COUNT
@@ -216,6 +222,38 @@ def compute_settled(stored) -> None:
         dask.compute(stored, pool=pool)
     finally:
         pool.shutdown(wait=True)
+
+
+def _is_distributed_client(obj) -> bool:
+    try:
+        from distributed import Client
+    except ImportError:
+        return False
+    return isinstance(obj, Client)
+
+
+def _compute_settled_distributed(client, collections: list) -> None:
+    """On a dask.distributed cluster: on failure, cancel the graph and wait until no
+    worker holds any of its tasks (a task already running cannot be stopped; the
+    worker forgets it once it has finished)."""
+    futures = client.compute(collections)
+    try:
+        client.gather(futures)
+    except BaseException:
+        names = {_key_name(k) for c in collections for k in c.__dask_graph__()}
+        client.cancel(futures, force=True)
+        while any(client.run(_graph_tasks_held, names, on_error="ignore").values()):
+            time.sleep(0.05)
+        raise
+
+
+def _key_name(key) -> str:
+    return key[0] if isinstance(key, tuple) else key
+
+
+def _graph_tasks_held(names: set, dask_worker=None) -> int:
+    """Runs in a worker: how many of its tasks (in any state) belong to the graph."""
+    return sum(1 for key in list(dask_worker.state.tasks) if _key_name(key) in names)
 
 
 def _commit_after(_stored, partial, path, overwrite, finish):

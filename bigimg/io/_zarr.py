@@ -221,7 +221,8 @@ def open_zarr(store, *, component: str | None = None, chunks=None) -> da.Array:
         if "://" not in store:
             if not os.path.exists(store):
                 raise FileNotFoundError(f"zarr store {store} does not exist.")
-            source = os.path.abspath(store)
+            # absolute: workers (on a cluster) may run in another working directory
+            store = source = os.path.abspath(store)
         stamp = _stamp(store)
     array = _resolve(store, component)
     stored = tuple(array.shards or array.chunks)
