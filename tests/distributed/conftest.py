@@ -113,3 +113,13 @@ def volumes(tmp_path_factory) -> Volumes:
     for name, arr in data.items():
         arr.tofile(os.path.join(folder, f"{name}.raw"))
     return Volumes(folder, data)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under ``pytest-xdist --dist loadgroup`` the directory runs in one process (one cluster)."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    here = os.path.dirname(__file__)
+    for item in items:
+        if str(item.path).startswith(here + os.sep):
+            item.add_marker(pytest.mark.xdist_group("distributed-cluster"))
