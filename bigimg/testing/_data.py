@@ -70,7 +70,11 @@ def odd_chunkings(shape: Sequence[int], halo: int = 3) -> dict[str, tuple]:
         "remainder": tuple(max(1, (s + 2) // 3) for s in shape),
         "irregular": tuple(irregular(s) for s in shape),
         "ones": tuple(1 if i == 0 else max(1, s // 3) for i, s in enumerate(shape)),
-        "smaller_than_halo": tuple(small for _ in shape),
+        # two axes cut smaller than the halo, the last in thirds (keeps block counts sane)
+        "smaller_than_halo": tuple(
+            small if i < len(shape) - 1 or len(shape) == 1 else max(1, -(-s // 3))
+            for i, s in enumerate(shape)
+        ),
     }
 
 
