@@ -17,8 +17,9 @@ rounding, tie and boundary decision is then scipy's. The **fast** kernel calls
 from scipy's in the last bit, which only matters where the interpolant jumps: everywhere
 for ``order=0`` (ties), and at the faces for ``constant`` (to ``cval``) and ``wrap`` (its
 seam). So the fast kernel runs for ``order >= 1`` on chunks whose region is interior on
-every axis, on every chunk in the other modes, and for zoom/shift-like maps also on
-face chunks, whose few voxels near a face are then redone exactly (:meth:`patch`).
+every axis and on every chunk in the other modes; on face chunks in ``constant`` mode
+(and ``wrap`` for zoom/shift) it runs too, and the few voxels whose coordinate lies
+within rounding of a face are then redone exactly (``near_faces``).
 """
 
 from __future__ import annotations
@@ -68,11 +69,12 @@ class _Params:
 class AffineMap:
     """``c = offset + matrix @ o`` with scipy's summation order (offset first)."""
 
-    fast_ok = True
+    patch_modes = frozenset({"constant"})
 
     def __init__(self, matrix: np.ndarray, offset: np.ndarray):
         self.matrix = np.ascontiguousarray(matrix, dtype=np.float64)
         self.offset = np.ascontiguousarray(offset, dtype=np.float64)
+        self.fast_ok = bool(np.isfinite(self.matrix).all() and np.isfinite(self.offset).all())
 
     def bounds(self, o0, o1):
         corners = np.array(list(itertools.product(*zip(o0, (e - 1 for e in o1)))), float)
@@ -86,15 +88,68 @@ class AffineMap:
         return self
 
     def coordinates(self, o0, shape):
-        """scipy's coordinates for the output box at ``o0`` of ``shape``."""
-        grids = np.ogrid[tuple(slice(s, s + n) for s, n in zip(o0, shape))]
+        """scipy's coordinates for the output box at ``o0`` of ``shape``.
+
+        ``((offset + o_0 m_0) + o_1 m_1) + ...`` in scipy's order; all but the last sum
+        are broadcast (small), so the full box is written once per input axis.
+        """
+        grids = [
+            g.astype(np.float64)
+            for g in np.ogrid[tuple(slice(s, s + n) for s, n in zip(o0, shape))]
+        ]
         out = np.empty((len(self.offset), *shape))
         for h in range(len(self.offset)):
-            c = np.full(shape, self.offset[h])
-            for ll, g in enumerate(grids):
-                c += g.astype(np.float64) * self.matrix[h, ll]
-            out[h] = c
+            partial = self.offset[h]
+            for g, m in zip(grids[:-1], self.matrix[h, :-1]):
+                partial = partial + g * m
+            np.add(partial, grids[-1] * self.matrix[h, -1], out=out[h])
         return out
+
+    def near_faces(self, o0, shape, start, extent, p: _Params):
+        """Output voxels whose coordinate lies within rounding of a face, and their
+        exact (scipy's) coordinates in the region.
+
+        Along the last output axis each coordinate is linear, so every line of the chunk
+        meets the band ``|c - t| <= slack`` around a face ``t`` in one short run of
+        voxels (one voxel of margin each side); the runs are marked without visiting
+        the other voxels.
+        """
+        lead = [
+            g.astype(np.float64)
+            for g in np.ogrid[tuple(slice(s, s + n) for s, n in zip(o0[:-1], shape[:-1]))]
+        ]
+        length, first = shape[-1], o0[-1]
+        rows = math.prod(shape[:-1])
+        diff = np.zeros((rows, length + 1), dtype=np.int32)
+        for h in range(len(self.offset)):
+            base = self.offset[h] + p.npad[h]
+            for g, m in zip(lead, self.matrix[h, :-1]):
+                base = base + g * m
+            base = np.broadcast_to(base, shape[:-1]).reshape(-1)
+            m = self.matrix[h, -1]
+            for t in (0.0, extent[h] - 1.0):
+                eps = _SLACK * (1.0 + abs(t))
+                if m == 0:
+                    k0 = np.where(np.abs(base - t) <= eps, 0, length)
+                    k1 = np.full(rows, length)
+                else:
+                    a, b = (t - eps - base) / m, (t + eps - base) / m
+                    k0 = np.floor(np.minimum(a, b)) - first - 1
+                    k1 = np.ceil(np.maximum(a, b)) - first + 2
+                k0 = np.clip(k0, 0, length).astype(np.int64)
+                k1 = np.clip(k1, 0, length).astype(np.int64)
+                hit = np.flatnonzero(k1 > k0)
+                np.add.at(diff, (hit, k0[hit]), 1)
+                np.add.at(diff, (hit, k1[hit]), -1)
+        mask = (np.cumsum(diff, axis=1)[:, :length] > 0).reshape(shape)
+        idx = np.nonzero(mask)
+        coords = np.empty((len(self.offset), len(idx[0])))
+        for h in range(len(self.offset)):
+            c = self.offset[h]
+            for i, s, m in zip(idx, o0, self.matrix[h]):
+                c = c + (i + s).astype(np.float64) * m
+            coords[h] = (c + p.npad[h]) - start[h]
+        return idx, coords
 
     def fast(self, plane, out, o0, start, p: _Params):
         offset = self.offset + self.matrix @ np.asarray(o0, float) + np.subtract(p.npad, start)
@@ -124,6 +179,7 @@ class SeparableMap:
         self.scale = np.asarray(scale, dtype=np.float64)
         self._o0 = _o0
         self.fast_ok = bool(np.all(np.isfinite(self.scale)) and np.all(self.scale != 0))
+        self.patch_modes = frozenset({"constant", "wrap"})
 
     def bounds(self, o0, o1):
         lo, hi = [], []
@@ -163,40 +219,28 @@ class SeparableMap:
             prefilter=False,
         )
 
-    def patch(self, plane, out, start, extent, p: _Params):
-        """Redo exactly the voxels whose coordinate is near a face or outside.
-
-        After :meth:`fast`, only voxels whose coordinate on some axis lies within
-        rounding of ``0`` or ``n - 1`` (or beyond) can differ from scipy by more than
-        rounding (``constant`` jumps to ``cval`` there, ``wrap`` at its seam). They form
-        a few planes per axis, recomputed here with scipy's exact coordinates.
-        """
-        local = [c + q - a for c, q, a in zip(self.coords, p.npad, start)]
+    def near_faces(self, o0, shape, start, extent, p: _Params):
+        """Output voxels whose coordinate is near a face or beyond it, and their exact
+        coordinates in the region: a few planes per axis (``wrap`` wraps outside)."""
+        mask = np.zeros(shape, dtype=bool)
         for h, (c, n) in enumerate(zip(self.coords, extent)):
             full = c + p.npad[h]
             near = _SLACK * (1.0 + np.abs(full))
-            bad = np.flatnonzero(~((full > near) & (full < n - 1 - near)))
-            if not len(bad):
-                continue
-            axes = [np.arange(len(x)) for x in local]
-            axes[h] = bad
-            grid = np.meshgrid(*[x[i] for x, i in zip(local, axes)], indexing="ij")
-            values = ndi.map_coordinates(
-                plane,
-                np.array(grid),
-                output=p.dtype,
-                order=p.order,
-                mode=p.mode,
-                cval=p.cval,
-                prefilter=False,
-            )
-            out[np.ix_(*axes)] = values
+            view = [1] * len(shape)
+            view[h] = len(c)
+            mask |= (~((full > near) & (full < n - 1 - near))).reshape(view)
+        idx = np.nonzero(mask)
+        coords = np.array(
+            [(c[i] + q) - a for c, i, q, a in zip(self.coords, idx, p.npad, start)]
+        ).reshape(len(self.coords), -1)
+        return idx, coords
 
 
 class CoordinateMap:
     """Explicit coordinates (``map_coordinates``): a dask array ``(irank, *out_shape)``."""
 
     fast_ok = False
+    patch_modes = frozenset()
 
     def __init__(self, coords: da.Array, block_bounds: np.ndarray):
         self.array = coords
@@ -212,6 +256,7 @@ class MappingMap:
     """A Python mapping ``output coords -> input coords`` (``geometric_transform``)."""
 
     fast_ok = False
+    patch_modes = frozenset()
 
     def __init__(self, mapping: Callable, args: tuple, kwargs: dict, irank: int):
         self.mapping, self.args, self.kwargs, self.irank = mapping, args, kwargs, irank
@@ -315,10 +360,20 @@ def _run_chunk(blocks, task: _Chunk, coords=None) -> np.ndarray:
         )
         return out
     if task.fast or task.patch:
+        if task.patch:  # the same voxels in every plane
+            idx, near = tmap.near_faces(o0, shape[nbatch:], start, task.extent, p)
         for plane, o in zip(planes, outs):
             tmap.fast(plane, o, o0, start, p)
-            if task.patch:
-                tmap.patch(plane, o, start, task.extent, p)
+            if task.patch and len(idx[0]):
+                o[idx] = ndi.map_coordinates(
+                    plane,
+                    near,
+                    output=p.dtype,
+                    order=p.order,
+                    mode=p.mode,
+                    cval=p.cval,
+                    prefilter=False,
+                )
         return out
     pshape = shape[nbatch:]
     rows = max(1, _SLAB // max(1, len(start) * math.prod(pshape[1:])))
@@ -333,8 +388,10 @@ def _run_chunk(blocks, task: _Chunk, coords=None) -> np.ndarray:
             c = tmap.coordinates((o0[0] + r0, *o0[1:]), (r1 - r0, *pshape[1:]))
         # ``+ npad`` rounds exactly like scipy's ``cc = icoor + nprepad``; ``- start`` is
         # exact (an integer no larger than any coordinate it is taken from)
-        c += npad
-        c -= first
+        if any(p.npad):
+            c += npad
+        if any(start):
+            c -= first
         for plane, o in zip(planes, outs):
             ndi.map_coordinates(
                 plane, c, output=o[r0:r1], order=p.order, mode=p.mode, cval=p.cval, prefilter=False
@@ -442,9 +499,7 @@ def build_interpolation(
             local=tuple(local),
             map=chunk_map,
             fast=fast and (mode in _CONTINUOUS or interior),
-            patch=(
-                fast and not interior and mode not in _CONTINUOUS and isinstance(tmap, SeparableMap)
-            ),
+            patch=fast and not interior and mode in tmap.patch_modes,
             extent=coef.shape[nbatch:],
         )
         args = [_block_keys(coef.name, ranges), task]

@@ -253,6 +253,23 @@ def test_prepadding_casts_cval_like_numpy():
         _check(geo.zoom(x, 1.5, **kw), ndi.zoom(data, 1.5, **kw))
 
 
+@pytest.mark.parametrize("order", [1, 3])
+@pytest.mark.parametrize("chunks", [(6, 7), (22, 22), (4, 11)])
+def test_constant_mode_jumps_at_faces_are_scipys(order, chunks):
+    """A face voxel's coordinate is within rounding of the face: a chunk's own
+    arithmetic can land beyond it (``cval``) where scipy's lands inside. These cases
+    fail without the exact face patch of the fast kernel (checked when written)."""
+    data = np.ones((22, 22)) + np.resize(X2, (22, 22)) * 0.01
+    x = da.from_array(data, chunks=chunks)
+    factors = (27 / 22, 53 / 22)
+    ref = ndi.zoom(data, factors, order=order)
+    _check(geo.zoom(x, factors, order=order, output_chunks=(10, 7)), ref)
+    diag = np.diag([21 / 26, 21 / 52])  # the same map as a full matrix: the affine kernel
+    kw = dict(output_shape=(27, 53), order=order)
+    ref = ndi.affine_transform(data, diag, **kw)
+    _check(geo.affine_transform(x, diag, output_chunks=(10, 7), **kw), ref)
+
+
 @pytest.mark.parametrize(
     "grid_mode, mode",
     [(True, "grid-constant"), (True, "reflect"), (False, "constant"), (True, "grid-wrap")],
