@@ -17,6 +17,7 @@ import os
 import warnings
 from dataclasses import dataclass
 
+import dask
 import distributed
 import numpy as np
 import pytest
@@ -50,17 +51,23 @@ def cluster():
 
 @pytest.fixture(scope="session")
 def _session_client(cluster):
-    with distributed.Client(cluster, set_as_default=True) as client:
+    # not the process-wide default: pytest-xdist runs other test files in this process
+    # after these, and they must keep the local scheduler (see the `client` fixture)
+    with distributed.Client(cluster, set_as_default=False) as client:
         # every worker imports bigimg once, up front, rather than inside the first test
         client.run(__import__, "bigimg.ndimage")
         yield client
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def client(_session_client):
-    """The session's client, with all workers up (a test may have killed one)."""
-    _session_client.wait_for_workers(N_WORKERS, timeout=60)
-    return _session_client
+    """The session's client, with all workers up (a test may have killed one).
+
+    It is the default scheduler for the duration of each test in this folder only.
+    """
+    _session_client.wait_for_workers(N_WORKERS, timeout=180)
+    with _session_client.as_current(), dask.config.set(scheduler=_session_client.get):
+        yield _session_client
 
 
 @dataclass(frozen=True)
