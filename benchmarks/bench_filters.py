@@ -140,7 +140,7 @@ def bench_big_raw(gib: float, workdir: str) -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=384)
+    parser.add_argument("--size", type=int, default=384, help="edge of the in-memory runs (0: skip)")
     parser.add_argument("--chunks", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument(
@@ -152,7 +152,8 @@ def main(argv=None) -> None:
     # warm up numba kernels and imports outside the timings
     ndimage.median_filter(np.zeros((8, 8, 8), np.float32), size=3).compute()
     ndimage.rank_filter(np.zeros((8, 8, 8), np.float32), 5, size=3).compute()
-    bench_in_memory(args.size, args.chunks, args.repeat)
+    if args.size > 0:
+        bench_in_memory(args.size, args.chunks, args.repeat)
     if args.big_gib > 0:
         workdir = tempfile.mkdtemp(prefix="bigimg-bench-", dir=args.workdir)
         try:

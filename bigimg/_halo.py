@@ -17,10 +17,20 @@ what the kernel gives on the whole array:
   and the result is rechunked back, so callers always get their own chunks back.
 
 Depth 0 on every axis means a plain ``map_blocks``.
+
+**Streaming from a source.** When the input is an array that bigimg can regenerate
+region by region (a lazy reader from :mod:`bigimg.io`, or the output of an earlier
+halo operation on one), each output block is computed by one task that reads its own
+halo-extended region straight from that source and runs the whole chain of kernels on
+it. No task waits for its neighbours' blocks, so the scheduler never holds a wavefront
+of blocks and peak memory stays at a few extended blocks per thread, whatever the
+volume size. The price is that halo regions are read (and earlier kernels in a chain
+computed) more than once. Periodic (``wrap``) axes use the dask overlap path.
 """
 
 from __future__ import annotations
 
+import functools
 import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -32,6 +42,8 @@ from bigimg._errors import ArgumentError
 
 __all__ = [
     "FILTER_MODES",
+    "RegionSource",
+    "attach_source",
     "apply_blockwise",
     "as_dask",
     "footprint_depth",
@@ -187,6 +199,86 @@ def probe_array(dtype: np.dtype, ndim: int) -> np.ndarray:
     return np.zeros((1,) * ndim, dtype=dtype)
 
 
+class RegionSource:
+    """An array-like that produces any region of a lazy array on demand (picklable).
+
+    ``source[region]`` (one slice per axis, step 1) returns that region as a numpy
+    array. Subclasses hold no voxels, only how to make them.
+    """
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __getitem__(self, region):
+        region = tuple(
+            slice(*r.indices(n)[:2]) for r, n in zip(region, self.shape, strict=True)
+        )
+        return self._read(region)
+
+    def _read(self, region: tuple[slice, ...]) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def __dask_tokenize__(self):
+        return self._token
+
+
+class _ArraySource(RegionSource):
+    """Regions of an array-like that indexes cheaply (a bigimg.io reader)."""
+
+    def __init__(self, reader: Any) -> None:
+        self.reader = reader
+        self.shape = tuple(reader.shape)
+        self.dtype = np.dtype(reader.dtype)
+        self._token = da.core.tokenize("bigimg-source", reader)
+
+    def _read(self, region):
+        return np.asarray(self.reader[region])
+
+
+class _FilteredSource(RegionSource):
+    """Regions of ``func(parent)``: read the region plus its halo, filter, crop."""
+
+    def __init__(self, parent: RegionSource, func: Callable, depth: Sequence[int],
+                 dtype: np.dtype) -> None:
+        self.parent = parent
+        self.func = func
+        self.depth = tuple(int(d) for d in depth)
+        self.shape = parent.shape
+        self.dtype = np.dtype(dtype)
+        self._token = da.core.tokenize("bigimg-filtered", parent, func, self.depth, self.dtype)
+
+    def _read(self, region):
+        ext = tuple(
+            slice(max(0, r.start - d), min(n, r.stop + d))
+            for r, d, n in zip(region, self.depth, self.shape)
+        )
+        block = self.func(self.parent[ext])
+        crop = tuple(slice(r.start - e.start, r.stop - e.start) for r, e in zip(region, ext))
+        return np.asarray(block[crop], dtype=self.dtype)
+
+
+def attach_source(array: da.Array, reader: Any) -> da.Array:
+    """Mark ``array`` (built from ``reader`` block by block) as regenerable by region.
+
+    Halo operations on a marked array stream from ``reader`` instead of sharing halo
+    slices between tasks; see the module docstring.
+    """
+    array._bigimg_source = reader if isinstance(reader, RegionSource) else _ArraySource(reader)
+    return array
+
+
+def _from_source(source: RegionSource, chunks, name: str | None) -> da.Array:
+    name = f"{name or 'bigimg-region'}-{da.core.tokenize(source, chunks)}"
+    y = da.from_array(source, chunks=chunks, name=name, asarray=False, fancy=False,
+                      meta=np.empty((0,) * source.ndim, dtype=source.dtype),
+                      inline_array=True)
+    return attach_source(y, source)
+
+
 def apply_blockwise(
     func: Callable[..., np.ndarray],
     x: da.Array,
@@ -230,6 +322,11 @@ def apply_blockwise(
     meta = np.empty((0,) * ndim, dtype=dtype)
     if x.size == 0:
         return da.zeros(x.shape, chunks=x.chunks, dtype=dtype)
+    source = getattr(x, "_bigimg_source", None)
+    periodic = any(d and m in _PERIODIC for d, m in zip(depth, modes))
+    if source is not None and not periodic and source.shape == x.shape:
+        kernel = functools.partial(func, **kwargs) if kwargs else func
+        return _from_source(_FilteredSource(source, kernel, depth, dtype), x.chunks, name)
     if name is not None:
         name = f"{name}-{da.core.tokenize(func, x, depth, modes, dtype, kwargs)}"
 

@@ -113,3 +113,27 @@ def test_raise_if_dask_computes_fails_with_assertion():
             da.ones(4, chunks=2).sum().compute()
     with raise_if_dask_computes():
         da.ones(4, chunks=2).sum()
+
+
+def test_reader_backed_chains_stream_from_the_source(tmp_path):
+    """Filters on a file-backed array read their halo regions from the file."""
+    import bigimg
+    from bigimg import ndimage
+    from bigimg.testing import random_volume
+
+    data = random_volume((13, 17, 11), np.float32, seed=3)
+    path = str(tmp_path / "v.raw")
+    data.tofile(path)
+    vol = bigimg.open_raw(path, data.shape, data.dtype, chunks=(2, 5, 4))
+    out = ndimage.gaussian_filter(ndimage.median_filter(vol, size=3), 1.5, mode="nearest")
+    assert getattr(out, "_bigimg_source", None) is not None
+    assert out.chunks == vol.chunks
+    # one task per block reads and filters its own region: no overlap/rechunk layers
+    assert len(out.__dask_graph__()) == vol.npartitions
+    expected = ndi.gaussian_filter(ndi.median_filter(data, size=3), 1.5, mode="nearest")
+    np.testing.assert_array_equal(out.compute(), expected)
+    # a periodic mode cannot stream from the source and uses the overlap path
+    wrapped = ndimage.uniform_filter(vol, 3, mode="wrap")
+    assert getattr(wrapped, "_bigimg_source", None) is None
+    np.testing.assert_allclose(wrapped.compute(), ndi.uniform_filter(data, 3, mode="wrap"),
+                               rtol=1e-6)

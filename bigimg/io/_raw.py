@@ -174,7 +174,7 @@ def open_raw(path, shape, dtype, *, offset: int = 0, order: str = "C", chunks="a
     order : {"C", "F"}, optional
         ``"C"``: the last axis varies fastest in the file; ``"F"``: the first axis.
     chunks : "auto", int or tuple, optional
-        Block shape. ``"auto"`` gives roughly cubic blocks of about 64 MiB.
+        Block shape. ``"auto"`` gives roughly cubic blocks of about 32 MiB, equal along each axis.
 
     Returns
     -------

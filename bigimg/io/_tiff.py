@@ -222,7 +222,7 @@ def open_tiff(path_or_pattern, *, series: int = 0, level: int = 0, chunks="auto"
         For a single file: the image series and the pyramid level (0 = full resolution).
     chunks : "auto", int or tuple, optional
         ``"auto"``: for a file, whole stored pages or tiles grouped into blocks of
-        about 64 MiB; for a stack, one file per task.
+        about 32 MiB; for a stack, one file per task.
 
     Returns
     -------

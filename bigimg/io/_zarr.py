@@ -173,7 +173,7 @@ def open_zarr(store, *, component: str | None = None, chunks=None) -> da.Array:
     chunks : None, "auto", int or tuple, optional
         ``None`` (default) follows the store: one task per stored chunk (per shard for
         sharded arrays). ``"auto"`` groups whole stored chunks into blocks of about
-        64 MiB; other values are used as given (keep them multiples of the stored chunks).
+        32 MiB; other values are used as given (keep them multiples of the stored chunks).
 
     Returns
     -------
@@ -298,7 +298,7 @@ def save_zarr(
         The local folder of the new store.
     chunks : None, int or tuple of int, optional
         Stored chunk shape. ``None``: the dask array's chunk size (for numpy input,
-        blocks of about 64 MiB). Dask blocks that straddle stored chunks are
+        blocks of about 32 MiB). Dask blocks that straddle stored chunks are
         rechunked first so no two tasks write the same chunk.
     compressor : "default", None or codec, optional
         ``"default"``: Blosc with zstd level 3 and shuffle. ``None``: uncompressed.
