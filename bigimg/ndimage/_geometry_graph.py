@@ -111,16 +111,15 @@ class AffineMap:
 
         Along the last output axis each coordinate is linear, so every line of the chunk
         meets the band ``|c - t| <= slack`` around a face ``t`` in one short run of
-        voxels (one voxel of margin each side); the runs are marked without visiting
-        the other voxels.
+        voxels (one voxel of margin each side); only those runs are visited. A voxel in
+        two runs is listed twice, harmlessly.
         """
         lead = [
             g.astype(np.float64)
             for g in np.ogrid[tuple(slice(s, s + n) for s, n in zip(o0[:-1], shape[:-1]))]
         ]
         length, first = shape[-1], o0[-1]
-        rows = math.prod(shape[:-1])
-        diff = np.zeros((rows, length + 1), dtype=np.int32)
+        rows, starts, stops = [], [], []
         for h in range(len(self.offset)):
             base = self.offset[h] + p.npad[h]
             for g, m in zip(lead, self.matrix[h, :-1]):
@@ -131,7 +130,7 @@ class AffineMap:
                 eps = _SLACK * (1.0 + abs(t))
                 if m == 0:
                     k0 = np.where(np.abs(base - t) <= eps, 0, length)
-                    k1 = np.full(rows, length)
+                    k1 = np.full(len(base), length)
                 else:
                     a, b = (t - eps - base) / m, (t + eps - base) / m
                     k0 = np.floor(np.minimum(a, b)) - first - 1
@@ -139,11 +138,16 @@ class AffineMap:
                 k0 = np.clip(k0, 0, length).astype(np.int64)
                 k1 = np.clip(k1, 0, length).astype(np.int64)
                 hit = np.flatnonzero(k1 > k0)
-                np.add.at(diff, (hit, k0[hit]), 1)
-                np.add.at(diff, (hit, k1[hit]), -1)
-        mask = (np.cumsum(diff, axis=1)[:, :length] > 0).reshape(shape)
-        idx = np.nonzero(mask)
-        coords = np.empty((len(self.offset), len(idx[0])))
+                rows.append(hit)
+                starts.append(k0[hit])
+                stops.append(k1[hit])
+        rows, starts, stops = (np.concatenate(v) for v in (rows, starts, stops))
+        counts = stops - starts
+        offsets = np.repeat(np.cumsum(counts) - counts, counts)
+        last = np.arange(int(counts.sum())) - offsets + np.repeat(starts, counts)
+        lead_idx = np.unravel_index(np.repeat(rows, counts), shape[:-1]) if lead else ()
+        idx = (*lead_idx, last)
+        coords = np.empty((len(self.offset), len(last)))
         for h in range(len(self.offset)):
             c = self.offset[h]
             for i, s, m in zip(idx, o0, self.matrix[h]):
@@ -221,15 +225,20 @@ class SeparableMap:
 
     def near_faces(self, o0, shape, start, extent, p: _Params):
         """Output voxels whose coordinate is near a face or beyond it, and their exact
-        coordinates in the region: a few planes per axis (``wrap`` wraps outside)."""
-        mask = np.zeros(shape, dtype=bool)
+        coordinates in the region: a few planes per axis (``wrap`` wraps outside). A
+        voxel on two such planes is listed twice, harmlessly."""
+        parts = []
         for h, (c, n) in enumerate(zip(self.coords, extent)):
             full = c + p.npad[h]
             near = _SLACK * (1.0 + np.abs(full))
-            view = [1] * len(shape)
-            view[h] = len(c)
-            mask |= (~((full > near) & (full < n - 1 - near))).reshape(view)
-        idx = np.nonzero(mask)
+            bad = np.flatnonzero(~((full > near) & (full < n - 1 - near)))
+            if len(bad):
+                axes = [np.arange(k) for k in shape]
+                axes[h] = bad
+                parts.append([g.reshape(-1) for g in np.meshgrid(*axes, indexing="ij")])
+        if not parts:
+            return (np.zeros(0, dtype=np.intp),) * len(shape), np.zeros((len(shape), 0))
+        idx = tuple(np.concatenate(v) for v in zip(*parts))
         coords = np.array(
             [(c[i] + q) - a for c, i, q, a in zip(self.coords, idx, p.npad, start)]
         ).reshape(len(self.coords), -1)

@@ -46,6 +46,7 @@ def _cval_fill(x: da.Array, cval, dtype: np.dtype):
 
 
 def output_chunks_for(output_chunks, x: da.Array, shape: tuple[int, ...], dtype) -> tuple:
+    """Normalised output chunks; by default the input's chunk sizes on the output shape."""
     if output_chunks is None:
         if len(shape) == x.ndim:
             output_chunks = tuple(max(max(c, default=1), 1) for c in x.chunks)

@@ -222,6 +222,28 @@ def test_output_rank_differs_from_input_rank():
         )
 
 
+@pytest.mark.parametrize("order", [0, 1, 3])
+def test_one_dimensional(order):
+    data = X2[0]
+    x = da.from_array(data, chunks=4)
+    kw = dict(order=order, mode="constant", cval=0.5)
+    _compare(
+        [
+            (
+                geo.affine_transform(x, [[1.3]], -2.5, output_shape=(15,), output_chunks=5, **kw),
+                ndi.affine_transform(data, [[1.3]], -2.5, output_shape=(15,), **kw),
+            ),
+            (geo.shift(x, 3.5, **kw), ndi.shift(data, 3.5, **kw)),
+            (geo.zoom(x, 1.6, **kw), ndi.zoom(data, 1.6, **kw)),
+            (
+                geo.map_coordinates(x, [np.linspace(-2, 21, 30)], **kw),
+                ndi.map_coordinates(data, [np.linspace(-2, 21, 30)], **kw),
+            ),
+        ],
+        exact=order == 0,
+    )
+
+
 @pytest.mark.parametrize(
     "dtype, output, cval",
     [
