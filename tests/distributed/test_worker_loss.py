@@ -19,6 +19,7 @@ import os
 import time
 
 import dask
+import distributed
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
@@ -28,6 +29,25 @@ from bigimg import io, ndimage
 from tests.distributed._cluster import WorkerKiller, slowly
 
 BLOCKS = (6, 13, 13)  # 4 x 2 x 2 = 16 blocks
+
+
+@pytest.fixture(autouse=True)
+def client():
+    """A fresh 2-process cluster per test: a test here kills one of its workers.
+
+    (Replaces the folder's shared cluster, whose other tests must not depend on a
+    killed worker coming back.)
+    """
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        memory_limit="1.5GiB",
+        dashboard_address=None,
+    ) as cluster, distributed.Client(cluster, set_as_default=False) as fresh:
+        fresh.wait_for_workers(2, timeout=120)
+        with fresh.as_current(), dask.config.set(scheduler=fresh.get):
+            yield fresh
 DELAY = 0.15  # seconds per block: ~1.2 s of work per worker
 
 
