@@ -7,9 +7,10 @@ from collections.abc import Sequence
 import dask.array as da
 import numpy as np
 
+from bigimg._halo import RegionSource, attach_source
 from bigimg.ndimage import gaussian_filter
 
-__all__ = ["synthetic_ct"]
+__all__ = ["WhiteNoise", "synthetic_ct", "white_noise"]
 
 AIR, TISSUE, BONE = 0, 1064, 2024
 
@@ -20,6 +21,58 @@ def _ellipsoid_block(block: np.ndarray, *, shape: tuple[int, ...], block_info=No
     grids = np.ogrid[tuple(slice(a, b) for a, b in loc)]
     r2 = sum(((g - (n - 1) / 2) / (0.45 * n)) ** 2 for g, n in zip(grids, shape))
     return np.where(r2 <= 1.0, np.float32(TISSUE), np.float32(AIR)) + block
+
+
+class WhiteNoise(RegionSource):
+    """Standard normal float32 noise defined voxel by voxel from ``seed`` (picklable).
+
+    The volume is cut into fixed tiles, each drawn from its own generator seeded by
+    ``(seed, tile index)``, so any region can be produced on its own and always holds
+    the same values, whatever the chunking. Filters on it stream region by region
+    (see :mod:`bigimg._halo`), so generating a volume larger than memory needs only a
+    few blocks of memory.
+    """
+
+    def __init__(self, shape: Sequence[int], seed: int = 0, tile: int = 64) -> None:
+        self.shape = tuple(int(s) for s in shape)
+        self.dtype = np.dtype(np.float32)
+        self.seed = int(seed)
+        self.tile = int(tile)
+        self._token = ("bigimg-white-noise", self.shape, self.seed, self.tile)
+
+    def _read(self, region):
+        out = np.empty(tuple(r.stop - r.start for r in region), dtype=np.float32)
+        t = self.tile
+        ranges = [range(r.start // t, -(-r.stop // t)) for r in region]
+        for index in np.ndindex(*(len(rg) for rg in ranges)):
+            tile_index = tuple(rg[i] for rg, i in zip(ranges, index))
+            lo = [k * t for k in tile_index]
+            hi = [min(n, a + t) for a, n in zip(lo, self.shape)]
+            rng = np.random.default_rng((self.seed, *tile_index))
+            values = rng.standard_normal(tuple(b - a for a, b in zip(lo, hi)), dtype=np.float32)
+            src = tuple(slice(max(r.start, a) - a, min(r.stop, b) - a)
+                        for r, a, b in zip(region, lo, hi))
+            dst = tuple(slice(max(r.start, a) - r.start, min(r.stop, b) - r.start)
+                        for r, a, b in zip(region, lo, hi))
+            out[dst] = values[src]
+        return out
+
+
+def white_noise(shape: Sequence[int], *, chunks=128, seed: int = 0) -> da.Array:
+    """Lazy standard normal float32 noise whose values do not depend on ``chunks``.
+
+    >>> from bigimg.data import white_noise
+    >>> a = white_noise((40, 50, 60), chunks=16, seed=3).compute()
+    >>> b = white_noise((40, 50, 60), chunks=(7, 50, 11), seed=3).compute()
+    >>> bool((a == b).all()), a.dtype.name
+    (True, 'float32')
+    """
+    source = WhiteNoise(shape, seed)
+    chunks = da.core.normalize_chunks(chunks, source.shape, dtype=source.dtype)
+    name = f"white-noise-{da.core.tokenize(source, chunks)}"
+    arr = da.from_array(source, chunks=chunks, name=name, asarray=False, fancy=False,
+                        meta=np.empty((0,) * len(source.shape), np.float32), inline_array=True)
+    return attach_source(arr, source)
 
 
 def synthetic_ct(
@@ -38,10 +91,10 @@ def synthetic_ct(
     noise above a threshold (about 8 % of the body), so it forms many irregular objects
     of size ~``bone_sigma``: a good test of filtering, thresholding and labelling.
 
-    Nothing is computed until asked; every block is generated from ``seed`` and its own
-    position, so the same call (same ``seed`` and ``chunks``) always gives the same
-    volume, and a volume larger than memory streams straight to disk with
-    ``bigimg.save_raw``.
+    Nothing is computed until asked; every voxel is defined by ``seed`` and its
+    position, so the volume is the same for any ``chunks``, and each block is made from
+    its own region alone: a volume larger than memory streams straight to disk with
+    ``bigimg.save_raw`` in a few blocks of memory.
 
     Examples
     --------
@@ -55,18 +108,15 @@ def synthetic_ct(
     shape = tuple(int(s) for s in shape)
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"`shape` must be three positive integers; got {shape}.")
-    rng = da.random.default_rng(seed)
-    white = rng.standard_normal(shape, chunks=chunks, dtype=np.float32)
-    smooth = gaussian_filter(white, bone_sigma, mode="wrap")
-    # std of unit white noise smoothed by a normalised 3-D Gaussian of width sigma
+    white = white_noise(shape, chunks=chunks, seed=seed)
+    smooth = gaussian_filter(white, bone_sigma)
     std = (8.0 * np.pi**1.5 * bone_sigma**3) ** -0.5
     bone = smooth > 1.4 * std
     body = da.map_blocks(_ellipsoid_block, da.zeros(shape, chunks=white.chunks,
                                                     dtype=np.float32), shape=shape,
                          dtype=np.float32)
     vol = da.where(bone & (body > 0), np.float32(BONE), body)
-    vol = vol + noise * da.random.default_rng(seed + 1).standard_normal(
-        shape, chunks=white.chunks, dtype=np.float32)
+    vol = vol + noise * white_noise(shape, chunks=white.chunks, seed=seed + 1)
     if np.dtype(dtype).kind in "ui":
         info = np.iinfo(dtype)
         vol = da.clip(da.rint(vol), info.min, info.max)

@@ -208,8 +208,13 @@ def test_view_writes_png_with_labels_and_spacing(tmp_path, capsys):
 
 def test_view_takes_spacing_from_the_file(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
-    import bigimg.display
+    import sys
+
+    import bigimg.display  # noqa: F401
     from bigimg.cli._convert import view
+
+    # patch the module the CLI imports from (other tests may have re-imported it)
+    display = sys.modules["bigimg.display"]
 
     tifffile.imwrite(
         tmp_path / "ct.tif",
@@ -219,13 +224,13 @@ def test_view_takes_spacing_from_the_file(tmp_path, monkeypatch):
         metadata={"spacing": 3.0, "unit": "um"},
     )
     seen = []
-    real = bigimg.display.summary
+    real = display.summary
 
     def spy(*args, **kwargs):
         seen.append(kwargs["spacing"])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(bigimg.display, "summary", spy)
+    monkeypatch.setattr(display, "summary", spy)
     view(str(tmp_path / "ct.tif"), str(tmp_path / "a.png"), open_options={})
     view(
         str(tmp_path / "ct.tif"), str(tmp_path / "b.png"), open_options={}, spacing=(1.0, 1.0, 1.0)
