@@ -23,7 +23,7 @@ from scipy import ndimage as ndi
 from scipy import special
 
 from bigimg._halo import as_dask
-from bigimg.ndimage._geometry_graph import AffineMap, MappingMap
+from bigimg.ndimage._geometry_maps import AffineMap, MappingMap
 from bigimg.ndimage._geometry_setup import (
     coordinate_map,
     interpolate,
