@@ -1,6 +1,6 @@
 """The built-in example: a synthetic CT volume on disk, processed out of core.
 
-``python -m bigimg demo --size 256 --out demo-output`` (or ``python3 dev.py demo``):
+``python -m bigimg demo --size 512 --out demo-output`` (or ``python3 dev.py demo``):
 
 1. generate a CT-like volume block by block and stream it to a raw file;
 2. open the raw file lazily (no voxels read);
@@ -34,7 +34,7 @@ def _step(log: list, what: str, func: Callable):
     return result
 
 
-def run_demo(size: int = 256, out: str = "demo-output", chunks: int = 128,
+def run_demo(size: int = 512, out: str = "demo-output", chunks: int = 128,
              progress: bool | None = None, overwrite: bool = True) -> dict:
     """Run the example pipeline on a ``size``³ uint16 volume; return a summary dict."""
     import bigimg

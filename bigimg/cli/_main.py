@@ -161,7 +161,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the example pipeline on a synthetic CT volume")
     p.add_argument(
-        "--size", type=int, default=256, help="edge length of the cubic uint16 volume (default 256)"
+        "--size", type=int, default=512, help="edge length of the cubic uint16 volume (default 512)"
     )
     p.add_argument("--chunks", type=int, default=128, help="chunk edge (default 128)")
     p.add_argument("--out", default="demo-output", help="output folder")
