@@ -140,7 +140,9 @@ def bench_big_raw(gib: float, workdir: str) -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=384, help="edge of the in-memory runs (0: skip)")
+    parser.add_argument(
+        "--size", type=int, default=384, help="edge of the in-memory runs (0: skip)"
+    )
     parser.add_argument("--chunks", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument(

@@ -111,7 +111,9 @@ def _timed(func):
     return result, seconds, cpu, mem.megabytes
 
 
-def run(size: int, chunk: int, connectivity: int, workers: int, repeat: int, with_dask_image=True) -> None:
+def run(
+    size: int, chunk: int, connectivity: int, workers: int, repeat: int, with_dask_image=True
+) -> None:
     volume = blobs((size,) * 3, sigma=4.0, fraction=0.3, seed=0)
     structure = ndi.generate_binary_structure(3, connectivity)
     x = da.from_array(volume, chunks=chunk)
@@ -184,12 +186,19 @@ def main() -> None:
     parser.add_argument("--connectivity", type=int, nargs="+", default=[1, 3])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--no-dask-image", action="store_true",
-                        help="skip dask-image (minutes per run at 384³)")
+    parser.add_argument(
+        "--no-dask-image", action="store_true", help="skip dask-image (minutes per run at 384³)"
+    )
     args = parser.parse_args()
     for connectivity in args.connectivity:
-        run(args.size, args.chunk, connectivity, args.workers, args.repeat,
-            with_dask_image=not args.no_dask_image)
+        run(
+            args.size,
+            args.chunk,
+            connectivity,
+            args.workers,
+            args.repeat,
+            with_dask_image=not args.no_dask_image,
+        )
 
 
 if __name__ == "__main__":

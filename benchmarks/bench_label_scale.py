@@ -59,16 +59,21 @@ def main(argv=None) -> None:
             t_store = time.perf_counter() - t0
 
             t0 = time.perf_counter()
-            table = regionprops_table(bigimg.open_zarr(labels_path),
-                                      properties=("label", "area", "centroid", "bbox"))
+            table = regionprops_table(
+                bigimg.open_zarr(labels_path), properties=("label", "area", "centroid", "bbox")
+            )
             t_table = time.perf_counter() - t0
         assert len(table["label"]) == count
         voxels = float(np.prod(shape))
-        print(f"label scale run: {shape} in {args.chunks}³ chunks "
-              f"({mask.npartitions} blocks), {count:,} objects")
+        print(
+            f"label scale run: {shape} in {args.chunks}³ chunks "
+            f"({mask.npartitions} blocks), {count:,} objects"
+        )
         print(f"  blob mask -> zarr              {t_mask:7.1f} s")
-        print(f"  label: summaries + numbering   {t_label:7.1f} s  "
-              f"({voxels / t_label / 1e6:.0f} Mvoxel/s; {graph_tasks} tasks in the label graph)")
+        print(
+            f"  label: summaries + numbering   {t_label:7.1f} s  "
+            f"({voxels / t_label / 1e6:.0f} Mvoxel/s; {graph_tasks} tasks in the label graph)"
+        )
         print(f"  labels -> zarr                 {t_store:7.1f} s")
         print(f"  regionprops_table, all objects {t_table:7.1f} s")
         print(f"  total {total.seconds:.1f} s; peak RSS {format_bytes(total.peak_rss)}")

@@ -109,7 +109,6 @@ class Run:
         self.rows: list[tuple[str, float, float, int, int]] = []
         self.peak = 0  # the two monitors sample at different moments: keep the max
 
-
     def step(self, name: str, func, *, voxels: int | None = None):
         voxels = self.nvox if voxels is None else voxels
         with ResourceMonitor(0.02) as mon:
@@ -117,27 +116,42 @@ class Run:
         rate = voxels / mon.seconds / 1e6 if mon.seconds > 0 else float("inf")
         self.peak = so_far = max(self.peak, self.total.peak_rss, mon.peak_rss)
         self.rows.append((name, mon.seconds, rate, mon.peak_rss, so_far))
-        print(f"  {name:<44s} {mon.seconds:8.1f} s {rate:8.1f} Mvox/s   "
-              f"peak RSS step {format_bytes(mon.peak_rss):>10s}, "
-              f"run {format_bytes(so_far):>10s}", flush=True)
+        print(
+            f"  {name:<44s} {mon.seconds:8.1f} s {rate:8.1f} Mvox/s   "
+            f"peak RSS step {format_bytes(mon.peak_rss):>10s}, "
+            f"run {format_bytes(so_far):>10s}",
+            flush=True,
+        )
         return result
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--gib", type=float, default=32.0,
-                   help="volume size in GiB of uint16 (default 32)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--gib", type=float, default=32.0, help="volume size in GiB of uint16 (default 32)"
+    )
     p.add_argument("--chunks", type=int, default=128, help="block edge (default 128)")
-    p.add_argument("--workdir", help="where the raw file and outputs go (default: a "
-                   "temporary folder in the repository, i.e. on its disk)")
+    p.add_argument(
+        "--workdir",
+        help="where the raw file and outputs go (default: a "
+        "temporary folder in the repository, i.e. on its disk)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the work directory")
-    p.add_argument("--skip-generate", action="store_true",
-                   help="reuse the raw file already in --workdir (same --gib, --chunks, --seed)")
+    p.add_argument(
+        "--skip-generate",
+        action="store_true",
+        help="reuse the raw file already in --workdir (same --gib, --chunks, --seed)",
+    )
     p.add_argument("--no-ome", action="store_true", help="skip the OME-Zarr pyramid")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--scheduler", default="threads", choices=("threads", "processes"),
-                   help="threads (default) or processes (a local dask.distributed cluster)")
+    p.add_argument(
+        "--scheduler",
+        default="threads",
+        choices=("threads", "processes"),
+        help="threads (default) or processes (a local dask.distributed cluster)",
+    )
     p.add_argument("--workers", type=int, help="threads or worker processes (default: cores)")
     p.add_argument("--memory-limit", help="per worker process, e.g. 1GiB (--scheduler processes)")
     args = p.parse_args(argv)
@@ -157,30 +171,45 @@ def main(argv: list[str] | None = None) -> int:
 
     # --- work directory and free space --------------------------------------------
     made_workdir = args.workdir is None
-    workdir = (tempfile.mkdtemp(prefix=".bench_larger_than_ram-", dir=REPO)
-               if made_workdir else os.path.abspath(args.workdir))
+    workdir = (
+        tempfile.mkdtemp(prefix=".bench_larger_than_ram-", dir=REPO)
+        if made_workdir
+        else os.path.abspath(args.workdir)
+    )
     os.makedirs(workdir, exist_ok=True)
     raw_name = f"ct_{'x'.join(map(str, shape))}_seed{args.seed}_c{args.chunks}.raw"
     raw_path = os.path.join(workdir, raw_name)
     if args.skip_generate:
         if not os.path.isfile(raw_path) or os.path.getsize(raw_path) != nbytes:
-            print(f"--skip-generate: no raw file {raw_path} of {nbytes:,} bytes; run once "
-                  f"with --keep (same --gib, --chunks, --seed) to make it.", file=sys.stderr)
+            print(
+                f"--skip-generate: no raw file {raw_path} of {nbytes:,} bytes; run once "
+                f"with --keep (same --gib, --chunks, --seed) to make it.",
+                file=sys.stderr,
+            )
             return 2
     est = estimate_disk(nvox, ome, generate=not args.skip_generate)
     need = sum(est.values()) * MARGIN
     free = shutil.disk_usage(workdir).free
-    print(f"bigimg {bigimg.__version__}, Python {platform.python_version()}, "
-          f"{os.cpu_count()} cores, RAM {format_bytes(ram)}")
-    print(f"volume {shape} uint16 = {format_bytes(nbytes)} = {nbytes / ram:.3g}x RAM, "
-          f"chunks {args.chunks}^3, scheduler {args.scheduler}")
-    print(f"workdir {workdir}: needs ~{format_bytes(need)} ("
-          + ", ".join(f"{k} {format_bytes(v)}" for k, v in est.items())
-          + f"), free {format_bytes(free)}")
+    print(
+        f"bigimg {bigimg.__version__}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} cores, RAM {format_bytes(ram)}"
+    )
+    print(
+        f"volume {shape} uint16 = {format_bytes(nbytes)} = {nbytes / ram:.3g}x RAM, "
+        f"chunks {args.chunks}^3, scheduler {args.scheduler}"
+    )
+    print(
+        f"workdir {workdir}: needs ~{format_bytes(need)} ("
+        + ", ".join(f"{k} {format_bytes(v)}" for k, v in est.items())
+        + f"), free {format_bytes(free)}"
+    )
     if free < need:
-        print(f"not enough free disk space in {workdir}: ~{format_bytes(need)} needed, "
-              f"{format_bytes(free)} free. Use --workdir on a bigger disk, a smaller --gib, "
-              f"or --no-ome (saves ~{format_bytes(est.get('ome.zarr', 0))}).", file=sys.stderr)
+        print(
+            f"not enough free disk space in {workdir}: ~{format_bytes(need)} needed, "
+            f"{format_bytes(free)} free. Use --workdir on a bigger disk, a smaller --gib, "
+            f"or --no-ome (saves ~{format_bytes(est.get('ome.zarr', 0))}).",
+            file=sys.stderr,
+        )
         if made_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
         return 2
@@ -200,63 +229,93 @@ def main(argv: list[str] | None = None) -> int:
 
     t_start = time.perf_counter()
     try:
-        with ResourceMonitor(0.02) as total, \
-                use_scheduler(args.scheduler, args.workers, args.memory_limit):
+        with (
+            ResourceMonitor(0.02) as total,
+            use_scheduler(args.scheduler, args.workers, args.memory_limit),
+        ):
             run = Run(total, nvox)
             if not args.skip_generate:
-                run.step("1 generate synthetic CT -> raw",
-                         lambda: bigimg.save_raw(
-                             synthetic_ct(shape, chunks=args.chunks, seed=args.seed),
-                             raw_path, progress=False))
+                run.step(
+                    "1 generate synthetic CT -> raw",
+                    lambda: bigimg.save_raw(
+                        synthetic_ct(shape, chunks=args.chunks, seed=args.seed),
+                        raw_path,
+                        progress=False,
+                    ),
+                )
             ct = bigimg.open_raw(raw_path, shape, np.uint16, chunks=args.chunks)
             smooth = ndimage.gaussian_filter(ct, SIGMA, output=np.float32)
             opened = ndimage.binary_opening(smooth > THRESHOLD)
-            run.step("2 smooth > threshold -> opening -> mask.zarr",
-                     lambda: bigimg.save_zarr(opened, mask_path, progress=False))
-            labels, count = run.step("3 label (summaries, numbering)",
-                                     lambda: ndimage.label(bigimg.open_zarr(mask_path)))
-            run.step("4 labels -> labels.zarr",
-                     lambda: bigimg.save_zarr(labels, labels_path, progress=False))
+            run.step(
+                "2 smooth > threshold -> opening -> mask.zarr",
+                lambda: bigimg.save_zarr(opened, mask_path, progress=False),
+            )
+            labels, count = run.step(
+                "3 label (summaries, numbering)", lambda: ndimage.label(bigimg.open_zarr(mask_path))
+            )
+            run.step(
+                "4 labels -> labels.zarr",
+                lambda: bigimg.save_zarr(labels, labels_path, progress=False),
+            )
             stored = bigimg.open_zarr(labels_path)
-            table = run.step("5 region table -> CSV", lambda: regionprops_table(
-                stored, intensity_image=ct, properties=PROPERTIES))
+            table = run.step(
+                "5 region table -> CSV",
+                lambda: regionprops_table(stored, intensity_image=ct, properties=PROPERTIES),
+            )
             with open(csv_path, "w", newline="") as fh:
                 writer = csv.writer(fh)
                 writer.writerow(list(table))
                 writer.writerows(zip(*(np.asarray(v).tolist() for v in table.values())))
             if ome:
-                run.step("6 OME-Zarr pyramid (image + labels)", lambda: bigimg.save_ome_zarr(
-                    ct, ome_path, labels={"bone": stored}, progress=False))
+                run.step(
+                    "6 OME-Zarr pyramid (image + labels)",
+                    lambda: bigimg.save_ome_zarr(
+                        ct, ome_path, labels={"bone": stored}, progress=False
+                    ),
+                )
         wall = time.perf_counter() - t_start
         peak = max(run.peak, total.peak_rss)
         sizes = {os.path.basename(p): dir_size(p) for p in created if os.path.exists(p)}
         n_rows = len(table["label"])
         if n_rows != int(count):
-            print(f"WARNING: label found {int(count)} objects, the table has {n_rows} rows",
-                  file=sys.stderr)
+            print(
+                f"WARNING: label found {int(count)} objects, the table has {n_rows} rows",
+                file=sys.stderr,
+            )
 
         cmd = "python benchmarks/bench_larger_than_ram.py " + " ".join(
-            sys.argv[1:] if argv is None else argv)
-        print(f"\ndone: {int(count):,} objects; total {wall:.1f} s; peak RSS "
-              f"{format_bytes(peak)} ({peak / nbytes:.1%} of the volume, "
-              f"{peak / ram:.1%} of RAM)")
+            sys.argv[1:] if argv is None else argv
+        )
+        print(
+            f"\ndone: {int(count):,} objects; total {wall:.1f} s; peak RSS "
+            f"{format_bytes(peak)} ({peak / nbytes:.1%} of the volume, "
+            f"{peak / ram:.1%} of RAM)"
+        )
         print("outputs: " + ", ".join(f"{k} {format_bytes(v)}" for k, v in sizes.items()))
         print("\n<!-- README table -->")
-        print(f"`{cmd.strip()}` — volume {shape} uint16 = {format_bytes(nbytes)} "
-              f"= **{nbytes / ram:.3g}x the machine's RAM** ({format_bytes(ram)}, "
-              f"{os.cpu_count()} cores, scheduler {args.scheduler}, chunks "
-              f"{args.chunks}³); {int(count):,} objects.\n")
+        print(
+            f"`{cmd.strip()}` — volume {shape} uint16 = {format_bytes(nbytes)} "
+            f"= **{nbytes / ram:.3g}x the machine's RAM** ({format_bytes(ram)}, "
+            f"{os.cpu_count()} cores, scheduler {args.scheduler}, chunks "
+            f"{args.chunks}³); {int(count):,} objects.\n"
+        )
         print("| step | wall (s) | Mvoxel/s | peak RSS (step) | peak RSS (run so far) |")
         print("|---|---:|---:|---:|---:|")
         for name, sec, rate, step_peak, so_far in run.rows:
-            print(f"| {name} | {sec:.1f} | {rate:.1f} | {format_bytes(step_peak)} | "
-                  f"{format_bytes(so_far)} |")
-        print(f"| **total** | **{wall:.1f}** | **{nvox / wall / 1e6:.1f}** | | "
-              f"**{format_bytes(peak)}** |")
+            print(
+                f"| {name} | {sec:.1f} | {rate:.1f} | {format_bytes(step_peak)} | "
+                f"{format_bytes(so_far)} |"
+            )
+        print(
+            f"| **total** | **{wall:.1f}** | **{nvox / wall / 1e6:.1f}** | | "
+            f"**{format_bytes(peak)}** |"
+        )
         target = 2 * 2**30
-        print(f"\npeak RSS {format_bytes(peak)} "
-              f"{'<' if peak < target else '>='} 2 GiB target: "
-              f"{'PASS' if peak < target else 'FAIL'}")
+        print(
+            f"\npeak RSS {format_bytes(peak)} "
+            f"{'<' if peak < target else '>='} 2 GiB target: "
+            f"{'PASS' if peak < target else 'FAIL'}"
+        )
     finally:
         if args.keep:
             print(f"kept {workdir}")

@@ -214,9 +214,7 @@ class RegionSource:
         return len(self.shape)
 
     def __getitem__(self, region):
-        region = tuple(
-            slice(*r.indices(n)[:2]) for r, n in zip(region, self.shape, strict=True)
-        )
+        region = tuple(slice(*r.indices(n)[:2]) for r, n in zip(region, self.shape, strict=True))
         return self._read(region)
 
     def _read(self, region: tuple[slice, ...]) -> np.ndarray:  # pragma: no cover
@@ -242,8 +240,9 @@ class _ArraySource(RegionSource):
 class _FilteredSource(RegionSource):
     """Regions of ``func(parent)``: read the region plus its halo, filter, crop."""
 
-    def __init__(self, parent: RegionSource, func: Callable, depth: Sequence[int],
-                 dtype: np.dtype) -> None:
+    def __init__(
+        self, parent: RegionSource, func: Callable, depth: Sequence[int], dtype: np.dtype
+    ) -> None:
         self.parent = parent
         self.func = func
         self.depth = tuple(int(d) for d in depth)
@@ -273,9 +272,15 @@ def attach_source(array: da.Array, reader: Any) -> da.Array:
 
 def _from_source(source: RegionSource, chunks, name: str | None) -> da.Array:
     name = f"{name or 'bigimg-region'}-{da.core.tokenize(source, chunks)}"
-    y = da.from_array(source, chunks=chunks, name=name, asarray=False, fancy=False,
-                      meta=np.empty((0,) * source.ndim, dtype=source.dtype),
-                      inline_array=True)
+    y = da.from_array(
+        source,
+        chunks=chunks,
+        name=name,
+        asarray=False,
+        fancy=False,
+        meta=np.empty((0,) * source.ndim, dtype=source.dtype),
+        inline_array=True,
+    )
     return attach_source(y, source)
 
 
@@ -349,9 +354,7 @@ def apply_blockwise(
     if not any(depth):
         y = work.map_blocks(func, dtype=dtype, meta=meta, name=name, **kwargs)
     else:
-        boundary = {
-            ax: ("periodic" if modes[ax] in _PERIODIC else "none") for ax in range(ndim)
-        }
+        boundary = {ax: ("periodic" if modes[ax] in _PERIODIC else "none") for ax in range(ndim)}
         y = work.map_overlap(
             func,
             depth={ax: depth[ax] for ax in range(ndim)},

@@ -64,8 +64,9 @@ class ResourceMonitor:
         self._thread.start()
         return self
 
-    def __exit__(self, exc_type: type | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.seconds = time.perf_counter() - self._t0
         self._stop.set()
         assert self._thread is not None

@@ -50,10 +50,13 @@ class WhiteNoise(RegionSource):
             hi = [min(n, a + t) for a, n in zip(lo, self.shape)]
             rng = np.random.default_rng((self.seed, *tile_index))
             values = rng.standard_normal(tuple(b - a for a, b in zip(lo, hi)), dtype=np.float32)
-            src = tuple(slice(max(r.start, a) - a, min(r.stop, b) - a)
-                        for r, a, b in zip(region, lo, hi))
-            dst = tuple(slice(max(r.start, a) - r.start, min(r.stop, b) - r.start)
-                        for r, a, b in zip(region, lo, hi))
+            src = tuple(
+                slice(max(r.start, a) - a, min(r.stop, b) - a) for r, a, b in zip(region, lo, hi)
+            )
+            dst = tuple(
+                slice(max(r.start, a) - r.start, min(r.stop, b) - r.start)
+                for r, a, b in zip(region, lo, hi)
+            )
             out[dst] = values[src]
         return out
 
@@ -70,8 +73,15 @@ def white_noise(shape: Sequence[int], *, chunks=128, seed: int = 0) -> da.Array:
     source = WhiteNoise(shape, seed)
     chunks = da.core.normalize_chunks(chunks, source.shape, dtype=source.dtype)
     name = f"white-noise-{da.core.tokenize(source, chunks)}"
-    arr = da.from_array(source, chunks=chunks, name=name, asarray=False, fancy=False,
-                        meta=np.empty((0,) * len(source.shape), np.float32), inline_array=True)
+    arr = da.from_array(
+        source,
+        chunks=chunks,
+        name=name,
+        asarray=False,
+        fancy=False,
+        meta=np.empty((0,) * len(source.shape), np.float32),
+        inline_array=True,
+    )
     return attach_source(arr, source)
 
 
@@ -112,9 +122,12 @@ def synthetic_ct(
     smooth = gaussian_filter(white, bone_sigma)
     std = (8.0 * np.pi**1.5 * bone_sigma**3) ** -0.5
     bone = smooth > 1.4 * std
-    body = da.map_blocks(_ellipsoid_block, da.zeros(shape, chunks=white.chunks,
-                                                    dtype=np.float32), shape=shape,
-                         dtype=np.float32)
+    body = da.map_blocks(
+        _ellipsoid_block,
+        da.zeros(shape, chunks=white.chunks, dtype=np.float32),
+        shape=shape,
+        dtype=np.float32,
+    )
     vol = da.where(bone & (body > 0), np.float32(BONE), body)
     vol = vol + noise * white_noise(shape, chunks=white.chunks, seed=seed + 1)
     if np.dtype(dtype).kind in "ui":

@@ -33,7 +33,9 @@ def build(name: str, cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
     }
     for i, (kind, text) in enumerate(cells):
         text = text.strip("\n")
-        cell = nbformat.v4.new_markdown_cell(text) if kind == "md" else nbformat.v4.new_code_cell(text)
+        cell = (
+            nbformat.v4.new_markdown_cell(text) if kind == "md" else nbformat.v4.new_code_cell(text)
+        )
         cell["id"] = f"{name[:2]}-{i:02d}"  # stable ids: rebuilding gives no diff
         nb.cells.append(cell)
     nbformat.validate(nb)

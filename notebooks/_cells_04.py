@@ -1,7 +1,9 @@
 """Cells of 04_cluster_and_ome_zarr.ipynb (run ``python notebooks/_build.py`` after editing)."""
 
 CELLS = [
-    ("md", r"""
+    (
+        "md",
+        r"""
 # 4. The pipeline on a cluster with little memory, written as OME-Zarr
 
 The same pipeline as notebooks 1-3 (open, denoise, threshold, clean, label, measure)
@@ -12,8 +14,11 @@ blocks. The results are written as an OME-Zarr image with a label image, which n
 (and other OME-NGFF viewers) open lazily.
 
 The test suite runs this notebook with `BIGIMG_NB_SIZE=48`.
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 import os
 import pathlib
 import tempfile
@@ -31,8 +36,11 @@ SIZE = int(os.environ.get("BIGIMG_NB_SIZE", 640))
 CHUNK = max(24, SIZE // 5)                 # 128 at the default size: 8 MiB float32 blocks
 WORKER_MEMORY = "400MiB"                   # per worker; the volume does not fit in one
 WORK = pathlib.Path(tempfile.mkdtemp(prefix="bigimg-nb04-"))
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 cluster = LocalCluster(n_workers=2, threads_per_worker=1, memory_limit=WORKER_MEMORY,
                        dashboard_address=":0")
 client = Client(cluster)
@@ -41,27 +49,39 @@ volume_bytes = SIZE**3 * 2
 print(f"{len(limits)} workers of {min(limits.values()) / 2**20:.0f} MiB;",
       f"the uint16 volume is {volume_bytes / 2**20:.1f} MiB, in float32 {2 * volume_bytes / 2**20:.1f} MiB")
 print("dashboard:", client.dashboard_link)
-"""),
-    ("md", r"""
+""",
+    ),
+    (
+        "md",
+        r"""
 ## Generate and store the volume
 
 The client only builds the graph; each worker generates its blocks and writes them
 straight into zarr. (With `distributed`, bigimg's writers and readers run on the
 workers; the active `Client` is the scheduler for every `compute`.)
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 zarr_path = bigimg.save_zarr(synthetic_ct((SIZE,) * 3, chunks=CHUNK), WORK / "ct.zarr", progress=False)
 ct = bigimg.open_zarr(zarr_path)
 ct
-"""),
-    ("md", r"""
+""",
+    ),
+    (
+        "md",
+        r"""
 ## The pipeline
 
 Median denoising, Otsu thresholds from one histogram, reconstruction clean-up, labels,
 small objects removed. Intermediate results that are read several times are stored
 in zarr (labelling reads its input twice).
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 smooth = bigimg.open_zarr(bigimg.save_zarr(ndimage.median_filter(ct, 3), WORK / "smooth.zarr",
                                            progress=False))
 counts, centers = stats.image_histogram(smooth)
@@ -77,19 +97,28 @@ lab, nlab = ndimage.label(clean)
 lab = measure.remove_small_objects(lab, max_size=8)
 lab, _, _ = measure.relabel_sequential(lab)
 print(f"thresholds {t_body:.0f} / {t_bone:.0f}; {nlab} objects, {int(lab.max().compute())} above 8 voxels")
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 table = measure.regionprops_table(lab, ct, properties=("label", "area", "centroid", "intensity_mean"),
                                   as_dataframe=True)
 print(len(table), "objects; mean bone intensity", round(float(table["intensity_mean"].mean()), 1))
 table.sort_values("area", ascending=False).head()
-"""),
-    ("md", r"""
+""",
+    ),
+    (
+        "md",
+        r"""
 ### Check: the cluster's answer is the single-machine answer
 
 On a crop, the same steps with scipy in memory give the same labels.
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 import scipy.ndimage as ndi
 
 n = min(SIZE, 40)
@@ -102,15 +131,21 @@ assert ours_n == ref_n and np.array_equal(ours.compute(), ref_lab)
 assert np.array_equal(ndimage.median_filter(ct[:n, :n, :n], 3).compute(),
                       ndi.median_filter(ct[:n, :n, :n].compute(), 3))
 print("the crop matches scipy in memory")
-"""),
-    ("md", r"""
+""",
+    ),
+    (
+        "md",
+        r"""
 ## Writing OME-Zarr with labels
 
 `save_ome_zarr` writes a multiscale pyramid of the image and of each label image (label
 levels are downsampled by the exact mode, so labels stay labels) with the voxel size
 in the metadata, in one streaming pass on the workers.
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 ome_path = bigimg.save_ome_zarr(ct, WORK / "ct.ome.zarr", labels={"bone": lab},
                                 scale=(0.5, 0.5, 0.5), units="millimeter", chunks=CHUNK,
                                 progress=False)
@@ -124,8 +159,11 @@ print("levels:", [bigimg.open_zarr(ome_path, component=str(i)).shape
                   for i in range(len([p for p in pathlib.Path(ome_path).iterdir() if p.name.isdigit()]))])
 display.orthoslices(level0, labels=bone0, vmin=800, vmax=2200, spacing=0.5,
                     title="read back from OME-Zarr")
-"""),
-    ("md", r"""
+""",
+    ),
+    (
+        "md",
+        r"""
 ## Viewing in napari
 
 napari opens the pyramid lazily (only the visible tiles of the needed level are read):
@@ -137,16 +175,23 @@ napari --plugin napari-ome-zarr /path/to/ct.ome.zarr
 
 or, from Python, `bigimg.view(level0, labels=bone0, spacing=(0.5, 0.5, 0.5))`. Set
 `BIGIMG_NB_NAPARI=1` to open it from this notebook (it needs a display).
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 if os.environ.get("BIGIMG_NB_NAPARI"):
     bigimg.view(level0, labels=bone0, spacing=(0.5, 0.5, 0.5))
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 import shutil
 
 client.close()
 cluster.close()
 shutil.rmtree(WORK)
-"""),
+""",
+    ),
 ]

@@ -8,7 +8,16 @@ import pytest
 from bigimg.testing import odd_chunkings, random_volume  # noqa: F401
 
 SHAPE = (19, 23, 29)
-MODES = ["reflect", "constant", "nearest", "mirror", "wrap", "grid-constant", "grid-mirror", "grid-wrap"]
+MODES = [
+    "reflect",
+    "constant",
+    "nearest",
+    "mirror",
+    "wrap",
+    "grid-constant",
+    "grid-mirror",
+    "grid-wrap",
+]
 DTYPES = [np.uint8, np.uint16, np.int32, np.float32, np.float64]
 CHUNKINGS = odd_chunkings(SHAPE, halo=3)
 

@@ -50,8 +50,7 @@ def _shift_sum(block, *, mode):
 def test_apply_blockwise_exact_and_gives_chunks_back(mode, chunks):
     x = np.arange(7 * 3, dtype=float).reshape(7, 3)
     dx = da.from_array(x, chunks=(chunks, 2))
-    y = apply_blockwise(_shift_sum, dx, (1, 0), (mode, "reflect"), dtype=float,
-                        mode=mode)
+    y = apply_blockwise(_shift_sum, dx, (1, 0), (mode, "reflect"), dtype=float, mode=mode)
     assert y.chunks == dx.chunks
     np.testing.assert_array_equal(y.compute(), _shift_sum(x, mode=mode))
 
@@ -69,8 +68,14 @@ def test_depth_larger_than_axis_uses_one_chunk():
 
 
 def test_empty_array():
-    y = apply_blockwise(_shift_sum, da.zeros((0, 4), chunks=2), (1, 0), ("reflect",) * 2,
-                        dtype=np.float32, mode="reflect")
+    y = apply_blockwise(
+        _shift_sum,
+        da.zeros((0, 4), chunks=2),
+        (1, 0),
+        ("reflect",) * 2,
+        dtype=np.float32,
+        mode="reflect",
+    )
     assert y.shape == (0, 4) and y.dtype == np.float32
 
 
@@ -135,5 +140,6 @@ def test_reader_backed_chains_stream_from_the_source(tmp_path):
     # a periodic mode cannot stream from the source and uses the overlap path
     wrapped = ndimage.uniform_filter(vol, 3, mode="wrap")
     assert getattr(wrapped, "_bigimg_source", None) is None
-    np.testing.assert_allclose(wrapped.compute(), ndi.uniform_filter(data, 3, mode="wrap"),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        wrapped.compute(), ndi.uniform_filter(data, 3, mode="wrap"), rtol=1e-6
+    )

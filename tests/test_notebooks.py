@@ -32,17 +32,20 @@ def test_notebooks_found():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_has_no_outputs(path):
     dirty = notebook_outputs(path)
-    assert not dirty, (f"{path.name}: code cells {dirty} hold outputs or execution counts; "
-                       "strip them (python notebooks/_build.py, or nbstripout) before committing")
+    assert not dirty, (
+        f"{path.name}: code cells {dirty} hold outputs or execution counts; "
+        "strip them (python notebooks/_build.py, or nbstripout) before committing"
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_builds_from_its_cells(path):
     """The committed notebook is what ``notebooks/_build.py`` writes from the cell files."""
-    build = runpy.run_path(str(FOLDER / "_build.py"))     # no __pycache__ in notebooks/
+    build = runpy.run_path(str(FOLDER / "_build.py"))  # no __pycache__ in notebooks/
     expected = build["build"](path.name, build["_load_cells"](build["NOTEBOOKS"][path.name]))
     assert nbformat.read(path, as_version=4) == expected, (
-        f"{path.name} differs from its cells; run python notebooks/_build.py")
+        f"{path.name} differs from its cells; run python notebooks/_build.py"
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

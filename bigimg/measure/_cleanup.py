@@ -71,7 +71,11 @@ def map_labels_block(block: np.ndarray, mapping: dict, out_dtype=None) -> np.nda
 
 def _apply_mapping(lab: da.Array, mapping, dtype) -> da.Array:
     return da.map_blocks(
-        map_labels_block, lab, mapping, out_dtype=dtype, dtype=dtype,
+        map_labels_block,
+        lab,
+        mapping,
+        out_dtype=dtype,
+        dtype=dtype,
         meta=np.empty((0,) * lab.ndim, dtype),
     )
 

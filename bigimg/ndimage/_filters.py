@@ -108,8 +108,9 @@ def _footprint_geometry(size, footprint, origin, n_axes: int) -> tuple[tuple, tu
     return shape, origins
 
 
-def _kernel_depth(shape, origins, axes: Sequence[int], ndim: int, *,
-                  convolve: bool = False) -> tuple[int, ...]:
+def _kernel_depth(
+    shape, origins, axes: Sequence[int], ndim: int, *, convolve: bool = False
+) -> tuple[int, ...]:
     """Halo per axis of a kernel given on the filtered ``axes``.
 
     scipy is not consistent about which array axis a kernel dimension lands on when
@@ -173,8 +174,15 @@ def correlate1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, 
     ax = _axis(axis, x.ndim)
     w = np.asarray(weights)
     reach = footprint_depth(w.shape, (origin,))
-    return _run(ndi.correlate1d, x, _depth_on(reach, (ax,), x.ndim),
-                _modes_on(mode, (ax,), x.ndim), dtype, "correlate1d", **kw)
+    return _run(
+        ndi.correlate1d,
+        x,
+        _depth_on(reach, (ax,), x.ndim),
+        _modes_on(mode, (ax,), x.ndim),
+        dtype,
+        "correlate1d",
+        **kw,
+    )
 
 
 def convolve1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, origin=0):
@@ -197,9 +205,18 @@ def convolve1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, o
     dtype = _validated_dtype(ndi.convolve1d, x, output, kw)
     ax = _axis(axis, x.ndim)
     s = len(np.asarray(weights))
-    reach = max(footprint_depth((s,), (origin,))[0], footprint_depth((s,), (-origin - 1 + s % 2,))[0])
-    return _run(ndi.convolve1d, x, _depth_on((reach,), (ax,), x.ndim),
-                _modes_on(mode, (ax,), x.ndim), dtype, "convolve1d", **kw)
+    reach = max(
+        footprint_depth((s,), (origin,))[0], footprint_depth((s,), (-origin - 1 + s % 2,))[0]
+    )
+    return _run(
+        ndi.convolve1d,
+        x,
+        _depth_on((reach,), (ax,), x.ndim),
+        _modes_on(mode, (ax,), x.ndim),
+        dtype,
+        "convolve1d",
+        **kw,
+    )
 
 
 def _nd_linear(twin, name, input, weights, output, mode, cval, origin, axes):
@@ -208,8 +225,9 @@ def _nd_linear(twin, name, input, weights, output, mode, cval, origin, axes):
     dtype = _validated_dtype(twin, x, output, kw)
     axs = normalize_axes(axes, x.ndim)
     origins = normalize_sequence(origin, len(axs), "origin")
-    depth = _kernel_depth(np.asarray(weights).shape, origins, axs, x.ndim,
-                          convolve=twin is ndi.convolve)
+    depth = _kernel_depth(
+        np.asarray(weights).shape, origins, axs, x.ndim, convolve=twin is ndi.convolve
+    )
     return _run(twin, x, depth, _modes_on(mode, axs, x.ndim), dtype, name, **kw)
 
 
@@ -269,8 +287,15 @@ def uniform_filter1d(input, size, axis=-1, output=None, mode="reflect", cval=0.0
     dtype = _validated_dtype(ndi.uniform_filter1d, x, output, kw)
     ax = _axis(axis, x.ndim)
     reach = footprint_depth((size,), (origin,))
-    return _run(ndi.uniform_filter1d, x, _depth_on(reach, (ax,), x.ndim),
-                _modes_on(mode, (ax,), x.ndim), dtype, "uniform_filter1d", **kw)
+    return _run(
+        ndi.uniform_filter1d,
+        x,
+        _depth_on(reach, (ax,), x.ndim),
+        _modes_on(mode, (ax,), x.ndim),
+        dtype,
+        "uniform_filter1d",
+        **kw,
+    )
 
 
 def uniform_filter(input, size=3, output=None, mode="reflect", cval=0.0, origin=0, *, axes=None):
@@ -295,13 +320,30 @@ def uniform_filter(input, size=3, output=None, mode="reflect", cval=0.0, origin=
     dtype = _validated_dtype(ndi.uniform_filter, x, output, kw)
     axs = normalize_axes(axes, x.ndim)
     shape, origins = _footprint_geometry(size, None, origin, len(axs))
-    return _run(ndi.uniform_filter, x, _kernel_depth(shape, origins, axs, x.ndim),
-                _modes_on(mode, axs, x.ndim), dtype, "uniform_filter", **kw)
+    return _run(
+        ndi.uniform_filter,
+        x,
+        _kernel_depth(shape, origins, axs, x.ndim),
+        _modes_on(mode, axs, x.ndim),
+        dtype,
+        "uniform_filter",
+        **kw,
+    )
 
 
 # ----------------------------------------------------------------- gaussian family
-def gaussian_filter1d(input, sigma, axis=-1, order=0, output=None, mode="reflect", cval=0.0,
-                      truncate=4.0, *, radius=None):
+def gaussian_filter1d(
+    input,
+    sigma,
+    axis=-1,
+    order=0,
+    output=None,
+    mode="reflect",
+    cval=0.0,
+    truncate=4.0,
+    *,
+    radius=None,
+):
     """Blockwise twin of :func:`scipy.ndimage.gaussian_filter1d`.
 
     Notes
@@ -318,17 +360,35 @@ def gaussian_filter1d(input, sigma, axis=-1, order=0, output=None, mode="reflect
     True
     """
     x = as_dask(input)
-    kw = dict(sigma=sigma, axis=axis, order=order, mode=mode, cval=cval, truncate=truncate,
-              radius=radius)
+    kw = dict(
+        sigma=sigma, axis=axis, order=order, mode=mode, cval=cval, truncate=truncate, radius=radius
+    )
     dtype = _validated_dtype(ndi.gaussian_filter1d, x, output, kw)
     ax = _axis(axis, x.ndim)
     reach = _gaussian_reach(sigma, truncate, radius, 1)
-    return _run(ndi.gaussian_filter1d, x, _depth_on(reach, (ax,), x.ndim),
-                _modes_on(mode, (ax,), x.ndim), dtype, "gaussian_filter1d", **kw)
+    return _run(
+        ndi.gaussian_filter1d,
+        x,
+        _depth_on(reach, (ax,), x.ndim),
+        _modes_on(mode, (ax,), x.ndim),
+        dtype,
+        "gaussian_filter1d",
+        **kw,
+    )
 
 
-def gaussian_filter(input, sigma, order=0, output=None, mode="reflect", cval=0.0, truncate=4.0,
-                    *, radius=None, axes=None):
+def gaussian_filter(
+    input,
+    sigma,
+    order=0,
+    output=None,
+    mode="reflect",
+    cval=0.0,
+    truncate=4.0,
+    *,
+    radius=None,
+    axes=None,
+):
     """Blockwise twin of :func:`scipy.ndimage.gaussian_filter`.
 
     ``sigma``, ``order``, ``mode`` and ``radius`` may be sequences, one entry per axis.
@@ -352,13 +412,21 @@ def gaussian_filter(input, sigma, order=0, output=None, mode="reflect", cval=0.0
     True
     """
     x = as_dask(input)
-    kw = dict(sigma=sigma, order=order, mode=mode, cval=cval, truncate=truncate, radius=radius,
-              axes=axes)
+    kw = dict(
+        sigma=sigma, order=order, mode=mode, cval=cval, truncate=truncate, radius=radius, axes=axes
+    )
     dtype = _validated_dtype(ndi.gaussian_filter, x, output, kw)
     axs = normalize_axes(axes, x.ndim)
     reach = _gaussian_reach(sigma, truncate, radius, len(axs))
-    return _run(ndi.gaussian_filter, x, _depth_on(reach, axs, x.ndim),
-                _modes_on(mode, axs, x.ndim), dtype, "gaussian_filter", **kw)
+    return _run(
+        ndi.gaussian_filter,
+        x,
+        _depth_on(reach, axs, x.ndim),
+        _modes_on(mode, axs, x.ndim),
+        dtype,
+        "gaussian_filter",
+        **kw,
+    )
 
 
 _PERIODIC_MODES = ("wrap", "grid-wrap")
@@ -388,21 +456,30 @@ def _uniform_modes(mode: Any, ndim: int) -> tuple[str, ...]:
     return (first,) * ndim
 
 
-def _derivative_term(block, *, derivative, axis, output, mode, cval, extra_arguments,
-                     extra_keywords):
+def _derivative_term(
+    block, *, derivative, axis, output, mode, cval, extra_arguments, extra_keywords
+):
     out = derivative(block, axis, output, mode, cval, *extra_arguments, **extra_keywords)
     return np.asarray(out, dtype=output)
 
 
-def _sum_of_terms(x, derivative, axs, mode, cval, extra_arguments, extra_keywords, depth,
-                  dtype, square, name):
+def _sum_of_terms(
+    x, derivative, axs, mode, cval, extra_arguments, extra_keywords, depth, dtype, square, name
+):
     """scipy's generic gradient-magnitude/Laplace loop, one blockwise term per axis."""
     modes = normalize_modes(mode, len(axs))
     total = None
     for ax, m in zip(axs, modes):
         kernel = functools.partial(
-            _derivative_term, derivative=derivative, axis=ax, output=dtype, mode=m, cval=cval,
-            extra_arguments=tuple(extra_arguments), extra_keywords=dict(extra_keywords or {}))
+            _derivative_term,
+            derivative=derivative,
+            axis=ax,
+            output=dtype,
+            mode=m,
+            cval=cval,
+            extra_arguments=tuple(extra_arguments),
+            extra_keywords=dict(extra_keywords or {}),
+        )
         term = apply_blockwise(kernel, x, depth, (m,) * x.ndim, dtype=dtype, name=name)
         if square:
             term = term * term
@@ -443,15 +520,33 @@ def _gaussian_derivative(twin, name, input, sigma, output, mode, cval, axes, kwa
         square = twin is ndi.gaussian_gradient_magnitude
         # scipy smooths with sigma on every axis; the per-axis depth covers that
         depth = _depth_on(reach, reach_axes, x.ndim)
-        return _sum_of_terms(x, _gauss_d1 if square else _gauss_d2, axs, mode, cval,
-                             (sigmas if not square else sigma,), kwargs, tuple(depth), dtype,
-                             square, name)
-    return _run(twin, x, _depth_on(reach, reach_axes, x.ndim), _uniform_modes(mode, x.ndim),
-                dtype, name, **kw)
+        return _sum_of_terms(
+            x,
+            _gauss_d1 if square else _gauss_d2,
+            axs,
+            mode,
+            cval,
+            (sigmas if not square else sigma,),
+            kwargs,
+            tuple(depth),
+            dtype,
+            square,
+            name,
+        )
+    return _run(
+        twin,
+        x,
+        _depth_on(reach, reach_axes, x.ndim),
+        _uniform_modes(mode, x.ndim),
+        dtype,
+        name,
+        **kw,
+    )
 
 
-def gaussian_gradient_magnitude(input, sigma, output=None, mode="reflect", cval=0.0, *,
-                                axes=None, **kwargs):
+def gaussian_gradient_magnitude(
+    input, sigma, output=None, mode="reflect", cval=0.0, *, axes=None, **kwargs
+):
     """Blockwise twin of :func:`scipy.ndimage.gaussian_gradient_magnitude`.
 
     ``kwargs`` (``truncate``, ``radius``) go to the Gaussian as in scipy.
@@ -465,8 +560,17 @@ def gaussian_gradient_magnitude(input, sigma, output=None, mode="reflect", cval=
     >>> np.allclose(y.compute(), ndi.gaussian_gradient_magnitude(x, 1.5))
     True
     """
-    return _gaussian_derivative(ndi.gaussian_gradient_magnitude, "gaussian_gradient_magnitude",
-                                input, sigma, output, mode, cval, axes, kwargs)
+    return _gaussian_derivative(
+        ndi.gaussian_gradient_magnitude,
+        "gaussian_gradient_magnitude",
+        input,
+        sigma,
+        output,
+        mode,
+        cval,
+        axes,
+        kwargs,
+    )
 
 
 def gaussian_laplace(input, sigma, output=None, mode="reflect", cval=0.0, *, axes=None, **kwargs):
@@ -480,8 +584,9 @@ def gaussian_laplace(input, sigma, output=None, mode="reflect", cval=0.0, *, axe
     >>> np.allclose(ndimage.gaussian_laplace(x, 2).compute(), ndi.gaussian_laplace(x, 2))
     True
     """
-    return _gaussian_derivative(ndi.gaussian_laplace, "gaussian_laplace", input, sigma, output,
-                                mode, cval, axes, kwargs)
+    return _gaussian_derivative(
+        ndi.gaussian_laplace, "gaussian_laplace", input, sigma, output, mode, cval, axes, kwargs
+    )
 
 
 # --------------------------------------------------------------- derivative filters
@@ -541,8 +646,15 @@ def laplace(input, output=None, mode="reflect", cval=0.0, *, axes=None):
     kw = dict(mode=mode, cval=cval, axes=axes)
     dtype = _validated_dtype(ndi.laplace, x, output, kw)
     axs = normalize_axes(axes, x.ndim)
-    return _run(ndi.laplace, x, _depth_on((1,) * len(axs), axs, x.ndim),
-                _modes_on(mode, axs, x.ndim), dtype, "laplace", **kw)
+    return _run(
+        ndi.laplace,
+        x,
+        _depth_on((1,) * len(axs), axs, x.ndim),
+        _modes_on(mode, axs, x.ndim),
+        dtype,
+        "laplace",
+        **kw,
+    )
 
 
 def _impulse_reach(call: Callable[[np.ndarray], np.ndarray], ndim: int) -> tuple[int, ...]:
@@ -566,11 +678,28 @@ def _impulse_reach(call: Callable[[np.ndarray], np.ndarray], ndim: int) -> tuple
         half *= 2
 
 
-def _generic_derivative(twin, argname, input, derivative, output, mode, cval, extra_arguments,
-                        extra_keywords, axes, depth):
+def _generic_derivative(
+    twin,
+    argname,
+    input,
+    derivative,
+    output,
+    mode,
+    cval,
+    extra_arguments,
+    extra_keywords,
+    axes,
+    depth,
+):
     x = as_dask(input)
-    kw = {argname: derivative, "mode": mode, "cval": cval, "extra_arguments": extra_arguments,
-          "extra_keywords": extra_keywords, "axes": axes}
+    kw = {
+        argname: derivative,
+        "mode": mode,
+        "cval": cval,
+        "extra_arguments": extra_arguments,
+        "extra_keywords": extra_keywords,
+        "axes": axes,
+    }
     dtype = _validated_dtype(twin, x, output, kw)
     axs = normalize_axes(axes, x.ndim)
     if depth is None:
@@ -581,14 +710,34 @@ def _generic_derivative(twin, argname, input, derivative, output, mode, cval, ex
         if any(r < 0 for r in reach):
             raise ValueError(f"`depth` must be non-negative integers; got {depth!r}.")
     if _mixes_periodic(mode):
-        return _sum_of_terms(x, derivative, axs, mode, cval, extra_arguments, extra_keywords,
-                             reach, dtype, argname == "derivative", twin.__name__)
+        return _sum_of_terms(
+            x,
+            derivative,
+            axs,
+            mode,
+            cval,
+            extra_arguments,
+            extra_keywords,
+            reach,
+            dtype,
+            argname == "derivative",
+            twin.__name__,
+        )
     return _run(twin, x, reach, _uniform_modes(mode, x.ndim), dtype, twin.__name__, **kw)
 
 
-def generic_gradient_magnitude(input, derivative, output=None, mode="reflect", cval=0.0,
-                               extra_arguments=(), extra_keywords=None, *, axes=None,
-                               depth=None):
+def generic_gradient_magnitude(
+    input,
+    derivative,
+    output=None,
+    mode="reflect",
+    cval=0.0,
+    extra_arguments=(),
+    extra_keywords=None,
+    *,
+    axes=None,
+    depth=None,
+):
     """Blockwise twin of :func:`scipy.ndimage.generic_gradient_magnitude`.
 
     Parameters
@@ -607,12 +756,33 @@ def generic_gradient_magnitude(input, derivative, output=None, mode="reflect", c
     >>> np.allclose(y.compute(), ndi.generic_gradient_magnitude(x, ndi.sobel))
     True
     """
-    return _generic_derivative(ndi.generic_gradient_magnitude, "derivative", input, derivative, output, mode, cval, extra_arguments,
-                               extra_keywords, axes, depth)
+    return _generic_derivative(
+        ndi.generic_gradient_magnitude,
+        "derivative",
+        input,
+        derivative,
+        output,
+        mode,
+        cval,
+        extra_arguments,
+        extra_keywords,
+        axes,
+        depth,
+    )
 
 
-def generic_laplace(input, derivative2, output=None, mode="reflect", cval=0.0,
-                    extra_arguments=(), extra_keywords=None, *, axes=None, depth=None):
+def generic_laplace(
+    input,
+    derivative2,
+    output=None,
+    mode="reflect",
+    cval=0.0,
+    extra_arguments=(),
+    extra_keywords=None,
+    *,
+    axes=None,
+    depth=None,
+):
     """Blockwise twin of :func:`scipy.ndimage.generic_laplace`.
 
     Parameters
@@ -631,13 +801,34 @@ def generic_laplace(input, derivative2, output=None, mode="reflect", cval=0.0,
     >>> np.allclose(ndimage.generic_laplace(x, d2).compute(), ndi.generic_laplace(x, d2))
     True
     """
-    return _generic_derivative(ndi.generic_laplace, "derivative2", input, derivative2,
-                               output, mode, cval, extra_arguments, extra_keywords, axes, depth)
+    return _generic_derivative(
+        ndi.generic_laplace,
+        "derivative2",
+        input,
+        derivative2,
+        output,
+        mode,
+        cval,
+        extra_arguments,
+        extra_keywords,
+        axes,
+        depth,
+    )
 
 
 # -------------------------------------------------------------------- generic filters
-def generic_filter1d(input, function, filter_size, axis=-1, output=None, mode="reflect",
-                     cval=0.0, origin=0, extra_arguments=(), extra_keywords=None):
+def generic_filter1d(
+    input,
+    function,
+    filter_size,
+    axis=-1,
+    output=None,
+    mode="reflect",
+    cval=0.0,
+    origin=0,
+    extra_arguments=(),
+    extra_keywords=None,
+):
     """Blockwise twin of :func:`scipy.ndimage.generic_filter1d`.
 
     ``function`` is pickled into the graph; on a distributed cluster it must be
@@ -655,17 +846,44 @@ def generic_filter1d(input, function, filter_size, axis=-1, output=None, mode="r
     True
     """
     x = as_dask(input)
-    kw = dict(function=function, filter_size=filter_size, axis=axis, mode=mode, cval=cval,
-              origin=origin, extra_arguments=extra_arguments, extra_keywords=extra_keywords)
+    kw = dict(
+        function=function,
+        filter_size=filter_size,
+        axis=axis,
+        mode=mode,
+        cval=cval,
+        origin=origin,
+        extra_arguments=extra_arguments,
+        extra_keywords=extra_keywords,
+    )
     dtype = _validated_dtype(ndi.generic_filter1d, x, output, kw)
     ax = _axis(axis, x.ndim)
     reach = footprint_depth((filter_size,), (origin,))
-    return _run(ndi.generic_filter1d, x, _depth_on(reach, (ax,), x.ndim),
-                _modes_on(mode, (ax,), x.ndim), dtype, "generic_filter1d", **kw)
+    return _run(
+        ndi.generic_filter1d,
+        x,
+        _depth_on(reach, (ax,), x.ndim),
+        _modes_on(mode, (ax,), x.ndim),
+        dtype,
+        "generic_filter1d",
+        **kw,
+    )
 
 
-def generic_filter(input, function, size=None, footprint=None, output=None, mode="reflect",
-                   cval=0.0, origin=0, extra_arguments=(), extra_keywords=None, *, axes=None):
+def generic_filter(
+    input,
+    function,
+    size=None,
+    footprint=None,
+    output=None,
+    mode="reflect",
+    cval=0.0,
+    origin=0,
+    extra_arguments=(),
+    extra_keywords=None,
+    *,
+    axes=None,
+):
     """Blockwise twin of :func:`scipy.ndimage.generic_filter`.
 
     ``function`` is called as in scipy, once per voxel (slow, as in scipy; prefer
@@ -681,22 +899,48 @@ def generic_filter(input, function, size=None, footprint=None, output=None, mode
     True
     """
     x = as_dask(input)
-    kw = dict(function=function, size=size, footprint=footprint, mode=mode, cval=cval,
-              origin=origin, extra_arguments=extra_arguments, extra_keywords=extra_keywords,
-              axes=axes)
+    kw = dict(
+        function=function,
+        size=size,
+        footprint=footprint,
+        mode=mode,
+        cval=cval,
+        origin=origin,
+        extra_arguments=extra_arguments,
+        extra_keywords=extra_keywords,
+        axes=axes,
+    )
     dtype = _validated_dtype(ndi.generic_filter, x, output, kw)
     axs = normalize_axes(axes, x.ndim)
     shape, origins = _footprint_geometry(size, footprint, origin, len(axs))
-    return _run(ndi.generic_filter, x, _kernel_depth(shape, origins, axs, x.ndim),
-                _modes_on(mode, axs, x.ndim), dtype, "generic_filter", **kw)
+    return _run(
+        ndi.generic_filter,
+        x,
+        _kernel_depth(shape, origins, axs, x.ndim),
+        _modes_on(mode, axs, x.ndim),
+        dtype,
+        "generic_filter",
+        **kw,
+    )
 
 
 def _vectorized_block(block, *, output, **kwargs):
     return np.asarray(ndi.vectorized_filter(block, **kwargs), dtype=output)
 
 
-def vectorized_filter(input, function, *, size=None, footprint=None, output=None,
-                      mode="reflect", cval=None, origin=None, axes=None, batch_memory=2**30):
+def vectorized_filter(
+    input,
+    function,
+    *,
+    size=None,
+    footprint=None,
+    output=None,
+    mode="reflect",
+    cval=None,
+    origin=None,
+    axes=None,
+    batch_memory=2**30,
+):
     """Blockwise twin of :func:`scipy.ndimage.vectorized_filter`.
 
     ``function(window, axis=...)`` receives a batch of windows per block, as in scipy.
@@ -728,24 +972,47 @@ def vectorized_filter(input, function, *, size=None, footprint=None, output=None
     if mode == "valid":
         for ax, w in zip(axs, window):
             probe_shape[ax] = w
-    kw = dict(function=function, size=size, footprint=footprint, mode=mode, cval=cval,
-              origin=origin, axes=axes, batch_memory=batch_memory)
+    kw = dict(
+        function=function,
+        size=size,
+        footprint=footprint,
+        mode=mode,
+        cval=cval,
+        origin=origin,
+        axes=axes,
+        batch_memory=batch_memory,
+    )
     probe = np.zeros(probe_shape, x.dtype)
     # scipy's vectorized_filter takes only an array as `output`; bigimg takes a dtype
     dtype = resolve_output(
-        output, lambda out: ndi.vectorized_filter(probe, **kw).astype(out or probe.dtype)
-        if out is not None else ndi.vectorized_filter(probe, **kw)
+        output,
+        lambda out: (
+            ndi.vectorized_filter(probe, **kw).astype(out or probe.dtype)
+            if out is not None
+            else ndi.vectorized_filter(probe, **kw)
+        ),
     )
     shape = window
-    origins = (0,) * len(axs) if origin is None else tuple(
-        int(o) for o in normalize_sequence(origin, len(axs), "origin"))
+    origins = (
+        (0,) * len(axs)
+        if origin is None
+        else tuple(int(o) for o in normalize_sequence(origin, len(axs), "origin"))
+    )
     depth = _kernel_depth(shape, origins, axs, x.ndim)
     if mode != "valid":
-        return _run(_vectorized_block, x, depth, _modes_on(mode, axs, x.ndim), dtype,
-                    "vectorized_filter", **kw)
+        return _run(
+            _vectorized_block,
+            x,
+            depth,
+            _modes_on(mode, axs, x.ndim),
+            dtype,
+            "vectorized_filter",
+            **kw,
+        )
     kw.update(mode="nearest", cval=None)
-    full = _run(_vectorized_block, x, depth, ("nearest",) * x.ndim, dtype,
-                "vectorized_filter", **kw)
+    full = _run(
+        _vectorized_block, x, depth, ("nearest",) * x.ndim, dtype, "vectorized_filter", **kw
+    )
     index = [slice(None)] * x.ndim
     for ax, s in zip(axs, shape):
         index[ax] = slice(s // 2, x.shape[ax] - (s - 1) // 2)

@@ -126,18 +126,27 @@ def _apply(kind, twin, input, param, n, axis, output):
         )
     probe = probe_array(x.dtype, x.ndim)
     dtype = resolve_output(
-        output, lambda out: twin(probe, param, n=n, axis=axis,
-                                 output=None if out is None else out.type)
+        output,
+        lambda out: twin(probe, param, n=n, axis=axis, output=None if out is None else out.type),
     )
     ax = int(axis) % x.ndim
     params = tuple(float(p) for p in np.broadcast_to(np.asarray(param, float), (x.ndim,)))
     if n == 0:
-        raise ValueError("`n` must be -1 (complex FFT) or the positive length of the signal "
-                         "before a real FFT; got 0.")
+        raise ValueError(
+            "`n` must be -1 (complex FFT) or the positive length of the signal "
+            "before a real FFT; got 0."
+        )
     return x.map_blocks(
-        _fourier_block, kind=kind, params=params, n=n, axis=ax,
-        shape=tuple(int(s) for s in x.shape), out_dtype=dtype, dtype=dtype,
-        meta=np.empty((0,) * x.ndim, dtype), name=f"fourier_{kind}",
+        _fourier_block,
+        kind=kind,
+        params=params,
+        n=n,
+        axis=ax,
+        shape=tuple(int(s) for s in x.shape),
+        out_dtype=dtype,
+        dtype=dtype,
+        meta=np.empty((0,) * x.ndim, dtype),
+        name=f"fourier_{kind}",
     )
 
 

@@ -39,8 +39,9 @@ def _filter1d(twin, name, input, size, axis, output, mode, cval, origin):
     dtype = _validated_dtype(twin, x, output, kw)
     ax = _axis(axis, x.ndim)
     reach = footprint_depth((size,), (origin,))
-    return _run(twin, x, _depth_on(reach, (ax,), x.ndim), _modes_on(mode, (ax,), x.ndim),
-                dtype, name, **kw)
+    return _run(
+        twin, x, _depth_on(reach, (ax,), x.ndim), _modes_on(mode, (ax,), x.ndim), dtype, name, **kw
+    )
 
 
 def minimum_filter1d(input, size, axis=-1, output=None, mode="reflect", cval=0.0, origin=0):
@@ -54,8 +55,9 @@ def minimum_filter1d(input, size, axis=-1, output=None, mode="reflect", cval=0.0
     >>> np.array_equal(ndimage.minimum_filter1d(x, 3).compute(), ndi.minimum_filter1d(x, 3))
     True
     """
-    return _filter1d(ndi.minimum_filter1d, "minimum_filter1d", input, size, axis, output, mode,
-                     cval, origin)
+    return _filter1d(
+        ndi.minimum_filter1d, "minimum_filter1d", input, size, axis, output, mode, cval, origin
+    )
 
 
 def maximum_filter1d(input, size, axis=-1, output=None, mode="reflect", cval=0.0, origin=0):
@@ -69,8 +71,9 @@ def maximum_filter1d(input, size, axis=-1, output=None, mode="reflect", cval=0.0
     >>> np.array_equal(ndimage.maximum_filter1d(x, 3).compute(), ndi.maximum_filter1d(x, 3))
     True
     """
-    return _filter1d(ndi.maximum_filter1d, "maximum_filter1d", input, size, axis, output, mode,
-                     cval, origin)
+    return _filter1d(
+        ndi.maximum_filter1d, "maximum_filter1d", input, size, axis, output, mode, cval, origin
+    )
 
 
 def _min_max(twin, name, input, size, footprint, output, mode, cval, origin, axes):
@@ -79,12 +82,20 @@ def _min_max(twin, name, input, size, footprint, output, mode, cval, origin, axe
     dtype = _validated_dtype(twin, x, output, kw)
     axs = normalize_axes(axes, x.ndim)
     shape, origins = _footprint_geometry(size, footprint, origin, len(axs))
-    return _run(twin, x, _kernel_depth(shape, origins, axs, x.ndim),
-                _modes_on(mode, axs, x.ndim), dtype, name, **kw)
+    return _run(
+        twin,
+        x,
+        _kernel_depth(shape, origins, axs, x.ndim),
+        _modes_on(mode, axs, x.ndim),
+        dtype,
+        name,
+        **kw,
+    )
 
 
-def minimum_filter(input, size=None, footprint=None, output=None, mode="reflect", cval=0.0,
-                   origin=0, *, axes=None):
+def minimum_filter(
+    input, size=None, footprint=None, output=None, mode="reflect", cval=0.0, origin=0, *, axes=None
+):
     """Blockwise twin of :func:`scipy.ndimage.minimum_filter` (grey erosion by a flat footprint).
 
     Notes
@@ -99,12 +110,23 @@ def minimum_filter(input, size=None, footprint=None, output=None, mode="reflect"
     >>> np.array_equal(ndimage.minimum_filter(x, 3).compute(), ndi.minimum_filter(x, 3))
     True
     """
-    return _min_max(ndi.minimum_filter, "minimum_filter", input, size, footprint, output, mode,
-                    cval, origin, axes)
+    return _min_max(
+        ndi.minimum_filter,
+        "minimum_filter",
+        input,
+        size,
+        footprint,
+        output,
+        mode,
+        cval,
+        origin,
+        axes,
+    )
 
 
-def maximum_filter(input, size=None, footprint=None, output=None, mode="reflect", cval=0.0,
-                   origin=0, *, axes=None):
+def maximum_filter(
+    input, size=None, footprint=None, output=None, mode="reflect", cval=0.0, origin=0, *, axes=None
+):
     """Blockwise twin of :func:`scipy.ndimage.maximum_filter` (grey dilation by a flat footprint).
 
     Examples
@@ -117,8 +139,18 @@ def maximum_filter(input, size=None, footprint=None, output=None, mode="reflect"
     >>> np.array_equal(y.compute(), ndi.maximum_filter(x, footprint=fp, mode="wrap"))
     True
     """
-    return _min_max(ndi.maximum_filter, "maximum_filter", input, size, footprint, output, mode,
-                    cval, origin, axes)
+    return _min_max(
+        ndi.maximum_filter,
+        "maximum_filter",
+        input,
+        size,
+        footprint,
+        output,
+        mode,
+        cval,
+        origin,
+        axes,
+    )
 
 
 def _select_kernel(block, *, rank, footprint, mode, cval, origin, output):
@@ -129,12 +161,14 @@ def _select_kernel(block, *, rank, footprint, mode, cval, origin, output):
         result = rank_filter_block(block, rank, footprint, mode, cval, origin)
         if result is not None:
             return result
-    return ndi.rank_filter(block, rank, footprint=footprint, output=output, mode=mode, cval=cval,
-                           origin=origin)
+    return ndi.rank_filter(
+        block, rank, footprint=footprint, output=output, mode=mode, cval=cval, origin=origin
+    )
 
 
-def _rank_common(name, twin_call, input, rank_of, size, footprint, output, mode, cval, origin,
-                 axes):
+def _rank_common(
+    name, twin_call, input, rank_of, size, footprint, output, mode, cval, origin, axes
+):
     """Shared body of median/rank/percentile: validate, build the full-rank footprint, run."""
     x = as_dask(input)
     kw = dict(size=size, footprint=footprint, mode=mode, cval=cval, origin=origin, axes=axes)
@@ -142,8 +176,7 @@ def _rank_common(name, twin_call, input, rank_of, size, footprint, output, mode,
     axs = normalize_axes(axes, x.ndim)
     shape, origins = _footprint_geometry(size, footprint, origin, len(axs))
     # the footprint and origins on every axis, placed exactly as scipy's rank filter does
-    fp = (np.ones(shape, dtype=bool) if footprint is None
-          else np.asarray(footprint).astype(bool))
+    fp = np.ones(shape, dtype=bool) if footprint is None else np.asarray(footprint).astype(bool)
     full_origin = list(origins)
     if len(axs) < x.ndim:
         fp = np.expand_dims(fp, tuple(ax for ax in range(x.ndim) if ax not in axs))
@@ -154,12 +187,24 @@ def _rank_common(name, twin_call, input, rank_of, size, footprint, output, mode,
     rank = rank_of(int(fp.sum()))
     depth = footprint_depth(fp.shape, full_origin)
     modes = _modes_on(mode, axs, x.ndim)
-    return _run(_select_kernel, x, depth, modes, dtype, name, rank=rank, footprint=fp,
-                mode=mode, cval=cval, origin=tuple(full_origin))
+    return _run(
+        _select_kernel,
+        x,
+        depth,
+        modes,
+        dtype,
+        name,
+        rank=rank,
+        footprint=fp,
+        mode=mode,
+        cval=cval,
+        origin=tuple(full_origin),
+    )
 
 
-def median_filter(input, size=None, footprint=None, output=None, mode="reflect", cval=0.0,
-                  origin=0, *, axes=None):
+def median_filter(
+    input, size=None, footprint=None, output=None, mode="reflect", cval=0.0, origin=0, *, axes=None
+):
     """Blockwise twin of :func:`scipy.ndimage.median_filter`, with a fast exact kernel.
 
     Notes
@@ -176,15 +221,37 @@ def median_filter(input, size=None, footprint=None, output=None, mode="reflect",
     >>> np.array_equal(ndimage.median_filter(x, 3).compute(), ndi.median_filter(x, 3))
     True
     """
+
     def twin(a, output=None, **kw):
         return ndi.median_filter(a, output=output, **kw)
 
-    return _rank_common("median_filter", twin, input, lambda n: n // 2, size, footprint, output,
-                        mode, cval, origin, axes)
+    return _rank_common(
+        "median_filter",
+        twin,
+        input,
+        lambda n: n // 2,
+        size,
+        footprint,
+        output,
+        mode,
+        cval,
+        origin,
+        axes,
+    )
 
 
-def rank_filter(input, rank, size=None, footprint=None, output=None, mode="reflect", cval=0.0,
-                origin=0, *, axes=None):
+def rank_filter(
+    input,
+    rank,
+    size=None,
+    footprint=None,
+    output=None,
+    mode="reflect",
+    cval=0.0,
+    origin=0,
+    *,
+    axes=None,
+):
     """Blockwise twin of :func:`scipy.ndimage.rank_filter`.
 
     Examples
@@ -196,11 +263,23 @@ def rank_filter(input, rank, size=None, footprint=None, output=None, mode="refle
     >>> np.array_equal(y.compute(), ndi.rank_filter(x, -2, size=(3, 1, 5)))
     True
     """
+
     def twin(a, output=None, **kw):
         return ndi.rank_filter(a, rank, output=output, **kw)
 
-    return _rank_common("rank_filter", twin, input, lambda n: int(rank) + n if rank < 0 else int(rank),
-                        size, footprint, output, mode, cval, origin, axes)
+    return _rank_common(
+        "rank_filter",
+        twin,
+        input,
+        lambda n: int(rank) + n if rank < 0 else int(rank),
+        size,
+        footprint,
+        output,
+        mode,
+        cval,
+        origin,
+        axes,
+    )
 
 
 def _percentile_rank(percentile: float, n: int) -> int:
@@ -214,8 +293,18 @@ def _percentile_rank(percentile: float, n: int) -> int:
     return rank
 
 
-def percentile_filter(input, percentile, size=None, footprint=None, output=None, mode="reflect",
-                      cval=0.0, origin=0, *, axes=None):
+def percentile_filter(
+    input,
+    percentile,
+    size=None,
+    footprint=None,
+    output=None,
+    mode="reflect",
+    cval=0.0,
+    origin=0,
+    *,
+    axes=None,
+):
     """Blockwise twin of :func:`scipy.ndimage.percentile_filter`.
 
     Examples
@@ -227,9 +316,20 @@ def percentile_filter(input, percentile, size=None, footprint=None, output=None,
     >>> np.array_equal(y.compute(), ndi.percentile_filter(x, 25, size=3))
     True
     """
+
     def twin(a, output=None, **kw):
         return ndi.percentile_filter(a, percentile, output=output, **kw)
 
-    return _rank_common("percentile_filter", twin, input,
-                        lambda n: _percentile_rank(percentile, n), size, footprint, output, mode,
-                        cval, origin, axes)
+    return _rank_common(
+        "percentile_filter",
+        twin,
+        input,
+        lambda n: _percentile_rank(percentile, n),
+        size,
+        footprint,
+        output,
+        mode,
+        cval,
+        origin,
+        axes,
+    )

@@ -69,8 +69,9 @@ def _tv_block(block, *, weight, n_iter):
     return tv_chambolle_kernel(block, weight, n_iter)
 
 
-def denoise_tv_chambolle(image, weight=0.1, eps=0.0, max_num_iter=200, *, halo=None,
-                         channel_axis=None):
+def denoise_tv_chambolle(
+    image, weight=0.1, eps=0.0, max_num_iter=200, *, halo=None, channel_axis=None
+):
     """Total-variation denoising of a chunked volume (Chambolle's ROF algorithm).
 
     The twin of :func:`skimage.restoration.denoise_tv_chambolle` run with ``eps=0``:
@@ -138,8 +139,10 @@ def denoise_tv_chambolle(image, weight=0.1, eps=0.0, max_num_iter=200, *, halo=N
     """
     x = as_dask(image, name="image")
     if x.dtype.kind != "f":
-        raise TypeError(f"`image` must be a float array; got dtype {x.dtype}. Convert it "
-                        "first (e.g. skimage.util.img_as_float).")
+        raise TypeError(
+            f"`image` must be a float array; got dtype {x.dtype}. Convert it "
+            "first (e.g. skimage.util.img_as_float)."
+        )
     if channel_axis is not None:
         raise NotImplementedError(f"`channel_axis` is not supported; got {channel_axis!r}.")
     if not isinstance(eps, numbers.Real) or eps != 0:
@@ -162,6 +165,13 @@ def denoise_tv_chambolle(image, weight=0.1, eps=0.0, max_num_iter=200, *, halo=N
     if x.dtype == np.float16:
         x = x.astype(np.float32)
     depth = (min(int(halo), int(max_num_iter) - 1),) * x.ndim
-    return apply_blockwise(_tv_block, x, depth, ("reflect",) * x.ndim, dtype=x.dtype,
-                           name="denoise_tv_chambolle", weight=float(weight),
-                           n_iter=int(max_num_iter))
+    return apply_blockwise(
+        _tv_block,
+        x,
+        depth,
+        ("reflect",) * x.ndim,
+        dtype=x.dtype,
+        name="denoise_tv_chambolle",
+        weight=float(weight),
+        n_iter=int(max_num_iter),
+    )

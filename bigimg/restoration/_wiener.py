@@ -49,8 +49,9 @@ def _mysize(mysize, ndim: int) -> tuple[int, ...]:
     else:
         size = tuple(mysize)
         if len(size) != ndim:
-            raise ValueError(f"`mysize` must be a scalar or have one entry per axis ({ndim}); "
-                             f"got {mysize!r}.")
+            raise ValueError(
+                f"`mysize` must be a scalar or have one entry per axis ({ndim}); got {mysize!r}."
+            )
     for s in size:
         if isinstance(s, bool) or not isinstance(s, numbers.Integral):
             raise TypeError(f"`mysize` must hold integers; got {mysize!r}.")
@@ -112,8 +113,17 @@ def wiener(im, mysize=None, noise=None):
     depth = footprint_depth(size, (0,) * x.ndim)
     modes = ("constant",) * x.ndim
     if noise is None:
-        var = apply_blockwise(_local_variance, x, depth, modes, dtype=np.float64,
-                              name="wiener-variance", size=size)
+        var = apply_blockwise(
+            _local_variance, x, depth, modes, dtype=np.float64, name="wiener-variance", size=size
+        )
         noise = float(var.sum(dtype=np.float64).compute()) / math.prod(x.shape)
-    return apply_blockwise(_wiener_block, x, depth, modes, dtype=np.float64, name="wiener",
-                           size=size, noise=float(noise))
+    return apply_blockwise(
+        _wiener_block,
+        x,
+        depth,
+        modes,
+        dtype=np.float64,
+        name="wiener",
+        size=size,
+        noise=float(noise),
+    )

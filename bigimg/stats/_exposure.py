@@ -19,15 +19,26 @@ from bigimg.stats._passes import as_real_dask, min_max
 __all__ = ["rescale_intensity"]
 
 # scikit-image's DTYPE_RANGE: dtype types and names -> (min, max)
-_RANGES: dict[Any, tuple] = {bool: (False, True), np.bool_: (False, True), float: (-1, 1),
-                             int: (np.iinfo(np.int64).min, np.iinfo(np.int64).max)}
+_RANGES: dict[Any, tuple] = {
+    bool: (False, True),
+    np.bool_: (False, True),
+    float: (-1, 1),
+    int: (np.iinfo(np.int64).min, np.iinfo(np.int64).max),
+}
 for _t in (np.float16, np.float32, np.float64):
     _RANGES[_t] = (-1, 1)
 for _t in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64):
     _RANGES[_t] = (int(np.iinfo(_t).min), int(np.iinfo(_t).max))
 _RANGES.update({t.__name__: r for t, r in list(_RANGES.items())})
-_RANGES.update({"uint10": (0, 2**10 - 1), "uint12": (0, 2**12 - 1), "uint14": (0, 2**14 - 1),
-                "bool": (False, True), "float": (-1, 1)})
+_RANGES.update(
+    {
+        "uint10": (0, 2**10 - 1),
+        "uint12": (0, 2**12 - 1),
+        "uint14": (0, 2**14 - 1),
+        "bool": (False, True),
+        "float": (-1, 1),
+    }
+)
 
 
 def _float_type(dtype: np.dtype):
@@ -51,8 +62,10 @@ def _output_type(out_range: Any, dtype: np.dtype):
             return np.dtype(out_range).type
         except TypeError:
             return np.uint16
-    raise ValueError("Incorrect value for out_range, should be a valid image data type or a "
-                     f"pair of values, got {out_range!r}.")
+    raise ValueError(
+        "Incorrect value for out_range, should be a valid image data type or a "
+        f"pair of values, got {out_range!r}."
+    )
 
 
 def _hashable_key(value: Any) -> bool:
@@ -70,8 +83,9 @@ def _check_range(value: Any, name: str) -> None:
             raise ValueError(f"`{name}` must hold two values (min, max); got {value!r}.")
         return
     if not _hashable_key(value):
-        raise ValueError(f"`{name}` must be 'image', 'dtype', a dtype name or a (min, max) "
-                         f"pair; got {value!r}.")
+        raise ValueError(
+            f"`{name}` must be 'image', 'dtype', a dtype name or a (min, max) pair; got {value!r}."
+        )
 
 
 def _range(value: Any, dtype: np.dtype, image_range, clip_negative=False) -> tuple:
@@ -162,6 +176,13 @@ def rescale_intensity(image, in_range="image", out_range="dtype"):
             stacklevel=2,
         )
     dtype = np.dtype(out_type)
-    return x.map_blocks(_rescale_block, imin=imin, imax=imax, omin=omin, omax=omax,
-                        out_type=out_type, dtype=dtype,
-                        meta=np.empty((0,) * x.ndim, dtype))
+    return x.map_blocks(
+        _rescale_block,
+        imin=imin,
+        imax=imax,
+        omin=omin,
+        omax=omax,
+        out_type=out_type,
+        dtype=dtype,
+        meta=np.empty((0,) * x.ndim, dtype),
+    )

@@ -91,8 +91,12 @@ def granulometry(mask, sizes: Sequence[int]) -> np.ndarray:
         raise ValueError("`sizes` must hold at least one radius; got none.")
     footprints = [ball(n, x.ndim) for n in sizes]
     binary = x != 0
-    sums = [binary_opening(binary, structure=fp).sum(dtype=np.int64) if fp.size > 1
-            else binary.sum(dtype=np.int64) for fp in footprints]
+    sums = [
+        binary_opening(binary, structure=fp).sum(dtype=np.int64)
+        if fp.size > 1
+        else binary.sum(dtype=np.int64)
+        for fp in footprints
+    ]
     return np.array(dask.compute(*sums), dtype=np.int64)
 
 
@@ -162,10 +166,15 @@ def radial_profile(image, center=None, bin_width=1.0, *, spacing=None) -> np.nda
     if x.dtype.kind not in "biuf":
         raise TypeError(f"`image` must be real; got dtype {x.dtype}.")
     ndim = x.ndim
-    center = tuple(float(c) for c in normalize_sequence(
-        tuple(s / 2 for s in x.shape) if center is None else center, ndim, "center"))
-    spacing = tuple(float(s) for s in normalize_sequence(
-        1.0 if spacing is None else spacing, ndim, "spacing"))
+    center = tuple(
+        float(c)
+        for c in normalize_sequence(
+            tuple(s / 2 for s in x.shape) if center is None else center, ndim, "center"
+        )
+    )
+    spacing = tuple(
+        float(s) for s in normalize_sequence(1.0 if spacing is None else spacing, ndim, "spacing")
+    )
     bin_width = float(bin_width)
     if not bin_width > 0:
         raise ValueError(f"`bin_width` must be positive; got {bin_width}.")
@@ -177,13 +186,20 @@ def radial_profile(image, center=None, bin_width=1.0, *, spacing=None) -> np.nda
     corners = np.array(np.meshgrid(*[(0, n - 1) for n in x.shape], indexing="ij"))
     corners = corners.reshape(ndim, -1).T
     nbins = 2 + max(
-        int(_radius_bins((1,) * ndim, tuple(c), center, spacing, bin_width).max())
-        for c in corners
+        int(_radius_bins((1,) * ndim, tuple(c), center, spacing, bin_width).max()) for c in corners
     )
-    p = tree_pass(x, _profile_block, add_merge, name="radial", with_offset=True,
-                  center=center, spacing=spacing, bin_width=bin_width, nbins=nbins)
+    p = tree_pass(
+        x,
+        _profile_block,
+        add_merge,
+        name="radial",
+        with_offset=True,
+        center=center,
+        spacing=spacing,
+        bin_width=bin_width,
+        nbins=nbins,
+    )
     ((sums, counts),) = run_passes(p)
     last = int(np.flatnonzero(counts)[-1]) + 1
     with np.errstate(invalid="ignore", divide="ignore"):
         return sums[:last] / counts[:last]
-

@@ -32,8 +32,7 @@ MAX_INTEGER_BINS = 1 << 26
 
 
 def _np_hist_block(block, wblock=None, *, bins, range, weighted):
-    counts, _ = np.histogram(block, bins=bins, range=range,
-                             weights=wblock if weighted else None)
+    counts, _ = np.histogram(block, bins=bins, range=range, weights=wblock if weighted else None)
     return counts
 
 
@@ -115,8 +114,9 @@ def histogram(a, bins=10, range=None, density=None, weights=None):
     if weights is not None:
         w = as_dask(weights, name="weights")
         if w.shape != x.shape:
-            raise ValueError(f"weights should have the same shape as a; got {w.shape} "
-                             f"and {x.shape}.")
+            raise ValueError(
+                f"weights should have the same shape as a; got {w.shape} and {x.shape}."
+            )
         w = w.rechunk(x.chunks)
     # numpy validates bins and range (and the dtype) on an empty array of the same dtype
     probe_w = None if w is None else np.empty(0, w.dtype)
@@ -125,12 +125,16 @@ def histogram(a, bins=10, range=None, density=None, weights=None):
     if rng is None and np.ndim(bins) == 0:
         rng = _data_range(x)
     counts_pass = tree_pass(
-        x if w is None else (x, w), _np_hist_block, add_merge, name="histogram",
-        bins=bins, range=rng, weighted=w is not None,
+        x if w is None else (x, w),
+        _np_hist_block,
+        add_merge,
+        name="histogram",
+        bins=bins,
+        range=rng,
+        weighted=w is not None,
     )
     (hist,) = run_passes(counts_pass)
-    edges = np.histogram_bin_edges(np.empty(0, x.dtype), bins=bins, range=rng,
-                                   weights=probe_w)
+    edges = np.histogram_bin_edges(np.empty(0, x.dtype), bins=bins, range=rng, weights=probe_w)
     if density:
         db = np.array(np.diff(edges), float)
         return hist / db / hist.sum(), edges
@@ -250,8 +254,9 @@ def image_histogram(image, nbins=256, source_range="image", normalize=False):
     """
     x = as_real_dask(image)
     if x.dtype.kind == "b":
-        raise TypeError("`image` must be an integer or float array; got dtype bool. "
-                        "Cast it to uint8.")
+        raise TypeError(
+            "`image` must be an integer or float array; got dtype bool. Cast it to uint8."
+        )
     nbins = check_nbins(nbins)
     if source_range not in ("image", "dtype"):
         raise ValueError(f"Incorrect value for `source_range` argument: {source_range!r}")

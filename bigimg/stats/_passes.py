@@ -50,8 +50,10 @@ _FLOAT_VIEW = {2: np.int16, 4: np.int32, 8: np.int64}
 def known_shape(x: da.Array, name: str) -> da.Array:
     """``x`` itself, after checking that its chunk sizes are known."""
     if any(np.isnan(c) for cs in x.chunks for c in cs):
-        raise ValueError(f"`{name}` has unknown chunk sizes (e.g. after boolean indexing); "
-                         f"call {name}.compute_chunk_sizes() first.")
+        raise ValueError(
+            f"`{name}` has unknown chunk sizes (e.g. after boolean indexing); "
+            f"call {name}.compute_chunk_sizes() first."
+        )
     return x
 
 

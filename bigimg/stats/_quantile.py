@@ -48,9 +48,7 @@ _METHODS = {
         lambda g, i: _gamma_where(g, 1.0, 0.5, g == 0),
     ),
     "closest_observation": (
-        lambda n, q: _to_boundary(
-            n * q - 1 - 0.5, lambda g, i: (g == 0) & (np.floor(i) % 2 == 1)
-        ),
+        lambda n, q: _to_boundary(n * q - 1 - 0.5, lambda g, i: (g == 0) & (np.floor(i) % 2 == 1)),
         None,
     ),
     "interpolated_inverted_cdf": (_hf_index(0, 1), lambda g, i: g),
@@ -73,8 +71,7 @@ def _lerp(a, b, t):
     """numpy's interpolation between neighbours (exact at both ends)."""
     diff = b - a
     res = np.add(a, diff * t, out=...)
-    np.subtract(b, diff * (1 - t), out=res, where=t >= 0.5, casting="unsafe",
-                dtype=type(res.dtype))
+    np.subtract(b, diff * (1 - t), out=res, where=t >= 0.5, casting="unsafe", dtype=type(res.dtype))
     if res.ndim == 0:
         res = res[()]
     return res
@@ -106,15 +103,18 @@ def _validate(a, q, axis, out, method, keepdims, weights, name):
             " Whole-volume statistics only."
         )
     if out is not None:
-        raise TypeError(f"`out` must be None; got {type(out).__name__}. The result is a small "
-                        "numpy array or scalar returned directly.")
+        raise TypeError(
+            f"`out` must be None; got {type(out).__name__}. The result is a small "
+            "numpy array or scalar returned directly."
+        )
     if keepdims:
         raise NotImplementedError("`keepdims=True` is not supported; got keepdims=True.")
     if weights is not None:
         raise NotImplementedError("`weights` is not supported; got weights.")
     if method not in _METHODS:
-        raise ValueError(f"`method` must be one of {', '.join(map(repr, _METHODS))}; "
-                         f"got {method!r}.")
+        raise ValueError(
+            f"`method` must be one of {', '.join(map(repr, _METHODS))}; got {method!r}."
+        )
     if x.size == 0:
         raise ValueError(f"`a` must not be empty; got shape {x.shape}.")
     if isinstance(q, np.ndarray | list | tuple) or isinstance(q, numbers.Real):
@@ -183,8 +183,17 @@ def _combine(arr, vidx, prev, nxt, fix_gamma, weak_q):
     return _lerp(arr[prev], arr[nxt], gamma)
 
 
-def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
-             keepdims=False, *, weights=None):
+def quantile(
+    a,
+    q,
+    axis=None,
+    out=None,
+    overwrite_input=False,
+    method="linear",
+    keepdims=False,
+    *,
+    weights=None,
+):
     """Exact whole-volume quantile: the twin of :func:`numpy.quantile` with ``axis=None``.
 
     Computes eagerly and returns what numpy returns for the same data (a numpy scalar
@@ -247,8 +256,17 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     return _quantile(x, qa, method, weak_q)
 
 
-def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
-               keepdims=False, *, weights=None):
+def percentile(
+    a,
+    q,
+    axis=None,
+    out=None,
+    overwrite_input=False,
+    method="linear",
+    keepdims=False,
+    *,
+    weights=None,
+):
     """Exact whole-volume percentile: the twin of :func:`numpy.percentile` with ``axis=None``.
 
     Same as :func:`quantile` with ``q`` in percent; bit-for-bit numpy's answer.
@@ -328,8 +346,10 @@ def scoreatpercentile(a, per, limit=(), interpolation_method="fraction", axis=No
     if axis is not None:
         raise NotImplementedError(f"`axis` other than None is not supported; got {axis!r}.")
     if interpolation_method not in ("fraction", "lower", "higher"):
-        raise ValueError("`interpolation_method` must be 'fraction', 'lower' or 'higher'; "
-                         f"got {interpolation_method!r}.")
+        raise ValueError(
+            "`interpolation_method` must be 'fraction', 'lower' or 'higher'; "
+            f"got {interpolation_method!r}."
+        )
     pers = [per] if np.isscalar(per) else list(np.asarray(per).reshape(-1))
     for p in pers:
         if not 0 <= p <= 100:

@@ -86,14 +86,18 @@ def _factors(block_size: Any, ndim: int) -> tuple[int, ...]:
     else:
         factors = tuple(block_size)
         if len(factors) != ndim:
-            raise ValueError("`block_size` must be a scalar or have the same length as "
-                             f"`image.shape` ({ndim}); got {block_size!r}.")
+            raise ValueError(
+                "`block_size` must be a scalar or have the same length as "
+                f"`image.shape` ({ndim}); got {block_size!r}."
+            )
     for f in factors:
         if isinstance(f, bool) or not isinstance(f, numbers.Integral):
             raise TypeError(f"`block_size` must hold integers; got {block_size!r}.")
         if f < 1:
-            raise ValueError("Down-sampling factors must be >= 1 (use skimage.transform.resize "
-                             f"to up-sample an image); got {block_size!r}.")
+            raise ValueError(
+                "Down-sampling factors must be >= 1 (use skimage.transform.resize "
+                f"to up-sample an image); got {block_size!r}."
+            )
     return tuple(int(f) for f in factors)
 
 
@@ -167,12 +171,18 @@ def block_reduce(image, block_size=2, func=np.sum, cval=0, func_kwargs=None):
         x = da.pad(x, pad, mode="constant", constant_values=cval)
     if x.size == 0:
         return da.zeros(tuple(n // f for n, f in zip(x.shape, factors)), dtype=dtype)
-    aligned = tuple(_aligned_chunks(c, f, ax > 0)
-                    for ax, (c, f) in enumerate(zip(x.chunks, factors)))
+    aligned = tuple(
+        _aligned_chunks(c, f, ax > 0) for ax, (c, f) in enumerate(zip(x.chunks, factors))
+    )
     if aligned != x.chunks:
         x = x.rechunk(aligned)
     out_chunks = tuple(tuple(c // f for c in cs) for cs, f in zip(aligned, factors))
-    return x.map_blocks(_reduce_block, factors=factors, reducer=func, kwargs=kwargs,
-                        chunks=out_chunks, dtype=dtype,
-                        meta=np.empty((0,) * x.ndim, dtype))
-
+    return x.map_blocks(
+        _reduce_block,
+        factors=factors,
+        reducer=func,
+        kwargs=kwargs,
+        chunks=out_chunks,
+        dtype=dtype,
+        meta=np.empty((0,) * x.ndim, dtype),
+    )

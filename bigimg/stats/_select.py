@@ -199,16 +199,16 @@ def order_statistics(x: da.Array, ranks: Sequence[int], info: tuple | None = Non
         passes = []
         if gather:
             g_ranges = tuple((klo, khi) for klo, khi, _, _ in gather)
-            passes.append(tree_pass(x, _gather_block, _gather_merge, name="gather",
-                                    ranges=g_ranges))
+            passes.append(
+                tree_pass(x, _gather_block, _gather_merge, name="gather", ranges=g_ranges)
+            )
         if hist:
             specs = [_spec(klo, khi, dtype, level) for klo, khi, _, level in hist]
             h_ranges = tuple(
                 (klo, khi, spec, bool(klo <= kmin and khi >= kmax and nan == 0))
                 for (klo, khi, _, _), spec in zip(hist, specs)
             )
-            passes.append(tree_pass(x, _hist_block, _hist_merge, name="bucket",
-                                    ranges=h_ranges))
+            passes.append(tree_pass(x, _hist_block, _hist_merge, name="bucket", ranges=h_ranges))
         results = list(run_passes(*passes))
         if gather:
             for key, keys in zip(gather, results.pop(0)):

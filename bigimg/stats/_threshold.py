@@ -37,8 +37,9 @@ __all__ = [
 def _image(image, name: str = "image"):
     x = as_real_dask(image, name=name)
     if x.dtype.kind == "b":
-        raise TypeError(f"`{name}` must be an integer or float array; got dtype bool. "
-                        "Cast it to uint8.")
+        raise TypeError(
+            f"`{name}` must be an integer or float array; got dtype bool. Cast it to uint8."
+        )
     if x.size == 0:
         raise ValueError(f"`{name}` must not be empty; got shape {x.shape}.")
     return x
@@ -52,8 +53,10 @@ def _given_hist(hist):
         counts = np.asarray(hist)
         centers = np.arange(counts.size)
     if counts.ndim != 1 or counts.shape != centers.shape or counts.size == 0:
-        raise ValueError("`hist` must be a 1-D array of counts or a (counts, bin_centers) "
-                         f"pair of equal length; got shapes {counts.shape}, {centers.shape}.")
+        raise ValueError(
+            "`hist` must be a 1-D array of counts or a (counts, bin_centers) "
+            f"pair of equal length; got shapes {counts.shape}, {centers.shape}."
+        )
     if counts[0] == 0 or counts[-1] == 0:
         nonzero = counts > 0
         start = np.argmax(nonzero)
@@ -444,11 +447,14 @@ def threshold_li(image, *, tolerance=None, initial_guess=None, iter_callback=Non
     True
     """
     x = _image(image)
-    if initial_guess is not None and not (callable(initial_guess)
-                                          or isinstance(initial_guess, numbers.Real)):
-        raise TypeError("Incorrect type for `initial_guess`; should be a floating point value, "
-                        f"or a function mapping an array to a floating point value; got "
-                        f"{initial_guess!r}.")
+    if initial_guess is not None and not (
+        callable(initial_guess) or isinstance(initial_guess, numbers.Real)
+    ):
+        raise TypeError(
+            "Incorrect type for `initial_guess`; should be a floating point value, "
+            f"or a function mapping an array to a floating point value; got "
+            f"{initial_guess!r}."
+        )
     if tolerance is not None and not isinstance(tolerance, numbers.Real):
         raise TypeError(f"`tolerance` must be a number or None; got {tolerance!r}.")
     n, _, lo, hi = min_max(x)
@@ -490,8 +496,9 @@ def _li_integer(x, lo, tolerance, initial_guess, iter_callback, shifted_max) -> 
     centers = np.arange(counts.size)
     tolerance = tolerance or 0.5
     total = int(np.dot(counts.astype(object), centers.astype(object)))
-    t_next = _li_start(x, lo, initial_guess, shifted_max,
-                       lambda: np.float64(total) / np.float64(counts.sum()))
+    t_next = _li_start(
+        x, lo, initial_guess, shifted_max, lambda: np.float64(total) / np.float64(counts.sum())
+    )
     t_curr = -2 * tolerance
     if iter_callback is not None:
         iter_callback(t_next + lo)
@@ -514,7 +521,7 @@ def _li_float(x, lo, n, tolerance, initial_guess, iter_callback, shifted_max) ->
 
     def sums(t: float):
         p = tree_pass(x, _li_block, add_merge, name="li", lo=lo, t=float(t))
-        (cnt, tot), = run_passes(p)
+        ((cnt, tot),) = run_passes(p)
         return cnt, tot
 
     def mean():
@@ -536,4 +543,3 @@ def _li_float(x, lo, n, tolerance, initial_guess, iter_callback, shifted_max) ->
         if iter_callback is not None:
             iter_callback(t_next + float(lo))
     return float(t_next + float(lo))
-

@@ -61,12 +61,14 @@ def run_notebook(path, *, env: Mapping[str, str] | None = None, timeout: int = 1
     nb = nbformat.read(os.fspath(path), as_version=4)
     with tempfile.TemporaryDirectory(prefix="bigimg-nbrun-") as scratch:
         scratch = pathlib.Path(scratch)
-        km = KernelManager(kernel_name="bigimg-python",
-                           kernel_spec_manager=_kernel_spec_manager(scratch))
+        km = KernelManager(
+            kernel_name="bigimg-python", kernel_spec_manager=_kernel_spec_manager(scratch)
+        )
         work = scratch / "cwd"
         work.mkdir()
-        client = NotebookClient(nb, km=km, timeout=timeout,
-                                resources={"metadata": {"path": str(work)}})
+        client = NotebookClient(
+            nb, km=km, timeout=timeout, resources={"metadata": {"path": str(work)}}
+        )
         client.execute(env={**os.environ, **(env or {})})
     return nb
 
@@ -76,5 +78,9 @@ def notebook_outputs(path) -> list[int]:
     import nbformat
 
     nb = nbformat.read(os.fspath(path), as_version=4)
-    return [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
-            and (cell.get("outputs") or cell.get("execution_count") is not None)]
+    return [
+        i
+        for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "code"
+        and (cell.get("outputs") or cell.get("execution_count") is not None)
+    ]

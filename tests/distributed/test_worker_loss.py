@@ -38,16 +38,21 @@ def client():
     (Replaces the folder's shared cluster, whose other tests must not depend on a
     killed worker coming back.)
     """
-    with distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        memory_limit="1.5GiB",
-        dashboard_address=None,
-    ) as cluster, distributed.Client(cluster, set_as_default=False) as fresh:
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit="1.5GiB",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster, set_as_default=False) as fresh,
+    ):
         fresh.wait_for_workers(2, timeout=120)
         with fresh.as_current(), dask.config.set(scheduler=fresh.get):
             yield fresh
+
+
 DELAY = 0.15  # seconds per block: ~1.2 s of work per worker
 
 

@@ -25,10 +25,18 @@ CHUNKS["smaller_than_halo"] = ((2, 2, 2, 2, 1), (1, 1, 1, 7), (11,))
 RNG = np.random.default_rng(0)
 VOL = RNG.random(SHAPE)
 
-OURS = {"gaussian": fourier_gaussian, "uniform": fourier_uniform,
-        "ellipsoid": fourier_ellipsoid, "shift": fourier_shift}
-PARAM = {"gaussian": (1.5, 0.7, 2.0), "uniform": (3.0, 2.0, 4.5),
-         "ellipsoid": (2.5, 3.0, 1.7), "shift": (1.5, -2.0, 0.25)}
+OURS = {
+    "gaussian": fourier_gaussian,
+    "uniform": fourier_uniform,
+    "ellipsoid": fourier_ellipsoid,
+    "shift": fourier_shift,
+}
+PARAM = {
+    "gaussian": (1.5, 0.7, 2.0),
+    "uniform": (3.0, 2.0, 4.5),
+    "ellipsoid": (2.5, 3.0, 1.7),
+    "shift": (1.5, -2.0, 0.25),
+}
 # separable kernels use scipy's own per-axis tables: bit-exact; the others use numpy's
 # sin/cos and scipy.special.j1, equal to scipy's C library here but allowed 1e-14
 RTOL = {"gaussian": 0, "uniform": 0, "ellipsoid": 1e-14, "shift": 1e-14}
@@ -90,8 +98,9 @@ def test_other_ranks_and_unit_axes(shape):
     for kind in OURS:
         twin = getattr(ndi, f"fourier_{kind}")
         for n, axis in [(-1, -1), (2 * shape[-1] - 1, -1), (2 * shape[0], 0)]:
-            assert_dask_matches(OURS[kind](xd, 1.7, n=n, axis=axis), twin(x, 1.7, n=n, axis=axis),
-                                rtol=RTOL[kind])
+            assert_dask_matches(
+                OURS[kind](xd, 1.7, n=n, axis=axis), twin(x, 1.7, n=n, axis=axis), rtol=RTOL[kind]
+            )
 
 
 def test_dask_fft_roundtrip_gaussian_smooths_like_real_space():
@@ -128,9 +137,12 @@ def test_graphs_pickle():
     """What crosses to a worker pickles with the standard pickle (module-level kernels)."""
     fd = da.from_array(INPUTS["complex128"][0], chunks=4)
     x = da.from_array(VOL, chunks=4)
-    for y in (fourier_shift(fd, 1.0), fourier_ellipsoid(fd, 2.0),
-              restoration.wiener(x, 3, noise=0.1),
-              restoration.denoise_tv_chambolle(x, 0.1, max_num_iter=3)):
+    for y in (
+        fourier_shift(fd, 1.0),
+        fourier_ellipsoid(fd, 2.0),
+        restoration.wiener(x, 3, noise=0.1),
+        restoration.denoise_tv_chambolle(x, 0.1, max_num_iter=3),
+    ):
         graph = dict(y.__dask_graph__())
         again = pickle.loads(pickle.dumps(graph))
         assert again.keys() == graph.keys()

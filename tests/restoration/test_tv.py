@@ -35,25 +35,30 @@ def test_full_halo_is_exact(chunks):
     x = _noisy(SMALL, seed=1)
     n = 6
     with raise_if_dask_computes():
-        y = restoration.denoise_tv_chambolle(da.from_array(x, chunks=chunks), 0.15,
-                                             max_num_iter=n, halo=n - 1)
+        y = restoration.denoise_tv_chambolle(
+            da.from_array(x, chunks=chunks), 0.15, max_num_iter=n, halo=n - 1
+        )
     assert_dask_matches(y, sk_tv(x, weight=0.15, eps=0, max_num_iter=n), rtol=0, atol=1e-15)
 
 
-@pytest.mark.parametrize("weight,n_iter,halo,bound", [
-    (0.1, 100, 16, 1e-3), (0.3, 200, 16, 1e-3), (1.0, 100, 24, 5e-4), (0.3, 100, 8, 5e-2)])
+@pytest.mark.parametrize(
+    "weight,n_iter,halo,bound",
+    [(0.1, 100, 16, 1e-3), (0.3, 200, 16, 1e-3), (1.0, 100, 24, 5e-4), (0.3, 100, 8, 5e-2)],
+)
 def test_halo_error_bound(weight, n_iter, halo, bound):
     # long along axis 0 so that the halo stays shorter than the chunks
     shape = (3 * (halo + 10), 10, 10)
     x = _noisy(shape, noise=0.1, seed=2)
     ref = tv_chambolle_kernel(x, weight, n_iter)
-    y = restoration.denoise_tv_chambolle(da.from_array(x, chunks=(halo + 10, 10, 10)), weight,
-                                         max_num_iter=n_iter, halo=halo).compute()
+    y = restoration.denoise_tv_chambolle(
+        da.from_array(x, chunks=(halo + 10, 10, 10)), weight, max_num_iter=n_iter, halo=halo
+    ).compute()
     err = np.abs(y - ref).max()
     assert err < bound
     # and the halo matters: without it the error is far larger
-    y0 = restoration.denoise_tv_chambolle(da.from_array(x, chunks=(halo + 10, 10, 10)), weight,
-                                          max_num_iter=n_iter, halo=0).compute()
+    y0 = restoration.denoise_tv_chambolle(
+        da.from_array(x, chunks=(halo + 10, 10, 10)), weight, max_num_iter=n_iter, halo=0
+    ).compute()
     assert np.abs(y0 - ref).max() > 10 * err
 
 

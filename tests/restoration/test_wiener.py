@@ -19,8 +19,9 @@ CHUNKS["smaller_than_halo"] = ((2, 2, 2, 2, 1), (1, 1, 1, 8), (13,))
 
 
 # every chunking in float64, every dtype with the irregular chunking
-CASES = [(c, np.float64) for c in CHUNKS] + [("irregular", d) for d in (np.uint8, np.int32,
-                                                                        np.float32)]
+CASES = [(c, np.float64) for c in CHUNKS] + [
+    ("irregular", d) for d in (np.uint8, np.int32, np.float32)
+]
 
 
 @pytest.mark.parametrize("cname,dt", CASES, ids=[f"{c}-{np.dtype(d).name}" for c, d in CASES])
@@ -34,8 +35,9 @@ def test_equals_scipy(cname, dt):
         scale = float(np.abs(x).max()) ** 2
         # scipy sums the windows by FFT, in single precision for float32 input
         tol = 1e-5 if dt == np.float32 else 1e-12
-        assert_dask_matches(restoration.wiener(xd, mysize), ref, rtol=tol, atol=tol * scale,
-                            chunks=xd.chunks)
+        assert_dask_matches(
+            restoration.wiener(xd, mysize), ref, rtol=tol, atol=tol * scale, chunks=xd.chunks
+        )
 
 
 def test_given_noise_stays_lazy_and_matches():
@@ -43,8 +45,7 @@ def test_given_noise_stays_lazy_and_matches():
     xd = da.from_array(x, chunks=(4, 5, 6))
     with raise_if_dask_computes():
         y = restoration.wiener(xd, (3, 3, 5), noise=250.0)
-    assert_dask_matches(y, scipy.signal.wiener(x, (3, 3, 5), noise=250.0), rtol=1e-12,
-                        atol=1e-8)
+    assert_dask_matches(y, scipy.signal.wiener(x, (3, 3, 5), noise=250.0), rtol=1e-12, atol=1e-8)
 
 
 def test_noise_estimate_is_global():

@@ -39,8 +39,9 @@ def test_func_kwargs_and_chunks_are_aligned():
     x = random_volume(SMALL, np.float32, seed=12)
     xd = da.from_array(x, chunks=CHUNKS["irregular"])
     y = stats.block_reduce(xd, (2, 2, 3), np.mean, func_kwargs={"dtype": np.float64})
-    assert_dask_matches(y, sk_block_reduce(x, (2, 2, 3), np.mean,
-                                           func_kwargs={"dtype": np.float64}), rtol=0)
+    assert_dask_matches(
+        y, sk_block_reduce(x, (2, 2, 3), np.mean, func_kwargs={"dtype": np.float64}), rtol=0
+    )
     # every output chunk comes from whole input blocks: no task straddles a chunk edge
     assert all(len(c) >= 1 for c in y.chunks)
 
@@ -51,8 +52,11 @@ def _scipy_block_mode(x, factors):
     shape = []
     for n, f in zip(xp.shape, factors):
         shape += [n // f, f]
-    v = xp.reshape(shape).transpose(0, 2, 4, 1, 3, 5).reshape(
-        tuple(n // f for n, f in zip(xp.shape, factors)) + (-1,))
+    v = (
+        xp.reshape(shape)
+        .transpose(0, 2, 4, 1, 3, 5)
+        .reshape(tuple(n // f for n, f in zip(xp.shape, factors)) + (-1,))
+    )
     return scipy.stats.mode(v, axis=-1, keepdims=False).mode
 
 
@@ -71,11 +75,13 @@ def test_mode_reduce_direct():
     rng = np.random.default_rng(14)
     for dt in (np.uint8, np.int64, np.float32):
         v = rng.integers(0, 4, (6, 5, 12)).astype(dt)
-        np.testing.assert_array_equal(stats.mode_reduce(v, axis=-1),
-                                      scipy.stats.mode(v, axis=-1, keepdims=False).mode)
+        np.testing.assert_array_equal(
+            stats.mode_reduce(v, axis=-1), scipy.stats.mode(v, axis=-1, keepdims=False).mode
+        )
         np.testing.assert_array_equal(
             stats.mode_reduce(v, axis=(0, 2)),
-            scipy.stats.mode(v.transpose(1, 0, 2).reshape(5, -1), axis=-1).mode)
+            scipy.stats.mode(v.transpose(1, 0, 2).reshape(5, -1), axis=-1).mode,
+        )
 
 
 def test_errors():

@@ -15,8 +15,16 @@ from bigimg.testing import assert_dask_matches, raise_if_dask_computes, random_v
 
 from ._common import CHUNKS, SMALL, sweep
 
-RANGES = [("image", "dtype"), ((10, 500), "dtype"), ("image", (0, 1)), ((-5.5, 40), (0, 255)),
-          ("dtype", "uint8"), ("uint12", "image"), ((3, 3), (0, 10)), ("image", "float32")]
+RANGES = [
+    ("image", "dtype"),
+    ((10, 500), "dtype"),
+    ("image", (0, 1)),
+    ((-5.5, 40), (0, 255)),
+    ("dtype", "uint8"),
+    ("uint12", "image"),
+    ((3, 3), (0, 10)),
+    ("image", "float32"),
+]
 
 
 @sweep

@@ -48,7 +48,8 @@ def test_granulometry_tutorial_2d():
 def test_granulometry_nonbinary_mask_and_errors():
     m = random_volume((8, 9, 10), np.int32, seed=2) % 3  # non-zero counts as foreground
     assert stats.granulometry(da.from_array(m, chunks=4), [1]).tolist() == [
-        ndi.binary_opening(m, structure=stats.ball(1)).sum()]
+        ndi.binary_opening(m, structure=stats.ball(1)).sum()
+    ]
     with pytest.raises(ValueError, match="radius"):
         stats.granulometry(m, [-1])
     with pytest.raises(ValueError, match="sizes"):
@@ -59,8 +60,11 @@ def test_granulometry_nonbinary_mask_and_errors():
 def test_radial_profile_equals_ndimage_mean(cname):
     f = random_volume(SMALL, np.float32, seed=4)
     fd = da.from_array(f, chunks=CHUNKS[cname])
-    for center, width, spacing in [(None, 1.0, None), ((2.5, 8.0, 1.0), 1.5, None),
-                                   ((-3, 20, 6), 2.0, (2.0, 1.0, 0.5))]:
+    for center, width, spacing in [
+        (None, 1.0, None),
+        ((2.5, 8.0, 1.0), 1.5, None),
+        ((-3, 20, 6), 2.0, (2.0, 1.0, 0.5)),
+    ]:
         got = stats.radial_profile(fd, center, width, spacing=spacing)
         c = [s / 2 for s in SMALL] if center is None else center
         sp = (1, 1, 1) if spacing is None else spacing

@@ -107,8 +107,9 @@ def test_image_histogram_equals_skimage(cname, dt):
             with pytest.raises(ValueError, match="integer values"):
                 stats.image_histogram(x, source_range=source_range)
             continue
-        _equal(stats.image_histogram(xd, 100, source_range),
-               exposure.histogram(x, 100, source_range))
+        _equal(
+            stats.image_histogram(xd, 100, source_range), exposure.histogram(x, 100, source_range)
+        )
     got = stats.image_histogram(xd, 100, normalize=True)
     np.testing.assert_array_equal(got[0], exposure.histogram(x, 100, normalize=True)[0])
 
@@ -124,20 +125,29 @@ def test_image_histogram_negative_integers_and_errors():
         stats.image_histogram(x, nbins=2.5)
 
 
-@pytest.mark.parametrize("dt", [np.float16, np.float32, np.float64, np.int8, np.int64,
-                                np.uint64, np.uint8, bool])
+@pytest.mark.parametrize(
+    "dt", [np.float16, np.float32, np.float64, np.int8, np.int64, np.uint64, np.uint8, bool]
+)
 def test_keys_are_monotone_and_invertible(dt):
     rng = np.random.default_rng(0)
     if np.dtype(dt).kind == "f":
         with np.errstate(over="ignore"):
-            v = np.concatenate([rng.standard_normal(200) * 10.0 ** rng.integers(-30, 30, 200),
-                                [0.0, -0.0, np.inf, -np.inf, 1e-45, -1e-45]]).astype(dt)
+            v = np.concatenate(
+                [
+                    rng.standard_normal(200) * 10.0 ** rng.integers(-30, 30, 200),
+                    [0.0, -0.0, np.inf, -np.inf, 1e-45, -1e-45],
+                ]
+            ).astype(dt)
     elif dt is bool:
         v = np.array([True, False, True])
     else:
         info = np.iinfo(dt)
-        v = np.concatenate([rng.integers(info.min, info.max, 200, dtype=dt, endpoint=True),
-                            np.array([info.min, info.max, 0], dtype=dt)])
+        v = np.concatenate(
+            [
+                rng.integers(info.min, info.max, 200, dtype=dt, endpoint=True),
+                np.array([info.min, info.max, 0], dtype=dt),
+            ]
+        )
     k = to_keys(v)
     by_key = v[np.argsort(k, kind="stable")]
     assert np.all(by_key[1:] >= by_key[:-1])  # keys sort like the values (-0.0 before 0.0)

@@ -15,17 +15,31 @@ from bigimg.testing import random_volume
 
 from ._common import CHUNKS, SMALL, chunk_names, sweep
 
-METHODS = ["linear", "lower", "higher", "nearest", "midpoint", "inverted_cdf",
-           "averaged_inverted_cdf", "closest_observation", "interpolated_inverted_cdf",
-           "hazen", "weibull", "median_unbiased", "normal_unbiased"]
+METHODS = [
+    "linear",
+    "lower",
+    "higher",
+    "nearest",
+    "midpoint",
+    "inverted_cdf",
+    "averaged_inverted_cdf",
+    "closest_observation",
+    "interpolated_inverted_cdf",
+    "hazen",
+    "weibull",
+    "median_unbiased",
+    "normal_unbiased",
+]
 QS = [0, 1, 5, 33.3, 50, 95, 99.9, 100]
 
 
 def _same(got, ref):
     """Equal values, dtypes and scalar-vs-array kind (NaN equal to NaN)."""
     assert type(got) is type(ref), (type(got), type(ref))
-    assert np.asarray(got).dtype == np.asarray(ref).dtype, (np.asarray(got).dtype,
-                                                              np.asarray(ref).dtype)
+    assert np.asarray(got).dtype == np.asarray(ref).dtype, (
+        np.asarray(got).dtype,
+        np.asarray(ref).dtype,
+    )
     np.testing.assert_array_equal(got, ref)
 
 
@@ -43,12 +57,28 @@ def test_every_method(method):
     xd = da.from_array(x, chunks=CHUNKS["irregular"])
     _same(stats.percentile(xd, QS, method=method), np.percentile(x, QS, method=method))
     xi = random_volume(SMALL, np.uint16, seed=8)
-    _same(stats.quantile(da.from_array(xi, chunks=4), np.float32(0.71), method=method),
-          np.quantile(xi, np.float32(0.71), method=method))
+    _same(
+        stats.quantile(da.from_array(xi, chunks=4), np.float32(0.71), method=method),
+        np.quantile(xi, np.float32(0.71), method=method),
+    )
 
 
-@pytest.mark.parametrize("case", ["dups", "spike", "signs", "inf", "int64", "uint64", "bool",
-                                  "int_q", "tiny", "nan", "nan_array"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "dups",
+        "spike",
+        "signs",
+        "inf",
+        "int64",
+        "uint64",
+        "bool",
+        "int_q",
+        "tiny",
+        "nan",
+        "nan_array",
+    ],
+)
 def test_hard_data(case):
     rng = np.random.default_rng(1)
     q = [0, 10, 50, 77.7, 100]
@@ -72,8 +102,10 @@ def test_hard_data(case):
         x = rng.random(SMALL) > 0.3
         xd = da.from_array(x, chunks=4)
         for method in ("lower", "higher", "nearest", "inverted_cdf"):
-            _same(stats.percentile(xd, [10, 50, 90], method=method),
-                  np.percentile(x, [10, 50, 90], method=method))
+            _same(
+                stats.percentile(xd, [10, 50, 90], method=method),
+                np.percentile(x, [10, 50, 90], method=method),
+            )
         with pytest.raises(TypeError):  # numpy cannot interpolate booleans either
             np.percentile(x, 50)
         with pytest.raises(TypeError):
@@ -140,10 +172,14 @@ def test_scoreatpercentile_equals_scipy(cname):
         x = random_volume(SMALL, dt, seed=9)
         xd = da.from_array(x, chunks=CHUNKS[cname])
         for how in ("fraction", "lower", "higher") if dt == np.float32 else ("fraction",):
-            _same(stats.scoreatpercentile(xd, 5, interpolation_method=how),
-                  scipy.stats.scoreatpercentile(x, 5, interpolation_method=how))
-            _same(stats.scoreatpercentile(xd, [5, 50, 95], interpolation_method=how),
-                  scipy.stats.scoreatpercentile(x, [5, 50, 95], interpolation_method=how))
+            _same(
+                stats.scoreatpercentile(xd, 5, interpolation_method=how),
+                scipy.stats.scoreatpercentile(x, 5, interpolation_method=how),
+            )
+            _same(
+                stats.scoreatpercentile(xd, [5, 50, 95], interpolation_method=how),
+                scipy.stats.scoreatpercentile(x, [5, 50, 95], interpolation_method=how),
+            )
 
 
 def test_scoreatpercentile_limit_nan_empty():
@@ -152,8 +188,10 @@ def test_scoreatpercentile_limit_nan_empty():
     xd = da.from_array(x, chunks=(5, 6, 7))
     for per in (10, 99.9, [1, 50, 100]):
         _same(stats.scoreatpercentile(xd, per), scipy.stats.scoreatpercentile(x, per))
-        _same(stats.scoreatpercentile(xd, per, limit=(-50, 80)),
-              scipy.stats.scoreatpercentile(x, per, limit=(-50, 80)))
+        _same(
+            stats.scoreatpercentile(xd, per, limit=(-50, 80)),
+            scipy.stats.scoreatpercentile(x, per, limit=(-50, 80)),
+        )
     # nothing inside the limits: NaN (scipy itself fails on this input)
     assert np.isnan(stats.scoreatpercentile(xd, 50, limit=(1e9, 2e9)))
     _same(stats.scoreatpercentile(xd[:0], [5, 6]), scipy.stats.scoreatpercentile(x[:0], [5, 6]))

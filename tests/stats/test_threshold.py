@@ -42,7 +42,8 @@ DATA = ["bimodal_u8", "bimodal_f32", "ct_u16", "ct_f64", "int32_neg"]
 
 # every chunking for one integer and one float volume, every volume with one chunking
 CASES = [(k, c) for k in ("ct_u16", "bimodal_f32") for c in CHUNKS] + [
-    (k, "irregular") for k in DATA if k not in ("ct_u16", "bimodal_f32")]
+    (k, "irregular") for k in DATA if k not in ("ct_u16", "bimodal_f32")
+]
 
 
 @pytest.mark.parametrize("kind,cname", CASES)
@@ -54,8 +55,7 @@ def test_histogram_thresholds_equal_skimage(kind, cname):
         ref = getattr(filters, f"threshold_{name}")(x)
         assert isinstance(got, float)
         assert got == ref, (name, got, ref)
-    assert stats.threshold_mean(xd) == pytest.approx(float(filters.threshold_mean(x)),
-                                                     rel=1e-6)
+    assert stats.threshold_mean(xd) == pytest.approx(float(filters.threshold_mean(x)), rel=1e-6)
 
 
 @pytest.mark.parametrize("kind", DATA)
@@ -65,9 +65,11 @@ def test_nbins_and_return_all(kind):
     for nbins in (2, 1000):
         for name in ("otsu", "yen", "isodata", "triangle"):
             assert getattr(stats, f"threshold_{name}")(xd, nbins=nbins) == getattr(
-                filters, f"threshold_{name}")(x, nbins=nbins), (name, nbins)
-    np.testing.assert_array_equal(stats.threshold_isodata(xd, return_all=True),
-                                  filters.threshold_isodata(x, return_all=True))
+                filters, f"threshold_{name}"
+            )(x, nbins=nbins), (name, nbins)
+    np.testing.assert_array_equal(
+        stats.threshold_isodata(xd, return_all=True), filters.threshold_isodata(x, return_all=True)
+    )
 
 
 def test_minimum_threshold():
@@ -104,7 +106,8 @@ def test_li_equals_skimage(kind):
     if x.dtype.kind in "iu":
         assert stats.threshold_li(xd) == ref
         assert stats.threshold_li(xd, initial_guess=float(np.median(x))) == filters.threshold_li(
-            x, initial_guess=float(np.median(x)))
+            x, initial_guess=float(np.median(x))
+        )
         return
     # float images: same tolerance -> same answer up to float32/float64 accumulation
     tol = float(np.ptp(x)) * 1e-4
@@ -126,10 +129,11 @@ def test_li_callback_nan_inf_and_callable_guess():
     ref = filters.threshold_li(x, tolerance=1e-6, iter_callback=ref_seen.append)
     assert t == pytest.approx(ref, abs=1e-5)
     assert len(seen) == pytest.approx(len(ref_seen), abs=1)
-    t2 = stats.threshold_li(xd, tolerance=1e-6,
-                            initial_guess=lambda a: stats.quantile(a, 0.9))
-    assert t2 == pytest.approx(filters.threshold_li(
-        x, tolerance=1e-6, initial_guess=lambda a: np.quantile(a, 0.9)), abs=1e-5)
+    t2 = stats.threshold_li(xd, tolerance=1e-6, initial_guess=lambda a: stats.quantile(a, 0.9))
+    assert t2 == pytest.approx(
+        filters.threshold_li(x, tolerance=1e-6, initial_guess=lambda a: np.quantile(a, 0.9)),
+        abs=1e-5,
+    )
 
 
 def test_constant_and_edge_images():
