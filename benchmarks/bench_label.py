@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import threading
 import time
 from functools import partial
 
@@ -40,37 +39,9 @@ from scipy import ndimage as ndi
 from bigimg._labels._engine import block_luts, relabel_blocks, summarise_blocks
 from bigimg._labels._kernel import BlockLabeller, summarise_runs
 from bigimg._labels._merge import resolve_numbering
+from bigimg._monitor import ResourceMonitor
 from bigimg.ndimage._label import label
 from bigimg.testing import blobs
-
-
-class PeakMemory:
-    """Peak RSS above the level at entry, sampled in a background thread."""
-
-    def __init__(self, interval: float = 0.005) -> None:
-        self.interval = interval
-        self.process = psutil.Process()
-
-    def __enter__(self) -> PeakMemory:
-        self.base = self.peak = self.process.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            time.sleep(self.interval)
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.process.memory_info().rss)
-
-    @property
-    def megabytes(self) -> float:
-        return (self.peak - self.base) / 2**20
 
 
 def _store_and_summarise(block, labeller, spec, seeds=None, *, target):
@@ -104,11 +75,11 @@ def _cpu_seconds() -> float:
 
 
 def _timed(func):
-    with PeakMemory() as mem:
+    with ResourceMonitor(interval=0.005, children=False) as mem:
         cpu, start = _cpu_seconds(), time.perf_counter()
         result = func()
         seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
-    return result, seconds, cpu, mem.megabytes
+    return result, seconds, cpu, mem.peak_increase / 2**20
 
 
 def run(

@@ -44,6 +44,7 @@ __all__ = [
     "FILTER_MODES",
     "RegionSource",
     "attach_source",
+    "from_source",
     "apply_blockwise",
     "as_dask",
     "footprint_depth",
@@ -270,7 +271,8 @@ def attach_source(array: da.Array, reader: Any) -> da.Array:
     return array
 
 
-def _from_source(source: RegionSource, chunks, name: str | None) -> da.Array:
+def from_source(source: RegionSource, chunks, name: str | None = None) -> da.Array:
+    """A dask array with one task per block, each reading its block from ``source``."""
     name = f"{name or 'bigimg-region'}-{da.core.tokenize(source, chunks)}"
     y = da.from_array(
         source,
@@ -331,7 +333,7 @@ def apply_blockwise(
     periodic = any(d and m in _PERIODIC for d, m in zip(depth, modes))
     if source is not None and not periodic and source.shape == x.shape:
         kernel = functools.partial(func, **kwargs) if kwargs else func
-        return _from_source(_FilteredSource(source, kernel, depth, dtype), x.chunks, name)
+        return from_source(_FilteredSource(source, kernel, depth, dtype), x.chunks, name)
     if name is not None:
         name = f"{name}-{da.core.tokenize(func, x, depth, modes, dtype, kwargs)}"
 

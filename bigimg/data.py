@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import dask.array as da
 import numpy as np
 
-from bigimg._halo import RegionSource, attach_source
+from bigimg._halo import RegionSource, from_source
 from bigimg.ndimage import gaussian_filter
 
 __all__ = ["WhiteNoise", "synthetic_ct", "white_noise"]
@@ -72,17 +72,7 @@ def white_noise(shape: Sequence[int], *, chunks=128, seed: int = 0) -> da.Array:
     """
     source = WhiteNoise(shape, seed)
     chunks = da.core.normalize_chunks(chunks, source.shape, dtype=source.dtype)
-    name = f"white-noise-{da.core.tokenize(source, chunks)}"
-    arr = da.from_array(
-        source,
-        chunks=chunks,
-        name=name,
-        asarray=False,
-        fancy=False,
-        meta=np.empty((0,) * len(source.shape), np.float32),
-        inline_array=True,
-    )
-    return attach_source(arr, source)
+    return from_source(source, chunks, "white-noise")
 
 
 def synthetic_ct(

@@ -108,6 +108,18 @@ def _footprint_geometry(size, footprint, origin, n_axes: int) -> tuple[tuple, tu
     return shape, origins
 
 
+def _filter1d(twin, name, input, size, axis, output, mode, cval, origin):
+    """A size-based 1-D filter (uniform, minimum, maximum) along ``axis``."""
+    x = as_dask(input)
+    kw = dict(size=size, axis=axis, mode=mode, cval=cval, origin=origin)
+    dtype = _validated_dtype(twin, x, output, kw)
+    ax = _axis(axis, x.ndim)
+    reach = footprint_depth((size,), (origin,))
+    return _run(
+        twin, x, _depth_on(reach, (ax,), x.ndim), _modes_on(mode, (ax,), x.ndim), dtype, name, **kw
+    )
+
+
 def _kernel_depth(
     shape, origins, axes: Sequence[int], ndim: int, *, convolve: bool = False
 ) -> tuple[int, ...]:
@@ -282,19 +294,8 @@ def uniform_filter1d(input, size, axis=-1, output=None, mode="reflect", cval=0.0
     >>> np.allclose(ndimage.uniform_filter1d(x, 4).compute(), ndi.uniform_filter1d(x, 4))
     True
     """
-    x = as_dask(input)
-    kw = dict(size=size, axis=axis, mode=mode, cval=cval, origin=origin)
-    dtype = _validated_dtype(ndi.uniform_filter1d, x, output, kw)
-    ax = _axis(axis, x.ndim)
-    reach = footprint_depth((size,), (origin,))
-    return _run(
-        ndi.uniform_filter1d,
-        x,
-        _depth_on(reach, (ax,), x.ndim),
-        _modes_on(mode, (ax,), x.ndim),
-        dtype,
-        "uniform_filter1d",
-        **kw,
+    return _filter1d(
+        ndi.uniform_filter1d, "uniform_filter1d", input, size, axis, output, mode, cval, origin
     )
 
 

@@ -13,8 +13,7 @@ from scipy import ndimage as ndi
 
 from bigimg._halo import as_dask, footprint_depth, normalize_axes
 from bigimg.ndimage._filters import (
-    _axis,
-    _depth_on,
+    _filter1d,
     _footprint_geometry,
     _kernel_depth,
     _modes_on,
@@ -31,17 +30,6 @@ __all__ = [
     "percentile_filter",
     "rank_filter",
 ]
-
-
-def _filter1d(twin, name, input, size, axis, output, mode, cval, origin):
-    x = as_dask(input)
-    kw = dict(size=size, axis=axis, mode=mode, cval=cval, origin=origin)
-    dtype = _validated_dtype(twin, x, output, kw)
-    ax = _axis(axis, x.ndim)
-    reach = footprint_depth((size,), (origin,))
-    return _run(
-        twin, x, _depth_on(reach, (ax,), x.ndim), _modes_on(mode, (ax,), x.ndim), dtype, name, **kw
-    )
 
 
 def minimum_filter1d(input, size, axis=-1, output=None, mode="reflect", cval=0.0, origin=0):
