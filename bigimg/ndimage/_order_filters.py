@@ -20,6 +20,7 @@ from bigimg.ndimage._filters import (
     _run,
     _validated_dtype,
 )
+from bigimg.ndimage._rank_kernels import rank_filter_block
 
 __all__ = [
     "maximum_filter",
@@ -144,8 +145,6 @@ def maximum_filter(
 def _select_kernel(block, *, rank, footprint, mode, cval, origin, output):
     """Rank selection on one halo-extended block: bigimg's numba kernel, else scipy's."""
     if output == block.dtype:
-        from bigimg.ndimage._rank_kernels import rank_filter_block
-
         result = rank_filter_block(block, rank, footprint, mode, cval, origin)
         if result is not None:
             return result
