@@ -54,7 +54,9 @@ _NOTES = """
     Memory: one task holds one output chunk, the input region it maps to (its bounding
     box plus the spline's reach, extended to the array's face where the boundary
     ``mode`` folds coordinates back; for ``wrap`` and ``grid-wrap`` chunks that cross a
-    face read the whole axis) and at most 2**20 float64 coordinates (8 MiB) at a time.
+    face read the whole axis) and either at most 2**20 float64 coordinates (8 MiB) at a
+    time or, for zoom, shift and diagonal matrices (interpolated one axis at a time),
+    float64 partial sums no larger than the per-axis maximum of region and chunk.
 
 """
 

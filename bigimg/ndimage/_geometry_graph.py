@@ -9,17 +9,22 @@ For every output chunk the builder
 3. depends only on the input blocks that region overlaps, and
 4. calls scipy on the region with the coordinates shifted into it.
 
-Two kernels run a chunk. The **exact** kernel recomputes scipy's coordinates with
-scipy's own floating-point operations, subtracts the region start (an exact operation
-here: integer start ``a <= c``), and calls :func:`scipy.ndimage.map_coordinates`; every
-rounding, tie and boundary decision is then scipy's. The **fast** kernel calls
+Three kernels run a chunk. The **separable** kernel runs zoom, shift and diagonal
+affine maps (scipy's ``NI_ZoomShift``) with finite coordinates: scipy's exact per-axis
+coordinates, shifted into the region, go through scipy's own 1-D taps, applied one axis
+at a time (:mod:`bigimg.ndimage._geometry_taps`); every tie and boundary decision is
+scipy's, and only the rounding of the sums differs. The **exact** kernel recomputes
+scipy's coordinates with scipy's own floating-point operations, subtracts the region
+start (an exact operation here: integer start ``a <= c``), and calls
+:func:`scipy.ndimage.map_coordinates`; every rounding, tie and boundary decision is then
+scipy's. The **fast** kernel (other affine maps) calls
 :func:`scipy.ndimage.affine_transform` with a shifted offset; its coordinates may differ
 from scipy's in the last bit, which only matters where the interpolant jumps: everywhere
 for ``order=0`` (ties), and at the faces for ``constant`` (to ``cval``) and ``wrap`` (its
 seam). So the fast kernel runs for ``order >= 1`` on chunks whose region is interior on
 every axis and on every chunk in the other modes; on face chunks in ``constant`` mode
-(and ``wrap`` for zoom/shift) it runs too, and the few voxels whose coordinate lies
-within rounding of a face are then redone exactly (``near_faces``).
+it runs too, and the few voxels whose coordinate lies within rounding of a face are then
+redone exactly (``near_faces``).
 """
 
 from __future__ import annotations
@@ -39,9 +44,11 @@ from bigimg.ndimage._geometry_maps import (
     CoordinateMap,
     MappingMap,
     Params,
+    SeparableMap,
     ShiftedMapping,
 )
 from bigimg.ndimage._geometry_regions import axis_region
+from bigimg.ndimage._geometry_taps import separable_interpolate
 
 __all__ = ["build_interpolation"]
 
@@ -98,6 +105,7 @@ class _Chunk:
         "o0",
         "params",
         "patch",
+        "separable",
         "shape",
         "start",
     )
@@ -115,6 +123,10 @@ def _run_chunk(blocks, task: _Chunk, coords=None) -> np.ndarray:
     out = np.empty(shape, dtype=p.dtype)
     planes = region.reshape((-1, *region.shape[nbatch:]))
     outs = out.reshape((-1, *shape[nbatch:]))
+    if task.separable:
+        # scipy's coordinates, then ``+ npad`` and ``- start`` as in the exact kernel
+        coords = [(c + q) - a for c, q, a in zip(tmap.coords, p.npad, start)]
+        return separable_interpolate(region, coords, p.order, p.mode, p.cval, p.dtype)
     if isinstance(tmap, ShiftedMapping):
         ndi.geometric_transform(
             planes[0],
@@ -247,7 +259,8 @@ def build_interpolation(
             i1 = int(np.searchsorted(st, b, side="left")) - 1
             ranges.append(range(i0, i1 + 1))
             local.append((a - int(st[i0]), b - int(st[i0])))
-        fast = order > 0 and tmap.fast_ok
+        separable = isinstance(tmap, SeparableMap) and tmap.finite
+        fast = order > 0 and tmap.fast_ok and not separable
         interior = all(r.interior for r in regions)
         start = tuple(r.start for r in regions)
         if isinstance(tmap, MappingMap):
@@ -266,6 +279,7 @@ def build_interpolation(
             map=chunk_map,
             fast=fast and (mode in _CONTINUOUS or interior),
             patch=fast and not interior and mode in tmap.patch_modes,
+            separable=separable,
             extent=coef.shape[nbatch:],
         )
         args = [_block_keys(coef.name, ranges), task]

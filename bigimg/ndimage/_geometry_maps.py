@@ -151,16 +151,18 @@ class SeparableMap:
     """Per-axis coordinates ``c_h = coords[h][o_h]`` (zoom, shift, diagonal affine).
 
     ``coords`` holds scipy's exact per-axis coordinates over the whole output axis
-    (computed by the caller with scipy's operations); ``scale`` is the per-axis step
-    used by the fast kernel.
+    (computed by the caller with scipy's operations). When they are all finite, chunks
+    run the separable kernel (:mod:`bigimg.ndimage._geometry_taps`); otherwise the
+    exact kernel.
     """
 
-    def __init__(self, coords: Sequence[np.ndarray], scale: Sequence[float], *, _o0=None):
+    fast_ok = False
+    patch_modes = frozenset()
+
+    def __init__(self, coords: Sequence[np.ndarray], *, _o0=None):
         self.coords = [np.asarray(c, dtype=np.float64) for c in coords]
-        self.scale = np.asarray(scale, dtype=np.float64)
         self._o0 = _o0
-        self.fast_ok = bool(np.all(np.isfinite(self.scale)) and np.all(self.scale != 0))
-        self.patch_modes = frozenset({"constant", "wrap"})
+        self.finite = all(bool(np.isfinite(c).all()) for c in self.coords)
 
     def bounds(self, o0, o1):
         lo, hi = [], []
@@ -174,7 +176,7 @@ class SeparableMap:
     def chunk(self, o0, o1):
         """The slice of this map one task needs (keeps tasks small)."""
         parts = [c[s:e] for c, s, e in zip(self.coords, o0, o1)]
-        return SeparableMap(parts, self.scale, _o0=tuple(o0))
+        return SeparableMap(parts, _o0=tuple(o0))
 
     def coordinates(self, o0, shape):
         rel = [s - b for s, b in zip(o0, self._o0)]
@@ -184,42 +186,6 @@ class SeparableMap:
             view[h] = n
             out[h] = c[r : r + n].reshape(view)
         return out
-
-    def fast(self, plane, out, o0, start, p: Params):
-        first = np.array([c[0] for c in self.coords])
-        offset = first + np.subtract(p.npad, start)
-        ndi.affine_transform(
-            plane,
-            self.scale,
-            offset,
-            output_shape=out.shape,
-            output=out,
-            order=p.order,
-            mode=p.mode,
-            cval=p.cval,
-            prefilter=False,
-        )
-
-    def near_faces(self, o0, shape, start, extent, p: Params):
-        """Output voxels whose coordinate is near a face or beyond it, and their exact
-        coordinates in the region: a few planes per axis (``wrap`` wraps outside). A
-        voxel on two such planes is listed twice, harmlessly."""
-        parts = []
-        for h, (c, n) in enumerate(zip(self.coords, extent)):
-            full = c + p.npad[h]
-            near = SLACK * (1.0 + np.abs(full))
-            bad = np.flatnonzero(~((full > near) & (full < n - 1 - near)))
-            if len(bad):
-                axes = [np.arange(k) for k in shape]
-                axes[h] = bad
-                parts.append([g.reshape(-1) for g in np.meshgrid(*axes, indexing="ij")])
-        if not parts:
-            return (np.zeros(0, dtype=np.intp),) * len(shape), np.zeros((len(shape), 0))
-        idx = tuple(np.concatenate(v) for v in zip(*parts))
-        coords = np.array(
-            [(c[i] + q) - a for c, i, q, a in zip(self.coords, idx, p.npad, start)]
-        ).reshape(len(self.coords), -1)
-        return idx, coords
 
 
 class CoordinateMap:

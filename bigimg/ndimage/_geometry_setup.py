@@ -110,7 +110,7 @@ def separable(shape: tuple[int, ...], step, how: str, first=None) -> SeparableMa
             else:
                 c = k * z
         coords.append(c)
-    return SeparableMap(coords, step)
+    return SeparableMap(coords)
 
 
 def _block_bounds(block: np.ndarray) -> np.ndarray:

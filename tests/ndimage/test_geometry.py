@@ -23,6 +23,7 @@ from bigimg.ndimage import _geometry as geo
 from bigimg.ndimage import _spline as spl
 from bigimg.ndimage._geometry_graph import _run_chunk
 from bigimg.ndimage._geometry_regions import axis_region
+from bigimg.ndimage._geometry_taps import axis_taps, separable_interpolate
 from bigimg.testing import count_computes, odd_chunkings, raise_if_dask_computes
 
 MODES = [
@@ -116,6 +117,60 @@ def test_axis_region_is_small_inside_and_whole_for_wrap_across_faces():
     assert axis_region(-2.0, 9.0, 1000, 1, "grid-wrap") == (0, 1000, False)
     assert axis_region(-2.0, 9.0, 1000, 1, "mirror").stop < 20
     assert axis_region(-500.0, -300.0, 1000, 3, "constant") is None
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_separable_kernel_reproduces_scipys_zoom_shift(mode):
+    """The axis-by-axis kernel on raw arrays, 1-D to 3-D, every order, ties included."""
+    rng = np.random.default_rng(MODES.index(mode))
+    for trial in range(36):
+        nd = int(rng.integers(1, 4))
+        data = rng.standard_normal(tuple(rng.integers(1, 12, nd)))
+        if trial % 3 == 0:
+            data = data.astype(np.float32)
+        order = trial % 6
+        step = rng.choice([0.5, 1.0, 1.7, 0.33, 2.0], nd)
+        shift = rng.uniform(-4, 4, nd) * (rng.random(nd) < 0.7)
+        if trial % 4 == 0:
+            shift = np.round(shift * 2) / 2  # exact ties for order 0
+        shape = tuple(rng.integers(1, 16, nd))
+        kw = dict(output_shape=shape, order=order, mode=mode, cval=1.5, prefilter=False)
+        ref = ndi.affine_transform(data, step, shift * step, **kw)
+        # the coordinates scipy's zoom_shift computes for that call: (k + s) * z
+        coords = [(np.arange(n) + s) * z for n, s, z in zip(shape, (shift * step) / step, step)]
+        got = separable_interpolate(data, coords, order, mode, 1.5, ref.dtype)
+        if order == 0:
+            np.testing.assert_array_equal(got, ref)
+        else:
+            np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6 if trial % 3 == 0 else 1e-13)
+
+
+def test_axis_taps_are_scipys_and_cached():
+    c = np.array([-2.5, -0.25, 0.0, 3.5, 7.999, 9.0, 11.0])
+    for mode in MODES:
+        for order in range(6):
+            taps = axis_taps(c, 10, order, mode)
+            assert taps is axis_taps(c.copy(), 10, order, mode)  # chunks share taps
+            line = np.append(np.random.default_rng(order).standard_normal(10), 1.5)
+            got = (line[taps.index] * taps.weight).sum(axis=1)
+            got[taps.flagged] = 1.5
+            ref = ndi.map_coordinates(
+                line[:10], c[None], order=order, mode=mode, cval=1.5, prefilter=False
+            )
+            np.testing.assert_allclose(got, ref, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize(
+    "dtype, output", [(np.uint8, None), (np.int16, np.uint8), (np.complex64, None)]
+)
+def test_separable_kernel_rounds_and_splits_like_scipy(dtype, output):
+    data = (X2 * 60 + 100).astype(dtype)
+    if np.dtype(dtype).kind == "c":
+        data = data + 1j * X2[::-1].astype(dtype)
+    x = da.from_array(data, chunks=(6, 7))
+    for order in (0, 1, 3):
+        kw = dict(output=output, order=order, mode="grid-constant", cval=2.5)
+        _check(geo.zoom(x, 1.45, **kw), ndi.zoom(data, 1.45, **kw), exact=order == 0)
 
 
 # ------------------------------------------------------------ every mode, order
@@ -485,6 +540,13 @@ def test_each_output_chunk_reads_only_the_blocks_it_needs():
     c = geo.affine_transform(x, np.eye(2), (100.0, 0.0), order=3)
     assert _input_blocks(c, (c.name, 0, 0)) == set()
     _check(c, ndi.affine_transform(data, np.eye(2), (100.0, 0.0)), exact=True)
+
+
+def test_zoom_and_shift_run_the_separable_kernel():
+    x = da.from_array(X2, chunks=(6, 7))
+    for y in (geo.zoom(x, 1.3), geo.shift(x, 0.5, order=0), geo.affine_transform(x, [0.7, 1.2])):
+        tasks = [_raw_task(y, k) for k in da.core.flatten(y.__dask_keys__())]
+        assert all(t[2].separable for t in tasks if t[0] is _run_chunk)
 
 
 def test_tasks_pickle_cheaply():
