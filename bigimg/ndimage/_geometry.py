@@ -313,8 +313,9 @@ def rotate(
 
     Notes
     -----
-    scipy's matrix (``cosdg``/``sindg``), centre and reshaped shape are reproduced; the
-    other axes are carried through one plane at a time, as in scipy.
+    scipy's matrix (``cosdg``/``sindg``), centre and reshaped shape are reproduced. scipy
+    rotates one plane at a time; here every plane of a chunk shares scipy's 2-D taps,
+    found once per chunk and summed over all planes together.
     {notes}
     Examples
     --------
@@ -349,24 +350,19 @@ def rotate(
     out_shape = img_shape.copy()
     out_shape[ax] = out_plane
     out_shape = tuple(int(n) for n in out_shape)
-    perm = [a for a in range(ndim) if a not in ax] + ax
-    chunks = output_chunks_for(output_chunks, x, out_shape, dtype)
-    moved = perm != list(range(ndim))
-    y = interpolate(
-        x.transpose(perm) if moved else x,
+    return interpolate(
+        x,
         AffineMap(rot, offset),
-        tuple(out_shape[a] for a in perm),
-        tuple(chunks[a] for a in perm),
+        out_shape,
+        output_chunks,
         dtype,
         order,
         mode,
         cval,
         prefilter,
         "rotate",
-        axes=(ndim - 2, ndim - 1),
-        nbatch=ndim - 2,
+        axes=tuple(ax),
     )
-    return y.transpose(np.argsort(perm).tolist()) if moved else y
 
 
 @_shared_notes

@@ -9,7 +9,9 @@ For every output chunk the builder
 3. depends only on the input blocks that region overlaps, and
 4. calls scipy on the region with the coordinates shifted into it.
 
-Three kernels run a chunk. The **separable** kernel runs zoom, shift and diagonal
+Four kernels run a chunk. The **planes** kernel runs ``rotate`` of volumes: the 2-D
+map's taps are found once per chunk and shared by every plane of the untouched axes
+(:func:`~bigimg.ndimage._geometry_taps.plane_interpolate`). The **separable** kernel runs zoom, shift and diagonal
 affine maps (scipy's ``NI_ZoomShift``) with finite coordinates: scipy's exact per-axis
 coordinates, shifted into the region, go through scipy's own 1-D taps, applied one axis
 at a time (:mod:`bigimg.ndimage._geometry_taps`); every tie and boundary decision is
@@ -48,7 +50,7 @@ from bigimg.ndimage._geometry_maps import (
     ShiftedMapping,
 )
 from bigimg.ndimage._geometry_regions import axis_region
-from bigimg.ndimage._geometry_taps import separable_interpolate
+from bigimg.ndimage._geometry_taps import plane_interpolate, scipy_cast, separable_interpolate
 
 __all__ = ["build_interpolation"]
 
@@ -97,15 +99,14 @@ class _Chunk:
     """Everything one output chunk's task needs, as one opaque (cheaply pickled) object."""
 
     __slots__ = (
+        "batch",
         "extent",
-        "fast",
+        "kernel",
         "local",
         "map",
-        "nbatch",
         "o0",
         "params",
         "patch",
-        "separable",
         "shape",
         "start",
     )
@@ -115,38 +116,57 @@ class _Chunk:
             setattr(self, k, v)
 
 
+def _run_planes(region: np.ndarray, task: _Chunk) -> np.ndarray:
+    """The plane kernel: one 2-D map shared by every plane along the ``batch`` axes."""
+    p: Params = task.params
+    plane = [a for a in range(region.ndim) if a not in task.batch]
+    order = (*plane, *task.batch)
+    src = region.transpose(order)
+    src = src.reshape(*src.shape[:2], -1)
+    out = np.empty(task.shape, dtype=p.dtype)
+    view = out.transpose(order)
+    my, mx = view.shape[:2]
+    rows = max(1, _SLAB // max(1, mx * src.shape[2]))
+    for r0 in range(0, my, rows):
+        r1 = min(my, r0 + rows)
+        c = task.map.coordinates((task.o0[0] + r0, task.o0[1]), (r1 - r0, mx))
+        cy, cx = (((c[h] + task.params.npad[h]) - task.start[h]).ravel() for h in (0, 1))
+        values = plane_interpolate(src, cy, cx, p.order, p.mode, p.cval)
+        view[r0:r1] = scipy_cast(values, p.dtype).reshape(view[r0:r1].shape)
+    return out
+
+
 def _run_chunk(blocks, task: _Chunk, coords=None) -> np.ndarray:
     """Compute one output chunk from the input blocks its region overlaps."""
     region = _assemble(blocks, task.local)
     p: Params = task.params
-    shape, nbatch, o0, start, tmap = task.shape, task.nbatch, task.o0, task.start, task.map
-    out = np.empty(shape, dtype=p.dtype)
-    planes = region.reshape((-1, *region.shape[nbatch:]))
-    outs = out.reshape((-1, *shape[nbatch:]))
-    if task.separable:
+    shape, o0, start, tmap = task.shape, task.o0, task.start, task.map
+    if task.kernel == "separable":
         # scipy's coordinates, then ``+ npad`` and ``- start`` as in the exact kernel
         coords = [(c + q) - a for c, q, a in zip(tmap.coords, p.npad, start)]
         return separable_interpolate(region, coords, p.order, p.mode, p.cval, p.dtype)
+    if task.kernel == "planes":
+        return _run_planes(region, task)
+    out = np.empty(shape, dtype=p.dtype)
     if isinstance(tmap, ShiftedMapping):
         ndi.geometric_transform(
-            planes[0],
+            region,
             tmap,
-            output_shape=outs.shape[1:],
-            output=outs[0],
+            output_shape=shape,
+            output=out,
             order=p.order,
             mode=p.mode,
             cval=p.cval,
             prefilter=False,
         )
         return out
-    if task.fast or task.patch:
-        if task.patch:  # the same voxels in every plane
-            idx, near = tmap.near_faces(o0, shape[nbatch:], start, task.extent, p)
-        for plane, o in zip(planes, outs):
-            tmap.fast(plane, o, o0, start, p)
-            if task.patch and len(idx[0]):
-                o[idx] = ndi.map_coordinates(
-                    plane,
+    if task.kernel == "fast":
+        tmap.fast(region, out, o0, start, p)
+        if task.patch:
+            idx, near = tmap.near_faces(o0, shape, start, task.extent, p)
+            if len(idx[0]):
+                out[idx] = ndi.map_coordinates(
+                    region,
                     near,
                     output=p.dtype,
                     order=p.order,
@@ -155,27 +175,25 @@ def _run_chunk(blocks, task: _Chunk, coords=None) -> np.ndarray:
                     prefilter=False,
                 )
         return out
-    pshape = shape[nbatch:]
-    rows = max(1, _SLAB // max(1, len(start) * math.prod(pshape[1:])))
-    view = (-1,) + (1,) * len(pshape)
+    rows = max(1, _SLAB // max(1, len(start) * math.prod(shape[1:])))
+    view = (-1,) + (1,) * len(shape)
     npad = np.asarray(p.npad, dtype=np.float64).reshape(view)
     first = np.asarray(start, dtype=np.float64).reshape(view)
-    for r0 in range(0, pshape[0], rows):
-        r1 = min(pshape[0], r0 + rows)
+    for r0 in range(0, shape[0], rows):
+        r1 = min(shape[0], r0 + rows)
         if coords is not None:
             c = coords[:, r0:r1].astype(np.float64)
         else:
-            c = tmap.coordinates((o0[0] + r0, *o0[1:]), (r1 - r0, *pshape[1:]))
+            c = tmap.coordinates((o0[0] + r0, *o0[1:]), (r1 - r0, *shape[1:]))
         # ``+ npad`` rounds exactly like scipy's ``cc = icoor + nprepad``; ``- start`` is
         # exact (an integer no larger than any coordinate it is taken from)
         if any(p.npad):
             c += npad
         if any(start):
             c -= first
-        for plane, o in zip(planes, outs):
-            ndi.map_coordinates(
-                plane, c, output=o[r0:r1], order=p.order, mode=p.mode, cval=p.cval, prefilter=False
-            )
+        ndi.map_coordinates(
+            region, c, output=out[r0:r1], order=p.order, mode=p.mode, cval=p.cval, prefilter=False
+        )
     return out
 
 
@@ -201,21 +219,23 @@ def build_interpolation(
     cval,
     dtype: np.dtype,
     npad: int = 0,
-    nbatch: int = 0,
+    batch: tuple[int, ...] = (),
     cval_fill=None,
     name: str = "interpolate",
 ) -> da.Array:
     """The lazy array whose chunks are scipy's interpolation of ``coef``.
 
     ``coef`` is what scipy reads (input or prefiltered coefficients, pre-padded by
-    ``npad`` on the transformed axes). Its first ``nbatch`` axes map to the output's
-    first ``nbatch`` axes one to one (``rotate``'s untouched axes); ``tmap`` maps the
-    remaining output axes to the remaining input axes. ``cval_fill`` is the value scipy
-    writes for ``cval`` in ``dtype`` (used for chunks that fall wholly outside).
+    ``npad`` on the transformed axes). Its ``batch`` axes map to the same output axes one
+    to one (``rotate``'s untouched axes; ``tmap`` is then a 2-D :class:`AffineMap`);
+    ``tmap`` maps the other output axes to the other input axes, in order. ``cval_fill``
+    is the value scipy writes for ``cval`` in ``dtype`` (for chunks wholly outside).
     """
     dtype = np.dtype(dtype)
-    ndim_t = coef.ndim - nbatch
-    params = Params(order, mode, cval, dtype, (npad,) * ndim_t)
+    batch = tuple(batch)
+    axes_in = [a for a in range(coef.ndim) if a not in batch]
+    axes_out = [a for a in range(len(out_shape)) if a not in batch]
+    params = Params(order, mode, cval, dtype, (npad,) * len(axes_in))
     in_starts = [_starts(c) for c in coef.chunks]
     out_starts = [_starts(c) for c in out_chunks]
     extra = [tmap.array] if isinstance(tmap, CoordinateMap) else []
@@ -228,59 +248,68 @@ def build_interpolation(
         cval,
         dtype,
         npad,
-        nbatch,
+        batch,
         [a.name for a in extra],
     )
     oname = f"{name}-{token}"
+    extent = tuple(coef.shape[a] for a in axes_in)
     dsk = {}
     for idx in itertools.product(*(range(len(c)) for c in out_chunks)):
         o0 = tuple(int(s[i]) for s, i in zip(out_starts, idx))
         o1 = tuple(int(s[i + 1]) for s, i in zip(out_starts, idx))
         shape = tuple(e - s for s, e in zip(o0, o1))
+        t0, t1 = tuple(o0[a] for a in axes_out), tuple(o1[a] for a in axes_out)
         if isinstance(tmap, CoordinateMap):
             lo, hi = tmap.bounds_of_block(idx)
         else:
-            lo, hi = tmap.bounds(o0[nbatch:], o1[nbatch:])
+            lo, hi = tmap.bounds(t0, t1)
         regions = [
-            axis_region(
-                float(lo[h]) + npad, float(hi[h]) + npad, coef.shape[nbatch + h], order, mode
-            )
-            for h in range(ndim_t)
+            axis_region(float(lo[h]) + npad, float(hi[h]) + npad, n, order, mode)
+            for h, n in enumerate(extent)
         ]
         key = (oname, *idx)
         if any(r is None for r in regions):
             dsk[key] = (np.full, shape, cval_fill, dtype)
             continue
-        spans = [(s, e) for s, e in zip(o0[:nbatch], o1[:nbatch])]
-        spans += [(r.start, r.stop) for r in regions]
+        spans = {a: (o0[a], o1[a]) for a in batch}
+        spans.update({a: (r.start, r.stop) for a, r in zip(axes_in, regions)})
+        spans = [spans[a] for a in range(coef.ndim)]
         ranges, local = [], []
         for (a, b), st in zip(spans, in_starts):
             i0 = int(np.searchsorted(st, a, side="right")) - 1
             i1 = int(np.searchsorted(st, b, side="left")) - 1
             ranges.append(range(i0, i1 + 1))
             local.append((a - int(st[i0]), b - int(st[i0])))
-        separable = isinstance(tmap, SeparableMap) and tmap.finite
-        fast = order > 0 and tmap.fast_ok and not separable
         interior = all(r.interior for r in regions)
         start = tuple(r.start for r in regions)
+        patch = False
+        if batch:
+            kernel = "planes"
+        elif isinstance(tmap, SeparableMap) and tmap.finite:
+            kernel = "separable"
+        elif order > 0 and tmap.fast_ok and (mode in _CONTINUOUS or interior):
+            kernel = "fast"
+        elif order > 0 and tmap.fast_ok and mode in tmap.patch_modes:
+            kernel, patch = "fast", True
+        else:
+            kernel = "exact"
         if isinstance(tmap, MappingMap):
             chunk_map = ShiftedMapping(tmap.mapping, tmap.args, tmap.kwargs, o0, params.npad, start)
         elif isinstance(tmap, CoordinateMap):
             chunk_map = None
         else:
-            chunk_map = tmap.chunk(o0[nbatch:], o1[nbatch:])
+            chunk_map = tmap.chunk(t0, t1)
         task = _Chunk(
             params=params,
             shape=shape,
-            nbatch=nbatch,
-            o0=o0[nbatch:],
+            batch=batch,
+            o0=t0,
             start=start,
             local=tuple(local),
             map=chunk_map,
-            fast=fast and (mode in _CONTINUOUS or interior),
-            patch=fast and not interior and mode in tmap.patch_modes,
-            separable=separable,
-            extent=coef.shape[nbatch:],
+            kernel=kernel,
+            patch=patch,
+            extent=extent,
         )
         args = [_block_keys(coef.name, ranges), task]
         if extra:

@@ -63,9 +63,13 @@ def output_chunks_for(output_chunks, x: da.Array, shape: tuple[int, ...], dtype)
 
 
 def interpolate(
-    x, tmap, shape, output_chunks, dtype, order, mode, cval, prefilter, name, *, axes=None, nbatch=0
+    x, tmap, shape, output_chunks, dtype, order, mode, cval, prefilter, name, *, axes=None
 ):
-    """Prefilter (if asked) and build the per-chunk graph."""
+    """Prefilter (if asked) and build the per-chunk graph.
+
+    ``axes`` are the axes ``tmap`` transforms (default all); any others pass through one
+    to one (``rotate``'s untouched axes).
+    """
     chunks = output_chunks_for(output_chunks, x, shape, dtype)
     if any(s == 0 for s in shape) or x.size == 0:
         return da.full(shape, _cval_fill(x, cval, dtype), dtype=dtype, chunks=chunks)
@@ -83,7 +87,7 @@ def interpolate(
         cval=cval,
         dtype=dtype,
         npad=npad,
-        nbatch=nbatch,
+        batch=tuple(a for a in range(x.ndim) if a not in axes),
         cval_fill=_cval_fill(x, cval, dtype),
         name=name,
     )

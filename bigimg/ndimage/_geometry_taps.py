@@ -1,4 +1,4 @@
-"""scipy's interpolation taps along one axis, and a kernel that applies them axis by axis.
+"""scipy's interpolation taps along one axis, and kernels that apply them.
 
 For a zoom, a shift or a diagonal affine map (``NI_ZoomShift``), scipy interpolates every
 axis on its own: an output voxel at ``(o_0, o_1, ...)`` reads the taps of coordinate
@@ -27,6 +27,11 @@ is scipy's own.
 :func:`separable_interpolate` contracts the region with the taps of each axis (a numba
 kernel without the GIL), writes ``cval`` where scipy does, and casts with scipy's own
 rounding.
+
+``rotate`` of a volume interpolates the same 2-D map in every plane of the untouched
+axes. One pixel's 2-D interpolation is again the product of its 1-D taps along both
+axes, so :func:`plane_interpolate` finds the taps of every pixel of a chunk once and sums
+them over all planes together (each tap reads a contiguous run of planes).
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ import numba
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["AxisTaps", "axis_taps", "scipy_cast", "separable_interpolate"]
+__all__ = ["AxisTaps", "axis_taps", "plane_interpolate", "scipy_cast", "separable_interpolate"]
 
 _JIT = dict(nogil=True, cache=True)
 
@@ -94,30 +99,28 @@ def _from_combs(c: np.ndarray, n: int, order: int, mode: str):
 
 def _from_impulses(c: np.ndarray, n: int, order: int, mode: str):
     """Taps of any rows: scipy's response to every unit impulse, plus its ``cval`` part."""
-    dense = np.empty((len(c), n + 1))
-    impulse = np.zeros(n)
-    for j in range(n):
-        impulse[j] = 1.0
-        dense[:, j] = _interp(impulse, c, order, mode, 0.0)
-        impulse[j] = 0.0
-    dense[:, n] = _interp(impulse, c, order, mode, 1.0)
+    m = len(c)
+    outside = _interp(np.zeros(n), c, order, mode, 1.0)
+    # in ``constant`` mode scipy writes cval for a whole row or reads no cval at all
+    whole = (outside == 1.0) if mode == "constant" else np.zeros(m, dtype=bool)
+    rows = np.flatnonzero(~whole)
+    dense = np.zeros((m, n + 1))
+    if len(rows):
+        impulse = np.zeros(n)
+        for j in range(n):
+            impulse[j] = 1.0
+            dense[rows, j] = _interp(impulse, c[rows], order, mode, 0.0)
+            impulse[j] = 0.0
+    if mode == "grid-constant":  # taps outside the axis read cval
+        dense[:, n] = outside
     flagged = ~(dense[:, :n] != 0).any(axis=1)
-    if mode != "grid-constant":  # elsewhere scipy reads cval only for whole rows
-        dense[:, n] = 0.0
     dense[flagged] = 0.0
     count = max(1, int((dense != 0).sum(axis=1).max(initial=0)))
-    index = np.zeros((len(c), count), dtype=np.int64)
-    weight = np.zeros((len(c), count))
-    for row in range(len(c)):
-        nz = np.flatnonzero(dense[row])
-        index[row, : len(nz)] = nz
-        weight[row, : len(nz)] = dense[row, nz]
-    return index, weight, flagged
+    index = np.argsort(dense == 0, axis=1, kind="stable")[:, :count]
+    return index, np.take_along_axis(dense, index, axis=1), flagged
 
 
-@functools.lru_cache(maxsize=512)
-def _cached_taps(key: bytes, n: int, order: int, mode: str) -> AxisTaps:
-    c = np.frombuffer(key, dtype=np.float64)
+def _taps(c: np.ndarray, n: int, order: int, mode: str) -> AxisTaps:
     index, weight, good = _from_combs(c, n, order, mode)
     flagged = np.zeros(len(c), dtype=bool)
     bad = np.flatnonzero(~good)
@@ -130,17 +133,30 @@ def _cached_taps(key: bytes, n: int, order: int, mode: str) -> AxisTaps:
         weight[bad] = np.pad(b_weight, ((0, 0), (0, width - b_weight.shape[1])))
         flagged[bad] = b_flagged
     index[weight == 0] = 0  # unused slots read a valid sample (with weight 0)
-    for a in (index, weight, flagged):
-        a.flags.writeable = False
     return AxisTaps(index, weight, flagged)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_taps(key: bytes, n: int, order: int, mode: str) -> AxisTaps:
+    taps = _taps(np.frombuffer(key, dtype=np.float64), n, order, mode)
+    for a in taps:
+        a.flags.writeable = False
+    return taps
+
+
+#: coordinate arrays up to this length (one output axis of a chunk) are cached
+_CACHED = 4096
 
 
 def axis_taps(c: np.ndarray, n: int, order: int, mode: str) -> AxisTaps:
     """scipy's taps for coordinates ``c`` on an axis of ``n`` samples (``prefilter=False``).
 
-    Cached: the chunks of one output row/column/plane share their taps.
+    Short coordinate arrays are cached: the chunks of one output row/column/plane of a
+    zoom share their taps.
     """
-    c = np.ascontiguousarray(c, dtype=np.float64)
+    c = np.ascontiguousarray(c, dtype=np.float64).ravel()
+    if len(c) > _CACHED:
+        return _taps(c, int(n), int(order), mode)
     return _cached_taps(c.tobytes(), int(n), int(order), mode)
 
 
@@ -270,3 +286,51 @@ def separable_interpolate(
         if t.flagged.any():
             out[(slice(None),) * ax + (t.flagged,)] = cval
     return scipy_cast(out, dtype)
+
+
+# ------------------------------------------------------------ rotate: shared planes
+@numba.njit(**_JIT)
+def _plane_sum(src, iy, wy, ix, wx, out):  # pragma: no cover - compiled
+    """``out[p, :] = sum_ab wy[p, a] wx[p, b] src[iy[p, a], ix[p, b], :]``."""
+    pixels, ky = iy.shape
+    kx = ix.shape[1]
+    for p in range(pixels):
+        row = out[p]
+        row[:] = 0.0
+        for a in range(ky):
+            wa = wy[p, a]
+            if wa == 0.0:
+                continue
+            for b in range(kx):
+                w = wa * wx[p, b]
+                if w != 0.0:
+                    s = src[iy[p, a], ix[p, b]]
+                    for q in range(row.shape[0]):
+                        row[q] += w * s[q]
+
+
+def plane_interpolate(
+    src: np.ndarray, cy: np.ndarray, cx: np.ndarray, order: int, mode: str, cval
+) -> np.ndarray:
+    """scipy's 2-D interpolation of every plane ``src[:, :, q]`` at the same pixels.
+
+    ``src`` is ``(ny, nx, planes)``; ``cy``, ``cx`` are the pixels' coordinates in its
+    frame, exactly as scipy computes them. Returns float64 (complex128 for complex
+    data) values of shape ``(len(cy), planes)``, before the cast to the output dtype.
+    scipy's 2-D interpolation of one pixel is the product of its 1-D taps along both
+    axes, so the taps are found once (:func:`axis_taps`) and summed over all planes.
+    """
+    if src.dtype.kind == "c" or np.iscomplexobj(cval):
+        c = complex(cval)
+        real = plane_interpolate(src.real, cy, cx, order, mode, c.real)
+        return real + 1j * plane_interpolate(src.imag, cy, cx, order, mode, c.imag)
+    ty = axis_taps(cy, src.shape[0], order, mode)
+    tx = axis_taps(cx, src.shape[1], order, mode)
+    if ty.index.max(initial=0) == src.shape[0] or tx.index.max(initial=0) == src.shape[1]:
+        src = np.pad(src.astype(np.float64), [(0, 1), (0, 1), (0, 0)], constant_values=cval)
+    if src.dtype not in (np.float32, np.float64) or not src.flags.c_contiguous:
+        src = np.ascontiguousarray(src, dtype=np.float64)
+    out = np.empty((len(cy), src.shape[2]))
+    _plane_sum(src, ty.index, ty.weight, tx.index, tx.weight, out)
+    out[ty.flagged | tx.flagged] = cval
+    return out

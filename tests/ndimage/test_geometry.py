@@ -197,6 +197,27 @@ def test_every_mode_and_order_matches_scipy(mode, order):
     _compare(cases, exact=order == 0)
 
 
+@pytest.mark.parametrize("order", range(6))
+@pytest.mark.parametrize("mode", MODES)
+def test_rotate_planes_every_mode_and_order(mode, order):
+    """3-D rotations: every plane shares the 2-D taps (batch axis first, middle, last)."""
+    x = da.from_array(X3, chunks=(4, 5, 6))
+    kw = dict(order=order, mode=mode, cval=1.5)
+    cases = [
+        (geo.rotate(x, 35, axes=axes, **kw), ndi.rotate(X3, 35, axes=axes, **kw))
+        for axes in [(1, 0), (2, 0), (2, 1)]
+    ]
+    y = cases[0][0]
+    tasks = [_raw_task(y, k) for k in da.core.flatten(y.__dask_keys__())]
+    assert {t[2].kernel for t in tasks if t[0] is _run_chunk} == {"planes"}
+    if order >= 2:
+        kw["prefilter"] = False
+        cases.append(
+            (geo.rotate(x, -100, reshape=False, **kw), ndi.rotate(X3, -100, reshape=False, **kw))
+        )
+    _compare(cases, exact=order == 0)
+
+
 @pytest.mark.parametrize("name", sorted(CHUNKINGS3))
 def test_3d_chunkings(name):
     chunks = CHUNKINGS3[name]
@@ -546,7 +567,7 @@ def test_zoom_and_shift_run_the_separable_kernel():
     x = da.from_array(X2, chunks=(6, 7))
     for y in (geo.zoom(x, 1.3), geo.shift(x, 0.5, order=0), geo.affine_transform(x, [0.7, 1.2])):
         tasks = [_raw_task(y, k) for k in da.core.flatten(y.__dask_keys__())]
-        assert all(t[2].separable for t in tasks if t[0] is _run_chunk)
+        assert all(t[2].kernel == "separable" for t in tasks if t[0] is _run_chunk)
 
 
 def test_tasks_pickle_cheaply():
