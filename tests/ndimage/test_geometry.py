@@ -24,6 +24,7 @@ from bigimg.ndimage import _spline as spl
 from bigimg.ndimage._geometry_graph import _run_chunk
 from bigimg.ndimage._geometry_regions import axis_region
 from bigimg.ndimage._geometry_taps import axis_taps, separable_interpolate
+from bigimg.ndimage._spline_kernel import SHORT, filter_block
 from bigimg.testing import count_computes, odd_chunkings, raise_if_dask_computes
 
 MODES = [
@@ -452,9 +453,33 @@ def test_spline_filters_match_scipy_within_the_bound(mode):
     )
 
 
-def test_the_documented_bound_holds_and_the_halo_matters():
-    data = RNG.standard_normal((150, 140))
-    x = da.from_array(data, chunks=(20, 17))
+@pytest.mark.parametrize("mode", MODES)
+def test_recursive_filter_kernel_matches_scipy(mode):
+    """bigimg's block filter is scipy's spline_filter1d to rounding, on every axis; lines
+    shorter than ``SHORT`` are scipy's own."""
+    rng = np.random.default_rng(MODES.index(mode))
+    for order in (2, 3, 4, 5):
+        for n in (2, 9, SHORT - 1, SHORT, 150):
+            for axis in range(3):
+                shape = [3, 5, 4]
+                shape[axis] = n
+                data = rng.standard_normal(shape).astype(np.float32 if n == 150 else float)
+                ref = ndi.spline_filter1d(data, order, axis=axis, mode=mode)
+                got = filter_block(data, order, axis, mode)
+                assert got.dtype == np.float64
+                if n < SHORT:
+                    np.testing.assert_array_equal(got, ref)
+                else:
+                    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-14 * np.abs(data).max())
+
+
+@pytest.mark.parametrize(
+    "shape, chunks",
+    [((150, 140), (20, 17)), ((260, 230), (70, 66))],  # blocks left to scipy; bigimg's kernel
+)
+def test_the_documented_bound_holds_and_the_halo_matters(shape, chunks):
+    data = RNG.standard_normal(shape)
+    x = da.from_array(data, chunks=chunks)
     for order in (3, 5):
         ref = ndi.spline_filter(data, order, mode="mirror")
         halo = spl.spline_halo(order, 2)
