@@ -95,7 +95,18 @@ class RawReader(_RawLayout):
 
 
 class RawWriter(_RawLayout):
-    """Picklable :func:`dask.array.store` target that writes each block into its bytes."""
+    """Picklable :func:`dask.array.store` target that writes each block into its bytes.
+
+    A block is written with positional writes (``os.pwrite``) of its contiguous runs
+    in file order: whole rows, or whole planes when the block spans whole rows. The
+    page cache gathers the runs of neighbouring blocks into full pages before they
+    reach the disk; forcing each block's pages out as it is written (``msync``) made
+    every 4 KiB page of a 128³ block layout go to disk up to 16 times (a 32 GiB file
+    wrote ~15x its size). Closing the file at the end of each task is what makes the
+    writes visible to other machines on a network file system (close-to-open
+    consistency); :func:`save_raw` syncs the whole file to disk once, before the
+    rename that marks it complete.
+    """
 
     def __setitem__(self, index: Any, block: np.ndarray) -> None:
         region, flips, drops = _normalize_index(index, self.shape)
@@ -103,9 +114,48 @@ class RawWriter(_RawLayout):
             raise IndexError("RawWriter takes one slice with a positive step per axis")
         if 0 in (s.stop - s.start for s in region):
             return
-        flat, view = self._map(region, "r+")
-        view[...] = block
-        flat.flush()
+        if any(s.step != 1 for s in region):
+            flat, view = self._map(region, "r+")
+            view[...] = block
+            del flat, view
+            return
+        block = np.asarray(block, dtype=self.dtype)
+        shape, region = self.shape, list(region)
+        if self.order == "F":  # the file is the C layout of the transposed volume
+            shape, region, block = shape[::-1], region[::-1], block.T
+        _write_runs(self.path, self.offset, shape, tuple(region), np.ascontiguousarray(block))
+
+
+def _write_runs(path, offset, shape, region, block) -> None:
+    """Write C-contiguous ``block`` at ``region`` of a C-order file, one run per pwrite."""
+    ndim = len(shape)
+    # the trailing axes the region covers whole merge with the axis before them
+    k = ndim - 1
+    while k > 0 and region[k].start == 0 and region[k].stop == shape[k]:
+        k -= 1
+    run_shape = block.shape[k:]
+    strides = _element_strides(shape, "C")
+    itemsize = block.dtype.itemsize
+    runs = block.reshape(block.shape[:k] + (math.prod(run_shape),))
+    base = sum(s.start * st for s, st in zip(region, strides, strict=True))
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        for lead in np.ndindex(*block.shape[:k]):
+            pos = base + sum(i * st for i, st in zip(lead, strides, strict=False))
+            data = memoryview(runs[lead]).cast("B")
+            written = 0
+            while written < len(data):
+                written += os.pwrite(fd, data[written:], offset + (pos * itemsize) + written)
+    finally:
+        os.close(fd)
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _check_shape(shape: Any) -> tuple[int, ...]:
@@ -270,9 +320,9 @@ def save_raw(
 
     Notes
     -----
-    Each task writes one block of ``array`` into a memory map of the bytes that cover
-    it, in a partial file that is renamed to ``path`` only after every block is
-    written. Memory: one block per task.
+    Each task writes one block of ``array`` into a partial file with positional
+    writes of its contiguous runs; once every block is written the file is synced to
+    disk and renamed to ``path``. Memory: one block per task.
 
     Examples
     --------
@@ -301,5 +351,12 @@ def save_raw(
     writer = RawWriter(partial, arr.shape, arr.dtype, 0, order)
     stored = da.store(arr, writer, lock=False, compute=False)
     return run_write(
-        stored, partial, path, overwrite=overwrite, progress=show, compute=compute, desc="save_raw"
+        stored,
+        partial,
+        path,
+        overwrite=overwrite,
+        progress=show,
+        compute=compute,
+        desc="save_raw",
+        finish=_fsync,
     )
