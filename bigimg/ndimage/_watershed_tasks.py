@@ -1,0 +1,341 @@
+"""The tasks of the out-of-core ``watershed_ift``: write blocks, solve, read blocks.
+
+Everything goes through one file, ``state``, in a scratch directory
+(:class:`ScratchDir`): one packed record per voxel, in C order, holding the two queue
+links (4 bytes each, 8 from 2**31 - 1 voxels on), the label (the output's itemsize),
+the cost (2 bytes for uint8 input, 4 for uint16) and the input value (1 or 2 bytes):
+15 bytes for uint8 input and int32 labels. One record per voxel, rather than one file
+per field, means that visiting a voxel and its neighbours touches a few pages instead
+of a few pages per field.
+
+1. :func:`write_block` (one task per block) writes the records of its block (input,
+   marker codes, markers, null links), creating the file at its full size if needed,
+   and returns the block's maximum.
+2. :func:`solve` (one task, after every write) maps the file and runs the kernel of
+   :mod:`bigimg.ndimage._watershed_kernel` in bursts, leaving the labels in place.
+   Between bursts it checks the process's resident memory and, above
+   :func:`resident_budget`, drops its mapped pages (``madvise(MADV_DONTNEED)``): the
+   data stays in the page cache (the operating system writes dirty pages back), so
+   resident memory stays bounded while the file can be larger than memory.
+3. :func:`read_block` (one task per block, after the solve) reads the labels of its
+   block; the last one to finish removes the directory.
+
+Write and read tasks map the file a few planes at a time (:data:`MAP_BYTES`), so they
+hold little more than their block. Any failing task removes the directory. A
+directory left by an interrupted run goes when the graph is garbage collected or at
+interpreter exit (:class:`ScratchDir`).
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+import os
+import shutil
+import tempfile
+import uuid
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+import psutil
+
+from bigimg.ndimage import _watershed_kernel as K
+
+__all__ = [
+    "RESIDENT_BUDGET",
+    "ScratchDir",
+    "Volume",
+    "read_block",
+    "resident_budget",
+    "solve",
+    "write_block",
+]
+
+#: Bytes of mapped pages the solve keeps resident before dropping them; None: the
+#: default of :func:`resident_budget`.
+RESIDENT_BUDGET: int | None = None
+#: Most pops per kernel call; resident memory is checked after each call.
+BURST_POPS = 1 << 16
+#: Most voxels per call of the marker pass.
+BURST_VOXELS = 1 << 24
+#: Fewest pops or voxels per call.
+MIN_BURST = 256
+#: Bytes of a file a write or read task maps at a time.
+MAP_BYTES = 32 * 2**20
+
+
+class ScratchDir:
+    """The watershed's directory, ``{base}/bigimg-watershed-{uuid}``.
+
+    Created by the first write task (building the graph writes nothing); removed by the
+    last read task, by any failing task (:meth:`remove`), when the last graph holding
+    this object is garbage collected, or at interpreter exit. A copy sent to another
+    process (a distributed worker) pickles as its path and does not own the directory.
+    """
+
+    def __init__(self, base: str | os.PathLike | None, *, owner: bool = True) -> None:
+        base = tempfile.gettempdir() if base is None else os.fspath(base)
+        self.path = os.path.join(base, f"bigimg-watershed-{uuid.uuid4().hex}")
+        self._cleanup = weakref.finalize(self, _remove, self.path) if owner else None
+
+    @classmethod
+    def _remote(cls, path: str) -> ScratchDir:
+        out = cls.__new__(cls)
+        out.path, out._cleanup = path, None
+        return out
+
+    def __reduce__(self):
+        return (ScratchDir._remote, (self.path,))
+
+    def __dask_tokenize__(self):
+        return ("ScratchDir", self.path)
+
+    def remove(self) -> None:
+        _remove(self.path)
+
+
+def _remove(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Volume:
+    """Where the files are and what they hold (small: this goes into every task)."""
+
+    scratch: ScratchDir
+    shape: tuple[int, ...]
+    input_dtype: np.dtype  # native uint8 / uint16
+    label_dtype: np.dtype  # native signed integer
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def cost_dtype(self) -> np.dtype:
+        return K.cost_dtype(self.input_dtype)
+
+    @property
+    def link_dtype(self) -> np.dtype:
+        return K.link_dtype(self.size)
+
+    def file(self, name: str) -> str:
+        return os.path.join(self.scratch.path, name)
+
+    @property
+    def record(self) -> np.dtype:
+        """One voxel of ``state`` (packed: unaligned fields cost nothing on disk)."""
+        link = self.link_dtype
+        return np.dtype(
+            [
+                ("next", link),
+                ("prev", link),
+                ("label", self.label_dtype),
+                ("cost", self.cost_dtype),
+                ("input", self.input_dtype),
+            ]
+        )
+
+
+def _copy_region(
+    vol: Volume, region, block: np.ndarray, *, write: bool, field: str | None = None
+) -> None:
+    """Copy ``block`` into ``state``'s ``region`` (``write``) or the region into ``block``.
+
+    ``field`` restricts the copy to one field of the records.
+
+    The file is mapped a few planes (axis 0) at a time, at most :data:`MAP_BYTES` each,
+    and unmapped after each copy, so a task never holds more than that of the file.
+    """
+    dtype, shape = vol.record, vol.shape
+    plane = math.prod(shape[1:]) * dtype.itemsize
+    step = max(1, MAP_BYTES // max(plane, 1))
+    inner = tuple(slice(lo, hi) for lo, hi in region[1:])
+    lo, hi = region[0]
+    with open(vol.file("state"), "r+b" if write else "rb") as f:
+        for z in range(lo, hi, step):
+            z1 = min(z + step, hi)
+            begin = z * plane
+            aligned = begin - begin % mmap.ALLOCATIONGRANULARITY
+            m = mmap.mmap(
+                f.fileno(),
+                z1 * plane - aligned,
+                offset=aligned,
+                access=mmap.ACCESS_WRITE if write else mmap.ACCESS_READ,
+            )
+            try:
+                planes = np.frombuffer(
+                    m, dtype=dtype, count=(z1 - z) * plane // dtype.itemsize, offset=begin - aligned
+                ).reshape((z1 - z,) + shape[1:])
+                if field is not None:
+                    planes = planes[field]
+                if write:
+                    planes[(slice(None),) + inner] = block[z - lo : z1 - lo]
+                else:
+                    block[z - lo : z1 - lo] = planes[(slice(None),) + inner]
+                del planes
+            finally:
+                m.close()
+
+
+def _create(vol: Volume) -> None:
+    """Create ``state`` at its full size (sparse) unless it exists at that size."""
+    nbytes = vol.size * vol.record.itemsize
+    fd = os.open(vol.file("state"), os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+    try:
+        if os.fstat(fd).st_size != nbytes:
+            os.ftruncate(fd, nbytes)
+    finally:
+        os.close(fd)
+
+
+def write_block(input_block, markers_block, vol: Volume, region) -> int:
+    """Write one block of input, marker codes and markers; return the block's maximum."""
+    try:
+        os.makedirs(vol.scratch.path, exist_ok=True)
+        values = np.asarray(input_block, dtype=vol.input_dtype)
+        labels, codes = K.marker_codes(np.asarray(markers_block), vol.cost_dtype)
+        records = np.zeros(values.shape, dtype=vol.record)  # null links
+        records["input"], records["cost"], records["label"] = values, codes, labels
+        del labels, codes
+        _create(vol)
+        _copy_region(vol, region, records, write=True)
+        return int(values.max()) if values.size else 0
+    except BaseException:
+        vol.scratch.remove()
+        raise
+
+
+class _Mapped:
+    """Files mapped into memory, whose resident pages can be dropped as a whole."""
+
+    def __init__(self) -> None:
+        self._maps: list[mmap.mmap] = []
+
+    def open(self, path: str, dtype: np.dtype, count: int) -> np.ndarray:
+        with open(path, "r+b") as f:
+            m = mmap.mmap(f.fileno(), count * dtype.itemsize, access=mmap.ACCESS_WRITE)
+        self._maps.append(m)
+        return np.frombuffer(m, dtype=dtype, count=count)
+
+    def drop(self) -> None:
+        """Unmap every resident page (they stay in the page cache)."""
+        if hasattr(mmap, "MADV_DONTNEED"):
+            for m in self._maps:
+                m.madvise(mmap.MADV_DONTNEED)
+
+    def close(self) -> None:
+        """Unmap the files (every array on them must be gone)."""
+        for m in self._maps:
+            m.close()
+        self._maps.clear()
+
+
+def resident_budget() -> int:
+    """The solve's resident budget: a quarter of the memory, at least 256 MiB.
+
+    "The memory" is the worker's memory limit when the task runs on a dask.distributed
+    worker that has one (whose nanny watches resident memory), else the machine's RAM.
+    """
+    if RESIDENT_BUDGET is not None:
+        return RESIDENT_BUDGET
+    memory = psutil.virtual_memory().total
+    try:
+        from distributed import get_worker
+
+        limit = get_worker().memory_manager.memory_limit
+    except (ImportError, ValueError, AttributeError):
+        limit = None
+    if limit:
+        memory = min(memory, int(limit))
+    return max(256 * 2**20, memory // 4)
+
+
+class _ResidentGuard:
+    """Drop the mapped pages whenever resident memory grew by more than the budget.
+
+    Reading a mapped page maps its neighbours too (the kernel's fault-around), so
+    resident memory can grow fast: the callers size their bursts from the growth
+    :meth:`check` reports, to stay within about a quarter of the budget per burst.
+    """
+
+    def __init__(self, mapped: _Mapped, budget: int) -> None:
+        self._mapped, self.budget = mapped, budget
+        self._proc = psutil.Process()
+        self._base = self._last = self._proc.memory_info().rss
+        self.drops = 0
+
+    def check(self) -> int:
+        """Drop the pages if over budget; return the growth since the last check."""
+        rss = self._proc.memory_info().rss
+        grown = rss - self._last
+        if rss - self._base > self.budget:
+            self._mapped.drop()
+            self.drops += 1
+            rss = self._proc.memory_info().rss
+            if rss - self._base > self.budget // 2:  # memory that is not ours grew
+                self._base = rss
+        self._last = rss
+        return grown
+
+    def next_burst(self, size: int, grown: int, largest: int) -> int:
+        """The next burst's size, aiming at a growth of a quarter of the budget."""
+        target = max(self.budget // 4, 1)
+        size = size * 2 if grown <= 0 else size * target // grown
+        return min(largest, max(MIN_BURST, size))
+
+
+def solve(maxima: list[int], vol: Volume, offsets: np.ndarray) -> int:
+    """Run scipy's watershed over ``state`` (labels in place). Returns ``maxval``."""
+    try:
+        maxval = max(maxima)
+        shutil.rmtree(vol.file("reads"), ignore_errors=True)
+        os.mkdir(vol.file("reads"))  # read tasks mark their block here
+        mapped = _Mapped()
+        state = mapped.open(vol.file("state"), vol.record, vol.size)
+        guard = _ResidentGuard(mapped, resident_budget())
+        inp, cost, nxt, prv, labels = (state[f] for f in ("input", "cost", "next", "prev", "label"))
+        first = np.zeros(maxval + 1, dtype=vol.link_dtype)
+        last = np.zeros(maxval + 1, dtype=vol.link_dtype)
+        start, burst = 0, min(MIN_BURST, BURST_VOXELS)
+        while start < vol.size:
+            stop = min(start + burst, vol.size)
+            K.seed_queue(cost, nxt, prv, first, last, start, stop)
+            start, burst = stop, guard.next_burst(burst, guard.check(), BURST_VOXELS)
+        level = np.array([0, maxval], dtype=np.int64)
+        burst = min(MIN_BURST, BURST_POPS)
+        while level[0] <= maxval:
+            K.propagate(inp, cost, nxt, prv, labels, offsets, first, last, level, burst)
+            burst = guard.next_burst(burst, guard.check(), BURST_POPS)
+        del state, inp, cost, nxt, prv, labels
+        mapped.close()
+        return maxval
+    except BaseException:
+        vol.scratch.remove()
+        raise
+
+
+def read_block(maxval: int, vol: Volume, region, index: int, nblocks: int, dtype: np.dtype):
+    """Read one block of the labels; the last block read removes the directory."""
+    try:
+        block = np.empty(tuple(hi - lo for lo, hi in region), dtype=vol.label_dtype)
+        _copy_region(vol, region, block, write=False, field="label")
+        block = block.astype(dtype, copy=False)
+        open(os.path.join(vol.file("reads"), str(index)), "wb").close()
+    except FileNotFoundError as exc:
+        vol.scratch.remove()
+        raise FileNotFoundError(
+            f"watershed_ift's temporary files in {vol.scratch.path} are gone (was this "
+            "block computed again after the others, e.g. after a worker was lost?); "
+            "compute the result again."
+        ) from exc
+    except BaseException:
+        vol.scratch.remove()
+        raise
+    try:
+        if len(os.listdir(vol.file("reads"))) >= nblocks:
+            vol.scratch.remove()
+    except FileNotFoundError:
+        pass  # another block was the last one and removed the directory
+    return block
