@@ -94,6 +94,7 @@ from bigimg.ndimage._order_filters import (
     rank_filter,
 )
 from bigimg.ndimage._spline import spline_filter, spline_filter1d
+from bigimg.ndimage._watershed import watershed_ift
 
 __all__ = [
     "affine_transform",
@@ -169,6 +170,7 @@ __all__ = [
     "value_indices",
     "variance",
     "vectorized_filter",
+    "watershed_ift",
     "white_tophat",
     "zoom",
 ]
