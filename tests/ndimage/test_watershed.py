@@ -178,6 +178,18 @@ def test_queue_quirks_of_scipy_are_reproduced():
     assert_dask_matches(watershed_ift(da.from_array(x, chunks=3), m, [1, 1, 1]), expected)
 
 
+@pytest.mark.parametrize("shape", [(5, 1), (1, 6), (4, 1, 3), (1, 1, 7)])
+def test_axes_of_length_one(shape):
+    # offsets that cancel on a length-1 axis are 0 and skipped; others repeat
+    rng = np.random.default_rng(sum(shape))
+    x = rng.integers(0, 4, shape).astype(np.uint8)
+    m = np.zeros(shape, np.int32)
+    m.flat[[0, -1]] = [1, -1]
+    structure = np.ones((3,) * len(shape), bool)
+    got = watershed_ift(da.from_array(x, chunks=2), m, structure)
+    assert_dask_matches(got, ndi.watershed_ift(x, m, structure))
+
+
 def test_costs_above_uint16_and_wrapping_markers():
     x = np.array([[0, 65535, 0], [3, 65535, 7]], np.uint16)
     m = np.array([[2**32 + 5, 0, 2**32], [0, 0, -(2**40) - 3]], np.int64)
