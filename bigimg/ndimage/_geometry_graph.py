@@ -7,26 +7,31 @@ For every output chunk the builder
    min/max for coordinate arrays and mappings),
 2. turns them, axis by axis, into an input region (:func:`axis_region`),
 3. depends only on the input blocks that region overlaps, and
-4. calls scipy on the region with the coordinates shifted into it.
+4. interpolates the region with the coordinates shifted into it, by one of five kernels.
 
-Four kernels run a chunk. The **planes** kernel runs ``rotate`` of volumes: the 2-D
-map's taps are found once per chunk and shared by every plane of the untouched axes
-(:func:`~bigimg.ndimage._geometry_taps.plane_interpolate`). The **separable** kernel runs zoom, shift and diagonal
-affine maps (scipy's ``NI_ZoomShift``) with finite coordinates: scipy's exact per-axis
-coordinates, shifted into the region, go through scipy's own 1-D taps, applied one axis
-at a time (:mod:`bigimg.ndimage._geometry_taps`); every tie and boundary decision is
-scipy's, and only the rounding of the sums differs. The **exact** kernel recomputes
-scipy's coordinates with scipy's own floating-point operations, subtracts the region
-start (an exact operation here: integer start ``a <= c``), and calls
-:func:`scipy.ndimage.map_coordinates`; every rounding, tie and boundary decision is then
-scipy's. The **fast** kernel (other affine maps) calls
-:func:`scipy.ndimage.affine_transform` with a shifted offset; its coordinates may differ
-from scipy's in the last bit, which only matters where the interpolant jumps: everywhere
-for ``order=0`` (ties), and at the faces for ``constant`` (to ``cval``) and ``wrap`` (its
-seam). So the fast kernel runs for ``order >= 1`` on chunks whose region is interior on
-every axis and on every chunk in the other modes; on face chunks in ``constant`` mode
-it runs too, and the few voxels whose coordinate lies within rounding of a face are then
-redone exactly (``near_faces``).
+* **separable** (zoom, shift, diagonal matrices: scipy's ``NI_ZoomShift``, finite
+  coordinates): scipy's exact per-axis coordinates go through scipy's own 1-D taps,
+  applied one axis at a time (:mod:`bigimg.ndimage._geometry_taps`). Every tie and
+  boundary decision is scipy's; only the rounding of the sums differs.
+* **planes** (``rotate`` of volumes): the 2-D taps of the chunk's pixels are found once
+  and shared by every plane of the untouched axes (same module).
+* **affine** (other affine maps of volumes, 3-D in and out, ``order >= 1``; chunks
+  inside the array, and every chunk in ``constant`` mode): numba sums where no boundary
+  rule applies; the voxels within rounding of a face are redone at scipy's exact
+  coordinates by :func:`scipy.ndimage.map_coordinates`
+  (:mod:`bigimg.ndimage._geometry_affine`).
+* **exact**: scipy's coordinates recomputed with scipy's own floating-point operations,
+  the region start subtracted (exact here: an integer ``a <= c``), and
+  :func:`scipy.ndimage.map_coordinates`; every rounding, tie and boundary decision is
+  scipy's. Coordinate arrays, ``order=0`` and what no other kernel takes.
+* **fast** (the remaining affine maps, ``order >= 1``):
+  :func:`scipy.ndimage.affine_transform` with a shifted offset. Its coordinates may
+  differ from scipy's in the last bit, which only matters where the interpolant jumps
+  (``constant`` and ``wrap`` faces), so it runs on chunks inside the array and on every
+  chunk of the continuous modes; in ``constant`` mode it runs on face chunks too, and
+  the voxels within rounding of a face are redone exactly (``near_faces``).
+
+``geometric_transform`` calls scipy with the user's mapping, shifted into the region.
 """
 
 from __future__ import annotations
@@ -42,7 +47,9 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 from scipy import ndimage as ndi
 
+from bigimg.ndimage._geometry_affine import affine_volume
 from bigimg.ndimage._geometry_maps import (
+    AffineMap,
     CoordinateMap,
     MappingMap,
     Params,
@@ -136,6 +143,30 @@ def _run_planes(region: np.ndarray, task: _Chunk) -> np.ndarray:
     return out
 
 
+def _run_affine(region: np.ndarray, task: _Chunk) -> np.ndarray:
+    """The affine kernel (volumes): numba inside the array, scipy at its faces."""
+    p: Params = task.params
+    tmap, o0, start = task.map, task.o0, task.start
+    offset = tmap.offset + tmap.matrix @ np.asarray(o0, float) + np.subtract(p.npad, start)
+    low = -np.asarray(start, dtype=np.float64)
+    high = np.asarray(task.extent, dtype=np.float64) - 1 + low
+    values, flag = affine_volume(
+        region, tmap.matrix, offset, p.order, low, high, p.mode == "constant", p.cval, task.shape
+    )
+    idx = np.nonzero(flag)
+    if len(idx[0]):
+        values[idx] = ndi.map_coordinates(
+            region,
+            tmap.exact_at(idx, o0, start, p),
+            output=np.float64,
+            order=p.order,
+            mode=p.mode,
+            cval=p.cval,
+            prefilter=False,
+        )
+    return scipy_cast(values, p.dtype)
+
+
 def _run_chunk(blocks, task: _Chunk, coords=None) -> np.ndarray:
     """Compute one output chunk from the input blocks its region overlaps."""
     region = _assemble(blocks, task.local)
@@ -147,6 +178,8 @@ def _run_chunk(blocks, task: _Chunk, coords=None) -> np.ndarray:
         return separable_interpolate(region, coords, p.order, p.mode, p.cval, p.dtype)
     if task.kernel == "planes":
         return _run_planes(region, task)
+    if task.kernel == "affine":
+        return _run_affine(region, task)
     out = np.empty(shape, dtype=p.dtype)
     if isinstance(tmap, ShiftedMapping):
         ndi.geometric_transform(
@@ -253,6 +286,14 @@ def build_interpolation(
     )
     oname = f"{name}-{token}"
     extent = tuple(coef.shape[a] for a in axes_in)
+    affine_ok = (
+        isinstance(tmap, AffineMap)
+        and tmap.fast_ok
+        and order > 0
+        and coef.ndim == len(out_shape) == 3
+        and coef.dtype.kind != "c"
+        and not np.iscomplexobj(cval)
+    )
     dsk = {}
     for idx in itertools.product(*(range(len(c)) for c in out_chunks)):
         o0 = tuple(int(s[i]) for s, i in zip(out_starts, idx))
@@ -287,6 +328,8 @@ def build_interpolation(
             kernel = "planes"
         elif isinstance(tmap, SeparableMap) and tmap.finite:
             kernel = "separable"
+        elif affine_ok and (interior or mode == "constant"):
+            kernel = "affine"
         elif order > 0 and tmap.fast_ok and (mode in _CONTINUOUS or interior):
             kernel = "fast"
         elif order > 0 and tmap.fast_ok and mode in tmap.patch_modes:

@@ -124,13 +124,18 @@ class AffineMap:
         last = np.arange(int(counts.sum())) - offsets + np.repeat(starts, counts)
         lead_idx = np.unravel_index(np.repeat(rows, counts), shape[:-1]) if lead else ()
         idx = (*lead_idx, last)
-        coords = np.empty((len(self.offset), len(last)))
+        return idx, self.exact_at(idx, o0, start, p)
+
+    def exact_at(self, idx, o0, start, p: Params) -> np.ndarray:
+        """scipy's coordinates of the output voxels ``idx`` (indices in the box at ``o0``),
+        in the frame of the region starting at ``start``."""
+        coords = np.empty((len(self.offset), len(idx[0])))
         for h in range(len(self.offset)):
             c = self.offset[h]
             for i, s, m in zip(idx, o0, self.matrix[h]):
                 c = c + (i + s).astype(np.float64) * m
             coords[h] = (c + p.npad[h]) - start[h]
-        return idx, coords
+        return coords
 
     def fast(self, plane, out, o0, start, p: Params):
         offset = self.offset + self.matrix @ np.asarray(o0, float) + np.subtract(p.npad, start)

@@ -219,6 +219,42 @@ def test_rotate_planes_every_mode_and_order(mode, order):
     _compare(cases, exact=order == 0)
 
 
+@pytest.mark.parametrize("order", range(1, 6))
+@pytest.mark.parametrize("mode", MODES)
+def test_affine_volume_kernel_every_mode_and_order(mode, order):
+    """3-D affine maps: numba inside the array, scipy at its faces (constant: every
+    chunk; other modes: chunks inside the array)."""
+    data = np.resize(X3, (24, 23, 25))
+    x = da.from_array(data, chunks=(8, 7, 9))
+    m = np.array([[0.9, 0.15, -0.1], [-0.12, 1.05, 0.2], [0.08, -0.1, 0.95]])
+    kw = dict(order=order, mode=mode, cval=1.5)
+    cases = [
+        (
+            geo.affine_transform(x, m, off, output_shape=shape, output_chunks=5, **kw),
+            ndi.affine_transform(data, m, off, output_shape=shape, **kw),
+        )
+        for off, shape in [((-3.0, 2.5, -1.0), (28, 26, 27)), ((8.0, 8.0, 8.0), (6, 5, 6))]
+    ]
+    kernels = {t[2].kernel for t in _tasks(cases[0][0])} | {
+        t[2].kernel for t in _tasks(cases[1][0])
+    }
+    assert "affine" in kernels
+    _compare(cases)
+
+
+def test_affine_volume_kernel_takes_scipys_cval_decisions():
+    """Coordinates within rounding of a face: the kernel leaves them to scipy (a wrong
+    side would be off by about 1 here)."""
+    data = np.ones((22, 22, 22)) + np.resize(X3, (22, 22, 22)) * 0.01
+    x = da.from_array(data, chunks=(7, 22, 9))
+    matrix = np.diag([21 / 26, 21 / 52, 1.0])
+    for order in (1, 3):
+        kw = dict(output_shape=(27, 53, 22), order=order)
+        y = geo.affine_transform(x, matrix, output_chunks=(10, 7, 11), **kw)
+        assert {t[2].kernel for t in _tasks(y)} == {"affine"}
+        _check(y, ndi.affine_transform(data, matrix, **kw))
+
+
 @pytest.mark.parametrize("name", sorted(CHUNKINGS3))
 def test_3d_chunkings(name):
     chunks = CHUNKINGS3[name]
@@ -540,6 +576,12 @@ def test_map_coordinates_with_dask_coordinates_computes_only_the_bounds():
 
 def _raw_task(y, key):
     return y.dask.layers[y.name][key]
+
+
+def _tasks(y):
+    """The chunk tasks (``_run_chunk`` calls) of ``y``'s last layer."""
+    tasks = [_raw_task(y, k) for k in da.core.flatten(y.__dask_keys__())]
+    return [t for t in tasks if t[0] is _run_chunk]
 
 
 def _input_blocks(y, key):
