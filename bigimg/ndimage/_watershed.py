@@ -1,8 +1,8 @@
 """``watershed_ift``: scipy's image foresting transform on volumes larger than memory.
 
 scipy's algorithm is sequential (see :func:`watershed_ift`'s Notes), so this is not a
-chunk-parallel scheme: the blocks are streamed to raw files on disk, one task runs
-scipy's algorithm over those files (memory-mapped, in bursts that keep resident memory
+chunk-parallel scheme: the blocks are streamed into a file on disk, one task runs
+scipy's algorithm over that file (memory-mapped, in bursts that keep resident memory
 bounded) and the result is read back block by block. The tasks are in
 :mod:`bigimg.ndimage._watershed_tasks`, the kernel in
 :mod:`bigimg.ndimage._watershed_kernel`.
