@@ -15,8 +15,9 @@ thread) and seung-lab's ``edt`` (C++, given the same number of threads).
 ``--layer`` instead measures peak memory where a layer of chunks is big relative to a
 chunk: a lazy blob volume (default 64 x 2048 x 2048 in 64^3 chunks, generated chunk by
 chunk, so the input is never whole in memory), its exact EDT streamed into zarr and
-cdt with indices (the sequential scan that spills to disk), each measured with
-:class:`bigimg._monitor.ResourceMonitor`::
+cdt with indices (the sequential scan; distances and indices streamed into zarr),
+each measured with :class:`bigimg._monitor.ResourceMonitor`, and the peak disk space
+of their temporary files::
 
     python benchmarks/bench_distance.py --layer
     python benchmarks/bench_distance.py --layer --shape 64,1024,1024 --chunk 64
@@ -34,13 +35,32 @@ Target: bigimg at least 3x faster than scipy on 2 cores. The machine these numbe
 produced on is shared, so wall times are noisy: compare the CPU column too, and
 repeat with ``--repeat``.
 
-One run here (384^3, 128^3 chunks, 2 threads, load average ~12 from other users)::
+One run here (384^3, 128^3 chunks, 2 threads, load average ~7 from other users; a
+layer of float64 is 151 MB, so the exchanges between passes go through temporary
+files)::
 
                    seconds  vs scipy   cpu s  peak MB
-    scipy            68.71     1.00x   16.06     2642
-    edt              11.55     5.95x    2.89      252
-    bigimg           15.49     4.44x    4.01     1052
-    bigimg->zarr     12.98     5.29x    4.36      386
+    scipy            25.28     1.00x   12.85     2642
+    edt               5.70     4.44x    2.74      251
+    bigimg            5.54     4.56x    2.90      891
+    bigimg->zarr      6.20     4.07x    3.80       75
+
+(before the exchanges went to disk, same load: bigimg 7.08 s, 4.47 cpu s, 1043 MB;
+bigimg->zarr 8.68 s, 4.23 cpu s, 382 MB.)
+
+``--layer`` here (2 threads, load average 6-8 from other users; wall times only
+indicative, the disk sampler costs time too)::
+
+    edt, 64 x 2048^2 in 64^3 chunks    peak RSS 0.39 GiB (+0.16 GiB), 99 s, 2.0 GiB of files
+        before (in-memory exchanges):  peak RSS 2.7 GiB (+2.4 GiB), 52 s (load 2-6)
+    edt, 256 x 1024^2 in 64^3 chunks   peak RSS 0.32 GiB (+0.10 GiB), 54 s, 0.9 GiB of files
+        before:                        peak RSS 2.5 GiB (+2.3 GiB), 69 s
+    cdt with indices, 64 x 2048^2      peak RSS 0.74 GiB (+0.51 GiB), 133 s, 4.0 GiB of files
+        before:                        peak RSS 4.9 GiB (+4.7 GiB), 129 s
+
+Run back to back without the disk sampler, the 64 x 2048^2 EDT took 50-58 s (41-43
+cpu s) before and 66-70 s (46-49 cpu s) after: writing the exchanges' files costs
+some time (mostly the page cache's page allocations on this virtual machine).
 """
 
 from __future__ import annotations
@@ -49,9 +69,11 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import dask
@@ -178,36 +200,74 @@ def _lazy_blobs(shape, chunk: int) -> da.Array:
     return da.map_blocks(block, chunks=da.core.normalize_chunks(chunk, shape), dtype=bool)
 
 
+class _DiskMonitor:
+    """Peak disk space used by the files under a directory (sampled every 0.2 s)."""
+
+    def __init__(self, path: str) -> None:
+        self.path, self.peak = path, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _size(self) -> int:
+        total = 0
+        for root, _, files in os.walk(self.path):
+            for name in files:
+                try:
+                    # allocated blocks: the exchanges' files are sparse until complete
+                    total += os.stat(os.path.join(root, name)).st_blocks * 512
+                except OSError:  # deleted meanwhile
+                    pass
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak = max(self.peak, self._size())
+
+    def __enter__(self) -> _DiskMonitor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def layer_memory(shape, chunk: int, workers: int, what: str) -> None:
-    """Peak RSS of one transform of a lazy volume, streamed into zarr (this process)."""
+    """Peak RSS and temporary disk of one transform of a lazy volume, streamed into zarr."""
     mask = _lazy_blobs(shape, chunk)
-    if what == "edt":
-        func = distance_transform_edt
-    else:
-
-        def func(x):
-            return distance_transform_cdt(x, return_indices=True)[0]
-
-    dask.compute(func(mask[:16, :16, :16]))  # compile the kernels
-    result = func(mask)
     with tempfile.TemporaryDirectory() as tmp:
-        target = zarr.create_array(
-            store=f"{tmp}/out.zarr",
-            shape=result.shape,
-            chunks=result.chunksize,
-            dtype=result.dtype,
-        )
+        scratch = f"{tmp}/scratch"
+        os.mkdir(scratch)
+        if what == "edt":
+
+            def func(x):
+                return [distance_transform_edt(x, temp_dir=scratch)]
+        else:
+
+            def func(x):
+                return list(distance_transform_cdt(x, return_indices=True, temp_dir=scratch))
+
+        dask.compute(func(mask[:16, :16, :16]))  # compile the kernels
+        results = func(mask)
+        targets = [
+            zarr.create_array(
+                store=f"{tmp}/out{k}.zarr", shape=r.shape, chunks=r.chunksize, dtype=r.dtype
+            )
+            for k, r in enumerate(results)
+        ]
         with dask.config.set(scheduler="threads", num_workers=workers):
-            with ResourceMonitor() as mon:
-                da.store(result, target, lock=False)
+            with ResourceMonitor() as mon, _DiskMonitor(scratch) as disk:
+                da.store(results, targets, lock=False)
+        assert os.listdir(scratch) == [], "temporary files left behind"
     voxels = math.prod(shape)
     layer = chunk * math.prod(shape[1:])
     print(
         f"{what}: {shape} in {chunk}^3 chunks -> zarr: {mon.seconds:.1f} s, peak RSS "
-        f"{format_bytes(mon.peak_rss)} (+{format_bytes(mon.peak_increase)}); a chunk of "
-        f"float64 is {format_bytes(chunk**3 * 8)}, a layer of chunks "
-        f"{format_bytes(layer)} bool / {format_bytes(layer * 8)} float64, the volume "
-        f"{format_bytes(voxels * 8)} float64"
+        f"{format_bytes(mon.peak_rss)} (+{format_bytes(mon.peak_increase)}), temporary "
+        f"files {format_bytes(disk.peak)} at most; a chunk of float64 is "
+        f"{format_bytes(chunk**3 * 8)}, a layer of chunks {format_bytes(layer)} bool / "
+        f"{format_bytes(layer * 8)} float64, the volume {format_bytes(voxels * 8)} float64; "
+        f"load average {psutil.getloadavg()[0]:.1f}"
     )
 
 

@@ -151,6 +151,8 @@ def distance_transform_edt(
     return_indices=False,
     distances=None,
     indices=None,
+    *,
+    temp_dir=None,
 ):
     """Exact Euclidean distance transform across chunks (twin of ``scipy.ndimage``'s).
 
@@ -172,6 +174,11 @@ def distance_transform_edt(
         Default False.
     distances, indices : None
         Must be None: results are lazy and cannot be written into an existing array.
+    temp_dir : str or os.PathLike, optional
+        Keyword-only. Existing directory for the temporary files of the exchanges
+        between passes when the input's layers are big (see Notes); default the
+        system's temporary directory. With a distributed cluster it must be shared by
+        the workers.
 
     Returns
     -------
@@ -184,10 +191,12 @@ def distance_transform_edt(
     Raises
     ------
     TypeError
-        ``distances`` or ``indices`` is given; non-numeric input or sampling.
+        ``distances`` or ``indices`` is given; non-numeric input or sampling;
+        ``temp_dir`` is not a path.
     ValueError
         ``sampling`` has the wrong length or a non-positive entry; both returns are
-        False (:class:`bigimg.ArgumentError`, also a ``RuntimeError`` like scipy's).
+        False (:class:`bigimg.ArgumentError`, also a ``RuntimeError`` like scipy's);
+        ``temp_dir`` is not an existing directory.
 
     Notes
     -----
@@ -204,23 +213,45 @@ def distance_transform_edt(
     * the other axes run in stages of whole lines: for a 384³ volume in 128³ chunks
       one stage of whole planes a few voxels thick, and one axis at a time ("pencils")
       when a plane exceeds the task budget. Blocks hold at most ``max(largest input
-      chunk, longest axis, 4096)`` voxels and stay thin along axis 0, so every rechunk
-      exchanges data only within one layer of input chunks along axis 0.
+      chunk, longest axis, 4096)`` voxels (the task budget) and are thin along axis 0.
 
-    Data moved: the 2-byte axis-0 result once into the first stage, 8 bytes per voxel
-    (float64 squared distances; int32 coordinates, 4 bytes per processed axis, for the
-    indices) into each further stage, and the result once back into the input's chunks.
-    A task holds its block two or three times plus line buffers; no task grows with
-    the plane (tested on lazy 256 x 2048² volumes in 128³ chunks). The scheduler's
-    working set is larger: every output chunk depends on the axis-1 pass over the
-    whole layer of chunks it lies in (one chunk thick along axis 0, the whole plane
-    wide), and that pass's float64 result is held until the layer's output chunks are
-    assembled, so peak memory is about one or two layers of float64 (8 bytes per voxel
-    of the layer), whatever the depth of the volume. Streaming a 384³ result in 128³
-    chunks to zarr peaked 0.39 GB above the input (a layer is 0.15 GB); a lazy
-    64 x 2048² volume in 64³ chunks (one layer: 2 GiB of float64) peaked at 2.7 GiB
-    RSS (``benchmarks/bench_distance.py --layer``). Thinner chunks along axis 0 mean
-    thinner layers and a lower peak. Nothing is computed eagerly.
+    Between the passes the state is exchanged between chunkings: the 2-byte axis-0
+    result once into the first stage, 8 bytes per voxel (float64 squared distances;
+    int32 coordinates, 4 bytes per processed axis, for the indices) into each further
+    stage, and the result once back into the input's chunks. No task grows with the
+    plane (tested on lazy 256 x 2048² volumes in 128³ chunks): a task holds its block
+    two or three times plus line buffers. Each exchange is all-to-all within a layer
+    (the thickest input chunk along axis 0, the whole plane wide): no output chunk of
+    a layer is complete before every pass has run over the whole layer.
+
+    Memory. When a layer of the state is small (at most 8 task budgets of float64 and
+    at most 64 MiB), the exchanges are dask rechunks in memory, and the scheduler may
+    hold a layer of the state, or more. Otherwise every exchange goes through disk:
+    each block of a stage writes the pieces that the blocks of the next stage (or the
+    output chunks) need into their files in a fresh directory under ``temp_dir``, and
+    each of those blocks reads its file and deletes it; the first stage of a layer
+    starts only once the layer before has written its last exchange. Then no task
+    holds more than its own block, and peak memory is a few task budgets per worker
+    thread, whatever the plane and the depth. Measured
+    (``benchmarks/bench_distance.py``), streaming the result to zarr with 2 threads:
+    a lazy 64 x 2048² volume in 64³ chunks peaked at 0.39 GiB RSS (0.16 GiB above the
+    start; 2.7 GiB before the exchanges went to disk), a lazy 256 x 1024² volume in
+    64³ chunks at 0.32 GiB (2.5 GiB before), and a 384³ volume in 128³ chunks 75 MB
+    above the input in memory (0.39 GB before), no slower. The files cost some time:
+    the 64 x 2048² transform took about 30 % longer (10-15 % more CPU time) than
+    with in-memory exchanges.
+
+    Disk: the axis-0 result of the whole volume (2 bytes per voxel; it is produced
+    column by column, through every layer) plus about two layers of the state
+    (8 bytes per voxel of a layer for distances): 2.0 GiB at most for the 64 x 2048²
+    volume (one layer), 0.9 GiB for the 256 x 1024² one (2 GiB of float64 in all).
+    The directory is removed once every file has been read, at once when a task of
+    the transform fails, and otherwise when the graph is garbage collected or Python
+    exits; files for blocks that a partial computation (a slice of the result) never
+    reads stay until then. Every file is read once: a block that must be computed a
+    second time in the same run (a distributed worker was lost after it had read its
+    file) raises a ``RuntimeError`` saying so, and the computation must be re-run.
+    Nothing is computed eagerly.
 
     Distances are exact: with unit or integer ``sampling`` they are bit-identical to
     scipy's; otherwise they agree to rounding (they are summed in scipy's order).
@@ -245,6 +276,7 @@ def distance_transform_edt(
     True
     """
     _check_returns(return_distances, return_indices, distances, indices)
+    _check_temp_dir(temp_dir)
     x = _as_input(input)
     if x.ndim == 0:
         x = x.reshape((1,))
@@ -254,11 +286,11 @@ def distance_transform_edt(
     mask = x != 0
     dist = ind = None
     if return_indices:
-        ind = G.ft_features(mask, samp or (1.0,) * x.ndim)
+        ind = G.ft_features(mask, samp or (1.0,) * x.ndim, temp_dir)
         if return_distances:
             dist = G.features_to_distances(ind, samp)
     else:
-        dist = G.edt_distances(mask, samp or (1.0,) * x.ndim)
+        dist = G.edt_distances(mask, samp or (1.0,) * x.ndim, temp_dir=temp_dir)
     return _result(dist, ind, return_distances, return_indices)
 
 
@@ -293,9 +325,9 @@ def distance_transform_cdt(
     distances, indices : None
         Must be None: results are lazy and cannot be written into an existing array.
     temp_dir : str or os.PathLike, optional
-        Keyword-only. Existing directory for the scan's temporary files (see Notes);
-        default the system's temporary directory. With a distributed cluster it must
-        be shared by the workers.
+        Keyword-only. Existing directory for the scan's and the exchanges' temporary
+        files (see Notes); default the system's temporary directory. With a
+        distributed cluster it must be shared by the workers.
 
     Returns
     -------
@@ -321,8 +353,9 @@ def distance_transform_cdt(
       theirs) without indices: scipy's chamfer gives exactly the L1 and L∞ distance to
       the nearest background, which are separable min-plus transforms (the chessboard
       pass is Meijster's linear-time one). They run in parallel exactly like
-      :func:`distance_transform_edt` (same task budget, same exchanges), with a
-      4-byte integer state.
+      :func:`distance_transform_edt` (same task budget, same exchanges, through
+      temporary files under ``temp_dir`` when layers are big), with a 4-byte integer
+      state.
     * indices, or any other structure: scipy's result depends on its raster scan order
       (the choice among equally near voxels; and with some structures two scans leave
       reachable voxels at -1, so iterating blockwise chamfer passes to convergence
@@ -335,10 +368,16 @@ def distance_transform_cdt(
       ``temp_dir`` gets one ``.npy`` pair per slab (12 bytes per voxel in all),
       each deleted as the backward scan reads it; the directory is removed after the
       last slab, when a scan task fails, and otherwise when the graph is garbage
-      collected or Python exits. Peak memory is a slab plus the backward results of
-      one layer of input chunks (12 bytes per voxel of the layer) waiting to be cut
-      into output chunks: 0.9 GiB for a lazy 64 x 1024² volume in 64³ chunks, one
-      layer (``benchmarks/bench_distance.py --layer``); no longer the whole volume.
+      collected or Python exits. Cutting the input's chunks into slabs and the
+      slabs' results into output chunks are exchanges within a layer of chunks, made
+      in memory when a layer is small and otherwise through temporary files as in
+      :func:`distance_transform_edt` (same conditions and limits); the backward scan
+      of a slab waits until the results of the slab after it are on disk. Peak
+      memory is then a few slabs: 0.74 GiB RSS for a lazy 64 x 2048² volume in 64³
+      chunks, distances and indices streamed to zarr (4.9 GiB before;
+      ``benchmarks/bench_distance.py --layer``), with at most 4.0 GiB of temporary
+      files. If only one of the two results of ``return_indices=True`` is computed,
+      the other's files stay until the graph is dropped.
 
     Nothing is computed eagerly.
 
@@ -372,8 +411,10 @@ def distance_transform_cdt(
     if not return_indices:
         kind = _separable_kind(offsets, x.ndim)
         if kind is not None:
-            return G.chamfer_distances(mask, kind)
-    dist, ind = chamfer_chain(mask, offsets, temp_dir)
+            return G.chamfer_distances(mask, kind, temp_dir=temp_dir)
+    dist, ind = chamfer_chain(
+        mask, offsets, temp_dir, distances=return_distances, features=return_indices
+    )
     return _result(dist, ind, return_distances, return_indices)
 
 
@@ -432,9 +473,9 @@ def distance_transform_bf(
     distances, indices : None
         Must be None: results are lazy and cannot be written into an existing array.
     temp_dir : str or os.PathLike, optional
-        Keyword-only. Existing directory for the scan's temporary files (see Notes);
-        default the system's temporary directory. With a distributed cluster it must
-        be shared by the workers.
+        Keyword-only. Existing directory for temporary files (see Notes); default the
+        system's temporary directory. With a distributed cluster it must be shared by
+        the workers.
 
     Returns
     -------
@@ -454,9 +495,10 @@ def distance_transform_bf(
 
     Notes
     -----
-    Distances are computed by the exact separable transforms: memory and data movement
-    are those of :func:`distance_transform_edt` ('euclidean') and of the parallel path
-    of :func:`distance_transform_cdt` (other metrics). They equal scipy's (Euclidean:
+    Distances are computed by the exact separable transforms: memory, data movement
+    and temporary files (under ``temp_dir``) are those of
+    :func:`distance_transform_edt` ('euclidean') and of the parallel path of
+    :func:`distance_transform_cdt` (other metrics). They equal scipy's (Euclidean:
     to rounding, bit-identical with unit or integer sampling). Without any background
     scipy returns ``sqrt(DBL_MAX)`` (Euclidean) or ``2**32 - 1`` with indices 0, and so
     does bigimg. Nothing is computed eagerly.
@@ -505,10 +547,10 @@ def distance_transform_bf(
     dist = ind = None
     if return_indices:
         if exact_ties_possible(name, samp, x.shape):
-            ind = bf_features(mask, name, samp)
+            ind = bf_features(mask, name, samp, temp_dir)
             unreached = ind[0] < 0
         elif name == "euclidean":
-            ind = G.ft_features(mask, samp or (1.0,) * x.ndim)
+            ind = G.ft_features(mask, samp or (1.0,) * x.ndim, temp_dir)
             unreached = ind[0] < 0
         else:
             offsets = _structure_offsets(ndi.generate_binary_structure(x.ndim, x.ndim))
@@ -516,11 +558,11 @@ def distance_transform_bf(
             unreached = reached < 0
     if return_distances:
         if name != "euclidean":
-            dist = G.chamfer_distances(mask, name, fill=fill)
+            dist = G.chamfer_distances(mask, name, fill=fill, temp_dir=temp_dir)
         elif return_indices:
             dist = G.features_to_distances(ind, samp, fill=fill)
         else:
-            dist = G.edt_distances(mask, samp or (1.0,) * x.ndim, fill=fill)
+            dist = G.edt_distances(mask, samp or (1.0,) * x.ndim, fill=fill, temp_dir=temp_dir)
     if return_indices:
         ind = _bf_no_background_indices(ind, unreached)
     return _result(dist, ind, return_distances, return_indices)

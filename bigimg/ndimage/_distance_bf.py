@@ -189,10 +189,13 @@ def exact_ties_possible(
     return sum(r * r for r in reach) * 4 * max(reach) < 2**62
 
 
-def bf_features(mask: da.Array, metric: str, sampling: Sequence[float] | None) -> da.Array:
+def bf_features(
+    mask: da.Array, metric: str, sampling: Sequence[float] | None, temp_dir=None
+) -> da.Array:
     """Feature transform with scipy's brute-force choice among equally near voxels.
 
-    Only for the cases :func:`exact_ties_possible` accepts.
+    Only for the cases :func:`exact_ties_possible` accepts. Big exchanges between
+    stages spill under ``temp_dir``.
     """
     if metric == "taxicab" or sampling is None:  # bf ignores sampling for taxicab
         ints = (1,) * mask.ndim
@@ -204,6 +207,7 @@ def bf_features(mask: da.Array, metric: str, sampling: Sequence[float] | None) -
         lambda last: np.int32,
         lambda axes: (axes[-1] + 1) if axes else 1,
         later=True,
+        temp_dir=temp_dir,
         sampling=ints,
         shape=tuple(mask.shape),
         cityblock=metric == "taxicab",

@@ -16,19 +16,21 @@ written to disk slab by slab, one ``.npy`` pair per slab in a fresh directory un
 backward scan, which deletes each pair as it reads it and the directory after the
 last slab. The directory also goes when a scan task fails, and when the graph is
 garbage collected or the interpreter exits (whatever an interrupted run left). Disk
-use peaks at 12 bytes per voxel. Memory: a slab, plus the backward results (12 bytes
-per voxel) of the slabs that make up one layer of the output's chunks, which wait
-until every slab of the layer is scanned; not the whole volume.
+use peaks at 12 bytes per voxel.
+
+The input's chunks are cut into slabs, and the slabs' results into output chunks, by
+exchanges within a layer of chunks. When a layer is big
+(:func:`~bigimg.ndimage._distance_spill.spills`) they go through temporary files
+(:func:`~bigimg.ndimage._distance_spill.spill_rechunk`), and the backward scan of a
+slab waits until the results of the slab after it are written, so memory is a few
+slabs. Otherwise they are in-memory rechunks, and the results of a layer wait in
+memory (12 bytes per voxel of the layer) until every slab of the layer is scanned.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import shutil
-import tempfile
-import uuid
-import weakref
 
 import dask.array as da
 import numpy as np
@@ -36,50 +38,27 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
 from bigimg.ndimage import _distance_kernels as K
-from bigimg.ndimage._distance_graph import rechunk, split_chunks, task_limit
+from bigimg.ndimage._distance_graph import exchange, split_chunks, task_limit
+from bigimg.ndimage._distance_spill import SpillDir, spills
 
-__all__ = ["SpillDir", "chamfer_chain"]
-
-
-class SpillDir:
-    """A directory for the forward scan's slabs, removed when the graph is dropped.
-
-    The directory is created by the first forward task (building the graph writes
-    nothing). Each backward task deletes the slab it read; the directory itself is
-    removed when the last graph holding this object is garbage collected or at
-    interpreter exit, and at once when a scan task fails. A copy sent to another
-    process (a distributed worker) does not own the directory.
-    """
-
-    def __init__(self, base: str | os.PathLike | None, *, owner: bool = True) -> None:
-        base = tempfile.gettempdir() if base is None else os.fspath(base)
-        self.path = os.path.join(base, f"bigimg-cdt-{uuid.uuid4().hex}")
-        self._cleanup = weakref.finalize(self, _remove, self.path) if owner else None
-
-    @classmethod
-    def _remote(cls, path: str) -> SpillDir:
-        out = cls.__new__(cls)
-        out.path, out._cleanup = path, None
-        return out
-
-    def __reduce__(self):
-        return (SpillDir._remote, (self.path,))
-
-    def file(self, k: int, what: str) -> str:
-        return os.path.join(self.path, f"slab{k:06d}-{what}.npy")
-
-    def remove(self) -> None:
-        _remove(self.path)
+__all__ = ["chamfer_chain"]
 
 
-def _remove(path: str) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+def _slab_file(spill: SpillDir, k: int, what: str) -> str:
+    return spill.file(f"slab{k:06d}-{what}.npy")
 
 
-def _chamfer_forward(mask, prev, offsets, start, spill, k):
+def _remove_all(*spills) -> None:
+    for spill in spills:
+        if spill is not None:
+            spill.remove()
+
+
+def _chamfer_forward(mask, prev, offsets, start, spill, k, exchanges=None):
     """Forward scan of one slab, written to ``spill``; returns its last plane.
 
     ``prev`` is the previous slab's last plane (dt, ft), or None for the first slab.
+    On failure, ``spill`` and the exchanges' directory (if any) are removed.
     """
     try:
         n = mask.shape[0]
@@ -95,23 +74,25 @@ def _chamfer_forward(mask, prev, offsets, start, spill, k):
         )
         K.chamfer_pass(dt, ft, offsets, extra, n + extra, False)
         os.makedirs(spill.path, exist_ok=True)
-        np.save(spill.file(k, "dt"), dt[extra:])
-        np.save(spill.file(k, "ft"), ft[extra:])
+        np.save(_slab_file(spill, k, "dt"), dt[extra:])
+        np.save(_slab_file(spill, k, "ft"), ft[extra:])
         return dt[-1].copy(), ft[-1].copy()
     except BaseException:
-        spill.remove()
+        _remove_all(spill, exchanges)
         raise
 
 
-def _chamfer_backward(written, nxt, offsets, spill, k):
+def _chamfer_backward(written, nxt, offsets, spill, k, exchanges=None, after=None):
     """Backward scan of slab ``k`` read back from ``spill`` (then deleted from disk).
 
-    ``written`` is the forward task's result (only an ordering dependency); ``nxt`` is
-    the next slab's backward (dt, ft) or None for the last slab.
+    ``written`` is the last forward task's result (for the last slab, else None) and
+    ``after`` (if any) the tokens of the writers that put the next slab's results on
+    disk: both only order the tasks.
+    ``nxt`` is the next slab's backward (dt, ft) or None for the last slab.
     """
     try:
-        fwd_dt = np.load(spill.file(k, "dt"))
-        fwd_ft = np.load(spill.file(k, "ft"))
+        fwd_dt = np.load(_slab_file(spill, k, "dt"))
+        fwd_ft = np.load(_slab_file(spill, k, "ft"))
         n = fwd_dt.shape[0]
         extra = 0 if nxt is None else 1
         dt = np.empty((n + extra,) + fwd_dt.shape[1:], np.int32)
@@ -124,12 +105,12 @@ def _chamfer_backward(written, nxt, offsets, spill, k):
             ft[n] = nxt[1][0]
         K.chamfer_pass(dt, ft, offsets, 0, n, True)
         for what in ("dt", "ft"):
-            os.remove(spill.file(k, what))
+            os.remove(_slab_file(spill, k, what))
         if k == 0:  # the last slab of the backward scan: nothing is left on disk
             spill.remove()
         return dt[:n], ft[:n]
     except BaseException:
-        spill.remove()
+        _remove_all(spill, exchanges)
         raise
 
 
@@ -144,34 +125,45 @@ def _take_features(pair, shape):
     return out
 
 
-def chamfer_chain(mask: da.Array, offsets: np.ndarray, temp_dir=None):
+def chamfer_chain(
+    mask: da.Array, offsets: np.ndarray, temp_dir=None, *, distances=True, features=True
+):
     """scipy's two-pass chamfer of a boolean dask array, one slab of planes at a time.
 
     Returns ``(distances, features)`` dask arrays with ``mask``'s chunks: int32
     distances (-1 where nothing was reached) and int32 features (ndim,) + shape. The
     forward scan's slabs go to a fresh directory under ``temp_dir`` (default: the
-    system's temporary directory), see :class:`SpillDir`.
+    system's temporary directory), see :class:`SpillDir`. When the exchanges between
+    slabs and chunks go through disk too, say which results will be computed
+    (``distances``, ``features``): the scan waits for those to be written as it goes.
     """
     shape, chunks = mask.shape, mask.chunks
     plane = math.prod(shape[1:])
-    thickness = max(1, task_limit(shape, chunks) // max(plane, 1))
+    limit = task_limit(shape, chunks)
+    thickness = max(1, limit // max(plane, 1))
     slab_chunks = (split_chunks(chunks[0], thickness),) + tuple((n,) for n in shape[1:])
-    slabs = rechunk(mask, slab_chunks)
+    # a layer of the results: int32 distances and features
+    layer_bytes = max(chunks[0]) * plane * 4 * (1 + len(shape))
+    exchanges = SpillDir(temp_dir, "exchange") if spills(layer_bytes, limit) else None
+    slabs = exchange(mask, slab_chunks, exchanges, "mask")
     token = tokenize(slabs, offsets, temp_dir)
     fwd, bwd = f"cdt-forward-{token}", f"cdt-backward-{token}"
     dname, fname = f"cdt-distances-{token}", f"cdt-features-{token}"
     zeros = (0,) * (len(shape) - 1)
     starts = np.concatenate([[0], np.cumsum(slab_chunks[0])[:-1]]).tolist()
     nslab = len(slab_chunks[0])
-    spill = SpillDir(temp_dir)
+    spill = SpillDir(temp_dir, "cdt")
     dsk = {}
     for k in range(nslab):
         prev = (fwd, k - 1) if k else None
         mask_key = (slabs.name, k) + zeros
-        dsk[(fwd, k)] = (_chamfer_forward, mask_key, prev, offsets, starts[k], spill, k)
+        task = (_chamfer_forward, mask_key, prev, offsets, starts[k], spill, k, exchanges)
+        dsk[(fwd, k)] = task
     for k in reversed(range(nslab)):
         nxt = (bwd, k + 1) if k < nslab - 1 else None
-        dsk[(bwd, k)] = (_chamfer_backward, (fwd, k), nxt, offsets, spill, k)
+        # the last forward slab implies all the others (and only it is held until then)
+        written = (fwd, k) if k == nslab - 1 else None
+        dsk[(bwd, k)] = (_chamfer_backward, written, nxt, offsets, spill, k, exchanges)
         dsk[(dname, k) + zeros] = (_take_distances, (bwd, k))
         dsk[(fname, 0, k) + zeros] = (_take_features, (bwd, k), shape)
     chain = {key: task for key, task in dsk.items() if key[0] in (fwd, bwd)}
@@ -187,4 +179,39 @@ def chamfer_chain(mask: da.Array, offsets: np.ndarray, temp_dir=None):
     feat = da.Array(
         HighLevelGraph(layers, deps), fname, chunks=((len(shape),),) + slab_chunks, dtype=np.int32
     )
-    return rechunk(dist, chunks), rechunk(feat, ((len(shape),),) + chunks)
+    dist = exchange(dist, chunks, exchanges, "distances")
+    feat = exchange(feat, ((len(shape),),) + chunks, exchanges, "features")
+    if not dist.name.startswith("exchange-read-"):  # in memory, or no exchange at all
+        return dist, feat
+    paced = (distances, features)
+    return _write_as_you_go(dist, feat, paced, mask, bwd, f"cdt-scan-{token}")
+
+
+def _write_as_you_go(dist, feat, paced, mask: da.Array, bwd: str, name: str):
+    """Let the backward scan of each slab wait until the next slab's results are on disk.
+
+    Otherwise dask runs the whole backward chain first and holds every slab's results
+    (12 bytes per voxel of the volume) until it writes them. ``paced`` says which of
+    the two results are waited for (the files of one never computed would be written
+    and never read). The tasks after ``mask``, but for the two results' readers, go
+    into one graph layer ``name`` (the scan's tasks now wait for the writers' tasks,
+    which come later in the graph).
+    """
+    writers = ["exchange-write-" + x.name.removeprefix("exchange-read-") for x in (dist, feat)]
+    pipeline = {}
+    for x in (dist, feat):
+        for layer_name, layer in x.dask.layers.items():
+            if layer_name not in mask.dask.layers and layer_name not in (dist.name, feat.name):
+                pipeline.update(layer)
+    zeros = (0,) * (dist.ndim - 1)
+    for key, task in list(pipeline.items()):
+        if key[0] == bwd and (bwd, key[1] + 1) in pipeline:
+            after = [(writers[0], key[1] + 1) + zeros, (writers[1], 0, key[1] + 1) + zeros]
+            pipeline[key] = task + ([a for a, p in zip(after, paced, strict=True) if p],)
+    layers = {**mask.dask.layers, name: pipeline}
+    deps = {**mask.dask.dependencies, name: {mask.name}}
+    for x in (dist, feat):
+        layers[x.name] = x.dask.layers[x.name]
+        deps[x.name] = {name}
+    graph = HighLevelGraph(layers, deps)
+    return tuple(da.Array(graph, x.name, chunks=x.chunks, meta=x._meta) for x in (dist, feat))

@@ -18,13 +18,27 @@ Axes 1.., in stages of whole lines ("slabs" or "pencils")
     The remaining axes are grouped into stages of consecutive axes whose whole extent
     fits the task budget (``(1, 2)`` for a 384³ volume in 128³ chunks: whole planes).
     Before a stage the state is rechunked so that the stage's axes are whole and the
-    other axes are cut to fit; the block kernel then runs the stage's passes in axis
-    order. Every block keeps axis 0 thin, so the exchange stays within one layer of
-    input chunks along axis 0: there is no all-to-all exchange across the volume.
+    other axes are cut to fit, axis 0 first (blocks a few planes thick); the block
+    kernel then runs the stage's passes in axis order.
 
 The task budget is ``max(largest input chunk, longest axis, MIN_TASK_VOXELS)``
-voxels; no block of any stage is larger. Memory beyond the tasks: the column summaries
-(16 bytes per column per block) and the blocks of the layers being exchanged.
+voxels; no block of any stage is larger.
+
+The exchanges (into each stage, and back into the input's chunks at the end) are
+all-to-all within a layer: the thickest input chunk along axis 0, the whole plane
+wide. No output chunk of a layer is complete before every pass has run over the whole
+layer, so in-memory rechunks let the scheduler hold a layer of the state (8 bytes per
+voxel for distances) or more: 2 GiB for 64 x 2048² in 64³ chunks, 6.7 GB for a layer
+of 2560² planes in 128³ chunks. When a layer is that big
+(:func:`~bigimg.ndimage._distance_spill.spills`), :func:`run_stages` makes every
+exchange through temporary files instead
+(:func:`~bigimg.ndimage._distance_spill.spill_rechunk`): a block of one stage writes
+its pieces into the files of the next stage's blocks, which read and delete them.
+Then no task holds more than its block, and memory beyond the running tasks is
+the column summaries (16 bytes per column per block) and tokens. The layers are
+chained (a layer's first stage waits for the layer before to have written its last
+exchange), so the files hold about two layers of the state, plus the axis-0 result of
+the whole volume (2 bytes per voxel), which the axis-0 pass produces column by column.
 """
 
 from __future__ import annotations
@@ -34,13 +48,16 @@ from collections.abc import Sequence
 
 import dask.array as da
 import numpy as np
+from dask.base import tokenize
 
 from bigimg.ndimage import _distance_kernels as K
+from bigimg.ndimage._distance_spill import SpillDir, chain_layers, layers_of, spill_rechunk, spills
 
 __all__ = [
     "MIN_TASK_VOXELS",
     "chamfer_distances",
     "edt_distances",
+    "exchange",
     "features_to_distances",
     "ft_features",
     "nearest_along_axis0",
@@ -107,16 +124,22 @@ def stage_chunks(
 ) -> tuple[tuple[int, ...], ...]:
     """Chunks for a stage: ``axes`` whole, the others cut from ``chunks`` to fit ``limit``.
 
-    The longest of the other axes is halved first, so axis 0 stays thin in big volumes.
+    Axis 0 is cut first (down to single planes if need be), then the longest of the
+    other axes is halved: the thinner the blocks along axis 0, the smaller the group
+    of blocks an exchange couples (a band of planes) and the bigger its pieces.
 
     >>> stage_chunks((8, 6), ((4, 4), (3, 3)), (1,), 16)
     ((2, 2, 2, 2), (6,))
+    >>> stage_chunks((4, 32, 32), ((4,), (8,) * 4, (8,) * 4), (1,), 512)
+    ((2, 2), (32,), (8, 8, 8, 8))
     """
     ndim = len(shape)
     sizes = [shape[ax] if ax in axes else max(chunks[ax]) for ax in range(ndim)]
-    thin = [ax for ax in range(ndim) if ax not in axes]
+    if 0 not in axes:
+        sizes[0] = max(1, min(sizes[0], limit // max(1, math.prod(sizes[1:]))))
+    thin = [ax for ax in range(1, ndim) if ax not in axes]
     while thin and math.prod(sizes) > limit:
-        ax = max(thin, key=lambda a: (sizes[a], a == 0))
+        ax = max(thin, key=lambda a: sizes[a])
         if sizes[ax] == 1:
             break
         sizes[ax] = -(-sizes[ax] // 2)
@@ -316,69 +339,113 @@ def _city_stage(block, axes, kind, first, last, fill, block_info=None):
 # --------------------------------------------------------------------------------------
 # graphs
 # --------------------------------------------------------------------------------------
-def run_stages(mask, stage_fn, dtypes, leads, *, later=False, **kwargs):
+def _with_lead(lead: int, chunks: tuple) -> tuple:
+    return (((lead,),) if lead else ()) + tuple(chunks)
+
+
+def _guarded_stage(block, stage_fn, spill, block_info=None, **kwargs):
+    """``stage_fn`` on a block; if it fails, the transform's spill directory goes too."""
+    try:
+        return stage_fn(block, block_info=block_info, **kwargs)
+    except BaseException:
+        spill.remove()
+        raise
+
+
+def run_stages(mask, stage_fn, dtypes, leads, *, later=False, temp_dir=None, **kwargs):
     """Axis 0 in place, then rechunk stage by stage and apply ``stage_fn`` to each block.
 
     ``stage_fn(block, axes, first, last, **kwargs)`` runs the passes of ``axes``; the
     first stage receives the axis-0 nearest-background indices (ties to the later
     voxel if ``later``). ``dtypes(last)`` is a stage's output dtype; ``leads(axes)`` the
     length of a leading component axis of its output (0: none).
+
+    When :func:`~bigimg.ndimage._distance_spill.spills` says so, every exchange
+    (before each stage, and back to ``mask``'s chunks at the end) goes through one
+    fresh :class:`~bigimg.ndimage._distance_spill.SpillDir` under ``temp_dir``, which
+    a failing stage task removes, and the layers are chained
+    (:func:`~bigimg.ndimage._distance_spill.chain_layers`).
     """
     shape, chunks = mask.shape, mask.chunks
     limit = task_limit(shape, chunks)
     stages = stage_plan(shape, limit)[1:] or [()]
     state = nearest_along_axis0(mask, later)
-    lead_in = 0
+    # the state entering each exchange: its leading axis, dtype and spatial chunks
+    lead = [0] + [leads(axes) for axes in stages]
+    dtype = [state.dtype] + [np.dtype(dtypes(i == len(stages) - 1)) for i in range(len(stages))]
+    spatial = [chunks] + [stage_chunks(shape, chunks, a, limit) if a else chunks for a in stages]
+    per_voxel = max(max(n, 1) * d.itemsize for n, d in zip(lead, dtype, strict=True))
+    layer = max(chunks[0]) * math.prod(shape[1:])
+    spill = SpillDir(temp_dir, "exchange") if spills(layer * per_voxel, limit) else None
+    n = len(stages)
+    # chain the layers if both the first and the last exchange go through disk
+    chain = spill is not None and spatial[1] != chunks and spatial[n] != chunks
+    gate = f"exchange-gate-{tokenize(state.name, spill.path)}" if chain else None
     for i, axes in enumerate(stages):
-        last = i == len(stages) - 1
-        spatial = stage_chunks(shape, chunks, axes, limit) if axes else chunks
-        state = rechunk(state, (((lead_in,),) if lead_in else ()) + spatial)
-        lead_out = leads(axes)
-        dtype = np.dtype(dtypes(last))
+        after = None
+        if i == 0 and chain:  # stage 0 of layer k waits for layer k - 1
+            after = [(gate, k - 1) if k else None for k in layers_of(chunks[0], spatial[1][0])]
+        state = exchange(state, _with_lead(lead[i], spatial[i + 1]), spill, f"x{i}", after)
+        out_chunks = _with_lead(lead[i + 1], spatial[i + 1])
+        guard = {} if spill is None else {"stage_fn": stage_fn, "spill": spill}
         state = da.map_blocks(
-            stage_fn,
+            stage_fn if spill is None else _guarded_stage,
             state,
-            chunks=(((lead_out,),) if lead_out else ()) + spatial,
-            dtype=dtype,
-            new_axis=[0] if lead_out and not lead_in else None,
-            meta=np.empty((0,) * (len(shape) + (1 if lead_out else 0)), dtype),
+            chunks=out_chunks,
+            dtype=dtype[i + 1],
+            new_axis=[0] if lead[i + 1] and not lead[i] else None,
+            meta=np.empty((0,) * len(out_chunks), dtype[i + 1]),
             axes=axes,
             first=i == 0,
-            last=last,
+            last=i == n - 1,
+            **guard,
             **kwargs,
         )
-        lead_in = lead_out
-    return rechunk(state, (((lead_in,),) if lead_in else ()) + chunks)
+    out = exchange(state, _with_lead(lead[n], chunks), spill, f"x{n}")
+    if not chain:
+        return out
+    return chain_layers(out, mask, gate, layers_of(chunks[0], spatial[n][0]), lead[n] > 0)
 
 
-def edt_distances(mask: da.Array, sampling: Sequence[float], fill=None) -> da.Array:
+def exchange(x: da.Array, chunks: tuple, spill=None, tag: str = "x", after=None) -> da.Array:
+    """:func:`rechunk` in memory, or through files in ``spill`` if it is given."""
+    if spill is None:
+        return rechunk(x, chunks)
+    if tuple(map(tuple, chunks)) == x.chunks:
+        return x
+    return spill_rechunk(x, chunks, spill, tag, after)
+
+
+def edt_distances(mask: da.Array, sampling: Sequence[float], fill=None, temp_dir=None) -> da.Array:
     """Exact Euclidean distances of a boolean dask array (True = foreground).
 
     ``fill`` replaces the result where there is no background at all (None: scipy's
-    ``distance_transform_edt`` convention).
+    ``distance_transform_edt`` convention). Big exchanges spill under ``temp_dir``.
     """
     return run_stages(
         mask,
         _edt_stage,
         lambda last: np.float64,
         lambda axes: 0,
+        temp_dir=temp_dir,
         sampling=tuple(float(s) for s in sampling),
         fill=fill,
     )
 
 
-def ft_features(mask: da.Array, sampling: Sequence[float]) -> da.Array:
+def ft_features(mask: da.Array, sampling: Sequence[float], temp_dir=None) -> da.Array:
     """scipy's Euclidean feature transform: int32 array of shape (ndim,) + mask.shape."""
     return run_stages(
         mask,
         _ft_stage,
         lambda last: np.int32,
         lambda axes: (axes[-1] + 1) if axes else 1,
+        temp_dir=temp_dir,
         sampling=tuple(float(s) for s in sampling),
     )
 
 
-def chamfer_distances(mask: da.Array, kind: str, fill=None) -> da.Array:
+def chamfer_distances(mask: da.Array, kind: str, fill=None, temp_dir=None) -> da.Array:
     """Exact city-block or chessboard distances (int32 with -1, or uint32 with ``fill``,
     where there is no background at all)."""
     out = np.uint32 if fill is not None else np.int32
@@ -387,6 +454,7 @@ def chamfer_distances(mask: da.Array, kind: str, fill=None) -> da.Array:
         _city_stage,
         lambda last: out if last else np.int32,
         lambda axes: 0,
+        temp_dir=temp_dir,
         kind=kind,
         fill=fill,
     )

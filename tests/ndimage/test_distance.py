@@ -18,7 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bigimg._errors import ArgumentError
-from bigimg.ndimage import _distance, _distance_chain, _distance_graph, _distance_kernels
+from bigimg.ndimage import (
+    _distance,
+    _distance_chain,
+    _distance_graph,
+    _distance_kernels,
+    _distance_spill,
+)
 from bigimg.ndimage._distance import (
     distance_transform_bf,
     distance_transform_cdt,
@@ -46,6 +52,17 @@ SMALL = (9, 11, 13)
 def tiny_tasks(monkeypatch):
     """Task budget of one voxel: every stage is one axis, slabs are one plane."""
     monkeypatch.setattr(_distance_graph, "MIN_TASK_VOXELS", 1)
+
+
+@pytest.fixture
+def spill_always(monkeypatch):
+    """Every exchange between stages goes through disk, whatever the array's size."""
+    monkeypatch.setattr(_distance_spill, "SPILL_BUDGETS", 0)
+    monkeypatch.setattr(_distance_spill, "SPILL_MIN_BYTES", 0)
+
+
+def _spilled(result) -> bool:
+    return any("exchange-read" in str(k[0] if isinstance(k, tuple) else k) for k in result.dask)
 
 
 def _nearest_check(mask, ind, dist_of):
@@ -156,6 +173,168 @@ def test_edt_input_kinds():
 
 
 # ------------------------------------------------------------------------------------
+# distance_transform_edt, exchanges through disk
+# ------------------------------------------------------------------------------------
+def test_edt_spilled_matches_scipy(chunks, spill_always, tmp_path):
+    # (distances without indices, a separate pipeline, in test_edt_spilled_ranks)
+    a = MASKS["blobs"]
+    x = da.from_array(a, chunks=chunks)
+    d, i = distance_transform_edt(x, sampling=SAMPLING, return_indices=True, temp_dir=tmp_path)
+    assert _spilled(i) == (x.numblocks != (1, 1, 1))
+    assert d.chunks == x.chunks and i.chunks == ((3,),) + x.chunks
+    d, i = dask.compute(d, i, scheduler="threads")
+    ref_d, ref_i = ndi.distance_transform_edt(a, sampling=SAMPLING, return_indices=True)
+    np.testing.assert_array_equal(i, ref_i)
+    np.testing.assert_array_equal(d, ref_d)
+    assert list(tmp_path.iterdir()) == []  # every file was read and deleted
+
+
+@pytest.mark.parametrize(
+    "shape,chunks",
+    [
+        ((13, 31), (4, 9)),
+        ((13, 31), (13, 1)),
+        ((5, 6, 4, 7), 2),
+        ((7, 9, 11), (3, 2, 4)),
+    ],
+    ids=str,
+)
+def test_edt_spilled_ranks(shape, chunks, tiny_tasks, spill_always, tmp_path):
+    # one axis per stage: several exchanges, the feature state growing along the way
+    a = np.random.default_rng(len(shape)).random(shape) > 0.2
+    sampling = tuple(0.5 + 0.3 * k for k in range(len(shape)))
+    x = da.from_array(a, chunks=chunks)
+    lazy = distance_transform_edt(x, sampling=sampling, return_indices=True, temp_dir=tmp_path)
+    unit = distance_transform_edt(x, temp_dir=tmp_path)
+    assert _spilled(lazy[1]) and _spilled(unit)
+    d, i, d_unit = dask.compute(*lazy, unit, scheduler="sync")
+    ref_d, ref_i = ndi.distance_transform_edt(a, sampling=sampling, return_indices=True)
+    np.testing.assert_array_equal(i, ref_i)
+    np.testing.assert_array_equal(d, ref_d)
+    np.testing.assert_array_equal(d_unit, ndi.distance_transform_edt(a))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_spilled_cdt_and_bf(spill_always, tmp_path):
+    # the separable paths, and the scan's exchanges between chunks and slabs
+    a = MASKS["random"][:, :, :11]
+    x = da.from_array(a, chunks=(5, 4, 3))
+    lazy = [
+        distance_transform_cdt(x, metric="taxicab", temp_dir=tmp_path),
+        distance_transform_cdt(x, temp_dir=tmp_path),
+        *distance_transform_cdt(x, metric=CUSTOM, return_indices=True, temp_dir=tmp_path),
+        *distance_transform_bf(x, "taxicab", return_indices=True, temp_dir=tmp_path),
+        distance_transform_bf(x, return_indices=True, temp_dir=tmp_path)[1],
+    ]
+    assert all(_spilled(r) for r in lazy)
+    got = dask.compute(*lazy, scheduler="threads")
+    want = [
+        ndi.distance_transform_cdt(a, metric="taxicab"),
+        ndi.distance_transform_cdt(a),
+        *ndi.distance_transform_cdt(a, metric=CUSTOM, return_indices=True),
+        *ndi.distance_transform_bf(a, "taxicab", return_indices=True),
+        ndi.distance_transform_bf(a, return_indices=True)[1],
+    ]
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+    assert list(tmp_path.iterdir()) == []
+    # the scan writes only the results asked for (files nobody reads would stay)
+    only_d = distance_transform_cdt(x, metric=CUSTOM, temp_dir=tmp_path)
+    only_i = distance_transform_cdt(
+        x, metric=CUSTOM, return_distances=False, return_indices=True, temp_dir=tmp_path
+    )
+    for result, ref in ((only_d, want[2]), (only_i, want[3])):
+        np.testing.assert_array_equal(result.compute(scheduler="sync"), ref)
+        assert list(tmp_path.iterdir()) == []
+    # chunks of whole planes are the scan's slabs already: nothing to exchange
+    planes = da.from_array(a, chunks=(2,) + a.shape[1:])
+    d, i = distance_transform_cdt(planes, metric=CUSTOM, return_indices=True, temp_dir=tmp_path)
+    assert not _spilled(d) and not _spilled(i)
+    np.testing.assert_array_equal(i.compute(scheduler="sync"), want[3])
+
+
+def test_spill_files_are_bounded_by_layers(spill_always, tiny_tasks, tmp_path):
+    # 6 layers of input chunks along axis 0: the layers are chained, so the files never
+    # hold the float64 state of the whole volume (2 bytes per voxel of axis-0 indices
+    # for the whole volume, plus about two layers of float64)
+    a = np.random.default_rng(2).random((24, 16, 20)) > 0.05
+    x = da.from_array(a, chunks=(4, 8, 10))
+    d = distance_transform_edt(x, temp_dir=tmp_path)
+    on_disk = []
+
+    class Disk(Callback):
+        def _posttask(self, key, result, dsk, state, worker_id):
+            on_disk.append(sum(f.stat().st_size for f in tmp_path.rglob("*.bin")))
+
+    with Disk():
+        got = d.compute(scheduler="sync")
+    np.testing.assert_array_equal(got, ndi.distance_transform_edt(a))
+    layer = 4 * 16 * 20
+    assert 0 < max(on_disk) <= a.size * 2 + 3 * layer * 8 < a.size * 8
+
+
+@pytest.mark.parametrize("where", ["stage", "reader"])
+def test_spill_files_are_removed_on_error(where, spill_always, tmp_path, monkeypatch):
+    if where == "stage":
+        real, calls = _distance_kernels.edt_envelope_pass, []
+
+        def failing(*args):
+            calls.append(1)
+            if len(calls) == 3:  # once files are on disk
+                raise MemoryError("simulated failure in a stage")
+            return real(*args)
+
+        monkeypatch.setattr(_distance_graph.K, "edt_envelope_pass", failing)
+    else:
+
+        def failing(path):
+            raise OSError(f"simulated failure deleting {path}")
+
+        monkeypatch.setattr(_distance_spill.os, "remove", failing)
+    x = da.from_array(MASKS["blobs"], chunks=(5, 8, 9))
+    d = distance_transform_edt(x, temp_dir=tmp_path)
+    with pytest.raises((MemoryError, OSError), match="simulated"):
+        d.compute(scheduler="sync")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_spill_reader_that_runs_twice_says_so(tmp_path):
+    x = da.from_array(np.arange(48.0).reshape(6, 8), chunks=(6, 2))
+    spill = _distance_spill.SpillDir(tmp_path)
+    y = _distance_spill.spill_rechunk(x, ((2, 2, 2), (8,)), spill)
+    np.testing.assert_array_equal(y.compute(scheduler="sync"), x.compute())
+    graph = dict(y.__dask_graph__())
+    reader = graph[(y.name, 1, 0)]
+    again = {"again": (reader[0], [None]) + tuple(reader[2:])}  # the reader alone
+    # its writers have run and it has read (and deleted) its block's file
+    with pytest.raises(RuntimeError, match="ran twice.*re-run"):
+        dask.get(again, "again")
+    # a file that lacks pieces (only one of its four writers ran again) is caught too
+    writers = sorted(k for k in graph if isinstance(k, tuple) and "exchange-write" in k[0])
+    dask.get(graph, writers[0])
+    with pytest.raises(RuntimeError, match="lacks 3 of its 4 pieces"):
+        dask.get(again, "again")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_spilled_graph_is_lazy_and_pickles(spill_always, tmp_path):
+    a = MASKS["blobs"]
+    x = da.from_array(a, chunks=(7, 8, 9))
+    with raise_if_dask_computes():
+        d, i = distance_transform_edt(x, sampling=2.0, return_indices=True, temp_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []  # building the graph writes nothing
+    graph = dict(i.__dask_graph__())
+    assert len(pickle.dumps(graph)) < 400_000
+    assert max(len(pickle.dumps(task)) for task in graph.values()) < 20_000
+    # what a distributed scheduler does: unpickle the tasks and run them elsewhere
+    restored = pickle.loads(pickle.dumps(graph))
+    copy = da.Array(restored, i.name, chunks=i.chunks, dtype=i.dtype)
+    ref_i = ndi.distance_transform_edt(a, sampling=2.0, return_indices=True)[1]
+    np.testing.assert_array_equal(copy.compute(scheduler="sync"), ref_i)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------------
 # distance_transform_cdt
 # ------------------------------------------------------------------------------------
 def test_cdt_matches_scipy(chunks):
@@ -232,24 +411,29 @@ def test_cdt_scan_spills_to_disk_and_cleans_up(tmp_path, tiny_tasks):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_cdt_scan_removes_its_files_on_error(tmp_path, tiny_tasks, monkeypatch):
-    real = _distance_kernels.chamfer_pass
+@pytest.mark.parametrize("exchanges", ["in memory", "on disk"])
+def test_cdt_scan_removes_its_files_on_error(exchanges, tmp_path, tiny_tasks, monkeypatch):
+    if exchanges == "on disk":  # the slabs of the mask, already on disk, go too
+        monkeypatch.setattr(_distance_spill, "SPILL_BUDGETS", 0)
+        monkeypatch.setattr(_distance_spill, "SPILL_MIN_BYTES", 0)
+    real, calls = _distance_kernels.chamfer_pass, []
 
     def failing(dt, ft, offsets, start, stop, backward):
-        if backward:
-            raise MemoryError("simulated failure in the backward scan")
+        calls.append(backward)
+        if len(calls) == (3 if exchanges == "on disk" else 7):  # forwards / backwards
+            raise MemoryError("simulated failure in the scan")
         return real(dt, ft, offsets, start, stop, backward)
 
     monkeypatch.setattr(_distance_chain.K, "chamfer_pass", failing)
     x = da.from_array(MASKS["blobs"][:6, :, :9], chunks=(2, 4, 3))
-    d = distance_transform_cdt(x, metric=CUSTOM, temp_dir=str(tmp_path))
+    d, i = distance_transform_cdt(x, metric=CUSTOM, return_indices=True, temp_dir=str(tmp_path))
     with pytest.raises(MemoryError):
-        d.compute(scheduler="sync")
+        dask.compute(d, i, scheduler="sync")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_spill_dir_is_removed_with_the_graph(tmp_path):
-    spill = _distance_chain.SpillDir(tmp_path)
+    spill = _distance_spill.SpillDir(tmp_path)
     os.makedirs(spill.path)
     remote = pickle.loads(pickle.dumps(spill))  # a worker's copy does not own it
     assert remote.path == spill.path
@@ -421,10 +605,32 @@ def test_task_memory_is_bounded():
     assert 0 < max(sizes) <= 3 * limit
 
 
+def _block_shapes(result):
+    """Shapes of the blocks of every intermediate array of a graph (spatial axes).
+
+    From the chunks of the graph layers that record them, and from the exchanges
+    through disk: the target block of every reader, the source block of every writer.
+    """
+    for layer in result.dask.layers.values():
+        chunks = (layer.collection_annotations or {}).get("chunks")
+        if chunks is not None:
+            yield tuple(max(c) for c in chunks[-3:])
+        if not any("exchange" in str(k[0] if isinstance(k, tuple) else k) for k in layer):
+            continue
+        for task in layer.values():
+            if not isinstance(task, tuple):
+                continue
+            if task[0] is _distance_spill._read_pieces:
+                yield task[6][-3:]
+            elif task[0] is _distance_spill._write_pieces:
+                yield tuple(sum(hi - lo for _, lo, hi, *_ in row) for row in task[5][-3:])
+
+
 @pytest.mark.parametrize("plane", [512, 2048])  # 8192 works too, but builds for ~2 min
 def test_task_size_is_independent_of_the_plane(plane):
     # a lazy volume whose layer of chunks (128 x plane x plane) is far bigger than a
-    # chunk: no block of any layer of any graph may grow with the plane
+    # chunk: no block of any layer of any graph may grow with the plane; the layers'
+    # exchanges go through disk
     x = da.zeros((256, plane, plane), chunks=128) > 0
     chunk = 128**3
     results = [
@@ -433,16 +639,13 @@ def test_task_size_is_independent_of_the_plane(plane):
         distance_transform_cdt(x, metric="taxicab"),
         distance_transform_bf(x, metric="chessboard"),
     ]
+    assert _spilled(results[0]) and _spilled(results[1])  # float64 / 12-byte layers
     checked = 0
     for result in results:
-        for name, layer in result.dask.layers.items():
-            chunks = (layer.collection_annotations or {}).get("chunks")
-            if chunks is None:
-                continue
-            spatial = chunks[-3:]
-            assert math.prod(max(c) for c in spatial) <= chunk, (name, spatial)
+        for shape in _block_shapes(result):
+            assert math.prod(shape) <= chunk, shape
             checked += 1
-    assert checked > 20
+    assert checked > 200
 
 
 def test_stage_plan_and_chunks():
@@ -490,7 +693,7 @@ def test_argument_errors():
         distance_transform_bf(a, metric="minkowski")
     with pytest.raises(TypeError, match="metric"):
         distance_transform_bf(a, metric=3)
-    for f in (distance_transform_cdt, distance_transform_bf):
+    for f in (distance_transform_edt, distance_transform_cdt, distance_transform_bf):
         with pytest.raises(TypeError, match="`temp_dir`"):
             f(a, temp_dir=3)
         with pytest.raises(ValueError, match="existing directory"):
@@ -562,6 +765,6 @@ def test_kernels_chessboard_envelope_brute_force():
 
 
 def test_docstring_examples():
-    for module in (_distance, _distance_graph):
+    for module in (_distance, _distance_graph, _distance_spill):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.attempted > 0 and result.failed == 0
