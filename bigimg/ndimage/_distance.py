@@ -58,6 +58,9 @@ def _as_input(input: Any) -> da.Array:
             "`input` must have known chunk sizes; got unknown (nan) chunks. Call "
             "input.compute_chunk_sizes() first."
         )
+    if x.size and any(0 in chunks for chunks in x.chunks):
+        # empty chunks (e.g. from slicing) carry no voxels; the engines plan per chunk
+        x = x.rechunk(tuple(tuple(c for c in chunks if c) for chunks in x.chunks))
     return x
 
 

@@ -768,3 +768,15 @@ def test_docstring_examples():
     for module in (_distance, _distance_graph, _distance_spill):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("name", ["edt", "cdt", "bf"])
+def test_empty_chunks_are_dropped(name):
+    """Zero-size chunks (as slicing leaves them) are dropped, not divided by."""
+    a = np.ones((6, 5), np.uint8)
+    a[4, 2] = 0
+    x = da.from_array(a, chunks=((3, 0, 3), (5, 0)))
+    got = getattr(_distance, f"distance_transform_{name}")(x)
+    ref = getattr(ndi, f"distance_transform_{name}")(a)
+    assert 0 not in got.chunks[0]
+    np.testing.assert_array_equal(got.compute(), ref)
