@@ -71,7 +71,7 @@ _CONTINUOUS = {"nearest", "mirror", "reflect", "grid-mirror", "grid-constant", "
 
 # ----------------------------------------------------------------------- the kernel
 def _assemble(blocks, local) -> np.ndarray:
-    """The region ``local`` of the nested list of blocks, copying only what it needs."""
+    """The window ``local`` of the nested list of blocks, copying only what it needs."""
     nd = len(local)
 
     def pick(path):
@@ -91,6 +91,15 @@ def _assemble(blocks, local) -> np.ndarray:
     for d in range(nd):
         sizes = [pick((0,) * d + (j,) + (0,) * (nd - d - 1)).shape[d] for j in range(counts[d])]
         edges.append(np.concatenate([[0], np.cumsum(sizes)]))
+    touched = [
+        [j for j in range(counts[d]) if edges[d][j] < local[d][1] and edges[d][j + 1] > local[d][0]]
+        for d in range(nd)
+    ]
+    if all(len(t) == 1 for t in touched):  # inside one block: a view
+        path = [t[0] for t in touched]
+        return pick(path)[
+            tuple(slice(a - e[j], b - e[j]) for (a, b), e, j in zip(local, edges, path))
+        ]
     out = np.empty(tuple(b - a for a, b in local), dtype=node.dtype)
     for path in itertools.product(*(range(c) for c in counts)):
         src, dst = [], []
@@ -98,7 +107,8 @@ def _assemble(blocks, local) -> np.ndarray:
             lo, hi = max(edges[d][j], local[d][0]), min(edges[d][j + 1], local[d][1])
             src.append(slice(lo - edges[d][j], hi - edges[d][j]))
             dst.append(slice(lo - local[d][0], hi - local[d][0]))
-        out[tuple(dst)] = pick(path)[tuple(src)]
+        if all(d.stop > d.start for d in dst):  # a window may miss some of the blocks
+            out[tuple(dst)] = pick(path)[tuple(src)]
     return out
 
 
@@ -169,13 +179,20 @@ def _run_affine(region: np.ndarray, task: _Chunk) -> np.ndarray:
 
 def _run_chunk(blocks, task: _Chunk, coords=None) -> np.ndarray:
     """Compute one output chunk from the input blocks its region overlaps."""
-    region = _assemble(blocks, task.local)
     p: Params = task.params
     shape, o0, start, tmap = task.shape, task.o0, task.start, task.map
     if task.kernel == "separable":
         # scipy's coordinates, then ``+ npad`` and ``- start`` as in the exact kernel
         coords = [(c + q) - a for c, q, a in zip(tmap.coords, p.npad, start)]
-        return separable_interpolate(region, coords, p.order, p.mode, p.cval, p.dtype)
+
+        def read(window):
+            return _assemble(
+                blocks, tuple((s + a, s + b) for (s, _), (a, b) in zip(task.local, window))
+            )
+
+        size = tuple(b - a for a, b in task.local)
+        return separable_interpolate(read, size, coords, p.order, p.mode, p.cval, p.dtype)
+    region = _assemble(blocks, task.local)
     if task.kernel == "planes":
         return _run_planes(region, task)
     if task.kernel == "affine":

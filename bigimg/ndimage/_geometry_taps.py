@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 from typing import NamedTuple
 
 import numba
@@ -226,7 +227,8 @@ def _contract(arr: np.ndarray, axis: int, taps: AxisTaps) -> np.ndarray:
 
 
 def _axis_order(sizes: list[tuple[int, int]], width: list[int]) -> tuple[int, ...]:
-    """The order of contractions with the fewest multiply-adds (``sizes``: ``(n, m)``)."""
+    """The order of contractions with the fewest multiply-adds (``sizes``: ``(n, m)``);
+    the last axis (its sums need transposed tiles) counts twice."""
     best, best_cost = None, np.inf
     axes = range(len(sizes))
     perms = itertools.permutations(axes) if len(sizes) <= 5 else [tuple(axes)]
@@ -235,7 +237,7 @@ def _axis_order(sizes: list[tuple[int, int]], width: list[int]) -> tuple[int, ..
         cost = 0
         for ax in perm:
             shape[ax] = sizes[ax][1]
-            cost += int(np.prod(shape)) * width[ax]
+            cost += int(np.prod(shape)) * width[ax] * (2 if ax == len(sizes) - 1 else 1)
         if cost < best_cost:
             best, best_cost = perm, cost
     return best
@@ -253,39 +255,82 @@ def scipy_cast(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return ndi.shift(values, 0.0, output=dtype, order=0, mode="nearest", prefilter=False)
 
 
+#: float64 values in the first partial sum of one slab of the separable kernel (16 MiB)
+_SLAB = 1 << 21
+
+
+def _real_part(read, part):
+    return lambda window: getattr(read(window), part)
+
+
 def separable_interpolate(
-    region: np.ndarray,
+    read,
+    shape: tuple[int, ...],
     coords: list[np.ndarray],
     order: int,
     mode: str,
     cval,
     dtype: np.dtype,
 ) -> np.ndarray:
-    """scipy's ``NI_ZoomShift`` interpolation of ``region`` at per-axis ``coords``.
+    """scipy's ``NI_ZoomShift`` interpolation of a region at per-axis ``coords``.
 
-    ``coords[h]`` are the coordinates along axis ``h`` in the region's frame, exactly as
-    scipy computes them (its coordinate plus pre-padding, minus the region start).
+    ``read`` is the region (an array, ``shape`` then ignored) or a function
+    ``read(window)`` returning the part ``[a, b)`` per axis of the region of ``shape``
+    (from the blocks it is cut from); ``coords[h]`` are the coordinates along
+    axis ``h`` in the region's frame, exactly as scipy computes them (its coordinate plus
+    pre-padding, minus the region start). The first axis summed is cut into slabs of
+    output rows, each reading only the input rows its taps need, so the region is never
+    copied whole and the partial sums stay below :data:`_SLAB` values.
     """
-    if region.dtype.kind == "c" or np.iscomplexobj(cval):
+    if isinstance(read, np.ndarray):
+        region = read
+        return separable_interpolate(
+            lambda w: region[tuple(slice(a, b) for a, b in w)],
+            region.shape,
+            coords,
+            order,
+            mode,
+            cval,
+            dtype,
+        )
+    if np.iscomplexobj(cval) or read(((0, 1),) * len(shape)).dtype.kind == "c":
         c = complex(cval)
         parts = [
-            separable_interpolate(part, coords, order, mode, v, np.float64)
-            for part, v in ((region.real, c.real), (region.imag, c.imag))
+            separable_interpolate(_real_part(read, part), shape, coords, order, mode, v, "f8")
+            for part, v in (("real", c.real), ("imag", c.imag))
         ]
         return scipy_cast(parts[0] + 1j * parts[1], dtype)
-    if region.dtype not in (np.float32, np.float64):
-        region = region.astype(np.float64)
-    taps = [axis_taps(c, n, order, mode) for c, n in zip(coords, region.shape)]
-    if any(t.index.max(initial=0) == n for t, n in zip(taps, region.shape)):
-        region = np.pad(region.astype(np.float64), [(0, 1)] * region.ndim, constant_values=cval)
-    sizes = [(n, len(c)) for n, c in zip(region.shape, coords)]
-    out = region
-    for ax in _axis_order(sizes, [t.index.shape[1] for t in taps]):
-        out = _contract(out, ax, taps[ax])
-    for ax, t in enumerate(taps):
-        if t.flagged.any():
-            out[(slice(None),) * ax + (t.flagged,)] = cval
-    return scipy_cast(out, dtype)
+    taps = [axis_taps(c, n, order, mode) for c, n in zip(coords, shape)]
+    pad = any(t.index.max(initial=0) == n for t, n in zip(taps, shape))
+    sizes = [(n, len(c)) for n, c in zip(shape, coords)]
+    axes = _axis_order(sizes, [t.index.shape[1] for t in taps])
+    first = axes[0]
+    out = np.empty(tuple(len(c) for c in coords), dtype=np.dtype(dtype))
+    rows = max(1, _SLAB // max(1, math.prod(shape) // shape[first]))
+    for r0 in range(0, out.shape[first], rows):
+        r1 = min(out.shape[first], r0 + rows)
+        t = taps[first]
+        index, weight = t.index[r0:r1], t.weight[r0:r1]
+        used = index[(weight != 0) & (index < shape[first])]
+        lo, hi = (int(used.min()), int(used.max()) + 1) if used.size else (0, 1)
+        window = [(0, n) for n in shape]
+        window[first] = (lo, hi)
+        values = read(tuple(window))
+        if values.dtype not in (np.float32, np.float64):
+            values = values.astype(np.float64)
+        if pad:
+            values = np.pad(values.astype(np.float64), [(0, 1)] * len(shape), constant_values=cval)
+        local = np.where(index == shape[first], hi, index) - lo
+        values = _contract(values, first, AxisTaps(local, weight, t.flagged[r0:r1]))
+        for ax in axes[1:]:
+            values = _contract(values, ax, taps[ax])
+        flags = [tt.flagged for tt in taps]
+        flags[first] = t.flagged[r0:r1]
+        for ax, f in enumerate(flags):
+            if f.any():
+                values[(slice(None),) * ax + (f,)] = cval
+        out[(slice(None),) * first + (slice(r0, r1),)] = scipy_cast(values, dtype)
+    return out
 
 
 # ------------------------------------------------------------ rotate: shared planes
