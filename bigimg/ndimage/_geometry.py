@@ -11,8 +11,10 @@ and return lazy dask arrays. Each call
 3. prefilters with the halo scheme of :mod:`bigimg.ndimage._spline` when
    ``prefilter=True`` and ``order >= 2`` (within ``SPLINE_TOL * max|input|`` of scipy);
 4. builds one task per output chunk that reads only the input region it needs
-   (:mod:`bigimg.ndimage._geometry_regions`) and calls scipy on it
-   (:mod:`bigimg.ndimage._geometry_graph`).
+   (:mod:`bigimg.ndimage._geometry_regions`) and interpolates it
+   (:mod:`bigimg.ndimage._geometry_graph`): zoom and shift one axis at a time with
+   scipy's own 1-D taps, rotate of volumes with 2-D taps shared by all planes, other
+   affine maps of volumes with a numba kernel (scipy at the faces), the rest by scipy.
 """
 
 from __future__ import annotations
@@ -51,12 +53,12 @@ _NOTES = """
     coefficients come from the halo prefilter and are within
     ``SPLINE_TOL * max|input|`` (1e-13) of scipy's.
 
-    Memory: one task holds one output chunk, the input region it maps to (its bounding
-    box plus the spline's reach, extended to the array's face where the boundary
-    ``mode`` folds coordinates back; for ``wrap`` and ``grid-wrap`` chunks that cross a
-    face read the whole axis) and either at most 2**20 float64 coordinates (8 MiB) at a
-    time or, for zoom, shift and diagonal matrices (interpolated one axis at a time),
-    float64 partial sums no larger than the per-axis maximum of region and chunk.
+    Memory: one task holds one output chunk (and its float64 values), the input region
+    it maps to (its bounding box plus the spline's reach, extended to the array's face
+    where the boundary ``mode`` folds coordinates back; for ``wrap`` and ``grid-wrap``
+    chunks that cross a face read the whole axis) and at most 2**20 float64
+    coordinates (8 MiB) at a time. Zoom and shift read the region slab by slab instead
+    (partial sums of at most 2**21 float64 values, 16 MiB, per slab).
 
 """
 

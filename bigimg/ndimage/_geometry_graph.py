@@ -61,8 +61,11 @@ from bigimg.ndimage._geometry_taps import plane_interpolate, scipy_cast, separab
 
 __all__ = ["build_interpolation"]
 
-#: coordinates per map_coordinates call in the exact kernel (bounds a task's scratch)
+#: coordinates per map_coordinates call in the exact kernel, values per slab of the
+#: planes kernel (bounds a task's scratch)
 _SLAB = 1 << 20
+#: pixels per slab of the planes kernel (their taps take about 100 bytes each)
+_PIXELS = 1 << 16
 #: modes whose interpolant (order >= 1) is continuous across the array's faces, so the
 #: fast kernel's last-bit coordinate differences stay last-bit differences there too;
 #: ``constant`` jumps to ``cval`` and ``wrap`` jumps at its seam
@@ -143,7 +146,8 @@ def _run_planes(region: np.ndarray, task: _Chunk) -> np.ndarray:
     out = np.empty(task.shape, dtype=p.dtype)
     view = out.transpose(order)
     my, mx = view.shape[:2]
-    rows = max(1, _SLAB // max(1, mx * src.shape[2]))
+    # values per slab, and pixels (each with its taps along both axes) per slab
+    rows = max(1, min(_SLAB // max(1, mx * src.shape[2]), _PIXELS // max(1, mx)))
     for r0 in range(0, my, rows):
         r1 = min(my, r0 + rows)
         c = task.map.coordinates((task.o0[0] + r0, task.o0[1]), (r1 - r0, mx))

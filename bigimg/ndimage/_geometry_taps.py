@@ -217,11 +217,12 @@ def _contract(arr: np.ndarray, axis: int, taps: AxisTaps) -> np.ndarray:
     m = len(taps.flagged)
     before, after = int(np.prod(shape[:axis])), int(np.prod(shape[axis + 1 :]))
     out = np.empty((*shape[:axis], m, *shape[axis + 1 :]))
+    # contiguous operands: one compiled signature per dtype, and vectorised inner loops
     if after == 1:
-        src = arr.reshape(before, shape[axis])
+        src = np.ascontiguousarray(arr.reshape(before, shape[axis]))
         _contract_last(src, taps.index, taps.weight, out.reshape(before, m))
     else:
-        src = arr.reshape(before, shape[axis], after)
+        src = np.ascontiguousarray(arr.reshape(before, shape[axis], after))
         _contract_inner(src, taps.index, taps.weight, out.reshape(before, m, after))
     return out
 

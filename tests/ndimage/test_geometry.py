@@ -23,7 +23,7 @@ from bigimg.ndimage import _geometry as geo
 from bigimg.ndimage import _spline as spl
 from bigimg.ndimage._geometry_graph import _run_chunk
 from bigimg.ndimage._geometry_regions import axis_region
-from bigimg.ndimage._geometry_taps import axis_taps, separable_interpolate
+from bigimg.ndimage._geometry_taps import _from_combs, axis_taps, separable_interpolate
 from bigimg.ndimage._spline_kernel import SHORT, filter_block
 from bigimg.testing import count_computes, odd_chunkings, raise_if_dask_computes
 
@@ -144,6 +144,18 @@ def test_separable_kernel_reproduces_scipys_zoom_shift(mode):
             np.testing.assert_array_equal(got, ref)
         else:
             np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6 if trial % 3 == 0 else 1e-13)
+
+
+def test_axis_taps_inside_the_axis_come_from_the_combs():
+    """The cheap path (order + 1 scipy calls per axis) holds for every row inside the
+    axis; only rows near a face need one call per sample."""
+    c = np.random.default_rng(5).uniform(-3, 60, 400)
+    for mode in MODES:
+        for order in range(6):
+            _, _, good = _from_combs(c, 57, order, mode)
+            start = np.floor(c if order % 2 else c + 0.5) - order // 2
+            inside = (c >= 0) & (c <= 56) & (start >= 0) & (start + order <= 56)
+            np.testing.assert_array_equal(good, inside)
 
 
 def test_axis_taps_are_scipys_and_cached():
@@ -639,10 +651,13 @@ def test_zoom_and_shift_run_the_separable_kernel():
 
 def test_tasks_pickle_cheaply():
     x = da.from_array(RNG.standard_normal((64, 64)), chunks=16)
+    v = da.from_array(RNG.standard_normal((32, 32, 32)), chunks=16)
     for y in (
         geo.zoom(x, 2.0, order=1),
         geo.rotate(x, 30, order=1),
         geo.map_coordinates(x, COORDS2, order=1),
+        geo.rotate(v, 30, order=3),  # planes kernel
+        geo.affine_transform(v, np.eye(3) * 0.9, order=3),  # affine kernel
     ):
         for key in da.core.flatten(y.__dask_keys__()):
             task = _raw_task(y, key)
