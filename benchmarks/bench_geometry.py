@@ -12,7 +12,7 @@ result block by block into a preallocated array with ``da.store``; CPU seconds (
 threads) show the work done, independent of how busy a shared machine is. dask-image
 has no ``zoom``: its ``affine_transform`` with the zoom's diagonal as a full matrix
 stands in (marked ``*``; a 1-D matrix takes a wrong path in dask-image). Each bigimg
-workload runs once on a tiny volume first, so that loading its numba kernels is not
+workload runs once on a small volume first, so that loading its numba kernels is not
 timed. For each run: wall time, peak resident-memory increase, and the largest
 difference from scipy relative to scipy's largest value (dask-image's ``err`` is large
 where its result is wrong, see the notes below). Timings on a shared machine are
@@ -124,10 +124,11 @@ def _time_dask(func, data, chunks, repeat):
 
 
 def _warm_up(func, chunks) -> None:
-    """Run a bigimg workload once on a tiny volume: its numba kernels compile once per
-    installation and load once per process, which is not what the timings measure."""
-    tiny = np.random.default_rng(1).random((24, 24, 24)).astype(np.float32)
-    func(da.from_array(tiny, chunks=chunks)).compute()
+    """Run a bigimg workload once on a small volume (long enough for the blockwise spline
+    prefilter): its numba kernels compile once per installation and load once per
+    process, which is not what the timings measure."""
+    small = np.random.default_rng(1).random((80, 80, 80)).astype(np.float32)
+    func(da.from_array(small, chunks=chunks)).compute()
 
 
 def _error(got, ref):
@@ -167,7 +168,7 @@ def main(argv=None) -> list[dict]:
             if only and name not in only:
                 continue
             label = f"{name} o{order}"
-            _warm_up(f_bi, 10)
+            _warm_up(f_bi, 40)
             t_sp, c_sp, m_sp, ref = _time_scipy(f_sp, data, args.repeat)
             t_bi, c_bi, m_bi, ours = _time_dask(f_bi, data, args.chunks, args.repeat)
             e_bi = _error(ours, ref)
