@@ -54,7 +54,9 @@ class AxisTaps(NamedTuple):
     """Taps of ``m`` output rows on an axis of ``n`` samples.
 
     ``index`` and ``weight`` are ``(m, k)``; index ``n`` is the ``cval`` sample
-    (``grid-constant`` taps outside the axis); ``flagged`` rows are ``cval`` outright.
+    (``grid-constant`` taps outside the axis), ``-1`` an unused slot; ``flagged`` rows
+    are ``cval`` outright. Taps of weight zero are kept: scipy reads them too (a NaN
+    there makes the result NaN).
     """
 
     index: np.ndarray
@@ -99,26 +101,34 @@ def _from_combs(c: np.ndarray, n: int, order: int, mode: str):
 
 
 def _from_impulses(c: np.ndarray, n: int, order: int, mode: str):
-    """Taps of any rows: scipy's response to every unit impulse, plus its ``cval`` part."""
+    """Taps of any rows: scipy's response to every unit impulse (the weights) and to a
+    NaN impulse (which samples it reads, zero weights included), plus its ``cval`` part."""
     m = len(c)
     outside = _interp(np.zeros(n), c, order, mode, 1.0)
     # in ``constant`` mode scipy writes cval for a whole row or reads no cval at all
     whole = (outside == 1.0) if mode == "constant" else np.zeros(m, dtype=bool)
     rows = np.flatnonzero(~whole)
     dense = np.zeros((m, n + 1))
+    reads = np.zeros((m, n + 1), dtype=bool)
     if len(rows):
         impulse = np.zeros(n)
         for j in range(n):
             impulse[j] = 1.0
             dense[rows, j] = _interp(impulse, c[rows], order, mode, 0.0)
+            impulse[j] = np.nan
+            reads[rows, j] = np.isnan(_interp(impulse, c[rows], order, mode, 0.0))
             impulse[j] = 0.0
     if mode == "grid-constant":  # taps outside the axis read cval
         dense[:, n] = outside
-    flagged = ~(dense[:, :n] != 0).any(axis=1)
-    dense[flagged] = 0.0
-    count = max(1, int((dense != 0).sum(axis=1).max(initial=0)))
-    index = np.argsort(dense == 0, axis=1, kind="stable")[:, :count]
-    return index, np.take_along_axis(dense, index, axis=1), flagged
+        reads[:, n] = outside != 0
+    flagged = ~reads[:, :n].any(axis=1)
+    reads[flagged] = False
+    count = max(1, int(reads.sum(axis=1).max(initial=0)))
+    index = np.argsort(~reads, axis=1, kind="stable")[:, :count]
+    weight = np.take_along_axis(dense, index, axis=1)
+    unused = ~np.take_along_axis(reads, index, axis=1)
+    index[unused], weight[unused] = -1, 0.0
+    return index, weight, flagged
 
 
 def _taps(c: np.ndarray, n: int, order: int, mode: str) -> AxisTaps:
@@ -128,12 +138,11 @@ def _taps(c: np.ndarray, n: int, order: int, mode: str) -> AxisTaps:
     if len(bad):
         b_index, b_weight, b_flagged = _from_impulses(c[bad], n, order, mode)
         width = max(index.shape[1], b_index.shape[1])
-        index = np.pad(index, ((0, 0), (0, width - index.shape[1])))
+        index = np.pad(index, ((0, 0), (0, width - index.shape[1])), constant_values=-1)
         weight = np.pad(weight, ((0, 0), (0, width - weight.shape[1])))
-        index[bad] = np.pad(b_index, ((0, 0), (0, width - b_index.shape[1])))
+        index[bad] = np.pad(b_index, ((0, 0), (0, width - b_index.shape[1])), constant_values=-1)
         weight[bad] = np.pad(b_weight, ((0, 0), (0, width - b_weight.shape[1])))
         flagged[bad] = b_flagged
-    index[weight == 0] = 0  # unused slots read a valid sample (with weight 0)
     return AxisTaps(index, weight, flagged)
 
 
@@ -172,9 +181,10 @@ def _contract_inner(src, index, weight, out):  # pragma: no cover - compiled
             row = out[p, o]
             row[:] = 0.0
             for t in range(k):
-                w = weight[o, t]
-                if w != 0.0:
-                    s = src[p, index[o, t]]
+                j = index[o, t]
+                if j >= 0:
+                    w = weight[o, t]
+                    s = src[p, j]
                     for q in range(b):
                         row[q] += w * s[q]
 
@@ -202,9 +212,9 @@ def _contract_last(src, index, weight, out):  # pragma: no cover - compiled
         for o in range(m):
             acc[o, :] = 0.0
             for t in range(k):
-                w = weight[o, t]
-                if w != 0.0:
-                    j = index[o, t]
+                j = index[o, t]
+                if j >= 0:
+                    w = weight[o, t]
                     for i in range(_TILE):
                         acc[o, i] += w * buf[j, i]
         for i in range(rows):
@@ -312,7 +322,7 @@ def separable_interpolate(
         r1 = min(out.shape[first], r0 + rows)
         t = taps[first]
         index, weight = t.index[r0:r1], t.weight[r0:r1]
-        used = index[(weight != 0) & (index < shape[first])]
+        used = index[(index >= 0) & (index < shape[first])]
         lo, hi = (int(used.min()), int(used.max()) + 1) if used.size else (0, 1)
         window = [(0, n) for n in shape]
         window[first] = (lo, hi)
@@ -321,7 +331,7 @@ def separable_interpolate(
             values = values.astype(np.float64)
         if pad:
             values = np.pad(values.astype(np.float64), [(0, 1)] * len(shape), constant_values=cval)
-        local = np.where(index == shape[first], hi, index) - lo
+        local = np.where(index < 0, -1, np.where(index == shape[first], hi, index) - lo)
         values = _contract(values, first, AxisTaps(local, weight, t.flagged[r0:r1]))
         for ax in axes[1:]:
             values = _contract(values, ax, taps[ax])
@@ -344,13 +354,14 @@ def _plane_sum(src, iy, wy, ix, wx, out):  # pragma: no cover - compiled
         row = out[p]
         row[:] = 0.0
         for a in range(ky):
-            wa = wy[p, a]
-            if wa == 0.0:
+            ja = iy[p, a]
+            if ja < 0:
                 continue
             for b in range(kx):
-                w = wa * wx[p, b]
-                if w != 0.0:
-                    s = src[iy[p, a], ix[p, b]]
+                jb = ix[p, b]
+                if jb >= 0:
+                    w = wy[p, a] * wx[p, b]
+                    s = src[ja, jb]
                     for q in range(row.shape[0]):
                         row[q] += w * s[q]
 

@@ -392,6 +392,26 @@ def test_dtypes(dtype, output, cval):
     _check(geo.zoom(x, 1.3, **kw), ndi.zoom(data, 1.3, **kw), tol=1e-4)
 
 
+@pytest.mark.parametrize("mode", ["constant", "mirror", "grid-constant"])
+def test_nan_spreads_like_scipys(mode):
+    """scipy multiplies every tap it reads, weight zero included (NaN * 0 is NaN); so
+    do the kernels, inside the array and at its faces."""
+    data = X3.copy()
+    data[4, 5, 6] = data[0, 3, 0] = data[8, 10, 12] = np.nan
+    x = da.from_array(data, chunks=(4, 5, 6))
+    m = np.array([[1.0, 0.0, 0.0], [0.0, 0.5, 0.0], [0.0, 0.0, 1.0]])  # integer rows: zero weights
+    kw = dict(order=1, mode=mode, prefilter=False)
+    for ours, ref in [
+        (geo.zoom(x, (1.0, 2.0, 0.5), **kw), ndi.zoom(data, (1.0, 2.0, 0.5), **kw)),
+        (geo.shift(x, (1.0, -2.0, 0.5), **kw), ndi.shift(data, (1.0, -2.0, 0.5), **kw)),
+        (geo.rotate(x, 90, axes=(1, 2), **kw), ndi.rotate(data, 90, axes=(1, 2), **kw)),
+        (geo.affine_transform(x, m, **kw), ndi.affine_transform(data, m, **kw)),
+    ]:
+        got = ours.compute(scheduler="sync")
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+        np.testing.assert_allclose(got, ref, rtol=0, atol=TOL, equal_nan=True)
+
+
 def test_prepadding_casts_cval_like_numpy():
     data = (X2 * 40 + 60).astype(np.uint8)
     x = da.from_array(data, chunks=(6, 7))
