@@ -58,7 +58,7 @@ _NOTES = """
     where the boundary ``mode`` folds coordinates back; for ``wrap`` and ``grid-wrap``
     chunks that cross a face read the whole axis) and at most 2**20 float64
     coordinates (8 MiB) at a time. Zoom and shift read the region slab by slab instead
-    (partial sums of at most 2**21 float64 values, 16 MiB, per slab).
+    (partial sums of at most 2**19 float64 values, 4 MiB, per slab).
 
 """
 

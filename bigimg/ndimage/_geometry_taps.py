@@ -266,8 +266,8 @@ def scipy_cast(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return ndi.shift(values, 0.0, output=dtype, order=0, mode="nearest", prefilter=False)
 
 
-#: float64 values in the first partial sum of one slab of the separable kernel (16 MiB)
-_SLAB = 1 << 21
+#: float64 values in a partial sum of one slab of the separable kernel (4 MiB)
+_SLAB = 1 << 19
 
 
 def _real_part(read, part):
@@ -291,7 +291,8 @@ def separable_interpolate(
     axis ``h`` in the region's frame, exactly as scipy computes them (its coordinate plus
     pre-padding, minus the region start). The first axis summed is cut into slabs of
     output rows, each reading only the input rows its taps need, so the region is never
-    copied whole and the partial sums stay below :data:`_SLAB` values.
+    copied whole and every partial sum stays within :data:`_SLAB` values (unless one
+    output row alone is larger).
     """
     if isinstance(read, np.ndarray):
         region = read
@@ -317,7 +318,14 @@ def separable_interpolate(
     axes = _axis_order(sizes, [t.index.shape[1] for t in taps])
     first = axes[0]
     out = np.empty(tuple(len(c) for c in coords), dtype=np.dtype(dtype))
-    rows = max(1, _SLAB // max(1, math.prod(shape) // shape[first]))
+    # output rows per slab: every partial sum of the slab stays within _SLAB values
+    row = [n for n in shape]
+    row[first] = 1
+    per_row = math.prod(row)
+    for ax in axes[1:]:
+        row[ax] = sizes[ax][1]
+        per_row = max(per_row, math.prod(row))
+    rows = max(1, _SLAB // per_row)
     for r0 in range(0, out.shape[first], rows):
         r1 = min(out.shape[first], r0 + rows)
         t = taps[first]
