@@ -267,6 +267,14 @@ def test_affine_volume_kernel_takes_scipys_cval_decisions():
         _check(y, ndi.affine_transform(data, matrix, **kw))
 
 
+def test_rotate_planes_with_two_batch_axes():
+    data = np.resize(X3, (3, 10, 4, 12))
+    x = da.from_array(data, chunks=(2, 4, 3, 5))
+    for axes, order in [((1, 3), 0), ((0, 2), 1), ((3, 1), 3)]:
+        kw = dict(axes=axes, order=order, mode="nearest")
+        _compare([(geo.rotate(x, 25, **kw), ndi.rotate(data, 25, **kw))], exact=order == 0)
+
+
 @pytest.mark.parametrize("name", sorted(CHUNKINGS3))
 def test_3d_chunkings(name):
     chunks = CHUNKINGS3[name]
