@@ -102,29 +102,34 @@ def watershed_ift(input, markers, structure=None, output=None, *, temp_dir=None)
     voxel: two queue links (4 bytes each; 8 from 2**31 - 1 voxels on), the label (the
     output's itemsize), the cost (2 bytes for uint8 input, 4 for uint16) and the
     input value (1 or 2 bytes). That is 15 bytes per voxel for uint8 input and int32
-    labels (6.3 GiB for 768³), 18 for uint16 input. The directory is removed once
-    every block of the result has been read, at once when a task fails, and
-    otherwise when the graph is garbage collected or the interpreter exits (whatever
-    an interrupted or partial computation left).
+    labels (6.3 GiB for 768³), 18 for uint16 input. After an in-memory solve (see
+    Memory) only the labels stay on disk (4 bytes per voxel for int32). The directory
+    is removed once every block of the result has been read, at once when a task
+    fails, and otherwise when the graph is garbage collected or the interpreter exits
+    (whatever an interrupted or partial computation left).
 
-    **Memory.** Write and read tasks hold one block and map at most 32 MiB of the
-    file at a time. The solve task holds the queue heads (16 bytes per input level,
-    at most 1 MiB) and maps the file. Its budget is a quarter of the memory (the
+    **Memory.** Write and read tasks hold one block and map at most 32 MiB of a file
+    at a time. The solve task has a resident budget: a quarter of the memory (the
     worker's memory limit on dask.distributed, else the machine's RAM), at least 256
-    MiB. It runs the kernel in bursts (at most 65,536 pops, fewer when resident
-    memory grows fast) and whenever the process's resident memory has grown by more
-    than the budget it drops its mapped pages (``madvise(MADV_DONTNEED)``; not
-    available on Windows): resident memory stays within about 1.25 times the budget. The file stays in the
-    page cache, managed by the operating system, which also writes its dirty pages
-    back to disk.
+    MiB. When the records fit in it, the solve reads them into memory and floods them
+    there, holding the records plus the queue heads (16 bytes per input level, at
+    most 1 MiB). Otherwise it maps the file and floods it in place in short bursts
+    (256 pops up to a 1 GiB budget, 1,024 for 4 GiB, at most 8,192), dropping its
+    mapped pages (``madvise(MADV_DONTNEED)``; not on Windows) whenever the process's
+    resident memory has grown by more than the budget: measured, it stays within
+    1.4 times the budget. The file then lives in the page cache, which the operating
+    system manages and writes back to disk.
 
-    **Time.** The solve pops every voxel once in scipy's order, at about scipy's
-    speed while its file fits in the budget (256³ smoothed noise with 1000 markers:
-    scipy 5.5 s in memory, bigimg 5.7 s of which 3.8 s solve, on 2 busy cores).
-    When the file is several times the budget, every burst maps its pages again (the
-    flood visits the basins' borders across the whole volume at every level, so it
-    touches most of the file over and over) and the page faults dominate: see
-    ``benchmarks/bench_watershed.py``.
+    **Time.** The solve pops every voxel once in scipy's order. In memory it runs at
+    scipy's speed: 256³ uint8 smoothed noise with 1000 markers took 7.2 s (5.5 s of
+    it the solve) against scipy's 6.6 s, and 768³ (6.3 GiB of records) 281 s, 173 s
+    of it the solve (0.38 µs per voxel), on 2 cores shared with other work. Flooding
+    a file several times larger than the budget is much slower: the flood visits the
+    basins' borders across the whole volume at every level, so bursts keep faulting
+    pages in again, and the operating system keeps writing the dirty pages back. At
+    512³ with a 256 MiB budget (a 1.9 GiB file) the solve took 2.9 µs per voxel
+    (104 million page faults, 69 GiB written back), with the solve's resident memory
+    peaking 289 MiB above its start. See ``benchmarks/bench_watershed.py``.
 
     **Distributed.** ``temp_dir`` must be on a filesystem every worker sees. Read
     tasks find the file gone if one of them runs again after the last block was

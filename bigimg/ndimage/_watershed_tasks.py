@@ -1,26 +1,29 @@
 """The tasks of the out-of-core ``watershed_ift``: write blocks, solve, read blocks.
 
-Everything goes through one file, ``state``, in a scratch directory
-(:class:`ScratchDir`): one packed record per voxel, in C order, holding the two queue
-links (4 bytes each, 8 from 2**31 - 1 voxels on), the label (the output's itemsize),
-the cost (2 bytes for uint8 input, 4 for uint16) and the input value (1 or 2 bytes):
-15 bytes for uint8 input and int32 labels. One record per voxel, rather than one file
-per field, means that visiting a voxel and its neighbours touches a few pages instead
-of a few pages per field.
+Everything goes through a scratch directory (:class:`ScratchDir`) and one file,
+``state``: one packed record per voxel, in C order, holding the two queue links (4
+bytes each, 8 from 2**31 - 1 voxels on), the label (the output's itemsize), the cost (2
+bytes for uint8 input, 4 for uint16) and the input value (1 or 2 bytes): 15 bytes for
+uint8 input and int32 labels. One record per voxel, rather than one file per field,
+means that visiting a voxel and its neighbours touches a few pages instead of a few
+pages per field.
 
 1. :func:`write_block` (one task per block) writes the records of its block (input,
    marker codes, markers, null links), creating the file at its full size if needed,
    and returns the block's maximum.
-2. :func:`solve` (one task, after every write) maps the file and runs the kernel of
-   :mod:`bigimg.ndimage._watershed_kernel` in bursts, leaving the labels in place.
-   Between bursts it checks the process's resident memory and, above
-   :func:`resident_budget`, drops its mapped pages (``madvise(MADV_DONTNEED)``): the
-   data stays in the page cache (the operating system writes dirty pages back), so
-   resident memory stays bounded while the file can be larger than memory.
+2. :func:`solve` (one task, after every write) runs the kernel of
+   :mod:`bigimg.ndimage._watershed_kernel` in bursts. When the records fit in the
+   resident budget (:func:`resident_budget`) it reads them into memory, deletes
+   ``state`` and writes the labels alone to ``labels`` at the end. Otherwise it maps
+   ``state`` and floods it in place; between bursts it checks the process's resident
+   memory and, above the budget, drops its mapped pages (``madvise(MADV_DONTNEED)``):
+   the data stays in the page cache (the operating system writes dirty pages back),
+   so resident memory stays bounded while the file can be larger than memory.
 3. :func:`read_block` (one task per block, after the solve) reads the labels of its
-   block; the last one to finish removes the directory.
+   block from where the solve left them; the last one to finish removes the
+   directory.
 
-Write and read tasks map the file a few planes at a time (:data:`MAP_BYTES`), so they
+Write and read tasks map the files a few planes at a time (:data:`MAP_BYTES`), so they
 hold little more than their block. Any failing task removes the directory. A
 directory left by an interrupted run goes when the graph is garbage collected or at
 interpreter exit (:class:`ScratchDir`).
@@ -55,10 +58,10 @@ __all__ = [
 #: Bytes of mapped pages the solve keeps resident before dropping them; None: the
 #: default of :func:`resident_budget`.
 RESIDENT_BUDGET: int | None = None
-#: Most pops per kernel call; resident memory is checked after each call.
-BURST_POPS = 1 << 16
-#: Most voxels per call of the marker pass.
-BURST_VOXELS = 1 << 24
+#: Most pops per kernel call on a mapped file; resident memory is checked after each.
+BURST_POPS = 1 << 13
+#: Most voxels per call of the marker pass on a mapped file (and per labels write).
+BURST_VOXELS = 1 << 20
 #: Fewest pops or voxels per call.
 MIN_BURST = 256
 #: Bytes of a file a write or read task maps at a time.
@@ -139,21 +142,23 @@ class Volume:
 
 
 def _copy_region(
-    vol: Volume, region, block: np.ndarray, *, write: bool, field: str | None = None
+    vol: Volume, source: tuple[str, str | None], region, block: np.ndarray, *, write: bool
 ) -> None:
-    """Copy ``block`` into ``state``'s ``region`` (``write``) or the region into ``block``.
+    """Copy ``block`` into a file's ``region`` (``write``) or the region into ``block``.
 
-    ``field`` restricts the copy to one field of the records.
+    ``source`` is ``("state", None)`` (whole records), ``("state", "label")`` (one
+    field of the records) or ``("labels", None)`` (the labels alone).
 
     The file is mapped a few planes (axis 0) at a time, at most :data:`MAP_BYTES` each,
     and unmapped after each copy, so a task never holds more than that of the file.
     """
-    dtype, shape = vol.record, vol.shape
+    name, field = source
+    dtype, shape = (vol.record if name == "state" else vol.label_dtype), vol.shape
     plane = math.prod(shape[1:]) * dtype.itemsize
     step = max(1, MAP_BYTES // max(plane, 1))
     inner = tuple(slice(lo, hi) for lo, hi in region[1:])
     lo, hi = region[0]
-    with open(vol.file("state"), "r+b" if write else "rb") as f:
+    with open(vol.file(name), "r+b" if write else "rb") as f:
         for z in range(lo, hi, step):
             z1 = min(z + step, hi)
             begin = z * plane
@@ -200,7 +205,7 @@ def write_block(input_block, markers_block, vol: Volume, region) -> int:
         records["input"], records["cost"], records["label"] = values, codes, labels
         del labels, codes
         _create(vol)
-        _copy_region(vol, region, records, write=True)
+        _copy_region(vol, ("state", None), region, records, write=True)
         return int(values.max()) if values.size else 0
     except BaseException:
         vol.scratch.remove()
@@ -255,72 +260,112 @@ def resident_budget() -> int:
 class _ResidentGuard:
     """Drop the mapped pages whenever resident memory grew by more than the budget.
 
-    Reading a mapped page maps its neighbours too (the kernel's fault-around), so
-    resident memory can grow fast: the callers size their bursts from the growth
-    :meth:`check` reports, to stay within about a quarter of the budget per burst.
+    Touching a mapped page maps the whole folio around it (up to 128 KiB and more on
+    recent Linux) and right after a drop every access faults, so resident memory can
+    grow by far more than the records a burst visits: bursts are kept short (see
+    :meth:`pops`), so that one burst stays well within a quarter of the budget.
     """
+
+    #: Resident growth one pop may cause at worst: a few scattered folios.
+    GROWTH_PER_POP = 1 << 20
 
     def __init__(self, mapped: _Mapped, budget: int) -> None:
         self._mapped, self.budget = mapped, budget
-        self._proc = psutil.Process()
-        self._base = self._last = self._proc.memory_info().rss
+        try:  # Linux: resident pages from /proc, a few microseconds per read
+            self._statm = os.open("/proc/self/statm", os.O_RDONLY)
+        except OSError:
+            self._statm = None
+            self._proc = psutil.Process()
+        self._base = self._rss()
         self.drops = 0
 
-    def check(self) -> int:
-        """Drop the pages if over budget; return the growth since the last check."""
-        rss = self._proc.memory_info().rss
-        grown = rss - self._last
-        if rss - self._base > self.budget:
+    def __enter__(self) -> _ResidentGuard:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._statm is not None:
+            os.close(self._statm)
+            self._statm = None
+
+    def _rss(self) -> int:
+        if self._statm is None:
+            return self._proc.memory_info().rss
+        return int(os.pread(self._statm, 128, 0).split()[1]) * mmap.PAGESIZE
+
+    def pops(self) -> int:
+        """Pops per burst."""
+        return min(BURST_POPS, max(MIN_BURST, self.budget // (4 * self.GROWTH_PER_POP)))
+
+    def voxels(self, record: int) -> int:
+        """Voxels per burst of the (sequential) marker pass."""
+        return min(BURST_VOXELS, max(MIN_BURST, self.budget // (4 * record)))
+
+    def check(self) -> None:
+        """Drop the mapped pages if resident memory grew by more than the budget."""
+        if self._rss() - self._base > self.budget:
             self._mapped.drop()
             self.drops += 1
-            rss = self._proc.memory_info().rss
+            rss = self._rss()
             if rss - self._base > self.budget // 2:  # memory that is not ours grew
                 self._base = rss
-        self._last = rss
-        return grown
-
-    def next_burst(self, size: int, grown: int, largest: int) -> int:
-        """The next burst's size, aiming at a growth of a quarter of the budget."""
-        target = max(self.budget // 4, 1)
-        size = size * 2 if grown <= 0 else size * target // grown
-        return min(largest, max(MIN_BURST, size))
 
 
-def solve(maxima: list[int], vol: Volume, offsets: np.ndarray) -> int:
-    """Run scipy's watershed over ``state`` (labels in place). Returns ``maxval``."""
+def solve(maxima: list[int], vol: Volume, offsets: np.ndarray) -> tuple[str, str | None]:
+    """Run scipy's watershed; return where the labels are (a ``source`` to read from).
+
+    When the records fit in the resident budget they are read into memory, flooded
+    there (no page faults, no write-back of dirty pages) and only the labels are
+    written back, to ``labels``. Otherwise the file is flooded in place, memory-mapped.
+    """
     try:
         maxval = max(maxima)
         shutil.rmtree(vol.file("reads"), ignore_errors=True)
         os.mkdir(vol.file("reads"))  # read tasks mark their block here
+        budget = resident_budget()
+        if vol.size * vol.record.itemsize <= budget:
+            state = np.fromfile(vol.file("state"), dtype=vol.record, count=vol.size)
+            os.remove(vol.file("state"))
+            _flood(state, maxval, offsets)
+            with open(vol.file("labels"), "wb") as f:
+                for start in range(0, vol.size, BURST_VOXELS):
+                    f.write(np.ascontiguousarray(state["label"][start : start + BURST_VOXELS]))
+            return ("labels", None)
         mapped = _Mapped()
         state = mapped.open(vol.file("state"), vol.record, vol.size)
-        guard = _ResidentGuard(mapped, resident_budget())
-        inp, cost, nxt, prv, labels = (state[f] for f in ("input", "cost", "next", "prev", "label"))
-        first = np.zeros(maxval + 1, dtype=vol.link_dtype)
-        last = np.zeros(maxval + 1, dtype=vol.link_dtype)
-        start, burst = 0, min(MIN_BURST, BURST_VOXELS)
-        while start < vol.size:
-            stop = min(start + burst, vol.size)
-            K.seed_queue(cost, nxt, prv, first, last, start, stop)
-            start, burst = stop, guard.next_burst(burst, guard.check(), BURST_VOXELS)
-        level = np.array([0, maxval], dtype=np.int64)
-        burst = min(MIN_BURST, BURST_POPS)
-        while level[0] <= maxval:
-            K.propagate(inp, cost, nxt, prv, labels, offsets, first, last, level, burst)
-            burst = guard.next_burst(burst, guard.check(), BURST_POPS)
-        del state, inp, cost, nxt, prv, labels
+        with _ResidentGuard(mapped, budget) as guard:
+            _flood(state, maxval, offsets, guard)
+        del state
         mapped.close()
-        return maxval
+        return ("state", "label")
     except BaseException:
         vol.scratch.remove()
         raise
 
 
-def read_block(maxval: int, vol: Volume, region, index: int, nblocks: int, dtype: np.dtype):
-    """Read one block of the labels; the last block read removes the directory."""
+def _flood(state, maxval: int, offsets: np.ndarray, guard: _ResidentGuard | None = None) -> None:
+    """The marker pass, then the propagation; in bursts checked by ``guard`` if given."""
+    inp, cost, nxt, prv, labels = (state[f] for f in ("input", "cost", "next", "prev", "label"))
+    first = np.zeros(maxval + 1, dtype=nxt.dtype)
+    last = np.zeros(maxval + 1, dtype=nxt.dtype)
+    step = state.size if guard is None else guard.voxels(state.itemsize)
+    for start in range(0, state.size, step):
+        K.seed_queue(cost, nxt, prv, first, last, start, min(start + step, state.size))
+        if guard is not None:
+            guard.check()
+    level = np.array([0, maxval], dtype=np.int64)
+    pops = 1 << 62 if guard is None else guard.pops()
+    while level[0] <= maxval:
+        K.propagate(inp, cost, nxt, prv, labels, offsets, first, last, level, pops)
+        if guard is not None:
+            guard.check()
+
+
+def read_block(source, vol: Volume, region, index: int, nblocks: int, dtype: np.dtype):
+    """Read one block of the labels from ``source`` (what :func:`solve` returned); the
+    last block read removes the directory."""
     try:
         block = np.empty(tuple(hi - lo for lo, hi in region), dtype=vol.label_dtype)
-        _copy_region(vol, region, block, write=False, field="label")
+        _copy_region(vol, source, region, block, write=False)
         block = block.astype(dtype, copy=False)
         open(os.path.join(vol.file("reads"), str(index)), "wb").close()
     except FileNotFoundError as exc:
