@@ -50,16 +50,14 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import shutil
-import tempfile
-import uuid
-import weakref
 from collections.abc import Sequence
 
 import dask.array as da
 import numpy as np
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
+
+from bigimg._spill import SpillDir
 
 __all__ = [
     "SPILL_BUDGETS",
@@ -78,47 +76,6 @@ __all__ = [
 SPILL_BUDGETS = 8
 #: Below this, holding a layer in memory costs less than writing and reading files.
 SPILL_MIN_BYTES = 64 * 2**20
-
-
-class SpillDir:
-    """A fresh temporary directory, removed when the graph that holds it is dropped.
-
-    Its path is ``{base}/bigimg-{prefix}-{uuid}`` (``base``: the system's temporary
-    directory by default). Nothing is created here: the first task that writes makes
-    the directory. It is removed when the last graph holding this object is garbage
-    collected or at interpreter exit (whatever an interrupted run left), or at once
-    by :meth:`remove`. A copy sent to another process (a distributed worker) pickles
-    as its path and does not own the directory.
-    """
-
-    def __init__(
-        self, base: str | os.PathLike | None, prefix: str = "spill", *, owner: bool = True
-    ) -> None:
-        base = tempfile.gettempdir() if base is None else os.fspath(base)
-        self.path = os.path.join(base, f"bigimg-{prefix}-{uuid.uuid4().hex}")
-        self._cleanup = weakref.finalize(self, _remove, self.path) if owner else None
-
-    @classmethod
-    def _remote(cls, path: str) -> SpillDir:
-        out = cls.__new__(cls)
-        out.path, out._cleanup = path, None
-        return out
-
-    def __reduce__(self):
-        return (SpillDir._remote, (self.path,))
-
-    def __dask_tokenize__(self):
-        return ("SpillDir", self.path)
-
-    def file(self, name: str) -> str:
-        return os.path.join(self.path, name)
-
-    def remove(self) -> None:
-        _remove(self.path)
-
-
-def _remove(path: str) -> None:
-    shutil.rmtree(path, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------

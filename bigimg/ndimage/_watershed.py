@@ -21,8 +21,9 @@ from scipy import ndimage as ndi
 
 from bigimg._errors import ArgumentError
 from bigimg._halo import as_dask
+from bigimg._spill import SpillDir
 from bigimg.ndimage import _watershed_kernel as K
-from bigimg.ndimage._watershed_tasks import ScratchDir, Volume, read_block, solve, write_block
+from bigimg.ndimage._watershed_tasks import Volume, read_block, solve, write_block
 
 __all__ = ["watershed_ift"]
 
@@ -254,7 +255,7 @@ def _graph(x: da.Array, m: da.Array, structure: np.ndarray, dtype: np.dtype, tem
     token = tokenize(x, m, structure, dtype, temp_dir)
     write, done, read = (f"watershed_ift-{step}-{token}" for step in ("write", "solve", "read"))
     vol = Volume(
-        ScratchDir(temp_dir),
+        SpillDir(temp_dir, "watershed"),
         x.shape,
         x.dtype.newbyteorder("="),
         dtype.newbyteorder("="),

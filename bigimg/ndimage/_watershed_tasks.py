@@ -1,6 +1,6 @@
 """The tasks of the out-of-core ``watershed_ift``: write blocks, solve, read blocks.
 
-Everything goes through a scratch directory (:class:`ScratchDir`) and one file,
+Everything goes through a scratch directory (:class:`SpillDir`) and one file,
 ``state``: one packed record per voxel, in C order, holding the two queue links (4
 bytes each, 8 from 2**31 - 1 voxels on), the label (the output's itemsize), the cost (2
 bytes for uint8 input, 4 for uint16) and the input value (1 or 2 bytes): 15 bytes for
@@ -26,7 +26,7 @@ pages per field.
 Write and read tasks map the files a few planes at a time (:data:`MAP_BYTES`), so they
 hold little more than their block. Any failing task removes the directory. A
 directory left by an interrupted run goes when the graph is garbage collected or at
-interpreter exit (:class:`ScratchDir`).
+interpreter exit (:class:`SpillDir`).
 """
 
 from __future__ import annotations
@@ -35,19 +35,16 @@ import math
 import mmap
 import os
 import shutil
-import tempfile
-import uuid
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
 import psutil
 
+from bigimg._spill import SpillDir
 from bigimg.ndimage import _watershed_kernel as K
 
 __all__ = [
     "RESIDENT_BUDGET",
-    "ScratchDir",
     "Volume",
     "read_block",
     "resident_budget",
@@ -68,45 +65,11 @@ MIN_BURST = 256
 MAP_BYTES = 32 * 2**20
 
 
-class ScratchDir:
-    """The watershed's directory, ``{base}/bigimg-watershed-{uuid}``.
-
-    Created by the first write task (building the graph writes nothing); removed by the
-    last read task, by any failing task (:meth:`remove`), when the last graph holding
-    this object is garbage collected, or at interpreter exit. A copy sent to another
-    process (a distributed worker) pickles as its path and does not own the directory.
-    """
-
-    def __init__(self, base: str | os.PathLike | None, *, owner: bool = True) -> None:
-        base = tempfile.gettempdir() if base is None else os.fspath(base)
-        self.path = os.path.join(base, f"bigimg-watershed-{uuid.uuid4().hex}")
-        self._cleanup = weakref.finalize(self, _remove, self.path) if owner else None
-
-    @classmethod
-    def _remote(cls, path: str) -> ScratchDir:
-        out = cls.__new__(cls)
-        out.path, out._cleanup = path, None
-        return out
-
-    def __reduce__(self):
-        return (ScratchDir._remote, (self.path,))
-
-    def __dask_tokenize__(self):
-        return ("ScratchDir", self.path)
-
-    def remove(self) -> None:
-        _remove(self.path)
-
-
-def _remove(path: str) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-
-
 @dataclass(frozen=True)
 class Volume:
     """Where the files are and what they hold (small: this goes into every task)."""
 
-    scratch: ScratchDir
+    scratch: SpillDir
     shape: tuple[int, ...]
     input_dtype: np.dtype  # native uint8 / uint16
     label_dtype: np.dtype  # native signed integer
