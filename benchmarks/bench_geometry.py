@@ -17,6 +17,38 @@ timed. For each run: wall time, peak resident-memory increase, and the largest
 difference from scipy relative to scipy's largest value (dask-image's ``err`` is large
 where its result is wrong, see the notes below). Timings on a shared machine are
 noisy; repeat runs with ``--repeat``.
+
+Measured on a 2-core machine shared with other jobs (load average 4.6-5.2 during the run),
+``python benchmarks/bench_geometry.py --orders 1,3 --repeat 1``; times in s, CPU s as
+scipy/dask-image/bigimg, peak MiB increase as scipy/dask-image/bigimg::
+
+    workload     scipy    d-i  bigimg  vs scipy  vs d-i  cpu s s/di/bi    peak MiB s/di/bi
+    zoom0.5 o1    0.92  1.08*    0.37     2.48x   2.90x    0.3/0.6/0.2       27/ 108/  53
+    zoom2 o1     38.09 37.59*   11.50     3.31x   3.27x  20.1/25.5/6.6     1728/1731/1738
+    rotate30 o1  13.46   7.44    4.74     2.84x   1.57x    8.7/4.5/2.4      404/ 404/ 447
+    affine o1     4.45   5.44    3.25     1.37x   1.67x    3.1/3.1/1.5      216/ 216/ 217
+    zoom0.5 o3    6.63  6.11*    3.47     1.91x   1.76x    3.7/4.2/2.1      459/ 889/ 871
+    zoom2 o3    168.64 143.36*  13.35    12.63x  10.74x 113.2/98.8/8.3     2160/1613/2017
+    rotate30 o3   6.88  17.11    2.41     2.86x   7.11x   6.3/14.7/2.2      404/1161/ 512
+    affine o3    13.49  14.46    6.39     2.11x   2.26x  13.2/13.3/5.5      646/ 432/ 450
+
+Order 1 again, best of three (``--orders 1 --repeat 3``, load average 5.2-6.2)::
+
+    zoom0.5 o1    0.25  0.45*    0.15     1.72x   3.06x    0.3/0.4/0.1       27/ 108/  60
+    zoom2 o1     18.45 25.78*    4.04     4.57x   6.38x  17.9/24.7/3.1     1728/1731/1735
+    rotate30 o1   9.08   3.98    0.72    12.54x   5.49x    8.4/3.9/0.7      404/ 404/ 446
+    affine o1     3.22   3.04    1.27     2.54x   2.39x    3.1/3.0/1.3      216/ 216/ 216
+
+Before the separable, planes and affine kernels and the numba prefilter (same command,
+load average 2.1-8.6; dask-image's zoom then took the 1-D matrix, a wrong result): zoom2
+o3 scipy 171.8 s, bigimg 189.2 s (114.0 CPU s); rotate30 o1 dask-image 4.18 s, bigimg
+8.52 s; affine o3 scipy 22.8 s, dask-image 31.7 s, bigimg 34.9 s; zoom0.5 o3 peak 950 MiB.
+
+bigimg's ``err`` is float32 rounding of the output (0 where every value rounds like
+scipy's). dask-image's general ``affine_transform`` is wrong here (``err`` 0.7; its
+``rotate`` is right): its timings still do the same interpolation work. Peak memory of
+the zoom rows includes the output array (1.7 GiB for zoom2); zoom0.5 at order 3 holds
+the whole float64 coefficient array, because every output chunk reads 27 input blocks.
 """
 
 from __future__ import annotations
