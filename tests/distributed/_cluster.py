@@ -62,15 +62,32 @@ class _Guarded(np.memmap):
 
 
 def _install(folder: str, refuse: bool) -> type:
+    """Guard ``numpy.memmap`` (raw reads) and the raw writer's positional writes."""
+    from bigimg.io import _raw
+
     guard = type("GuardedMemmap", (_Guarded,), {})
     guard.folder, guard.refuse, guard.log = os.path.abspath(folder), refuse, []
     guard.original = np.memmap
+    guard.original_write = _raw._write_runs
+
+    def guarded_write(path, *args, **kwargs):
+        name = os.path.abspath(path)
+        if name.startswith(guard.folder + os.sep):
+            guard.log.append((os.getpid(), name))
+            if guard.refuse:
+                raise AssertionError(f"process {os.getpid()} wrote {name}; only workers may")
+        return guard.original_write(path, *args, **kwargs)
+
     np.memmap = guard
+    _raw._write_runs = guarded_write
     return guard
 
 
 def _uninstall(guard: type) -> list[tuple[int, str]]:
+    from bigimg.io import _raw
+
     np.memmap = guard.original
+    _raw._write_runs = guard.original_write
     return guard.log
 
 

@@ -166,7 +166,7 @@ def test_workers_write_raw_file_themselves(client, volumes, tmp_path):
     ):
         path = io.save_raw(volumes.open("f32"), tmp_path / "copy.raw", progress=False)
     assert not refused
-    assert len(maps) == volumes.open("f32").npartitions  # one map per block, all in workers
+    assert len(maps) == volumes.open("f32").npartitions  # one write per block, in workers
     assert {pid for pid, _ in maps} <= set(worker_pids(client).values())
     assert all(PARTIAL_TAG in p for _, p in maps)  # written under the partial name
     np.testing.assert_array_equal(np.fromfile(path, np.float32).reshape(SHAPE), volumes.data["f32"])
