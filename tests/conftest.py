@@ -5,19 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bigimg._halo import FILTER_MODES
 from bigimg.testing import odd_chunkings, random_volume  # noqa: F401
 
 SHAPE = (19, 23, 29)
-MODES = [
-    "reflect",
-    "constant",
-    "nearest",
-    "mirror",
-    "wrap",
-    "grid-constant",
-    "grid-mirror",
-    "grid-wrap",
-]
+MODES = list(FILTER_MODES)
 DTYPES = [np.uint8, np.uint16, np.int32, np.float32, np.float64]
 CHUNKINGS = odd_chunkings(SHAPE, halo=3)
 

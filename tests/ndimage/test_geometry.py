@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bigimg import ArgumentError
+from bigimg._halo import FILTER_MODES
 from bigimg.ndimage import _geometry as geo
 from bigimg.ndimage import _spline as spl
 from bigimg.ndimage._geometry_graph import _run_chunk
@@ -27,16 +28,7 @@ from bigimg.ndimage._geometry_taps import _from_combs, axis_taps, separable_inte
 from bigimg.ndimage._spline_kernel import SHORT, filter_block
 from bigimg.testing import count_computes, odd_chunkings, raise_if_dask_computes
 
-MODES = [
-    "reflect",
-    "constant",
-    "nearest",
-    "mirror",
-    "wrap",
-    "grid-constant",
-    "grid-mirror",
-    "grid-wrap",
-]
+MODES = list(FILTER_MODES)
 RNG = np.random.default_rng(7)
 X2 = RNG.standard_normal((17, 19))
 X3 = RNG.standard_normal((9, 11, 13))

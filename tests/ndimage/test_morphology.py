@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bigimg import ArgumentError, BigimgWarning
+from bigimg._halo import FILTER_MODES
 from bigimg.ndimage import _grey_morphology as grey
 from bigimg.ndimage import _morph_args as margs
 from bigimg.ndimage import _morph_kernels as mk
@@ -31,16 +32,7 @@ GREY = grey.__all__
 ITERATED = ["binary_erosion", "binary_dilation", "binary_opening", "binary_closing"]
 SMALL = (9, 11, 13)
 SMALL_CHUNKINGS = odd_chunkings(SMALL, halo=3)
-MODES = [
-    "reflect",
-    "constant",
-    "nearest",
-    "mirror",
-    "wrap",
-    "grid-constant",
-    "grid-mirror",
-    "grid-wrap",
-]
+MODES = list(FILTER_MODES)
 RNG = np.random.default_rng(7)
 RANDOM_S = RNG.random((3, 3, 3)) > 0.5
 RANDOM_S[1, 1, 1] = True

@@ -11,19 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage as ndi
 
+from bigimg._halo import FILTER_MODES
 from bigimg.ndimage import _rank_kernels
 from bigimg.ndimage._rank_kernels import _Network, rank_filter_block
 
-MODES = [
-    "reflect",
-    "constant",
-    "nearest",
-    "mirror",
-    "wrap",
-    "grid-constant",
-    "grid-mirror",
-    "grid-wrap",
-]
+MODES = list(FILTER_MODES)
 ALL_DTYPES = [
     np.uint8,
     np.int8,
