@@ -20,7 +20,8 @@ Depth 0 on every axis means a plain ``map_blocks``.
 
 **Streaming from a source.** When the input is an array that bigimg can regenerate
 region by region (a lazy reader from :mod:`bigimg.io`, or the output of an earlier
-halo operation on one), each output block is computed by one task that reads its own
+halo operation on one, or an element-wise dask expression of those such as a
+threshold, see :mod:`bigimg._pointwise`), each output block is computed by one task that reads its own
 halo-extended region straight from that source and runs the whole chain of kernels on
 it. No task waits for its neighbours' blocks, so the scheduler never holds a wavefront
 of blocks and peak memory stays at a few extended blocks per thread, whatever the
@@ -44,6 +45,7 @@ __all__ = [
     "FILTER_MODES",
     "RegionSource",
     "attach_source",
+    "region_source",
     "from_source",
     "apply_blockwise",
     "as_dask",
@@ -267,8 +269,17 @@ def attach_source(array: da.Array, reader: Any) -> da.Array:
     Halo operations on a marked array stream from ``reader`` instead of sharing halo
     slices between tasks; see the module docstring.
     """
-    array._bigimg_source = reader if isinstance(reader, RegionSource) else _ArraySource(reader)
+    from bigimg._pointwise import register_source
+
+    source = region_source(reader)
+    array._bigimg_source = source
+    register_source(array, source)
     return array
+
+
+def region_source(reader: Any) -> RegionSource:
+    """``reader`` as a :class:`RegionSource` (an array-like that indexes cheaply)."""
+    return reader if isinstance(reader, RegionSource) else _ArraySource(reader)
 
 
 def from_source(source: RegionSource, chunks, name: str | None = None) -> da.Array:
@@ -329,7 +340,9 @@ def apply_blockwise(
     meta = np.empty((0,) * ndim, dtype=dtype)
     if x.size == 0:
         return da.zeros(x.shape, chunks=x.chunks, dtype=dtype)
-    source = getattr(x, "_bigimg_source", None)
+    from bigimg._pointwise import source_of
+
+    source = source_of(x)  # also found through thresholds and other element-wise steps
     periodic = any(d and m in _PERIODIC for d, m in zip(depth, modes))
     if source is not None and not periodic and source.shape == x.shape:
         kernel = functools.partial(func, **kwargs) if kwargs else func

@@ -24,7 +24,7 @@ import dask.array as da
 import numpy as np
 from dask.base import tokenize
 
-from bigimg._halo import attach_source
+from bigimg._halo import attach_source, region_source
 
 __all__ = [
     "AUTO_CHUNK_BYTES",
@@ -206,8 +206,11 @@ def reader_to_dask(reader: BlockReader, chunks: tuple[tuple[int, ...], ...], pre
     """
     name = f"{prefix}-{tokenize(reader, chunks)}"
     meta = np.empty((0,) * reader.ndim, dtype=reader.dtype)
+    # the graph holds the region source itself, which keeps it registered (weakly)
+    # for as long as any array computed from this one exists
+    source = region_source(reader)
     array = da.from_array(
-        reader,
+        source,
         chunks=chunks,
         name=name,
         asarray=False,
@@ -216,4 +219,4 @@ def reader_to_dask(reader: BlockReader, chunks: tuple[tuple[int, ...], ...], pre
         inline_array=False,
     )
     # halo operations on this array read their extended regions from the reader
-    return attach_source(array, reader)
+    return attach_source(array, source)

@@ -83,3 +83,18 @@ def test_eager_functions_compute_on_the_cluster(client, volumes):
     assert isinstance(n, int) and n == ndi.label(volumes.data["mask"])[1]
     assert isinstance(t, float)
     np.testing.assert_array_equal(labels.compute(), ndi.label(volumes.data["mask"])[0])
+
+
+def test_thresholded_chain_streams_on_the_cluster(client, volumes):
+    """smooth -> threshold -> opening ships region sources to the workers, not voxels."""
+    ct = volumes.open("u16")
+    smooth = ndimage.gaussian_filter(ct, 1.0, output=np.float32)
+    opened = ndimage.binary_opening(np.where(smooth > 30000, True, False))
+    assert len(opened.__dask_graph__()) == ct.npartitions  # one task per block
+    before = scheduler_transitions(client)
+    with client_cannot_map(volumes.folder) as refused, count_computes() as local:
+        got = opened.compute()
+    assert not refused and local.tasks == 0 and scheduler_transitions(client) > before
+    data = volumes.data["u16"]
+    expected = ndi.binary_opening(ndi.gaussian_filter(data, 1.0, output=np.float32) > 30000)
+    np.testing.assert_array_equal(got, expected)
