@@ -7,6 +7,8 @@ client.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import operator
 from typing import Any
 
@@ -65,11 +67,30 @@ def find_objects(input: Any, max_label: int = 0) -> list:
     table = reduce_tables(None, lab, {"mode": "labels", "bbox": True, **filters}).compute()
     keys = table["labels"].astype(np.int64)
     n = max_label if max_label >= 1 else (int(keys.max()) if keys.size else 0)
-    out: list = [None] * n
-    slices = np.frompyfunc(slice, 2, 1)(table["lo"], table["hi"] + 1)  # (labels, ndim)
-    for key, row in zip(keys.tolist(), map(tuple, slices), strict=True):
-        out[key - 1] = row
+    with _gc_paused():  # ~4 objects per label: collections would rescan them all
+        per_axis = [
+            map(slice, lo.tolist(), hi.tolist())
+            for lo, hi in zip(table["lo"].T, table["hi"].T + 1, strict=True)
+        ]
+        rows = list(zip(*per_axis, strict=True))
+        if keys.size == n and (np.diff(keys) == 1).all() and (not n or keys[0] == 1):
+            return rows  # every label 1..n present (the usual case after label)
+        out: list = [None] * n
+        for key, row in zip(keys.tolist(), rows, strict=True):
+            out[key - 1] = row
     return out
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Pause the cyclic garbage collector while building many small containers."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def histogram(input: Any, min, max, bins, labels: Any = None, index: Any = None):  # noqa: A002
