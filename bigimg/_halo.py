@@ -38,6 +38,7 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
+from dask.highlevelgraph import HighLevelGraph
 
 from bigimg._errors import ArgumentError
 
@@ -211,10 +212,18 @@ class RegionSource:
 
     shape: tuple[int, ...]
     dtype: np.dtype
+    #: Delayed tasks that must finish before any region is read (files being written).
+    barriers: tuple = ()
 
     @property
     def ndim(self) -> int:
         return len(self.shape)
+
+    def __getstate__(self):
+        # a task needs the source's data, not the graph behind its barriers
+        state = self.__dict__.copy()
+        state.pop("barriers", None)
+        return state
 
     def __getitem__(self, region):
         region = tuple(slice(*r.indices(n)[:2]) for r, n in zip(region, self.shape, strict=True))
@@ -251,6 +260,7 @@ class _FilteredSource(RegionSource):
         self.depth = tuple(int(d) for d in depth)
         self.shape = parent.shape
         self.dtype = np.dtype(dtype)
+        self.barriers = parent.barriers
         self._token = da.core.tokenize("bigimg-filtered", parent, func, self.depth, self.dtype)
 
     def _read(self, region):
@@ -285,6 +295,8 @@ def region_source(reader: Any) -> RegionSource:
 def from_source(source: RegionSource, chunks, name: str | None = None) -> da.Array:
     """A dask array with one task per block, each reading its block from ``source``."""
     name = f"{name or 'bigimg-region'}-{da.core.tokenize(source, chunks)}"
+    if source.barriers:
+        return attach_source(_after_barriers(source, chunks, name), source)
     y = da.from_array(
         source,
         chunks=chunks,
@@ -295,6 +307,29 @@ def from_source(source: RegionSource, chunks, name: str | None = None) -> da.Arr
         inline_array=True,
     )
     return attach_source(y, source)
+
+
+def _read_region(source: RegionSource, region: tuple[slice, ...], *barriers) -> np.ndarray:
+    return source[region]
+
+
+def _after_barriers(source: RegionSource, chunks, name: str) -> da.Array:
+    """Like :func:`from_source`, with every task waiting for the source's barriers."""
+    chunks = da.core.normalize_chunks(chunks, source.shape)
+    starts = [np.cumsum((0,) + c) for c in chunks]
+    keys = [b.key for b in source.barriers]
+    dsk = {
+        (name, *idx): (
+            _read_region,
+            source,
+            tuple(slice(int(st[i]), int(st[i + 1])) for st, i in zip(starts, idx, strict=True)),
+            *keys,
+        )
+        for idx in np.ndindex(*(len(c) for c in chunks))
+    }
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=list(source.barriers))
+    meta = np.empty((0,) * source.ndim, dtype=source.dtype)
+    return da.Array(graph, name, chunks=chunks, dtype=source.dtype, meta=meta)
 
 
 def apply_blockwise(
@@ -344,6 +379,11 @@ def apply_blockwise(
 
     source = source_of(x)  # also found through thresholds and other element-wise steps
     periodic = any(d and m in _PERIODIC for d, m in zip(depth, modes))
+    if source is None and not periodic and any(d and len(c) > 1 for d, c in zip(depth, x.chunks)):
+        from bigimg._halo_spill import spill_source, spill_threshold
+
+        if x.nbytes > spill_threshold():  # the overlap path's memory grows with x
+            source = spill_source(x)
     if source is not None and not periodic and source.shape == x.shape:
         kernel = functools.partial(func, **kwargs) if kwargs else func
         return from_source(_FilteredSource(source, kernel, depth, dtype), x.chunks, name)

@@ -198,6 +198,8 @@ class _PointwiseSource(RegionSource):
         self.parents = dict(parents)
         self.shape = tuple(int(n) for n in shape)
         self.dtype = np.dtype(dtype)
+        barriers = {b.key: b for p in self.parents.values() for b in p.barriers}
+        self.barriers = tuple(barriers.values())
         self._token = da.core.tokenize(
             "bigimg-pointwise", func, self.args, self.kwargs, self.parents, self.dtype
         )

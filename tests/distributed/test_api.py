@@ -98,3 +98,18 @@ def test_thresholded_chain_streams_on_the_cluster(client, volumes):
     data = volumes.data["u16"]
     expected = ndi.binary_opening(ndi.gaussian_filter(data, 1.0, output=np.float32) > 30000)
     np.testing.assert_array_equal(got, expected)
+
+
+def test_sourceless_input_spills_on_the_cluster(client, volumes, tmp_path):
+    """A large input without a region source is written by the workers and read back."""
+    data = volumes.data["f32"]
+    x = volumes.open("f32").map_blocks(np.copy, dtype=data.dtype)  # ends the source
+    with dask.config.set({"bigimg.halo-spill-bytes": 0, "temporary-directory": str(tmp_path)}):
+        out = ndimage.binary_opening(ndimage.gaussian_filter(x, 1.5) > 0.05)
+    assert any(str(k).startswith("halo-spill-barrier") for k in out.__dask_graph__())
+    before = scheduler_transitions(client)
+    with client_cannot_map(volumes.folder) as refused, count_computes() as local:
+        got = out.compute()
+    assert not refused and local.tasks == 0 and scheduler_transitions(client) > before
+    expected = ndi.binary_opening(ndi.gaussian_filter(data, 1.5) > 0.05)
+    np.testing.assert_array_equal(got, expected)

@@ -1,0 +1,115 @@
+"""Spill a large input that has no region source to disk, then stream from the files.
+
+Halo operations stream from a :class:`~bigimg._halo.RegionSource` (see
+:mod:`bigimg._halo`). An input bigimg cannot regenerate region by region (a user's
+``map_blocks``, a crop, a rechunk, an array from another library) would otherwise go
+through dask's overlap path, where every output block waits for its neighbours'
+blocks: the scheduler then keeps blocks in memory by the layer, and on a 2560² plane
+of 128³ blocks that grew with the volume (0.96 GiB for 256 planes, 2.55 GiB for 640).
+
+Above :func:`spill_threshold` bytes such an input is written once, block by block, to
+``.npy`` files in a temporary directory (:class:`~bigimg._spill.SpillDir`), and the
+halo operation streams from those files like from any other source: each write task
+releases its block as soon as it is on disk, one barrier task waits for every write,
+and each output task then reads its own halo-extended region. Peak memory stays at a
+few blocks per thread; the price is writing and reading the input once.
+
+Settings (``dask.config``): ``bigimg.halo-spill-bytes`` (default 1 GiB; inputs of at
+most this many bytes keep the overlap path) and ``temporary-directory`` (dask's own key;
+default the system's temporary directory). With a cluster of several machines that
+directory must be on a filesystem every worker sees.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dask
+import dask.array as da
+import numpy as np
+from dask.delayed import Delayed
+from dask.highlevelgraph import HighLevelGraph
+
+from bigimg._halo import RegionSource
+from bigimg._spill import SpillDir
+
+__all__ = ["SPILL_BYTES", "SpilledSource", "spill_source", "spill_threshold"]
+
+#: Default of ``bigimg.halo-spill-bytes``.
+SPILL_BYTES = 1 << 30
+
+
+def spill_threshold() -> int:
+    """Bytes above which a sourceless input of a halo operation is spilled."""
+    return int(dask.config.get("bigimg.halo-spill-bytes", SPILL_BYTES))
+
+
+def _block_path(folder: str, idx: tuple[int, ...]) -> str:
+    return os.path.join(folder, "block-" + "-".join(map(str, idx)) + ".npy")
+
+
+def _write(block: np.ndarray, spill: SpillDir, idx: tuple[int, ...]) -> int:
+    """Write one block (atomically: a retried task rewrites the same bytes)."""
+    os.makedirs(spill.path, exist_ok=True)
+    path = _block_path(spill.path, idx)
+    tmp = f"{path}.{os.getpid()}.partial"
+    with open(tmp, "wb") as f:
+        np.save(f, np.ascontiguousarray(block), allow_pickle=False)
+    os.replace(tmp, path)
+    return 0
+
+
+def _barrier(*tokens: int) -> int:
+    return 0
+
+
+class SpilledSource(RegionSource):
+    """Regions of an array written block by block to ``.npy`` files by :func:`spill_source`."""
+
+    def __init__(self, spill: SpillDir, chunks, dtype, barrier: Delayed) -> None:
+        self.spill = spill
+        self.chunks = tuple(tuple(int(c) for c in ax) for ax in chunks)
+        self.shape = tuple(sum(ax) for ax in self.chunks)
+        self.dtype = np.dtype(dtype)
+        self.barriers = (barrier,)
+        self._starts = [np.cumsum((0,) + ax) for ax in self.chunks]
+        self._token = da.core.tokenize("bigimg-spilled", spill, self.chunks, self.dtype)
+
+    def _read(self, region):
+        out = np.empty(tuple(r.stop - r.start for r in region), self.dtype)
+        if not out.size:
+            return out
+        ranges = []
+        for r, starts in zip(region, self._starts, strict=True):
+            first = int(np.searchsorted(starts, r.start, side="right")) - 1
+            last = int(np.searchsorted(starts, r.stop, side="left")) - 1
+            ranges.append(range(first, last + 1))
+        for idx in np.ndindex(*(len(r) for r in ranges)):
+            bidx = tuple(rg[i] for rg, i in zip(ranges, idx, strict=True))
+            src, dst = [], []
+            for r, starts, b in zip(region, self._starts, bidx, strict=True):
+                lo, hi = max(r.start, int(starts[b])), min(r.stop, int(starts[b + 1]))
+                src.append(slice(lo - int(starts[b]), hi - int(starts[b])))
+                dst.append(slice(lo - r.start, hi - r.start))
+            block = np.load(_block_path(self.spill.path, bidx), mmap_mode="r")
+            out[tuple(dst)] = block[tuple(src)]
+            del block
+        return out
+
+
+def spill_source(x: da.Array) -> SpilledSource:
+    """A source reading ``x`` back from disk; its barrier writes ``x`` there first.
+
+    Building it computes nothing: the writes run when an array streaming from the
+    source is computed (each such array depends on the barrier).
+    """
+    base = dask.config.get("temporary-directory", None)
+    spill = SpillDir(base, "halo")
+    token = da.core.tokenize(x, spill)
+    w_name, b_key = f"halo-spill-write-{token}", f"halo-spill-barrier-{token}"
+    dsk: dict = {
+        (w_name, *idx): (_write, (x.name, *idx), spill, idx) for idx in np.ndindex(*x.numblocks)
+    }
+    dsk[b_key] = (_barrier, *dsk.keys())
+    graph = HighLevelGraph.from_collections(b_key, dsk, dependencies=[x])
+    return SpilledSource(spill, x.chunks, x.dtype, Delayed(b_key, graph))
