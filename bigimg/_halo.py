@@ -380,9 +380,9 @@ def apply_blockwise(
     source = source_of(x)  # also found through thresholds and other element-wise steps
     periodic = any(d and m in _PERIODIC for d, m in zip(depth, modes))
     if source is None and not periodic and any(d and len(c) > 1 for d, c in zip(depth, x.chunks)):
-        from bigimg._halo_spill import spill_source, spill_threshold
+        from bigimg._halo_spill import should_spill, spill_source
 
-        if x.nbytes > spill_threshold():  # the overlap path's memory grows with x
+        if should_spill(x):  # the overlap path's memory grows with x
             source = spill_source(x)
     if source is not None and not periodic and source.shape == x.shape:
         kernel = functools.partial(func, **kwargs) if kwargs else func

@@ -7,7 +7,8 @@ through dask's overlap path, where every output block waits for its neighbours'
 blocks: the scheduler then keeps blocks in memory by the layer, and on a 2560² plane
 of 128³ blocks that grew with the volume (0.96 GiB for 256 planes, 2.55 GiB for 640).
 
-Above :func:`spill_threshold` bytes such an input is written once, block by block, to
+Above :func:`spill_threshold` bytes such an input (unless its blocks are in memory
+already, :func:`should_spill`) is written once, block by block, to
 ``.npy`` files in a temporary directory (:class:`~bigimg._spill.SpillDir`), and the
 halo operation streams from those files like from any other source: each write task
 releases its block as soon as it is on disk, one barrier task waits for every write,
@@ -33,7 +34,7 @@ from dask.highlevelgraph import HighLevelGraph
 from bigimg._halo import RegionSource
 from bigimg._spill import SpillDir
 
-__all__ = ["SPILL_BYTES", "SpilledSource", "spill_source", "spill_threshold"]
+__all__ = ["SPILL_BYTES", "SpilledSource", "should_spill", "spill_source", "spill_threshold"]
 
 #: Default of ``bigimg.halo-spill-bytes``.
 SPILL_BYTES = 1 << 30
@@ -42,6 +43,23 @@ SPILL_BYTES = 1 << 30
 def spill_threshold() -> int:
     """Bytes above which a sourceless input of a halo operation is spilled."""
     return int(dask.config.get("bigimg.halo-spill-bytes", SPILL_BYTES))
+
+
+def should_spill(x: da.Array) -> bool:
+    """Whether a halo operation on ``x`` (which has no region source) spills it.
+
+    Above :func:`spill_threshold` bytes, unless ``x``'s blocks are already in memory
+    (``da.from_array`` of a numpy array, a persisted array): the overlap path then
+    holds nothing that was not held anyway.
+    """
+    if x.nbytes <= spill_threshold():
+        return False
+    layer = x.__dask_graph__().layers.get(x.name)
+    mapping = getattr(layer, "mapping", None)
+    in_memory = isinstance(mapping, dict) and all(
+        isinstance(v, np.ndarray) for v in mapping.values()
+    )
+    return not in_memory
 
 
 def _block_path(folder: str, idx: tuple[int, ...]) -> str:

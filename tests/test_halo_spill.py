@@ -82,6 +82,9 @@ def test_periodic_modes_and_small_inputs_keep_the_overlap_path(spill_dir):
     np.testing.assert_allclose(wrapped.compute(), ndi.uniform_filter(data, 3, mode="wrap"))
     with dask.config.set({"bigimg.halo-spill-bytes": data.nbytes}):
         assert not _spills(ndimage.uniform_filter(x, 3))
+    # blocks that are in memory already (from a numpy array, or persisted) stay there
+    assert not _spills(ndimage.uniform_filter(da.from_array(data, chunks=5), 3))
+    assert not _spills(ndimage.uniform_filter(x.persist(scheduler="sync"), 3))
 
 
 def test_lazy_small_and_cleaned_up(spill_dir):
