@@ -78,6 +78,40 @@ def test_kernel_matches_scipy_on_many_small_arrays():
         np.testing.assert_array_equal(got, expected, err_msg=f"{x!r}\n{m!r}\n{structure!r}")
 
 
+def test_kernel_matches_scipy_in_bricks():
+    """The bricked kernel (neighbours from coordinates) on random brick sides."""
+    rng = np.random.default_rng(5)
+    for i in range(1500):
+        x, m, structure, output = _random_case(rng)
+        bits = tuple(int(b) for b in rng.integers(0, 4, 3)) if i % 3 else None
+        expected = _scipy(x, m, structure, output)
+        got = K.watershed_in_memory(x, m, structure, expected.dtype, bits=bits)
+        np.testing.assert_array_equal(got, expected, err_msg=f"{bits}\n{x!r}\n{m!r}")
+
+
+@pytest.mark.parametrize(
+    ("shape", "bits"),
+    [
+        ((256, 256, 256), (3, 3, 3)),
+        ((1, 4096, 4096), (0, 4, 5)),
+        ((4096, 4096), (0, 4, 5)),
+        ((10**6,), (0, 0, 9)),
+        ((17, 1000, 1000), (1, 4, 4)),  # Z padded by 1/17, not 7/17
+        ((2, 3, 50, 60), (1, 3, 5)),  # leading axes merged: Z = 6
+        ((1, 1, 1), (0, 0, 0)),
+    ],
+)
+def test_brick_sides(shape, bits):
+    assert K.brick_bits(shape) == bits
+    lay = K.layout(shape)
+    padded = lay[6:9] << lay[3:6]
+    assert (padded >= lay[:3]).all() and (padded <= lay[:3] * 9 // 8 + 1).all()
+    assert lay[-1] == np.prod(padded)
+    if np.prod(shape) <= 10**6:  # every voxel at its own address
+        where = K.addresses(lay, 0, int(np.prod(shape)))
+        assert len(np.unique(where)) == where.size and where.max() < lay[-1]
+
+
 @pytest.fixture
 def tiny_bursts(monkeypatch):
     """Bursts of 3 pops, mapped pages dropped after every one, files mapped plane by plane."""
@@ -103,6 +137,35 @@ def test_out_of_core_matches_scipy_on_small_arrays(tmp_path, tiny_bursts):
         )
         assert_dask_matches(got, _scipy(x, m, structure, output), chunks=got.chunks)
         assert got.chunks == da.from_array(x, chunks=chunks).chunks
+        assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("shape", "chunks"),
+    [
+        ((1500,), 333),
+        ((45, 70), (20, 33)),
+        ((13, 37, 22), (5, 12, 9)),
+        ((3, 5, 19, 21), (2, 4, 7, 8)),
+    ],
+    ids=["1d", "2d", "3d", "4d"],
+)
+def test_mapped_bricks_match_scipy(shape, chunks, tmp_path, monkeypatch):
+    """Forced onto the mapped path: bricks that do not divide the shape, blocks that cut
+    bricks, pages dropped after every burst and every few bytes of a block."""
+    monkeypatch.setattr(T, "RESIDENT_BUDGET", -1)
+    monkeypatch.setattr(T, "MAP_BYTES", 1)
+    monkeypatch.setattr(T, "MIN_BURST", 7)
+    assert any(K.brick_bits(shape))
+    rng = np.random.default_rng(len(shape))
+    x = ndi.gaussian_filter(rng.random(shape), 1.5)
+    x = (x / x.max() * 255).astype(np.uint8)
+    m = np.zeros(shape, np.int32)
+    m.flat[rng.choice(m.size, 12, replace=False)] = rng.integers(-3, 9, 12)
+    for connectivity in (1, len(shape)):
+        structure = ndi.generate_binary_structure(len(shape), connectivity)
+        got = watershed_ift(da.from_array(x, chunks=chunks), m, structure, temp_dir=tmp_path)
+        assert_dask_matches(got, ndi.watershed_ift(x, m, structure))
         assert list(tmp_path.iterdir()) == []
 
 
