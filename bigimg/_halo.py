@@ -55,6 +55,7 @@ __all__ = [
     "normalize_axes",
     "normalize_modes",
     "normalize_sequence",
+    "rechunk",
     "resolve_output",
 ]
 
@@ -307,6 +308,24 @@ def from_source(source: RegionSource, chunks, name: str | None = None) -> da.Arr
         inline_array=True,
     )
     return attach_source(y, source)
+
+
+def rechunk(x: da.Array, chunks) -> da.Array:
+    """``x.rechunk(chunks)``; on an array with a region source, one read per new block.
+
+    dask's rechunk makes each new block wait for the old blocks it overlaps, which
+    the scheduler may then hold by the layer; a new block read straight from the source
+    waits for nothing (see the module docstring).
+    """
+    from bigimg._pointwise import source_of
+
+    chunks = da.core.normalize_chunks(chunks, x.shape, dtype=x.dtype)
+    if chunks == x.chunks:
+        return x
+    source = source_of(x)
+    if source is not None and source.shape == x.shape:
+        return from_source(source, chunks, "rechunk")
+    return x.rechunk(chunks)
 
 
 def _read_region(source: RegionSource, region: tuple[slice, ...], *barriers) -> np.ndarray:

@@ -143,3 +143,24 @@ def test_reader_backed_chains_stream_from_the_source(tmp_path):
     np.testing.assert_allclose(
         wrapped.compute(), ndi.uniform_filter(data, 3, mode="wrap"), rtol=1e-6
     )
+
+
+def test_rechunk_reads_new_blocks_from_the_source(tmp_path):
+    """A source-backed array rechunks by reading each new block's region on its own."""
+    import bigimg
+    from bigimg import ndimage
+    from bigimg._halo import rechunk
+    from bigimg.testing import random_volume
+
+    data = random_volume((13, 17, 11), np.float32, seed=8)
+    path = str(tmp_path / "v.raw")
+    data.tofile(path)
+    vol = bigimg.open_raw(path, data.shape, data.dtype, chunks=(4, 5, 3))
+    smooth = ndimage.gaussian_filter(vol, 1.0) > 0
+    out = rechunk(smooth, (6, 17, 5))
+    assert out.chunks == ((6, 6, 1), (17,), (5, 5, 1))
+    assert len(out.__dask_graph__()) == 9  # one task per new block, none per old one
+    np.testing.assert_array_equal(out.compute(), ndi.gaussian_filter(data, 1.0) > 0)
+    assert rechunk(out, out.chunks) is out
+    plain = da.from_array(data, chunks=4)
+    np.testing.assert_array_equal(rechunk(plain, 6).compute(), data)

@@ -32,7 +32,7 @@ import numba
 import numpy as np
 import zarr
 
-from bigimg._halo import as_dask
+from bigimg._halo import as_dask, rechunk
 from bigimg.io._atomic import discard_on_error, prepare_output, resolve_progress, run_write
 from bigimg.io._reader import check_path
 from bigimg.io._zarr import INCOMPLETE_ATTR, _aligned, _default_compressor
@@ -411,7 +411,7 @@ def _write_image(group, name: str, arr: da.Array, method: str, lay: _Layout, *, 
         )
         for level, shape in enumerate(shapes)
     ]
-    level = arr if _aligned(arr, lay.chunk) else arr.rechunk(lay.chunk)
+    level = arr if _aligned(arr, lay.chunk) else rechunk(arr, lay.chunk)
     meta = np.empty((0,) * arr.ndim, arr.dtype)
     for n, step in enumerate(lay.steps):
         stored = da.store(

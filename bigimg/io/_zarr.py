@@ -18,7 +18,7 @@ import zarr
 import zarr.errors
 
 from bigimg._errors import IncompleteOutputError
-from bigimg._halo import as_dask
+from bigimg._halo import as_dask, rechunk
 from bigimg.io._atomic import (
     discard,
     prepare_output,
@@ -397,7 +397,7 @@ def save_zarr(
             f"a numcodecs codec for 2); got {compressor!r} ({exc})."
         ) from exc
     if not _aligned(arr, store_chunks):
-        arr = arr.rechunk(store_chunks)
+        arr = rechunk(arr, store_chunks)  # from the source, when there is one
     stored = da.store(arr, target, lock=False, compute=False)
     return run_write(
         stored,

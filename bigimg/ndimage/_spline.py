@@ -39,6 +39,7 @@ from bigimg._halo import (
     as_dask,
     merge_small_chunks,
     probe_array,
+    rechunk,
     resolve_output,
 )
 from bigimg.ndimage._spline_kernel import filter_block
@@ -136,7 +137,7 @@ def _filter_axes(
         n = x.shape[ax]
         work[ax] = (n,) if depth >= n else merge_small_chunks(x.chunks[ax], depth)
     if tuple(work) != x.chunks:
-        x = x.rechunk(tuple(work))
+        x = rechunk(x, tuple(work))
     engine_modes = (_INIT[mode],) * x.ndim
     for ax in axes:
         reach = [0] * x.ndim
