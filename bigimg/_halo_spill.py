@@ -9,7 +9,7 @@ of 128³ blocks that grew with the volume (0.96 GiB for 256 planes, 2.55 GiB for
 
 Above :func:`spill_threshold` bytes such an input (unless its blocks are in memory
 already, :func:`should_spill`) is written once, block by block, to
-``.npy`` files in a temporary directory (:class:`~bigimg._spill.SpillDir`), and the
+raw files (one per block) in a temporary directory (:class:`~bigimg._spill.SpillDir`), and the
 halo operation streams from those files like from any other source: each write task
 releases its block as soon as it is on disk, one barrier task waits for every write,
 and each output task then reads its own halo-extended region. Peak memory stays at a
@@ -33,6 +33,7 @@ from dask.highlevelgraph import HighLevelGraph
 
 from bigimg._halo import RegionSource
 from bigimg._spill import SpillDir
+from bigimg.io._raw import _read_runs
 
 __all__ = ["SPILL_BYTES", "SpilledSource", "should_spill", "spill_source", "spill_threshold"]
 
@@ -63,7 +64,7 @@ def should_spill(x: da.Array) -> bool:
 
 
 def _block_path(folder: str, idx: tuple[int, ...]) -> str:
-    return os.path.join(folder, "block-" + "-".join(map(str, idx)) + ".npy")
+    return os.path.join(folder, "block-" + "-".join(map(str, idx)) + ".raw")
 
 
 def _write(block: np.ndarray, spill: SpillDir, idx: tuple[int, ...]) -> int:
@@ -71,8 +72,7 @@ def _write(block: np.ndarray, spill: SpillDir, idx: tuple[int, ...]) -> int:
     os.makedirs(spill.path, exist_ok=True)
     path = _block_path(spill.path, idx)
     tmp = f"{path}.{os.getpid()}.partial"
-    with open(tmp, "wb") as f:
-        np.save(f, np.ascontiguousarray(block), allow_pickle=False)
+    np.ascontiguousarray(block).tofile(tmp)
     os.replace(tmp, path)
     return 0
 
@@ -82,7 +82,11 @@ def _barrier(*tokens: int) -> int:
 
 
 class SpilledSource(RegionSource):
-    """Regions of an array written block by block to ``.npy`` files by :func:`spill_source`."""
+    """Regions of an array written block by block to raw files by :func:`spill_source`.
+
+    Regions are read with positional reads, not memory maps, which would put the
+    touched files' pages into the process's resident set.
+    """
 
     def __init__(self, spill: SpillDir, chunks, dtype, barrier: Delayed) -> None:
         self.spill = spill
@@ -109,9 +113,9 @@ class SpilledSource(RegionSource):
                 lo, hi = max(r.start, int(starts[b])), min(r.stop, int(starts[b + 1]))
                 src.append(slice(lo - int(starts[b]), hi - int(starts[b])))
                 dst.append(slice(lo - r.start, hi - r.start))
-            block = np.load(_block_path(self.spill.path, bidx), mmap_mode="r")
-            out[tuple(dst)] = block[tuple(src)]
-            del block
+            shape = tuple(c[b] for c, b in zip(self.chunks, bidx, strict=True))
+            path = _block_path(self.spill.path, bidx)
+            out[tuple(dst)] = _read_runs(path, 0, shape, tuple(src), self.dtype)
         return out
 
 

@@ -90,8 +90,13 @@ class RawReader(_RawLayout):
     """
 
     def _read(self, region: tuple[slice, ...]) -> np.ndarray:
-        _, view = self._map(region, "r")
-        return np.array(view, order="C")
+        if any(s.step != 1 for s in region) or 0 in (s.stop - s.start for s in region):
+            _, view = self._map(region, "r")
+            return np.array(view, order="C")
+        if self.order == "F":  # the file is the C layout of the transposed volume
+            block = _read_runs(self.path, self.offset, self.shape[::-1], region[::-1], self.dtype)
+            return np.ascontiguousarray(block.T)
+        return _read_runs(self.path, self.offset, self.shape, region, self.dtype)
 
 
 class RawWriter(_RawLayout):
@@ -148,6 +153,70 @@ def _write_runs(path, offset, shape, region, block) -> None:
                 written += os.pwrite(fd, data[written:], offset + (pos * itemsize) + written)
     finally:
         os.close(fd)
+
+
+#: A plane's rows are read with one ``pread`` of the span that holds them all when the
+#: span is at most this many times the bytes wanted (or under :data:`SPAN_BYTES`).
+SPAN_RATIO = 16
+SPAN_BYTES = 1 << 20
+
+
+def _read_runs(path, offset, shape, region, dtype) -> np.ndarray:
+    """Read ``region`` (step 1) of a C-order file with positional reads (``os.preadv``).
+
+    Memory maps were used before: touching a 140³ region of a 2048² uint16 volume put
+    ~550 MiB of file pages into the process's resident set (the page cache maps large
+    folios whole), which a dask worker's memory monitor counts against its limit. The
+    trailing axes the region covers whole make one run; the runs of one plane are read
+    with one ``pread`` of their span when it is not much longer than they are (rows of
+    a chunk in a wide plane), else one ``pread`` each.
+    """
+    ndim = len(shape)
+    out = np.empty(tuple(s.stop - s.start for s in region), dtype)
+    k = ndim - 1
+    while k > 0 and region[k].start == 0 and region[k].stop == shape[k]:
+        k -= 1
+    strides = _element_strides(shape, "C")
+    itemsize = out.dtype.itemsize
+    run = math.prod(out.shape[k:])  # elements in one contiguous run
+    runs = out.reshape(out.shape[:k] + (run,))
+    base = sum(s.start * st for s, st in zip(region, strides, strict=True))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if k == 0:
+            _pread_into(fd, memoryview(runs).cast("B"), offset + base * itemsize, path)
+            return out
+        rows, row_stride = out.shape[k - 1], strides[k - 1]
+        span = (rows - 1) * row_stride + run
+        use_span = span <= max(SPAN_RATIO * rows * run, SPAN_BYTES // itemsize)
+        scratch = np.empty(span if use_span else 0, dtype)
+        for lead in np.ndindex(*out.shape[: k - 1]):
+            pos = base + sum(i * st for i, st in zip(lead, strides, strict=False))
+            dest = runs[lead]  # (rows, run)
+            if use_span:
+                _pread_into(fd, memoryview(scratch).cast("B"), offset + pos * itemsize, path)
+                dest[...] = np.lib.stride_tricks.as_strided(
+                    scratch, shape=(rows, run), strides=(row_stride * itemsize, itemsize)
+                )
+            else:
+                for r in range(rows):
+                    at = offset + (pos + r * row_stride) * itemsize
+                    _pread_into(fd, memoryview(dest[r]).cast("B"), at, path)
+    finally:
+        os.close(fd)
+    return out
+
+
+def _pread_into(fd: int, buf: memoryview, at: int, path: str) -> None:
+    done = 0
+    while done < len(buf):
+        got = os.preadv(fd, [buf[done:]], at + done)
+        if got == 0:
+            raise OSError(
+                f"raw file {path} ended at byte {at + done:,} while reading; it changed "
+                "after it was opened: open it again."
+            )
+        done += got
 
 
 def _fsync(path: str) -> None:

@@ -62,24 +62,30 @@ class _Guarded(np.memmap):
 
 
 def _install(folder: str, refuse: bool) -> type:
-    """Guard ``numpy.memmap`` (raw reads) and the raw writer's positional writes."""
+    """Guard ``numpy.memmap`` and the raw reader's and writer's positional reads/writes."""
     from bigimg.io import _raw
 
     guard = type("GuardedMemmap", (_Guarded,), {})
     guard.folder, guard.refuse, guard.log = os.path.abspath(folder), refuse, []
     guard.original = np.memmap
-    guard.original_write = _raw._write_runs
+    guard.originals = {"_read_runs": _raw._read_runs, "_write_runs": _raw._write_runs}
 
-    def guarded_write(path, *args, **kwargs):
-        name = os.path.abspath(path)
-        if name.startswith(guard.folder + os.sep):
-            guard.log.append((os.getpid(), name))
-            if guard.refuse:
-                raise AssertionError(f"process {os.getpid()} wrote {name}; only workers may")
-        return guard.original_write(path, *args, **kwargs)
+    def guarded(name, verb):
+        original = guard.originals[name]
+
+        def run(path, *args, **kwargs):
+            full = os.path.abspath(path)
+            if full.startswith(guard.folder + os.sep):
+                guard.log.append((os.getpid(), full))
+                if guard.refuse:
+                    raise AssertionError(f"process {os.getpid()} {verb} {full}; only workers may")
+            return original(path, *args, **kwargs)
+
+        return run
 
     np.memmap = guard
-    _raw._write_runs = guarded_write
+    _raw._read_runs = guarded("_read_runs", "read")
+    _raw._write_runs = guarded("_write_runs", "wrote")
     return guard
 
 
@@ -87,7 +93,8 @@ def _uninstall(guard: type) -> list[tuple[int, str]]:
     from bigimg.io import _raw
 
     np.memmap = guard.original
-    _raw._write_runs = guard.original_write
+    for name, original in guard.originals.items():
+        setattr(_raw, name, original)
     return guard.log
 
 

@@ -60,31 +60,57 @@ def test_big_endian_keeps_dtype_and_values(tmp_path):
     assert path.read_bytes()[:2] == int(data.flat[0]).to_bytes(2, "big")  # file is big-endian
 
 
-def test_task_maps_only_the_bytes_covering_its_block(tmp_path, monkeypatch):
+def _spy_reads(monkeypatch):
+    """Record every (offset, bytes) positional read; refuse memory maps."""
+    reads = []
+    real_preadv = os.preadv
+
+    def preadv(fd, buffers, offset):
+        reads.append((offset, sum(len(b) for b in buffers)))
+        return real_preadv(fd, buffers, offset)
+
+    def no_memmap(*args, **kwargs):
+        raise AssertionError("a block read mapped the file")
+
+    monkeypatch.setattr(os, "preadv", preadv)
+    monkeypatch.setattr(np, "memmap", no_memmap)
+    return reads
+
+
+def test_task_reads_only_the_bytes_covering_its_block(tmp_path, monkeypatch):
     shape = (19, 23, 29)
     data = random_volume(shape, np.uint16)
     path = tmp_path / "v.raw"
     data.tofile(path)
-    mapped = []
-    real_memmap = np.memmap
-
-    def spy(filename, dtype, mode, offset, shape):
-        mapped.append((offset, shape[0] * np.dtype(dtype).itemsize))
-        return real_memmap(filename, dtype=dtype, mode=mode, offset=offset, shape=shape)
-
-    monkeypatch.setattr(np, "memmap", spy)
+    reads = _spy_reads(monkeypatch)
     arr = open_raw(path, shape, np.uint16, chunks=(7, 10, 12))
     np.testing.assert_array_equal(
         arr[7:14, 10:20, 12:24].compute(scheduler="sync"), data[7:14, 10:20, 12:24]
     )
-    ((offset, nbytes),) = mapped
-    first = (7 * 23 * 29 + 10 * 29 + 12) * 2
-    last = (13 * 23 * 29 + 19 * 29 + 23) * 2
-    assert (offset, nbytes) == (first, last - first + 2)
-    # a block of whole rows of the last two axes is one contiguous range of exactly its bytes
-    mapped.clear()
+    # one read per plane, of the span from the block's first row to its last
+    span = (9 * 29 + 12) * 2
+    assert reads == [((z * 23 * 29 + 10 * 29 + 12) * 2, span) for z in range(7, 14)]
+    # a block of whole rows of the last two axes is one read of exactly its bytes
+    reads.clear()
     open_raw(path, shape, np.uint16, chunks=(7, 23, 29)).blocks[1].compute(scheduler="sync")
-    assert mapped == [(7 * 23 * 29 * 2, 7 * 23 * 29 * 2)]
+    assert reads == [(7 * 23 * 29 * 2, 7 * 23 * 29 * 2)]
+
+
+def test_rows_far_apart_are_read_one_by_one(tmp_path, monkeypatch):
+    """A narrow block of a wide plane reads its rows, not the span between them."""
+    from bigimg.io import _raw
+
+    shape = (3, 5, 4000)
+    data = random_volume(shape, np.int32)
+    path = tmp_path / "wide.raw"
+    data.tofile(path)
+    monkeypatch.setattr(_raw, "SPAN_BYTES", 0)
+    reads = _spy_reads(monkeypatch)
+    got = open_raw(path, shape, np.int32, chunks=(2, 5, 10))[:2, :, 10:20].compute(scheduler="sync")
+    np.testing.assert_array_equal(got, data[:2, :, 10:20])
+    assert sorted(reads) == [
+        ((z * 5 * 4000 + y * 4000 + 10) * 4, 40) for z in (0, 1) for y in range(5)
+    ]
 
 
 @settings(max_examples=60, deadline=None)
