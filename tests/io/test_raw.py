@@ -104,7 +104,7 @@ def test_rows_far_apart_are_read_one_by_one(tmp_path, monkeypatch):
     data = random_volume(shape, np.int32)
     path = tmp_path / "wide.raw"
     data.tofile(path)
-    monkeypatch.setattr(_raw, "SPAN_BYTES", 0)
+    monkeypatch.setattr(_raw, "ROW_COST_BYTES", 0)
     reads = _spy_reads(monkeypatch)
     got = open_raw(path, shape, np.int32, chunks=(2, 5, 10))[:2, :, 10:20].compute(scheduler="sync")
     np.testing.assert_array_equal(got, data[:2, :, 10:20])
