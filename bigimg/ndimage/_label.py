@@ -30,7 +30,10 @@ class StructureNotSymmetricError(ValueError, AssertionError):
 def validate_label_structure(structure: Any, ndim: int, *, check_symmetry: bool = True):
     """Return ``structure`` as a bool array, raising like ``scipy.ndimage.label``.
 
-    ``None`` gives the cross (``generate_binary_structure(ndim, 1)``).
+    ``None`` gives the cross (``generate_binary_structure(ndim, 1)``). A wrong rank or
+    size raises :class:`~bigimg.ArgumentError` (a ``ValueError``, as ``label`` raises,
+    and a ``RuntimeError``, as ``watershed_ift`` raises); ``check_symmetry=False`` is
+    for ``watershed_ift``, which accepts any 3-long structure.
     """
     if structure is None:
         return ndi.generate_binary_structure(ndim, 1)
@@ -42,7 +45,10 @@ def validate_label_structure(structure: Any, ndim: int, *, check_symmetry: bool 
             f"({ndim}, connectivity)."
         )
     if any(s != 3 for s in structure.shape):
-        raise ValueError(f"`structure` dimensions must be equal to 3; got shape {structure.shape}.")
+        raise ArgumentError(
+            "`structure` dimensions must be equal to 3 (3 elements along every axis); "
+            f"got shape {structure.shape}."
+        )
     if check_symmetry and not np.array_equal(structure, structure[(slice(None, None, -1),) * ndim]):
         raise StructureNotSymmetricError(
             "`structure` must be centrosymmetric (equal to itself reversed on every axis) "

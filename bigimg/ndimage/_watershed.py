@@ -18,12 +18,12 @@ import dask.array as da
 import numpy as np
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
-from scipy import ndimage as ndi
 
 from bigimg._errors import ArgumentError
 from bigimg._halo import as_dask
 from bigimg._spill import SpillDir
 from bigimg.ndimage import _watershed_kernel as K
+from bigimg.ndimage._label import validate_label_structure
 from bigimg.ndimage._watershed_tasks import Volume, read_block, resident_budget, solve, write_block
 
 __all__ = ["watershed_ift"]
@@ -179,7 +179,7 @@ def watershed_ift(input, markers, structure=None, output=None, *, temp_dir=None)
             f"those); got {x.dtype}. Rescale it, e.g. with bigimg.stats.rescale_intensity "
             "and .astype(np.uint16)."
         )
-    structure = _check_structure(structure, x.ndim)
+    structure = validate_label_structure(structure, x.ndim, check_symmetry=False)
     m = as_dask(markers, name="markers")
     if m.shape != x.shape:
         raise ArgumentError(f"`markers` must have the shape of `input` {x.shape}; got {m.shape}.")
@@ -201,22 +201,6 @@ def watershed_ift(input, markers, structure=None, output=None, *, temp_dir=None)
     if x.ndim == 0:  # one voxel, no neighbours: the marker read as a C int
         return m.map_blocks(_marker_labels, labels=dtype, dtype=dtype, meta=np.empty((), dtype))
     return _graph(x, m, structure, dtype, temp_dir)
-
-
-def _check_structure(structure: Any, ndim: int) -> np.ndarray:
-    if structure is None:
-        return ndi.generate_binary_structure(ndim, 1)
-    structure = np.asarray(structure, dtype=bool)
-    if structure.ndim != ndim:
-        raise ArgumentError(
-            f"`structure` must have the rank of `input` ({ndim}); got rank {structure.ndim}. "
-            f"Build one with scipy.ndimage.generate_binary_structure({ndim}, connectivity)."
-        )
-    if any(s != 3 for s in structure.shape):
-        raise ArgumentError(
-            f"`structure` must have 3 elements along every axis; got shape {structure.shape}."
-        )
-    return structure
 
 
 def _output_dtype(output: Any, markers: np.dtype) -> np.dtype:
