@@ -73,7 +73,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import dask
@@ -84,7 +83,7 @@ import psutil
 import zarr
 from scipy import ndimage as ndi
 
-from bigimg._monitor import ResourceMonitor, format_bytes
+from bigimg._monitor import DiskMonitor, ResourceMonitor, format_bytes
 from bigimg.ndimage._distance import distance_transform_cdt, distance_transform_edt
 from bigimg.testing import blobs
 
@@ -200,38 +199,6 @@ def _lazy_blobs(shape, chunk: int) -> da.Array:
     return da.map_blocks(block, chunks=da.core.normalize_chunks(chunk, shape), dtype=bool)
 
 
-class _DiskMonitor:
-    """Peak disk space used by the files under a directory (sampled every 0.2 s)."""
-
-    def __init__(self, path: str) -> None:
-        self.path, self.peak = path, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _size(self) -> int:
-        total = 0
-        for root, _, files in os.walk(self.path):
-            for name in files:
-                try:
-                    # allocated blocks: the exchanges' files are sparse until complete
-                    total += os.stat(os.path.join(root, name)).st_blocks * 512
-                except OSError:  # deleted meanwhile
-                    pass
-        return total
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.2):
-            self.peak = max(self.peak, self._size())
-
-    def __enter__(self) -> _DiskMonitor:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def layer_memory(shape, chunk: int, workers: int, what: str) -> None:
     """Peak RSS and temporary disk of one transform of a lazy volume, streamed into zarr."""
     mask = _lazy_blobs(shape, chunk)
@@ -256,7 +223,7 @@ def layer_memory(shape, chunk: int, workers: int, what: str) -> None:
             for k, r in enumerate(results)
         ]
         with dask.config.set(scheduler="threads", num_workers=workers):
-            with ResourceMonitor() as mon, _DiskMonitor(scratch) as disk:
+            with ResourceMonitor() as mon, DiskMonitor(scratch) as disk:
                 da.store(results, targets, lock=False)
         assert os.listdir(scratch) == [], "temporary files left behind"
     voxels = math.prod(shape)

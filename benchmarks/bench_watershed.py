@@ -30,7 +30,6 @@ import argparse
 import os
 import resource
 import tempfile
-import threading
 import time
 from collections import defaultdict
 
@@ -41,7 +40,7 @@ import psutil
 from dask.callbacks import Callback
 from scipy import ndimage as ndi
 
-from bigimg._monitor import ResourceMonitor, format_bytes
+from bigimg._monitor import DiskMonitor, ResourceMonitor, format_bytes
 from bigimg.data import white_noise
 from bigimg.ndimage import _watershed_tasks, gaussian_filter
 from bigimg.ndimage._watershed import watershed_ift
@@ -102,37 +101,6 @@ class TaskTimes(Callback):
             self.solve_memory.__exit__(None, None, None)
 
 
-class DiskWatch:
-    """Peak bytes allocated under a directory, sampled every ``interval`` seconds."""
-
-    def __init__(self, path: str, interval: float = 0.2) -> None:
-        self.path, self.interval, self.peak = path, interval, 0
-        self._stop = threading.Event()
-
-    def _used(self) -> int:
-        total = 0
-        for root, _, files in os.walk(self.path):
-            for f in files:
-                try:
-                    total += os.stat(os.path.join(root, f)).st_blocks * 512
-                except FileNotFoundError:
-                    pass
-        return total
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, self._used())
-
-    def __enter__(self):
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-
 def _bincount(block: np.ndarray, count: int) -> np.ndarray:
     return np.bincount(block.ravel(), minlength=count + 1)[None, None, None, : count + 1]
 
@@ -155,7 +123,7 @@ def _written() -> int:
 
 def _timed(func, label: str, voxels: int, tmp: str | None = None):
     times = TaskTimes()
-    disk = DiskWatch(tmp) if tmp else None
+    disk = DiskMonitor(tmp) if tmp else None
     before = resource.getrusage(resource.RUSAGE_SELF)
     written = _written()
     with ResourceMonitor(children=False) as mem, times:

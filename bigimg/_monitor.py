@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from types import TracebackType
 
 import psutil
 
-__all__ = ["ResourceMonitor", "format_bytes"]
+__all__ = ["DiskMonitor", "ResourceMonitor", "format_bytes"]
 
 
 def format_bytes(n: float) -> str:
@@ -76,3 +77,40 @@ class ResourceMonitor:
     @property
     def peak_increase(self) -> int:
         return max(0, self.peak_rss - self.start_rss)
+
+
+class DiskMonitor:
+    """Peak disk space allocated by the files under ``path`` while a block runs.
+
+    Counts allocated blocks (``st_blocks``), so sparse files count what they hold, not
+    their length; sampled every ``interval`` seconds.
+    """
+
+    def __init__(self, path: str, interval: float = 0.2) -> None:
+        self.path, self.interval, self.peak = path, interval, 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def used(self) -> int:
+        total = 0
+        for root, _, files in os.walk(self.path):
+            for name in files:
+                try:
+                    total += os.stat(os.path.join(root, name)).st_blocks * 512
+                except OSError:  # deleted meanwhile
+                    pass
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, self.used())
+
+    def __enter__(self) -> DiskMonitor:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join()
