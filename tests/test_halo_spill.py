@@ -112,8 +112,17 @@ def test_a_failing_input_block_raises_and_leaves_no_files(spill_dir):
     data = random_volume(SHAPE, np.float32, seed=6)
     x = da.from_array(data, chunks=9).map_blocks(fail_on_last, dtype=data.dtype)
     out = ndimage.uniform_filter(x, 3)
-    with pytest.raises(ValueError, match="input block broken"):
-        out.compute()
+
+    def error_of(array) -> str:
+        # the message only: a kept traceback's frames would keep the graph (and the
+        # spill directory it owns) alive
+        try:
+            array.compute()
+        except ValueError as exc:
+            return str(exc)
+        return ""
+
+    assert "input block broken" in error_of(out)
     del out
     gc.collect()
     assert os.listdir(spill_dir) == []
