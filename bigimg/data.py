@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import dask.array as da
 import numpy as np
 
-from bigimg._halo import RegionSource, from_source
+from bigimg._sources import RegionSource, from_source
 from bigimg.ndimage import gaussian_filter
 
 __all__ = ["WhiteNoise", "synthetic_ct", "white_noise"]

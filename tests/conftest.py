@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bigimg._halo import FILTER_MODES
+from bigimg._args import FILTER_MODES
 from bigimg.testing import odd_chunkings, random_volume  # noqa: F401
 
 SHAPE = (19, 23, 29)

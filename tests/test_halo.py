@@ -10,13 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bigimg import ArgumentError
-from bigimg._halo import (
-    apply_blockwise,
-    footprint_depth,
-    merge_small_chunks,
-    normalize_modes,
-    resolve_output,
-)
+from bigimg._args import normalize_modes, resolve_output
+from bigimg._halo import apply_blockwise, footprint_depth, merge_small_chunks
 
 
 @pytest.mark.parametrize("size", range(1, 8))
@@ -149,7 +144,7 @@ def test_rechunk_reads_new_blocks_from_the_source(tmp_path):
     """A source-backed array rechunks by reading each new block's region on its own."""
     import bigimg
     from bigimg import ndimage
-    from bigimg._halo import rechunk
+    from bigimg._sources import rechunk
     from bigimg.testing import random_volume
 
     data = random_volume((13, 17, 11), np.float32, seed=8)

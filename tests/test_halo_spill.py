@@ -18,7 +18,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from bigimg import ndimage
-from bigimg._halo import FILTER_MODES
+from bigimg._args import FILTER_MODES
 from bigimg.testing import odd_chunkings, raise_if_dask_computes, random_volume
 
 SHAPE = (17, 13, 11)

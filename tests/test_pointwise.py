@@ -17,7 +17,7 @@ from scipy import ndimage as ndi
 
 import bigimg
 from bigimg import ndimage
-from bigimg._pointwise import source_of
+from bigimg._sources import source_of
 from bigimg.testing import random_volume
 
 SHAPE = (14, 19, 11)

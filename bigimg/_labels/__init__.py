@@ -8,6 +8,9 @@ Three visible steps, one module each:
   corners; union-find and raster-order numbering;
 * :mod:`bigimg._labels._engine` — the dask graph around them and the reusable entry
   point :func:`label_across_blocks`.
+
+Owns: connected components across blocks (block labelling, face merges, numbering).
+May import: numpy, scipy, numba and dask only.
 """
 
 from bigimg._labels._engine import GlobalLabels, label_across_blocks

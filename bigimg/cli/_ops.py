@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import dask.array as da
 import numpy as np
 
-from bigimg._halo import as_dask
+from bigimg._args import as_dask
 
 __all__ = ["NAMESPACES", "PIPELINE_OPS", "Op", "all_ops", "resolve_op"]
 

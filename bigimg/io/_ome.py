@@ -32,7 +32,8 @@ import numba
 import numpy as np
 import zarr
 
-from bigimg._halo import as_dask, rechunk
+from bigimg._args import as_dask
+from bigimg._sources import rechunk
 from bigimg.io._atomic import discard_on_error, prepare_output, resolve_progress, run_write
 from bigimg.io._reader import check_path
 from bigimg.io._zarr import INCOMPLETE_ATTR, _aligned, _default_compressor

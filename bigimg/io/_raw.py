@@ -1,10 +1,11 @@
-"""Raw (headerless) volumes: a lazy memmap-per-task reader and a streaming writer.
+"""Raw (headerless) volumes: a lazy reader and a streaming writer, both positional.
 
-:class:`RawReader` maps, inside each task, only the bytes that cover its block (from
-the block's first voxel to its last in file order), reads the block through a strided
-view and copies it out. Nothing larger than a path and a dtype is ever pickled, so
-workers on other machines read the (shared) file themselves. :class:`RawWriter` does
-the same in reverse for :func:`dask.array.store`.
+:class:`RawReader` reads, inside each task, only the contiguous runs of bytes that its
+block covers, with positional reads (``os.preadv``, see :mod:`bigimg._rawfile`); only
+strided (step > 1) regions go through a memory map of just the bytes they span.
+Nothing larger than a path and a dtype is ever pickled, so workers on other machines
+read the (shared) file themselves. :class:`RawWriter` does the same in reverse for
+:func:`dask.array.store`, with positional writes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any
 import dask.array as da
 import numpy as np
 
-from bigimg._halo import as_dask
+from bigimg._args import as_dask
+from bigimg._rawfile import element_strides, fsync, read_runs, write_runs
 from bigimg.io._atomic import prepare_output, refuse_partial, resolve_progress, run_write
 from bigimg.io._reader import (
     BlockReader,
@@ -29,16 +31,6 @@ from bigimg.io._reader import (
 )
 
 __all__ = ["RawReader", "RawWriter", "open_raw", "save_raw"]
-
-
-def _element_strides(shape: tuple[int, ...], order: str) -> tuple[int, ...]:
-    """Distance, in elements, between neighbours along each axis of the file."""
-    axes = range(len(shape) - 1, -1, -1) if order == "C" else range(len(shape))
-    strides, step = [0] * len(shape), 1
-    for axis in axes:
-        strides[axis] = step
-        step *= shape[axis]
-    return tuple(strides)
 
 
 class _RawLayout(BlockReader):
@@ -54,7 +46,7 @@ class _RawLayout(BlockReader):
 
     def _map(self, region: tuple[slice, ...], mode: str) -> tuple[np.memmap, np.ndarray]:
         """The map and a strided view of ``region`` over a map of just the bytes that cover it."""
-        strides = _element_strides(self.shape, self.order)
+        strides = element_strides(self.shape, self.order)
         counts = [len(range(s.start, s.stop, s.step)) for s in region]
         first = sum(s.start * st for s, st in zip(region, strides, strict=True))
         last = sum(
@@ -94,9 +86,9 @@ class RawReader(_RawLayout):
             _, view = self._map(region, "r")
             return np.array(view, order="C")
         if self.order == "F":  # the file is the C layout of the transposed volume
-            block = _read_runs(self.path, self.offset, self.shape[::-1], region[::-1], self.dtype)
+            block = read_runs(self.path, self.offset, self.shape[::-1], region[::-1], self.dtype)
             return np.ascontiguousarray(block.T)
-        return _read_runs(self.path, self.offset, self.shape, region, self.dtype)
+        return read_runs(self.path, self.offset, self.shape, region, self.dtype)
 
 
 class RawWriter(_RawLayout):
@@ -128,105 +120,7 @@ class RawWriter(_RawLayout):
         shape, region = self.shape, list(region)
         if self.order == "F":  # the file is the C layout of the transposed volume
             shape, region, block = shape[::-1], region[::-1], block.T
-        _write_runs(self.path, self.offset, shape, tuple(region), np.ascontiguousarray(block))
-
-
-def _write_runs(path, offset, shape, region, block) -> None:
-    """Write C-contiguous ``block`` at ``region`` of a C-order file, one run per pwrite."""
-    ndim = len(shape)
-    # the trailing axes the region covers whole merge with the axis before them
-    k = ndim - 1
-    while k > 0 and region[k].start == 0 and region[k].stop == shape[k]:
-        k -= 1
-    run_shape = block.shape[k:]
-    strides = _element_strides(shape, "C")
-    itemsize = block.dtype.itemsize
-    runs = block.reshape(block.shape[:k] + (math.prod(run_shape),))
-    base = sum(s.start * st for s, st in zip(region, strides, strict=True))
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        for lead in np.ndindex(*block.shape[:k]):
-            pos = base + sum(i * st for i, st in zip(lead, strides, strict=False))
-            data = memoryview(runs[lead]).cast("B")
-            written = 0
-            while written < len(data):
-                written += os.pwrite(fd, data[written:], offset + (pos * itemsize) + written)
-    finally:
-        os.close(fd)
-
-
-#: A plane's rows are read with one ``pread`` of the span that holds them all unless
-#: the span exceeds the bytes wanted by more than this many bytes per row: one
-#: ``pread`` per row costs about what copying 64 KiB from the page cache does (a 140³
-#: uint16 region of 2560² planes: 23 ms by spans, 40 ms by rows; 80 ms against 820 ms
-#: from disk).
-ROW_COST_BYTES = 64 << 10
-
-
-def _read_runs(path, offset, shape, region, dtype) -> np.ndarray:
-    """Read ``region`` (step 1) of a C-order file with positional reads (``os.preadv``).
-
-    Memory maps were used before: touching a 140³ region of a 2048² uint16 volume put
-    ~550 MiB of file pages into the process's resident set (the page cache maps large
-    folios whole), which a dask worker's memory monitor counts against its limit. The
-    trailing axes the region covers whole make one run; the runs of one plane are read
-    with one ``pread`` of their span unless it is much longer than they are (a narrow
-    chunk of very wide rows, see :data:`ROW_COST_BYTES`), else one ``pread`` each.
-    """
-    ndim = len(shape)
-    out = np.empty(tuple(s.stop - s.start for s in region), dtype)
-    k = ndim - 1
-    while k > 0 and region[k].start == 0 and region[k].stop == shape[k]:
-        k -= 1
-    strides = _element_strides(shape, "C")
-    itemsize = out.dtype.itemsize
-    run = math.prod(out.shape[k:])  # elements in one contiguous run
-    runs = out.reshape(out.shape[:k] + (run,))
-    base = sum(s.start * st for s, st in zip(region, strides, strict=True))
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if k == 0:
-            _pread_into(fd, memoryview(runs).cast("B"), offset + base * itemsize, path)
-            return out
-        rows, row_stride = out.shape[k - 1], strides[k - 1]
-        span = (rows - 1) * row_stride + run
-        use_span = (span - rows * run) * itemsize <= rows * ROW_COST_BYTES
-        scratch = np.empty(span if use_span else 0, dtype)
-        for lead in np.ndindex(*out.shape[: k - 1]):
-            pos = base + sum(i * st for i, st in zip(lead, strides, strict=False))
-            dest = runs[lead]  # (rows, run)
-            if use_span:
-                _pread_into(fd, memoryview(scratch).cast("B"), offset + pos * itemsize, path)
-                dest[...] = np.lib.stride_tricks.as_strided(
-                    scratch, shape=(rows, run), strides=(row_stride * itemsize, itemsize)
-                )
-            else:
-                for r in range(rows):
-                    at = offset + (pos + r * row_stride) * itemsize
-                    _pread_into(fd, memoryview(dest[r]).cast("B"), at, path)
-    finally:
-        os.close(fd)
-    return out
-
-
-def _pread_into(fd: int, buf: memoryview, at: int, path: str) -> None:
-    done = 0
-    while done < len(buf):
-        got = os.preadv(fd, [buf[done:]], at + done)
-        if got == 0:
-            raise OSError(
-                f"raw file {path} ended at byte {at + done:,} while reading; it changed "
-                "after it was opened: open it again."
-            )
-        done += got
-
-
-def _fsync(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        write_runs(self.path, self.offset, shape, tuple(region), np.ascontiguousarray(block))
 
 
 def _check_shape(shape: Any) -> tuple[int, ...]:
@@ -429,5 +323,5 @@ def save_raw(
         progress=show,
         compute=compute,
         desc="save_raw",
-        finish=_fsync,
+        finish=fsync,
     )

@@ -24,7 +24,7 @@ import dask.array as da
 import numpy as np
 from dask.base import tokenize
 
-from bigimg._halo import attach_source, region_source
+from bigimg._sources import attach_source, region_source
 
 __all__ = [
     "AUTO_CHUNK_BYTES",

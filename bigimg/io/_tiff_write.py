@@ -8,7 +8,7 @@ import os
 import numpy as np
 import tifffile
 
-from bigimg._halo import as_dask
+from bigimg._args import as_dask
 from bigimg.io._atomic import commit, discard_on_error, prepare_output, resolve_progress
 from bigimg.io._reader import check_path
 

@@ -18,7 +18,8 @@ import zarr
 import zarr.errors
 
 from bigimg._errors import IncompleteOutputError
-from bigimg._halo import as_dask, rechunk
+from bigimg._args import as_dask
+from bigimg._sources import rechunk
 from bigimg.io._atomic import (
     discard,
     prepare_output,

@@ -21,7 +21,7 @@ import dask.array as da
 import numpy as np
 from scipy import ndimage as ndi
 
-from bigimg._halo import as_dask
+from bigimg._args import as_dask
 from bigimg.ndimage._measure_reduce import (
     make_spec,
     merge_tables,

@@ -22,7 +22,7 @@ from typing import Any
 import dask
 import numpy as np
 
-from bigimg._halo import as_dask
+from bigimg._args import as_dask
 from bigimg.ndimage._measure_gather import gather_apply
 from bigimg.ndimage._measure_reduce import align, reduce_tables, shift_moments
 from bigimg.ndimage._measure_select import median

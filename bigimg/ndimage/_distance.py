@@ -18,8 +18,9 @@ import dask.array as da
 import numpy as np
 from scipy import ndimage as ndi
 
+from bigimg._scratch import check_temp_dir
 from bigimg._errors import ArgumentError
-from bigimg._halo import as_dask, normalize_sequence
+from bigimg._args import as_dask, normalize_sequence
 from bigimg.ndimage import _distance_graph as G
 from bigimg.ndimage._distance_bf import bf_features, exact_ties_possible
 from bigimg.ndimage._distance_chain import chamfer_chain
@@ -279,7 +280,7 @@ def distance_transform_edt(
     True
     """
     _check_returns(return_distances, return_indices, distances, indices)
-    _check_temp_dir(temp_dir)
+    check_temp_dir(temp_dir)
     x = _as_input(input)
     if x.ndim == 0:
         x = x.reshape((1,))
@@ -402,7 +403,7 @@ def distance_transform_cdt(
     True
     """
     _check_returns(return_distances, return_indices, distances, indices)
-    _check_temp_dir(temp_dir)
+    check_temp_dir(temp_dir)
     x = _as_input(input)
     if x.ndim == 0:
         raise ValueError("`input` must have at least one dimension; got a 0-d array.")
@@ -419,18 +420,6 @@ def distance_transform_cdt(
         mask, offsets, temp_dir, distances=return_distances, features=return_indices
     )
     return _result(dist, ind, return_distances, return_indices)
-
-
-def _check_temp_dir(temp_dir: Any) -> None:
-    if temp_dir is None:
-        return
-    if not isinstance(temp_dir, (str, os.PathLike)):
-        raise TypeError(f"`temp_dir` must be a path (str or os.PathLike); got {temp_dir!r}.")
-    if not os.path.isdir(temp_dir):
-        raise ValueError(
-            f"`temp_dir` must be an existing directory; got {os.fspath(temp_dir)!r}. "
-            "Create it first, or pass None for the system's temporary directory."
-        )
 
 
 def _separable_kind(offsets: np.ndarray, ndim: int) -> str | None:
@@ -534,7 +523,7 @@ def distance_transform_bf(
            [2, 2, 1, 0]], dtype=uint32)
     """
     _check_returns(return_distances, return_indices, distances, indices)
-    _check_temp_dir(temp_dir)
+    check_temp_dir(temp_dir)
     name = _bf_metric(metric)
     x = _as_input(input)
     samp = _normalize_sampling(sampling, x.ndim)

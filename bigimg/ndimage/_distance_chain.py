@@ -39,12 +39,12 @@ from dask.highlevelgraph import HighLevelGraph
 
 from bigimg.ndimage import _distance_kernels as K
 from bigimg.ndimage._distance_graph import exchange, split_chunks, task_limit
-from bigimg.ndimage._distance_spill import SpillDir, spills
+from bigimg.ndimage._distance_spill import Scratch, spills
 
 __all__ = ["chamfer_chain"]
 
 
-def _slab_file(spill: SpillDir, k: int, what: str) -> str:
+def _slab_file(spill: Scratch, k: int, what: str) -> str:
     return spill.file(f"slab{k:06d}-{what}.npy")
 
 
@@ -133,7 +133,7 @@ def chamfer_chain(
     Returns ``(distances, features)`` dask arrays with ``mask``'s chunks: int32
     distances (-1 where nothing was reached) and int32 features (ndim,) + shape. The
     forward scan's slabs go to a fresh directory under ``temp_dir`` (default: the
-    system's temporary directory), see :class:`SpillDir`. When the exchanges between
+    system's temporary directory), see :class:`Scratch`. When the exchanges between
     slabs and chunks go through disk too, say which results will be computed
     (``distances``, ``features``): the scan waits for those to be written as it goes.
     """
@@ -144,7 +144,7 @@ def chamfer_chain(
     slab_chunks = (split_chunks(chunks[0], thickness),) + tuple((n,) for n in shape[1:])
     # a layer of the results: int32 distances and features
     layer_bytes = max(chunks[0]) * plane * 4 * (1 + len(shape))
-    exchanges = SpillDir(temp_dir, "exchange") if spills(layer_bytes, limit) else None
+    exchanges = Scratch(temp_dir, "exchange") if spills(layer_bytes, limit) else None
     slabs = exchange(mask, slab_chunks, exchanges, "mask")
     token = tokenize(slabs, offsets, temp_dir)
     fwd, bwd = f"cdt-forward-{token}", f"cdt-backward-{token}"
@@ -152,7 +152,7 @@ def chamfer_chain(
     zeros = (0,) * (len(shape) - 1)
     starts = np.concatenate([[0], np.cumsum(slab_chunks[0])[:-1]]).tolist()
     nslab = len(slab_chunks[0])
-    spill = SpillDir(temp_dir, "cdt")
+    spill = Scratch(temp_dir, "cdt")
     dsk = {}
     for k in range(nslab):
         prev = (fwd, k - 1) if k else None

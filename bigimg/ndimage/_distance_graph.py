@@ -51,7 +51,7 @@ import numpy as np
 from dask.base import tokenize
 
 from bigimg.ndimage import _distance_kernels as K
-from bigimg.ndimage._distance_spill import SpillDir, chain_layers, layers_of, spill_rechunk, spills
+from bigimg.ndimage._distance_spill import Scratch, chain_layers, layers_of, spill_rechunk, spills
 
 __all__ = [
     "MIN_TASK_VOXELS",
@@ -362,7 +362,7 @@ def run_stages(mask, stage_fn, dtypes, leads, *, later=False, temp_dir=None, **k
 
     When :func:`~bigimg.ndimage._distance_spill.spills` says so, every exchange
     (before each stage, and back to ``mask``'s chunks at the end) goes through one
-    fresh :class:`~bigimg.ndimage._distance_spill.SpillDir` under ``temp_dir``, which
+    fresh :class:`~bigimg.ndimage._distance_spill.Scratch` under ``temp_dir``, which
     a failing stage task removes, and the layers are chained
     (:func:`~bigimg.ndimage._distance_spill.chain_layers`).
     """
@@ -376,7 +376,7 @@ def run_stages(mask, stage_fn, dtypes, leads, *, later=False, temp_dir=None, **k
     spatial = [chunks] + [stage_chunks(shape, chunks, a, limit) if a else chunks for a in stages]
     per_voxel = max(max(n, 1) * d.itemsize for n, d in zip(lead, dtype, strict=True))
     layer = max(chunks[0]) * math.prod(shape[1:])
-    spill = SpillDir(temp_dir, "exchange") if spills(layer * per_voxel, limit) else None
+    spill = Scratch(temp_dir, "exchange") if spills(layer * per_voxel, limit) else None
     n = len(stages)
     # chain the layers if both the first and the last exchange go through disk
     chain = spill is not None and spatial[1] != chunks and spatial[n] != chunks

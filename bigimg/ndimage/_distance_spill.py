@@ -57,12 +57,12 @@ import numpy as np
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
-from bigimg._spill import SpillDir
+from bigimg._scratch import Scratch
 
 __all__ = [
     "SPILL_BUDGETS",
     "SPILL_MIN_BYTES",
-    "SpillDir",
+    "Scratch",
     "chain_layers",
     "layers_of",
     "overlaps",
@@ -141,7 +141,7 @@ def _flat(index: Sequence[int], numblocks: Sequence[int]) -> int:
 # --------------------------------------------------------------------------------------
 # tasks
 # --------------------------------------------------------------------------------------
-def _open_for_writing(spill: SpillDir, path: str) -> int:
+def _open_for_writing(spill: Scratch, path: str) -> int:
     flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0)
     for _ in range(8):  # a reader removes the directory when it finds it empty
         try:
@@ -246,7 +246,7 @@ def _read_pieces(tokens, spill, tag, r, rows, shape, dtype):
 # graph
 # --------------------------------------------------------------------------------------
 def spill_rechunk(
-    x: da.Array, chunks, spill: SpillDir, tag: str = "x", after: Sequence | None = None
+    x: da.Array, chunks, spill: Scratch, tag: str = "x", after: Sequence | None = None
 ) -> da.Array:
     """``x.rechunk(chunks)`` through files ``{tag}-{r}.bin`` in ``spill``.
 

@@ -22,16 +22,8 @@ import dask.array as da
 import numpy as np
 from scipy import ndimage as ndi
 
-from bigimg._halo import (
-    apply_blockwise,
-    as_dask,
-    footprint_depth,
-    normalize_axes,
-    normalize_modes,
-    normalize_sequence,
-    probe_array,
-    resolve_output,
-)
+from bigimg._args import as_dask, normalize_axes, normalize_modes, normalize_sequence, probe_array, resolve_output
+from bigimg._halo import apply_blockwise, footprint_depth
 
 __all__ = [
     "convolve",

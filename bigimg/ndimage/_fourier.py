@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy import special
 
-from bigimg._halo import as_dask, probe_array, resolve_output
+from bigimg._args import as_dask, probe_array, resolve_output
 
 __all__ = ["fourier_ellipsoid", "fourier_gaussian", "fourier_shift", "fourier_uniform"]
 

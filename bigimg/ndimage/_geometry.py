@@ -24,7 +24,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy import special
 
-from bigimg._halo import as_dask
+from bigimg._args import as_dask
 from bigimg.ndimage._geometry_maps import AffineMap, MappingMap
 from bigimg.ndimage._geometry_setup import (
     coordinate_map,

@@ -13,7 +13,7 @@ import dask.array as da
 import numpy as np
 from scipy import ndimage as ndi
 
-from bigimg._halo import probe_array, resolve_output
+from bigimg._args import probe_array, resolve_output
 from bigimg.ndimage._geometry_graph import build_interpolation
 from bigimg.ndimage._geometry_maps import CoordinateMap, SeparableMap
 from bigimg.ndimage._spline import coefficients

@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from bigimg._errors import ArgumentError
-from bigimg._halo import as_dask, normalize_axes, resolve_output
+from bigimg._args import as_dask, normalize_axes, resolve_output
 from bigimg._labels import GlobalLabels, label_across_blocks
 
 __all__ = ["binary_fill_holes", "binary_propagation"]

@@ -25,13 +25,8 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from bigimg._errors import BigimgWarning
-from bigimg._halo import (
-    apply_blockwise,
-    as_dask,
-    footprint_depth,
-    normalize_axes,
-    normalize_sequence,
-)
+from bigimg._args import as_dask, normalize_axes, normalize_sequence
+from bigimg._halo import apply_blockwise, footprint_depth
 from bigimg.ndimage import _morph_kernels as mk
 from bigimg.ndimage._filters import _modes_on
 from bigimg.ndimage._morph_args import into, output_dtype

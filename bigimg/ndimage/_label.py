@@ -9,7 +9,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from bigimg._errors import ArgumentError
-from bigimg._halo import as_dask, resolve_output
+from bigimg._args import as_dask, resolve_output
 from bigimg._labels import label_across_blocks
 
 __all__ = ["StructureNotSymmetricError", "label", "validate_label_structure"]

@@ -30,7 +30,7 @@ from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
-from bigimg._halo import as_dask
+from bigimg._args import as_dask
 from bigimg.ndimage._measure_args import regions
 from bigimg.ndimage._measure_reduce import (
     _flat_keys,

@@ -32,7 +32,7 @@ from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
-from bigimg._halo import as_dask
+from bigimg._args import as_dask
 from bigimg.ndimage import _measure_kernels as K
 
 __all__ = [

@@ -21,7 +21,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from bigimg._errors import ArgumentError
-from bigimg._halo import probe_array, resolve_output
+from bigimg._args import probe_array, resolve_output
 from bigimg.ndimage import _morph_kernels as mk
 
 __all__ = [

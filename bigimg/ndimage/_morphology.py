@@ -30,7 +30,8 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from bigimg._errors import ArgumentError
-from bigimg._halo import apply_blockwise, as_dask, normalize_axes
+from bigimg._args import as_dask, normalize_axes
+from bigimg._halo import apply_blockwise
 from bigimg.ndimage import _morph_kernels as mk
 from bigimg.ndimage._morph_args import (
     border_flag,

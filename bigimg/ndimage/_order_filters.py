@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from bigimg._halo import as_dask, footprint_depth, normalize_axes
+from bigimg._args import as_dask, normalize_axes
+from bigimg._halo import footprint_depth
 from bigimg.ndimage._filters import (
     _filter1d,
     _footprint_geometry,

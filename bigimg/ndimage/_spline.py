@@ -34,14 +34,9 @@ import dask.array as da
 import numpy as np
 from scipy import ndimage as ndi
 
-from bigimg._halo import (
-    apply_blockwise,
-    as_dask,
-    merge_small_chunks,
-    probe_array,
-    rechunk,
-    resolve_output,
-)
+from bigimg._args import as_dask, probe_array, resolve_output
+from bigimg._halo import apply_blockwise, merge_small_chunks
+from bigimg._sources import rechunk
 from bigimg.ndimage._spline_kernel import filter_block
 
 __all__ = [

@@ -19,9 +19,10 @@ import numpy as np
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
+from bigimg._scratch import check_temp_dir
 from bigimg._errors import ArgumentError
-from bigimg._halo import as_dask
-from bigimg._spill import SpillDir
+from bigimg._args import as_dask
+from bigimg._scratch import Scratch
 from bigimg.ndimage import _watershed_kernel as K
 from bigimg.ndimage._label import validate_label_structure
 from bigimg.ndimage._watershed_tasks import Volume, read_block, resident_budget, solve, write_block
@@ -193,7 +194,7 @@ def watershed_ift(input, markers, structure=None, output=None, *, temp_dir=None)
         raise ArgumentError(
             f"`input` may have at most {_MAX_RANK} dimensions (scipy's limit); got {x.ndim}."
         )
-    _check_temp_dir(temp_dir)
+    check_temp_dir(temp_dir)
 
     if x.size == 0:
         return da.zeros(x.shape, chunks=x.chunks, dtype=dtype)
@@ -224,18 +225,6 @@ def _output_dtype(output: Any, markers: np.dtype) -> np.dtype:
     return dtype
 
 
-def _check_temp_dir(temp_dir: Any) -> None:
-    if temp_dir is None:
-        return
-    if not isinstance(temp_dir, str | os.PathLike):
-        raise TypeError(f"`temp_dir` must be a path (str or os.PathLike); got {temp_dir!r}.")
-    if not os.path.isdir(temp_dir):
-        raise ValueError(
-            f"`temp_dir` must be an existing directory; got {os.fspath(temp_dir)!r}. "
-            "Create it first, or pass None for the system's temporary directory."
-        )
-
-
 def _marker_labels(markers: np.ndarray, labels: np.dtype) -> np.ndarray:
     return K.marker_codes(markers, np.dtype(np.uint16))[0].astype(labels)
 
@@ -245,7 +234,7 @@ def _graph(x: da.Array, m: da.Array, structure: np.ndarray, dtype: np.dtype, tem
     token = tokenize(x, m, structure, dtype, temp_dir)
     write, done, read = (f"watershed_ift-{step}-{token}" for step in ("write", "solve", "read"))
     vol = Volume(
-        SpillDir(temp_dir, "watershed"),
+        Scratch(temp_dir, "watershed"),
         x.shape,
         x.dtype.newbyteorder("="),
         dtype.newbyteorder("="),

@@ -1,6 +1,6 @@
 """The tasks of the out-of-core ``watershed_ift``: write blocks, solve, read blocks.
 
-Everything goes through a scratch directory (:class:`SpillDir`) and one file,
+Everything goes through a scratch directory (:class:`Scratch`) and one file,
 ``state``: one packed record per voxel holding the two queue links (4 bytes each, 8
 from 2**31 - 1 voxels on), the label (the output's itemsize), the cost (2 bytes for
 uint8 input, 4 for uint16) and the input value (1 or 2 bytes): 15 bytes for uint8
@@ -31,7 +31,7 @@ records that is about three times fewer page faults than C order.
 Write and read tasks map the file and drop the pages they touched every
 :data:`MAP_BYTES` or so, so they hold little more than their block. Any failing task removes the directory. A
 directory left by an interrupted run goes when the graph is garbage collected or at
-interpreter exit (:class:`SpillDir`).
+interpreter exit (:class:`Scratch`).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 import psutil
 
-from bigimg._spill import SpillDir
+from bigimg._scratch import Scratch
 from bigimg.ndimage import _watershed_kernel as K
 
 __all__ = [
@@ -74,7 +74,7 @@ MAP_BYTES = 32 * 2**20
 class Volume:
     """Where the files are and what they hold (small: this goes into every task)."""
 
-    scratch: SpillDir
+    scratch: Scratch
     shape: tuple[int, ...]
     input_dtype: np.dtype  # native uint8 / uint16
     label_dtype: np.dtype  # native signed integer

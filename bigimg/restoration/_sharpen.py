@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from bigimg._halo import as_dask
+from bigimg._args import as_dask
 from bigimg.ndimage import gaussian_filter
 
 __all__ = ["unsharp_mask"]

@@ -19,7 +19,8 @@ import numbers
 
 import numpy as np
 
-from bigimg._halo import apply_blockwise, as_dask
+from bigimg._args import as_dask
+from bigimg._halo import apply_blockwise
 
 __all__ = ["denoise_tv_chambolle", "tv_chambolle_kernel"]
 

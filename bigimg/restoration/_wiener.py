@@ -16,7 +16,8 @@ import numbers
 import numpy as np
 from scipy import ndimage as ndi
 
-from bigimg._halo import apply_blockwise, as_dask, footprint_depth
+from bigimg._args import as_dask
+from bigimg._halo import apply_blockwise, footprint_depth
 
 __all__ = ["wiener"]
 

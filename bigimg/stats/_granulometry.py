@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import dask
 import numpy as np
 
-from bigimg._halo import as_dask, normalize_sequence
+from bigimg._args import as_dask, normalize_sequence
 from bigimg.ndimage._morphology import binary_opening
 from bigimg.stats._passes import add_merge, run_passes, tree_pass
 

@@ -15,7 +15,7 @@ from typing import Any
 import dask.array as da
 import numpy as np
 
-from bigimg._halo import as_dask
+from bigimg._args import as_dask
 from bigimg.stats._passes import (
     add_merge,
     as_real_dask,

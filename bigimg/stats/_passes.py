@@ -26,7 +26,7 @@ from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
-from bigimg._halo import as_dask
+from bigimg._args import as_dask
 
 __all__ = [
     "add_merge",

@@ -14,7 +14,8 @@ from typing import Any
 import dask.array as da
 import numpy as np
 
-from bigimg._halo import as_dask, merge_small_chunks
+from bigimg._args import as_dask
+from bigimg._halo import merge_small_chunks
 
 __all__ = ["block_reduce", "mode_reduce"]
 

@@ -68,7 +68,7 @@ def _install(folder: str, refuse: bool) -> type:
     guard = type("GuardedMemmap", (_Guarded,), {})
     guard.folder, guard.refuse, guard.log = os.path.abspath(folder), refuse, []
     guard.original = np.memmap
-    guard.originals = {"_read_runs": _raw._read_runs, "_write_runs": _raw._write_runs}
+    guard.originals = {"read_runs": _raw.read_runs, "write_runs": _raw.write_runs}
 
     def guarded(name, verb):
         original = guard.originals[name]
@@ -84,8 +84,8 @@ def _install(folder: str, refuse: bool) -> type:
         return run
 
     np.memmap = guard
-    _raw._read_runs = guarded("_read_runs", "read")
-    _raw._write_runs = guarded("_write_runs", "wrote")
+    _raw.read_runs = guarded("read_runs", "read")
+    _raw.write_runs = guarded("write_runs", "wrote")
     return guard
 
 

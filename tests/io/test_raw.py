@@ -98,13 +98,13 @@ def test_task_reads_only_the_bytes_covering_its_block(tmp_path, monkeypatch):
 
 def test_rows_far_apart_are_read_one_by_one(tmp_path, monkeypatch):
     """A narrow block of a wide plane reads its rows, not the span between them."""
-    from bigimg.io import _raw
+    from bigimg import _rawfile
 
     shape = (3, 5, 4000)
     data = random_volume(shape, np.int32)
     path = tmp_path / "wide.raw"
     data.tofile(path)
-    monkeypatch.setattr(_raw, "ROW_COST_BYTES", 0)
+    monkeypatch.setattr(_rawfile, "ROW_COST_BYTES", 0)
     reads = _spy_reads(monkeypatch)
     got = open_raw(path, shape, np.int32, chunks=(2, 5, 10))[:2, :, 10:20].compute(scheduler="sync")
     np.testing.assert_array_equal(got, data[:2, :, 10:20])

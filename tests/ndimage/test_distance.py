@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bigimg._errors import ArgumentError
+from bigimg._scratch import Scratch
 from bigimg.ndimage import (
     _distance,
     _distance_chain,
@@ -300,7 +301,7 @@ def test_spill_files_are_removed_on_error(where, spill_always, tmp_path, monkeyp
 
 def test_spill_reader_that_runs_twice_says_so(tmp_path):
     x = da.from_array(np.arange(48.0).reshape(6, 8), chunks=(6, 2))
-    spill = _distance_spill.SpillDir(tmp_path)
+    spill = Scratch(tmp_path)
     y = _distance_spill.spill_rechunk(x, ((2, 2, 2), (8,)), spill)
     np.testing.assert_array_equal(y.compute(scheduler="sync"), x.compute())
     graph = dict(y.__dask_graph__())
@@ -433,7 +434,7 @@ def test_cdt_scan_removes_its_files_on_error(exchanges, tmp_path, tiny_tasks, mo
 
 
 def test_spill_dir_is_removed_with_the_graph(tmp_path):
-    spill = _distance_spill.SpillDir(tmp_path)
+    spill = Scratch(tmp_path)
     os.makedirs(spill.path)
     remote = pickle.loads(pickle.dumps(spill))  # a worker's copy does not own it
     assert remote.path == spill.path

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bigimg import ArgumentError
-from bigimg._halo import FILTER_MODES
+from bigimg._args import FILTER_MODES
 from bigimg.ndimage import _geometry as geo
 from bigimg.ndimage import _spline as spl
 from bigimg.ndimage._geometry_graph import _run_chunk

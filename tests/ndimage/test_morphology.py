@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bigimg import ArgumentError, BigimgWarning
-from bigimg._halo import FILTER_MODES
+from bigimg._args import FILTER_MODES
 from bigimg.ndimage import _grey_morphology as grey
 from bigimg.ndimage import _morph_args as margs
 from bigimg.ndimage import _morph_kernels as mk

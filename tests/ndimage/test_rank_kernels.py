@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage as ndi
 
-from bigimg._halo import FILTER_MODES
+from bigimg._args import FILTER_MODES
 from bigimg.ndimage import _rank_kernels
 from bigimg.ndimage._rank_kernels import _Network, rank_filter_block
 

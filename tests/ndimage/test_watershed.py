@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from bigimg import ndimage
 from bigimg._errors import ArgumentError
-from bigimg._spill import SpillDir
+from bigimg._scratch import Scratch
 from bigimg.ndimage import _watershed_kernel as K
 from bigimg.ndimage import _watershed_tasks as T
 from bigimg.ndimage._watershed import watershed_ift
@@ -390,7 +390,7 @@ def test_resident_memory_guard_drops_pages(tmp_path, monkeypatch):
 
 
 def test_scratch_dir_is_owned_by_the_graph_only(tmp_path):
-    scratch = SpillDir(tmp_path, "watershed")
+    scratch = Scratch(tmp_path, "watershed")
     assert os.path.basename(scratch.path).startswith("bigimg-watershed-")
     os.makedirs(scratch.path)
     remote = pickle.loads(pickle.dumps(scratch))  # a worker's copy does not own it

@@ -1,6 +1,6 @@
 """Spill a large input that has no region source to disk, then stream from the files.
 
-Halo operations stream from a :class:`~bigimg._halo.RegionSource` (see
+Halo operations stream from a :class:`~bigimg._sources.RegionSource` (see
 :mod:`bigimg._halo`). An input bigimg cannot regenerate region by region (a user's
 ``map_blocks``, a crop, a rechunk, an array from another library) would otherwise go
 through dask's overlap path, where every output block waits for its neighbours'
@@ -9,21 +9,19 @@ of 128³ blocks that grew with the volume (0.96 GiB for 256 planes, 2.55 GiB for
 
 Above :func:`spill_threshold` bytes such an input (unless its blocks are in memory
 already, :func:`should_spill`) is written once, block by block, to
-raw files (one per block) in a temporary directory (:class:`~bigimg._spill.SpillDir`), and the
+raw files (one per block) in a scratch directory (:class:`~bigimg._scratch.Scratch`), and the
 halo operation streams from those files like from any other source: each write task
 releases its block as soon as it is on disk, one barrier task waits for every write,
 and each output task then reads its own halo-extended region. Peak memory stays at a
 few blocks per thread; the price is writing and reading the input once.
 
 Settings (``dask.config``): ``bigimg.halo-spill-bytes`` (default 1 GiB; inputs of at
-most this many bytes keep the overlap path) and ``temporary-directory`` (dask's own key;
-default the system's temporary directory). With a cluster of several machines that
-directory must be on a filesystem every worker sees.
+most this many bytes keep the overlap path); where the files go is the scratch policy's
+(:mod:`bigimg._scratch`: ``bigimg.scratch``, then dask's ``temporary-directory``).
 """
 
 from __future__ import annotations
 
-import os
 
 import dask
 import dask.array as da
@@ -31,9 +29,8 @@ import numpy as np
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
-from bigimg._halo import RegionSource
-from bigimg._spill import SpillDir
-from bigimg.io._raw import _read_runs
+from bigimg._scratch import Scratch
+from bigimg._sources import RegionSource
 
 __all__ = ["SPILL_BYTES", "SpilledSource", "should_spill", "spill_source", "spill_threshold"]
 
@@ -63,17 +60,13 @@ def should_spill(x: da.Array) -> bool:
     return not in_memory
 
 
-def _block_path(folder: str, idx: tuple[int, ...]) -> str:
-    return os.path.join(folder, "block-" + "-".join(map(str, idx)) + ".raw")
+def _block_name(idx: tuple[int, ...]) -> str:
+    return "block-" + "-".join(map(str, idx)) + ".raw"
 
 
-def _write(block: np.ndarray, spill: SpillDir, idx: tuple[int, ...]) -> int:
+def _write(block: np.ndarray, spill: Scratch, idx: tuple[int, ...]) -> int:
     """Write one block (atomically: a retried task rewrites the same bytes)."""
-    os.makedirs(spill.path, exist_ok=True)
-    path = _block_path(spill.path, idx)
-    tmp = f"{path}.{os.getpid()}.partial"
-    np.ascontiguousarray(block).tofile(tmp)
-    os.replace(tmp, path)
+    spill.write_block(_block_name(idx), block)
     return 0
 
 
@@ -88,7 +81,7 @@ class SpilledSource(RegionSource):
     touched files' pages into the process's resident set.
     """
 
-    def __init__(self, spill: SpillDir, chunks, dtype, barrier: Delayed) -> None:
+    def __init__(self, spill: Scratch, chunks, dtype, barrier: Delayed) -> None:
         self.spill = spill
         self.chunks = tuple(tuple(int(c) for c in ax) for ax in chunks)
         self.shape = tuple(sum(ax) for ax in self.chunks)
@@ -114,8 +107,7 @@ class SpilledSource(RegionSource):
                 src.append(slice(lo - int(starts[b]), hi - int(starts[b])))
                 dst.append(slice(lo - r.start, hi - r.start))
             shape = tuple(c[b] for c, b in zip(self.chunks, bidx, strict=True))
-            path = _block_path(self.spill.path, bidx)
-            out[tuple(dst)] = _read_runs(path, 0, shape, tuple(src), self.dtype)
+            out[tuple(dst)] = self.spill.read_block(_block_name(bidx), shape, self.dtype, tuple(src))
         return out
 
 
@@ -125,8 +117,7 @@ def spill_source(x: da.Array) -> SpilledSource:
     Building it computes nothing: the writes run when an array streaming from the
     source is computed (each such array depends on the barrier).
     """
-    base = dask.config.get("temporary-directory", None)
-    spill = SpillDir(base, "halo")
+    spill = Scratch(None, "halo")
     token = da.core.tokenize(x, spill)
     w_name, b_key = f"halo-spill-write-{token}", f"halo-spill-barrier-{token}"
     dsk: dict = {

@@ -1,6 +1,6 @@
 """Keep the streaming region source through element-wise dask operations.
 
-Halo operations stream from a :class:`~bigimg._halo.RegionSource` when their input
+Halo operations stream from a :class:`~bigimg._sources.RegionSource` when their input
 has one (see :mod:`bigimg._halo`): each output block reads its own halo-extended
 region, so no task waits for its neighbours and memory stays at a few blocks per
 thread. A threshold or any other element-wise step written with plain dask
@@ -29,20 +29,15 @@ function gives the same value on any region as on the whole array.
 from __future__ import annotations
 
 import operator
-import weakref
 from typing import Any
 
 import dask.array as da
 import dask.array.chunk
 import numpy as np
 
-from bigimg._halo import RegionSource
+from bigimg._sources._region import RegionSource, known_source
 
-__all__ = ["register_source", "source_of"]
-
-# name of a dask array -> the source that regenerates it. Weak: the source is kept
-# alive by the graphs that hold it (every source-backed array's tasks reference it).
-_SOURCES: weakref.WeakValueDictionary[str, RegionSource] = weakref.WeakValueDictionary()
+__all__ = ["source_of"]
 
 _OPERATORS = {
     getattr(operator, name)
@@ -54,11 +49,6 @@ _OPERATORS = {
 _NUMPY_POINTWISE = {np.where, np.clip, np.round, np.around, np.nan_to_num, np.real, np.imag}
 _DASK_POINTWISE = {dask.array.chunk.astype}
 _PLACEHOLDER = "__dask_blockwise__"
-
-
-def register_source(array: da.Array, source: RegionSource) -> None:
-    """Record that ``array`` (by its dask name) can be regenerated from ``source``."""
-    _SOURCES[array.name] = source
 
 
 def source_of(x: da.Array) -> RegionSource | None:
@@ -86,7 +76,7 @@ def _resolve(layers, name: str, shape: tuple, dtype: np.dtype, seen: dict):
     if name in seen:
         return seen[name]
     seen[name] = None
-    source = _SOURCES.get(name)
+    source = known_source(name)
     if source is None:
         source = _pointwise_layer(layers, name, shape, dtype, seen)
     elif tuple(source.shape) != tuple(shape):
