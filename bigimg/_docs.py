@@ -1,0 +1,118 @@
+"""The one docstring mechanism: shared parameter text written once, filled in.
+
+Modelled on scipy's ``_ni_docstrings``/``docfiller`` idea. A docstring names a shared
+entry with ``%(name)s``. When the placeholder stands alone on its line, every line of the
+entry is indented like the placeholder, so entries are written flush left::
+
+    _docs = DocFiller(NDIMAGE)            # the shared entries below, plus your own
+
+    @_docs
+    def uniform_filter(input, size=3, output=None, mode="reflect", ...):
+        '''Blockwise twin of :func:`scipy.ndimage.uniform_filter`.
+
+        Parameters
+        ----------
+        %(input)s
+        ...
+
+Only ``%(word)s`` is touched (other ``%`` signs stay as they are); an unknown name
+raises ``KeyError`` when the module is imported, so a typo cannot ship.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+__all__ = ["NDIMAGE", "DocFiller"]
+
+F = TypeVar("F", bound=Callable)
+
+_PLACEHOLDER = re.compile(r"^(?P<indent>[ \t]*)%\((?P<key>\w+)\)s[ \t]*$|%\((?P<inline>\w+)\)s", re.M)
+
+
+class DocFiller:
+    """Decorator filling ``%(name)s`` placeholders of a docstring from shared entries."""
+
+    def __init__(self, *tables: Mapping[str, str], **entries: str) -> None:
+        merged: dict[str, str] = {}
+        for table in (*tables, entries):
+            merged.update(table)
+        self.entries = {k: textwrap.dedent(v).strip("\n") for k, v in merged.items()}
+
+    def extend(self, *tables: Mapping[str, str], **entries: str) -> DocFiller:
+        """A filler with these entries added to (or replacing) this one's."""
+        return DocFiller(self.entries, *tables, **entries)
+
+    def fill(self, doc: str) -> str:
+        """``doc`` with every placeholder replaced."""
+
+        def replace(match: re.Match) -> str:
+            if match["inline"]:
+                return self.entries[match["inline"]]
+            text = self.entries[match["key"]]
+            return textwrap.indent(text, match["indent"], lambda line: True)
+
+        return _PLACEHOLDER.sub(replace, doc)
+
+    def __call__(self, func: F) -> F:
+        if func.__doc__:  # None under python -OO
+            func.__doc__ = self.fill(func.__doc__)
+        return func
+
+
+#: Entries shared by the ``bigimg.ndimage`` twins (scipy's parameter names).
+NDIMAGE = {
+    "input": """
+        input : array_like or dask array
+            The volume. A numpy array (or anything with ``__array__``) is wrapped with
+            dask's automatic chunks; a dask array keeps its chunks.""",
+    "output": """
+        output : dtype, optional
+            The result's dtype, by scipy's rules when omitted. An array is refused with a
+            ``TypeError``: the result is lazy, store it with :func:`bigimg.save_zarr`.""",
+    "mode_reflect": """
+        mode : {'reflect', 'constant', 'nearest', 'mirror', 'wrap', 'grid-constant', \
+'grid-mirror', 'grid-wrap'}, optional
+            How the volume is extended beyond its outer faces (default ``'reflect'``),
+            as in scipy. Inside the volume the halo holds the true neighbours.""",
+    "mode_multiple": """
+        mode : str or sequence of str, optional
+            Boundary mode as in scipy (default ``'reflect'``); a sequence gives one per
+            filtered axis. Inside the volume the halo holds the true neighbours.""",
+    "cval": """
+        cval : scalar, optional
+            Value beyond the faces when ``mode`` is ``'constant'`` (default 0.0).""",
+    "origin": """
+        origin : int, optional
+            Shift of the kernel's centre (default 0), as in scipy.""",
+    "origin_multiple": """
+        origin : int or sequence of int, optional
+            Shift of the kernel's centre, one per filtered axis (default 0).""",
+    "axes": """
+        axes : int or sequence of int, optional
+            Axes to filter along (keyword-only; default all), as in scipy.""",
+    "axis": """
+        axis : int, optional
+            The axis to filter along (default -1).""",
+    "size_foot": """
+        size : int or sequence of int, optional
+            Shape of the (box) neighbourhood; ignored when ``footprint`` is given.
+        footprint : array_like of bool, optional
+            The neighbourhood's shape as a mask; takes precedence over ``size``.""",
+    "structure": """
+        structure : array_like, optional
+            Structuring element (nonzero = part of it); default the cross of
+            ``generate_binary_structure(ndim, 1)``.""",
+    "labels": """
+        labels : array_like or dask array of int, optional
+            Label volume of the input's shape; voxels with label 0 are background.""",
+    "index": """
+        index : int or sequence of int, optional
+            The labels to measure (default: all nonzero labels together).""",
+    "returns": """
+        dask array
+            Lazy, with the input's shape and chunks; nothing is computed until asked.""",
+}
