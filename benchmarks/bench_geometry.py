@@ -66,8 +66,8 @@ import scipy.ndimage as ndi
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from bigimg import ndimage as geo  # noqa: E402
 from bigimg._monitor import ResourceMonitor, format_bytes  # noqa: E402
-from bigimg.ndimage import _geometry as geo  # noqa: E402
 
 try:
     import dask_image.ndinterp as dii

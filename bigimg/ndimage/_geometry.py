@@ -8,25 +8,31 @@ and return lazy dask arrays. Each call
    ``ArgumentError`` where scipy raises ``RuntimeError``; scipy's output dtype);
 2. reproduces scipy's coordinate mapping (zoom factors, ``grid_mode``, rotate's centre
    and reshape, homogeneous matrices);
-3. prefilters with the halo scheme of :mod:`bigimg.ndimage._spline` when
+3. prefilters with the halo scheme of :mod:`bigimg._geometry._spline` when
    ``prefilter=True`` and ``order >= 2`` (within ``SPLINE_TOL * max|input|`` of scipy);
 4. builds one task per output chunk that reads only the input region it needs
-   (:mod:`bigimg.ndimage._geometry_regions`) and interpolates it
-   (:mod:`bigimg.ndimage._geometry_graph`): zoom and shift one axis at a time with
+   (:mod:`bigimg._geometry._regions`) and interpolates it
+   (:mod:`bigimg._geometry._graph`): zoom and shift one axis at a time with
    scipy's own 1-D taps, rotate of volumes with 2-D taps shared by all planes, other
    affine maps of volumes with a numba kernel (scipy at the faces), the rest by scipy.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
 import dask.array as da
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 from scipy import ndimage as ndi
 from scipy import special
 
 from bigimg._args import as_dask
-from bigimg.ndimage._geometry_maps import AffineMap, MappingMap
-from bigimg.ndimage._geometry_setup import (
+from bigimg._docs import NDIMAGE, DocFiller
+from bigimg._geometry import (
+    AffineMap,
+    MappingMap,
     coordinate_map,
     interpolate,
     output_chunks_for,
@@ -44,85 +50,81 @@ __all__ = [
     "zoom",
 ]
 
-_NOTES = """
-    Accuracy: wherever the interpolant jumps (``order=0``; ``constant`` and ``wrap`` at
-    the faces) scipy's coordinates are reproduced bit for bit, so nearest-neighbour
-    results, ties and ``cval`` decisions are scipy's exactly; elsewhere values agree to
-    float64 rounding (an integer output may differ by one where scipy's value lies
-    within rounding of a half). With ``prefilter=True`` and ``order >= 2`` the spline
-    coefficients come from the halo prefilter and are within
-    ``SPLINE_TOL * max|input|`` (1e-13) of scipy's.
+#: The transforms' shared texts, on top of :data:`bigimg._docs.NDIMAGE`.
+_docs = DocFiller(
+    NDIMAGE,
+    geometry_returns="""
+        dask array
+            Lazy, of the output shape, in ``output_chunks``; nothing is computed until
+            asked (except as said in the Notes).""",
+    geometry_notes="""
+        Accuracy: wherever the interpolant jumps (``order=0``; ``constant`` and ``wrap`` at
+        the faces) scipy's coordinates are reproduced bit for bit, so nearest-neighbour
+        results, ties and ``cval`` decisions are scipy's exactly; elsewhere values agree to
+        float64 rounding (an integer output may differ by one where scipy's value lies
+        within rounding of a half). With ``prefilter=True`` and ``order >= 2`` the spline
+        coefficients come from the halo prefilter and are within
+        ``SPLINE_TOL * max|input|`` (1e-13) of scipy's.
 
-    Memory: one task holds one output chunk (and its float64 values), the input region
-    it maps to (its bounding box plus the spline's reach, extended to the array's face
-    where the boundary ``mode`` folds coordinates back; for ``wrap`` and ``grid-wrap``
-    chunks that cross a face read the whole axis) and at most 2**20 float64
-    coordinates (8 MiB) at a time. Zoom and shift read the region slab by slab instead
-    (partial sums of at most 2**19 float64 values, 4 MiB, per slab).
-
-"""
-
-
-# ----------------------------------------------------------------------- helpers
-def _shared_notes(func):
-    """Put the notes every transform shares into ``func``'s docstring."""
-    func.__doc__ = func.__doc__.replace("    {notes}\n", _NOTES)
-    return func
+        Memory: one task holds one output chunk (and its float64 values), the input region
+        it maps to (its bounding box plus the spline's reach, extended to the array's face
+        where the boundary ``mode`` folds coordinates back; for ``wrap`` and ``grid-wrap``
+        chunks that cross a face read the whole axis) and at most 2**20 float64
+        coordinates (8 MiB) at a time. Zoom and shift read the region slab by slab instead
+        (partial sums of at most 2**19 float64 values, 4 MiB, per slab).""",
+)
 
 
 # ------------------------------------------------------------------- public names
-@_shared_notes
+@_docs
 def affine_transform(
-    input,
-    matrix,
-    offset=0.0,
-    output_shape=None,
-    output=None,
-    order=3,
-    mode="constant",
-    cval=0.0,
-    prefilter=True,
+    input: ArrayLike,
+    matrix: ArrayLike,
+    offset: float | Sequence[float] = 0.0,
+    output_shape: Sequence[int] | None = None,
+    output: DTypeLike | None = None,
+    order: int = 3,
+    mode: str = "constant",
+    cval: float = 0.0,
+    prefilter: bool = True,
     *,
-    output_chunks=None,
-):
+    output_chunks: int | Sequence[int] | Sequence[Sequence[int]] | None = None,
+) -> da.Array:
     """Chunked twin of :func:`scipy.ndimage.affine_transform`.
 
     Parameters
     ----------
-    input : array_like or dask array
+    %(input)s
     matrix : ndarray
         ``(ndim,)`` (diagonal), ``(ndim, out_ndim)``, ``(ndim, ndim + 1)`` or homogeneous
         ``(ndim + 1, ndim + 1)``; maps output coordinates ``o`` to input coordinates
         ``matrix @ o + offset``.
     offset : float or sequence, optional
+        Offset added to the mapped coordinates, one for every axis or one per axis
+        (default 0.0; ignored when ``matrix`` holds it).
     output_shape : tuple of int, optional
         Default: the input's shape.
-    output : dtype, optional
-        Output dtype (default: the input's). An array is a ``TypeError``: results are lazy.
-    order : int, optional
-        Spline order 0-5 (default 3).
-    mode : str, optional
-        scipy's interpolation boundary mode (default ``'constant'``).
-    cval : scalar, optional
-    prefilter : bool, optional
-        B-spline prefilter for ``order > 1`` (default True).
-    output_chunks : tuple, optional
-        Keyword-only. Chunks of the result (default: the input's chunk sizes).
+    %(output)s
+    %(spline_order)s
+    %(mode_interp_constant)s
+    %(cval)s
+    %(prefilter)s
+    %(output_chunks)s
 
     Returns
     -------
-    dask array
-        Lazy result of shape ``output_shape``.
+    %(geometry_returns)s
 
     Raises
     ------
-    TypeError, ValueError
-        Before any graph is built (``ArgumentError`` where scipy raises ``RuntimeError``).
+    %(raises)s
 
     Notes
     -----
     Each output chunk's input region is the bounding box of its corners' images.
-    {notes}
+
+    %(geometry_notes)s
+
     Examples
     --------
     >>> import numpy as np, scipy.ndimage as ndi
@@ -155,42 +157,59 @@ def affine_transform(
     else:
         tmap = AffineMap(m, off)
     return interpolate(
-        x, tmap, shape, output_chunks, dtype, order, mode, cval, prefilter, "affine_transform"
+        x,
+        tmap,
+        shape,
+        output_chunks=output_chunks,
+        dtype=dtype,
+        order=order,
+        mode=mode,
+        cval=cval,
+        prefilter=prefilter,
+        name="affine_transform",
     )
 
 
-@_shared_notes
+@_docs
 def shift(
-    input,
-    shift,
-    output=None,
-    order=3,
-    mode="constant",
-    cval=0.0,
-    prefilter=True,
+    input: ArrayLike,
+    shift: float | Sequence[float],
+    output: DTypeLike | None = None,
+    order: int = 3,
+    mode: str = "constant",
+    cval: float = 0.0,
+    prefilter: bool = True,
     *,
-    output_chunks=None,
-):
+    output_chunks: int | Sequence[int] | Sequence[Sequence[int]] | None = None,
+) -> da.Array:
     """Chunked twin of :func:`scipy.ndimage.shift`.
 
     Parameters
     ----------
-    input : array_like or dask array
+    %(input)s
     shift : float or sequence
         Shift along each axis (output voxel ``o`` reads input ``o - shift``).
-    output, order, mode, cval, prefilter
-        As :func:`affine_transform`.
-    output_chunks : tuple, optional
-        Keyword-only. Chunks of the result (default: the input's chunk sizes).
+    %(output)s
+    %(spline_order)s
+    %(mode_interp_constant)s
+    %(cval)s
+    %(prefilter)s
+    %(output_chunks)s
 
     Returns
     -------
-    dask array
+    %(geometry_returns)s
+
+    Raises
+    ------
+    %(raises)s
 
     Notes
     -----
     Coordinates are scipy's (``o + (-shift)``), computed per axis.
-    {notes}
+
+    %(geometry_notes)s
+
     Examples
     --------
     >>> import numpy as np, scipy.ndimage as ndi
@@ -207,46 +226,63 @@ def shift(
     neg = np.asarray([-ii for ii in sequence(shift, x.ndim)], dtype=np.float64)
     tmap = separable(x.shape, np.ones(x.ndim), "shift", neg)
     return interpolate(
-        x, tmap, x.shape, output_chunks, dtype, order, mode, cval, prefilter, "shift"
+        x,
+        tmap,
+        x.shape,
+        output_chunks=output_chunks,
+        dtype=dtype,
+        order=order,
+        mode=mode,
+        cval=cval,
+        prefilter=prefilter,
+        name="shift",
     )
 
 
-@_shared_notes
+@_docs
 def zoom(
-    input,
-    zoom,
-    output=None,
-    order=3,
-    mode="constant",
-    cval=0.0,
-    prefilter=True,
+    input: ArrayLike,
+    zoom: float | Sequence[float],
+    output: DTypeLike | None = None,
+    order: int = 3,
+    mode: str = "constant",
+    cval: float = 0.0,
+    prefilter: bool = True,
     *,
-    grid_mode=False,
-    output_chunks=None,
-):
+    grid_mode: bool = False,
+    output_chunks: int | Sequence[int] | Sequence[Sequence[int]] | None = None,
+) -> da.Array:
     """Chunked twin of :func:`scipy.ndimage.zoom`.
 
     Parameters
     ----------
-    input : array_like or dask array
+    %(input)s
     zoom : float or sequence
         Zoom factor per axis; the output shape is ``round(input.shape * zoom)``.
-    output, order, mode, cval, prefilter
-        As :func:`affine_transform`.
+    %(output)s
+    %(spline_order)s
+    %(mode_interp_constant)s
+    %(cval)s
+    %(prefilter)s
     grid_mode : bool, optional
         Keyword-only, as scipy: zoom the pixel grid (edges), not the sample centres.
-    output_chunks : tuple, optional
-        Keyword-only. Chunks of the result (default: the input's chunk sizes).
+    %(output_chunks)s
 
     Returns
     -------
-    dask array
+    %(geometry_returns)s
+
+    Raises
+    ------
+    %(raises)s
 
     Notes
     -----
     scipy's factors are recomputed from the shapes, ``(in - 1) / (out - 1)`` (or
     ``in / out`` with ``grid_mode``), and its coordinates reproduced bit for bit.
-    {notes}
+
+    %(geometry_notes)s
+
     Examples
     --------
     >>> import numpy as np, scipy.ndimage as ndi
@@ -274,28 +310,39 @@ def zoom(
         div, num = div - 1, num - 1
     factors = np.divide(num, div, out=np.ones_like(x.shape, dtype=np.float64), where=div != 0)
     tmap = separable(shape, factors, "grid-zoom" if grid_mode else "zoom")
-    return interpolate(x, tmap, shape, output_chunks, dtype, order, mode, cval, prefilter, "zoom")
+    return interpolate(
+        x,
+        tmap,
+        shape,
+        output_chunks=output_chunks,
+        dtype=dtype,
+        order=order,
+        mode=mode,
+        cval=cval,
+        prefilter=prefilter,
+        name="zoom",
+    )
 
 
-@_shared_notes
+@_docs
 def rotate(
-    input,
-    angle,
-    axes=(1, 0),
-    reshape=True,
-    output=None,
-    order=3,
-    mode="constant",
-    cval=0.0,
-    prefilter=True,
+    input: ArrayLike,
+    angle: float,
+    axes: Sequence[int] = (1, 0),
+    reshape: bool = True,
+    output: DTypeLike | None = None,
+    order: int = 3,
+    mode: str = "constant",
+    cval: float = 0.0,
+    prefilter: bool = True,
     *,
-    output_chunks=None,
-):
+    output_chunks: int | Sequence[int] | Sequence[Sequence[int]] | None = None,
+) -> da.Array:
     """Chunked twin of :func:`scipy.ndimage.rotate`.
 
     Parameters
     ----------
-    input : array_like or dask array
+    %(input)s
         At least 2-D.
     angle : float
         Rotation angle in degrees.
@@ -303,22 +350,30 @@ def rotate(
         The plane of rotation (default ``(1, 0)``).
     reshape : bool, optional
         Grow the output to hold the whole rotated input (default True).
-    output, order, mode, cval, prefilter
-        As :func:`affine_transform`; the prefilter runs in the rotation plane only, as
-        scipy does plane by plane.
-    output_chunks : tuple, optional
-        Keyword-only. Chunks of the result (default: the input's chunk sizes).
+    %(output)s
+    %(spline_order)s
+    %(mode_interp_constant)s
+    %(cval)s
+    %(prefilter)s
+        The prefilter runs in the rotation plane only, as scipy does plane by plane.
+    %(output_chunks)s
 
     Returns
     -------
-    dask array
+    %(geometry_returns)s
+
+    Raises
+    ------
+    %(raises)s
 
     Notes
     -----
     scipy's matrix (``cosdg``/``sindg``), centre and reshaped shape are reproduced. scipy
     rotates one plane at a time; here every plane of a chunk shares scipy's 2-D taps,
     found once per chunk and summed over all planes together.
-    {notes}
+
+    %(geometry_notes)s
+
     Examples
     --------
     >>> import numpy as np, scipy.ndimage as ndi
@@ -356,52 +411,61 @@ def rotate(
         x,
         AffineMap(rot, offset),
         out_shape,
-        output_chunks,
-        dtype,
-        order,
-        mode,
-        cval,
-        prefilter,
-        "rotate",
+        output_chunks=output_chunks,
+        dtype=dtype,
+        order=order,
+        mode=mode,
+        cval=cval,
+        prefilter=prefilter,
+        name="rotate",
         axes=tuple(ax),
     )
 
 
-@_shared_notes
+@_docs
 def map_coordinates(
-    input,
-    coordinates,
-    output=None,
-    order=3,
-    mode="constant",
-    cval=0.0,
-    prefilter=True,
+    input: ArrayLike,
+    coordinates: ArrayLike,
+    output: DTypeLike | None = None,
+    order: int = 3,
+    mode: str = "constant",
+    cval: float = 0.0,
+    prefilter: bool = True,
     *,
-    output_chunks=None,
-):
+    output_chunks: int | Sequence[int] | Sequence[Sequence[int]] | None = None,
+) -> da.Array:
     """Chunked twin of :func:`scipy.ndimage.map_coordinates`.
 
     Parameters
     ----------
-    input : array_like or dask array
+    %(input)s
     coordinates : array_like or dask array
         ``(input.ndim, *output_shape)`` input coordinates of every output voxel.
-    output, order, mode, cval, prefilter
-        As :func:`affine_transform`.
+    %(output)s
+    %(spline_order)s
+    %(mode_interp_constant)s
+    %(cval)s
+    %(prefilter)s
     output_chunks : tuple, optional
         Keyword-only. Chunks of the result. Default: the chunks of a dask
         ``coordinates`` (axes 1...), else the input's chunk sizes.
 
     Returns
     -------
-    dask array
+    %(geometry_returns)s
+
+    Raises
+    ------
+    %(raises)s
 
     Notes
     -----
     **Computes at call time** the minimum and maximum coordinate of every output chunk
     (one pass over ``coordinates``, a tiny result): the input region each chunk reads
     must be known to build the graph. Coordinates are used exactly as given.
-    {notes}
+
+    %(geometry_notes)s
+
     Examples
     --------
     >>> import numpy as np, scipy.ndimage as ndi
@@ -433,45 +497,60 @@ def map_coordinates(
     chunks = output_chunks_for(output_chunks, x, shape, dtype)
     tmap = coordinate_map(coords, chunks)
     return interpolate(
-        x, tmap, shape, chunks, dtype, order, mode, cval, prefilter, "map_coordinates"
+        x,
+        tmap,
+        shape,
+        output_chunks=chunks,
+        dtype=dtype,
+        order=order,
+        mode=mode,
+        cval=cval,
+        prefilter=prefilter,
+        name="map_coordinates",
     )
 
 
-@_shared_notes
+@_docs
 def geometric_transform(
-    input,
-    mapping,
-    output_shape=None,
-    output=None,
-    order=3,
-    mode="constant",
-    cval=0.0,
-    prefilter=True,
-    extra_arguments=(),
-    extra_keywords=None,
+    input: ArrayLike,
+    mapping: Callable[..., Sequence[float]],
+    output_shape: Sequence[int] | None = None,
+    output: DTypeLike | None = None,
+    order: int = 3,
+    mode: str = "constant",
+    cval: float = 0.0,
+    prefilter: bool = True,
+    extra_arguments: Sequence[Any] = (),
+    extra_keywords: Mapping[str, Any] | None = None,
     *,
-    output_chunks=None,
-):
+    output_chunks: int | Sequence[int] | Sequence[Sequence[int]] | None = None,
+) -> da.Array:
     """Chunked twin of :func:`scipy.ndimage.geometric_transform`.
 
     Parameters
     ----------
-    input : array_like or dask array
+    %(input)s
     mapping : callable
         ``mapping(output_coords_tuple, *extra_arguments, **extra_keywords)`` returns the
         input coordinates (a sequence of ``input.ndim`` floats). Must pickle to run on
         distributed workers.
     output_shape : tuple of int, optional
-    output, order, mode, cval, prefilter
-        As :func:`affine_transform`.
-    extra_arguments : tuple, optional
-    extra_keywords : dict, optional
-    output_chunks : tuple, optional
-        Keyword-only. Chunks of the result (default: the input's chunk sizes).
+        Default: the input's shape.
+    %(output)s
+    %(spline_order)s
+    %(mode_interp_constant)s
+    %(cval)s
+    %(prefilter)s
+    %(extra)s
+    %(output_chunks)s
 
     Returns
     -------
-    dask array
+    %(geometry_returns)s
+
+    Raises
+    ------
+    %(raises)s
 
     Notes
     -----
@@ -479,7 +558,9 @@ def geometric_transform(
     chunk's input region exactly (an arbitrary mapping has no cheaper safe bound), and
     again in the tasks, as scipy does; this is as slow as scipy's own per-voxel Python
     calls, twice.
-    {notes}
+
+    %(geometry_notes)s
+
     Examples
     --------
     >>> import numpy as np, scipy.ndimage as ndi
@@ -504,5 +585,14 @@ def geometric_transform(
     shape = tuple(int(s) for s in shape)
     tmap = MappingMap(mapping, tuple(extra_arguments), kw, x.ndim)
     return interpolate(
-        x, tmap, shape, output_chunks, dtype, order, mode, cval, prefilter, "geometric_transform"
+        x,
+        tmap,
+        shape,
+        output_chunks=output_chunks,
+        dtype=dtype,
+        order=order,
+        mode=mode,
+        cval=cval,
+        prefilter=prefilter,
+        name="geometric_transform",
     )

@@ -20,13 +20,19 @@ from hypothesis import strategies as st
 
 from bigimg import ArgumentError
 from bigimg._args import FILTER_MODES
+from bigimg._geometry import SPLINE_TOL, coefficients, spline_error_bound, spline_halo
+from bigimg._geometry._graph import _run_chunk
+from bigimg._geometry._regions import axis_region
+from bigimg._geometry._spline_kernel import SHORT, filter_block
+from bigimg._geometry._taps import _from_combs, axis_taps, separable_interpolate
 from bigimg.ndimage import _geometry as geo
 from bigimg.ndimage import _spline as spl
-from bigimg.ndimage._geometry_graph import _run_chunk
-from bigimg.ndimage._geometry_regions import axis_region
-from bigimg.ndimage._geometry_taps import _from_combs, axis_taps, separable_interpolate
-from bigimg.ndimage._spline_kernel import SHORT, filter_block
-from bigimg.testing import count_computes, odd_chunkings, raise_if_dask_computes
+from bigimg.testing import (
+    count_computes,
+    odd_chunkings,
+    raise_if_dask_computes,
+    shapes_and_chunkings,
+)
 
 MODES = list(FILTER_MODES)
 RNG = np.random.default_rng(7)
@@ -499,7 +505,7 @@ def test_spline_filters_match_scipy_within_the_bound(mode):
     data = RNG.standard_normal((96, 83))
     x = da.from_array(data, chunks=(20, 30))  # axes longer than every halo
     for order in (2, 3, 5):
-        bound = spl.SPLINE_TOL * np.abs(data).max() + 1e-13
+        bound = SPLINE_TOL * np.abs(data).max() + 1e-13
         for ours, ref in [
             (spl.spline_filter(x, order, mode=mode), ndi.spline_filter(data, order, mode=mode)),
             (
@@ -550,15 +556,15 @@ def test_the_documented_bound_holds_and_the_halo_matters(shape, chunks):
     x = da.from_array(data, chunks=chunks)
     for order in (3, 5):
         ref = ndi.spline_filter(data, order, mode="mirror")
-        halo = spl.spline_halo(order, 2)
-        assert spl.spline_error_bound(order, 2, halo) <= spl.SPLINE_TOL
+        halo = spline_halo(order, 2)
+        assert spline_error_bound(order, 2, halo) <= SPLINE_TOL
         for depth in (halo, 3):
-            coef, _ = spl.coefficients(x, order, "mirror", 0.0, (0, 1), depth=depth)
+            coef, _ = coefficients(x, order, "mirror", 0.0, (0, 1), depth=depth)
             err = np.abs(coef.compute() - ref).max()
             # the proven bound, plus float64 rounding of the filter itself
-            assert err <= spl.spline_error_bound(order, 2, depth) * np.abs(data).max() + 1e-13
+            assert err <= spline_error_bound(order, 2, depth) * np.abs(data).max() + 1e-13
             if depth == 3:  # a short halo is visibly wrong: the tolerance is not vacuous
-                assert err > 100 * spl.SPLINE_TOL * np.abs(data).max()
+                assert err > 100 * SPLINE_TOL * np.abs(data).max()
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -687,17 +693,18 @@ def test_tasks_pickle_cheaply():
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    rows=st.lists(st.integers(1, 6), min_size=1, max_size=6),
-    cols=st.lists(st.integers(1, 8), min_size=1, max_size=5),
+    case=shapes_and_chunkings(
+        min_dims=2, max_dims=2, max_side=40, max_chunk=8, max_chunks_per_axis=6
+    ),
     angle=st.floats(-180, 180),
     mode=st.sampled_from(MODES),
 )
-def test_any_chunking(rows, cols, angle, mode):
-    shape = (sum(rows), sum(cols))
+def test_any_chunking(case, angle, mode):
+    shape, chunks = case
     data = X2[: shape[0], : shape[1]] if shape[0] <= 17 and shape[1] <= 19 else None
     if data is None:
         data = np.resize(X2, shape)
-    x = da.from_array(data, chunks=(tuple(rows), tuple(cols)))
+    x = da.from_array(data, chunks=chunks)
     _check(geo.rotate(x, angle, order=1, mode=mode), ndi.rotate(data, angle, order=1, mode=mode))
 
 

@@ -11,7 +11,7 @@ For every output chunk the builder
 
 * **separable** (zoom, shift, diagonal matrices: scipy's ``NI_ZoomShift``, finite
   coordinates): scipy's exact per-axis coordinates go through scipy's own 1-D taps,
-  applied one axis at a time (:mod:`bigimg.ndimage._geometry_taps`). Every tie and
+  applied one axis at a time (:mod:`bigimg._geometry._taps`). Every tie and
   boundary decision is scipy's; only the rounding of the sums differs.
 * **planes** (``rotate`` of volumes): the 2-D taps of the chunk's pixels are found once
   and shared by every plane of the untouched axes (same module).
@@ -19,7 +19,7 @@ For every output chunk the builder
   inside the array, and every chunk in ``constant`` mode): numba sums where no boundary
   rule applies; the voxels within rounding of a face are redone at scipy's exact
   coordinates by :func:`scipy.ndimage.map_coordinates`
-  (:mod:`bigimg.ndimage._geometry_affine`).
+  (:mod:`bigimg._geometry._affine`).
 * **exact**: scipy's coordinates recomputed with scipy's own floating-point operations,
   the region start subtracted (exact here: an integer ``a <= c``), and
   :func:`scipy.ndimage.map_coordinates`; every rounding, tie and boundary decision is
@@ -47,8 +47,8 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 from scipy import ndimage as ndi
 
-from bigimg.ndimage._geometry_affine import affine_volume
-from bigimg.ndimage._geometry_maps import (
+from bigimg._geometry._affine import affine_volume
+from bigimg._geometry._maps import (
     AffineMap,
     CoordinateMap,
     MappingMap,
@@ -56,8 +56,8 @@ from bigimg.ndimage._geometry_maps import (
     SeparableMap,
     ShiftedMapping,
 )
-from bigimg.ndimage._geometry_regions import axis_region
-from bigimg.ndimage._geometry_taps import plane_interpolate, scipy_cast, separable_interpolate
+from bigimg._geometry._regions import axis_region
+from bigimg._geometry._taps import plane_interpolate, scipy_cast, separable_interpolate
 
 __all__ = ["build_interpolation"]
 
@@ -165,7 +165,15 @@ def _run_affine(region: np.ndarray, task: _Chunk) -> np.ndarray:
     low = -np.asarray(start, dtype=np.float64)
     high = np.asarray(task.extent, dtype=np.float64) - 1 + low
     values, flag = affine_volume(
-        region, tmap.matrix, offset, p.order, low, high, p.mode == "constant", p.cval, task.shape
+        region,
+        tmap.matrix,
+        offset,
+        order=p.order,
+        low=low,
+        high=high,
+        constant=p.mode == "constant",
+        cval=p.cval,
+        shape=task.shape,
     )
     idx = np.nonzero(flag)
     if len(idx[0]):

@@ -27,7 +27,7 @@ import math
 import numba
 import numpy as np
 
-from bigimg.ndimage._geometry_maps import SLACK
+from bigimg._geometry._maps import SLACK
 
 __all__ = ["affine_volume", "bspline"]
 
@@ -204,6 +204,7 @@ def affine_volume(
     region: np.ndarray,
     matrix: np.ndarray,
     offset: np.ndarray,
+    *,
     order: int,
     low: np.ndarray,
     high: np.ndarray,
@@ -224,12 +225,12 @@ def affine_volume(
         region,
         np.ascontiguousarray(matrix, dtype=np.float64),
         np.ascontiguousarray(offset, dtype=np.float64),
-        int(order),
-        np.asarray(low, dtype=np.float64),
-        np.asarray(high, dtype=np.float64),
-        bool(constant),
-        float(cval),
-        out,
-        flag,
+        order=int(order),
+        low=np.asarray(low, dtype=np.float64),
+        high=np.asarray(high, dtype=np.float64),
+        constant=bool(constant),
+        cval=float(cval),
+        out=out,
+        flag=flag,
     )
     return out, flag

@@ -1,4 +1,4 @@
-"""Argument handling shared by the geometric transforms (see :mod:`._geometry`).
+"""Argument handling shared by the geometric transforms (see :mod:`bigimg.ndimage._geometry`).
 
 scipy's dtype and errors from a one-voxel probe, output chunks, scipy's per-axis
 coordinates for zoom/shift, per-chunk bounds of explicit coordinates, and the step that
@@ -14,9 +14,9 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from bigimg._args import probe_array, resolve_output
-from bigimg.ndimage._geometry_graph import build_interpolation
-from bigimg.ndimage._geometry_maps import CoordinateMap, SeparableMap
-from bigimg.ndimage._spline import coefficients
+from bigimg._geometry._graph import build_interpolation
+from bigimg._geometry._maps import CoordinateMap, SeparableMap
+from bigimg._geometry._spline import coefficients
 
 __all__ = [
     "coordinate_map",
@@ -63,7 +63,7 @@ def output_chunks_for(output_chunks, x: da.Array, shape: tuple[int, ...], dtype)
 
 
 def interpolate(
-    x, tmap, shape, output_chunks, dtype, order, mode, cval, prefilter, name, *, axes=None
+    x, tmap, shape, *, output_chunks, dtype, order, mode, cval, prefilter, name, axes=None
 ):
     """Prefilter (if asked) and build the per-chunk graph.
 

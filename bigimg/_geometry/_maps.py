@@ -157,7 +157,7 @@ class SeparableMap:
 
     ``coords`` holds scipy's exact per-axis coordinates over the whole output axis
     (computed by the caller with scipy's operations). When they are all finite, chunks
-    run the separable kernel (:mod:`bigimg.ndimage._geometry_taps`); otherwise the
+    run the separable kernel (:mod:`bigimg._geometry._taps`); otherwise the
     exact kernel.
     """
 
