@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from bigimg import ArgumentError
 from bigimg._args import normalize_modes, resolve_output
 from bigimg._halo import apply_blockwise, footprint_depth, merge_small_chunks
+from bigimg.testing import shapes_and_chunkings
 
 
 @pytest.mark.parametrize("size", range(1, 8))
@@ -25,8 +26,12 @@ def test_footprint_depth_is_the_measured_reach(size):
         assert footprint_depth((size,), (origin,)) == (reach,)
 
 
-@given(st.lists(st.integers(1, 9), min_size=1, max_size=12), st.integers(1, 12))
-def test_merge_small_chunks(chunks, minimum):
+@given(
+    shapes_and_chunkings(max_dims=1, max_side=108, max_chunk=9, max_chunks_per_axis=12),
+    st.integers(1, 12),
+)
+def test_merge_small_chunks(case, minimum):
+    _, (chunks,) = case  # 1 to 12 chunks of 1 to 9 elements
     merged = merge_small_chunks(tuple(chunks), minimum)
     assert sum(merged) == sum(chunks)
     bounds = set(np.cumsum(chunks).tolist())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import DTypeLike
 from scipy import ndimage as ndi
 
 __all__ = ["blobs", "ct_phantom", "odd_chunkings", "random_volume"]
@@ -27,7 +28,11 @@ def blobs(
 
 
 def ct_phantom(
-    shape: Sequence[int] = (64, 64, 64), *, dtype=np.uint16, noise: float = 40.0, seed: int = 0
+    shape: Sequence[int] = (64, 64, 64),
+    *,
+    dtype: DTypeLike = np.uint16,
+    noise: float = 40.0,
+    seed: int = 0,
 ) -> np.ndarray:
     """A CT-like volume: air, a soft-tissue ellipsoid, dense 'bone' blobs and noise.
 
@@ -52,7 +57,22 @@ def odd_chunkings(shape: Sequence[int], halo: int = 3) -> dict[str, tuple]:
     """Named chunkings that exercise every corner of blockwise code for ``shape``.
 
     single chunk, halves, a remainder, irregular tuples, size-1 chunks, and
-    chunks smaller than ``halo``.
+    chunks smaller than ``halo``. Each value is a ``chunks=`` argument for dask (a
+    tuple with one int or one tuple of block lengths per axis). The hypothesis
+    strategy :func:`bigimg.testing.chunkings` searches all chunkings of a shape,
+    these among them.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> from bigimg.testing import odd_chunkings
+    >>> named = odd_chunkings((7, 9), halo=3)
+    >>> list(named)
+    ['single', 'halves', 'remainder', 'irregular', 'ones', 'smaller_than_halo']
+    >>> named["irregular"]
+    ((1, 5, 1), (1, 5, 2, 1))
+    >>> da.zeros((7, 9), chunks=named["smaller_than_halo"]).chunks
+    ((2, 2, 2, 1), (3, 3, 3))
     """
     shape = tuple(int(s) for s in shape)
 
@@ -78,7 +98,9 @@ def odd_chunkings(shape: Sequence[int], halo: int = 3) -> dict[str, tuple]:
     }
 
 
-def random_volume(shape=(19, 23, 29), dtype=np.float32, seed=0):
+def random_volume(
+    shape: Sequence[int] = (19, 23, 29), dtype: DTypeLike = np.float32, seed: int = 0
+) -> np.ndarray:
     """Random data spanning a useful part of ``dtype``'s range."""
     rng = np.random.default_rng(seed)
     dtype = np.dtype(dtype)

@@ -15,9 +15,7 @@ from hypothesis.extra import numpy as hnp
 
 from bigimg.io import open_raw, save_raw
 from bigimg.io._raw import RawReader, RawWriter
-from bigimg.testing import random_volume
-
-from ._conformance import SHAPE, ReaderConformance
+from bigimg.testing import ReaderConformance, random_volume
 
 
 class TestRawConformance(ReaderConformance):
@@ -30,7 +28,7 @@ class TestRawConformance(ReaderConformance):
         return path, data.shape, data.dtype
 
     def open(self, source, chunks):
-        path, shape, dtype = source if isinstance(source, tuple) else (source, SHAPE, "u1")
+        path, shape, dtype = source if isinstance(source, tuple) else (source, self.SHAPE, "u1")
         return open_raw(path, shape, dtype, chunks=chunks)
 
 
@@ -45,7 +43,7 @@ class TestRawFortranOffsetConformance(TestRawConformance):
         return path, data.shape, data.dtype
 
     def open(self, source, chunks):
-        path, shape, dtype = source if isinstance(source, tuple) else (source, SHAPE, "u1")
+        path, shape, dtype = source if isinstance(source, tuple) else (source, self.SHAPE, "u1")
         return open_raw(path, shape, dtype, offset=17, order="F", chunks=chunks)
 
 

@@ -12,9 +12,7 @@ import tifffile
 
 from bigimg.io import open_tiff, save_tiff
 from bigimg.io._tiff import TiffReader, TiffSequenceReader, natural_key
-from bigimg.testing import random_volume
-
-from ._conformance import ReaderConformance
+from bigimg.testing import ReaderConformance, random_volume
 
 
 class TestTiffFileConformance(ReaderConformance):

@@ -13,9 +13,7 @@ from bigimg import IncompleteOutputError
 from bigimg.io import open_zarr, save_zarr
 from bigimg.io._atomic import PARTIAL_TAG
 from bigimg.io._zarr import INCOMPLETE_ATTR, ZarrReader
-from bigimg.testing import random_volume
-
-from ._conformance import ReaderConformance
+from bigimg.testing import ReaderConformance, random_volume
 
 
 class TestZarrV3Conformance(ReaderConformance):
@@ -248,5 +246,6 @@ def test_save_zarr_aligns_irregular_dask_chunks(tmp_path):
     np.testing.assert_array_equal(open_zarr(path).compute(), data)
     with pytest.raises(ValueError, match="one regular chunk shape"):
         save_zarr(src, tmp_path / "x.zarr", chunks=((1, 18), 23, 29))
-    with pytest.raises(NotImplementedError, match="local stores only"):
-        save_zarr(src, "s3://bucket/x.zarr")
+    # URLs are accepted now (issue 10); a scheme no filesystem knows is refused
+    with pytest.raises(ValueError, match="no fsspec filesystem knows"):
+        save_zarr(src, "nosuchfs://bucket/x.zarr")

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bigimg import stats
-from bigimg.stats import _select
-from bigimg.testing import random_volume
+from bigimg._tables import _select
+from bigimg.testing import random_volume, shapes_and_chunkings
 
 from ._common import CHUNKS, SMALL, chunk_names, sweep
 
@@ -153,8 +153,9 @@ def test_refinement_levels(monkeypatch, dt):
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_hypothesis_chunkings(data):
-    shape = tuple(data.draw(st.integers(1, 7), label=f"n{i}") for i in range(3))
-    chunks = tuple(data.draw(st.integers(1, n), label=f"c{i}") for i, n in enumerate(shape))
+    shape, chunks = data.draw(
+        shapes_and_chunkings(min_dims=3, max_dims=3, max_side=7), label="shape, chunks"
+    )
     kind = data.draw(st.sampled_from(["f4", "f8", "i2", "u1", "i8"]))
     seed = data.draw(st.integers(0, 2**16))
     x = random_volume(shape, np.dtype(kind), seed=seed)
