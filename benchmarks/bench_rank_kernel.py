@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from scipy import ndimage as ndi
 
-from bigimg.ndimage._rank_kernels import rank_filter_block
+from bigimg._morphology import rank_filter_block
 from bigimg.testing import ct_phantom
 
 

@@ -7,51 +7,29 @@ connected component of the mask (under that neighbourhood) contains a voxel the
 first dilation step reaches, from a set input voxel or, with ``border_value=1``, from
 outside the array. The label engine (:mod:`bigimg._labels`) finds those components
 across chunks with small per-object tables, so the result is exact for any chunking
-and no iteration runs over the volume.
+and no iteration runs over the volume. The functions here check scipy's arguments;
+the fixed points are computed by :mod:`bigimg._morphology` (``fill_holes``,
+``propagate``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import dask.array as da
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 from scipy import ndimage as ndi
 
-from bigimg._errors import ArgumentError
 from bigimg._args import as_dask, normalize_axes, resolve_output
-from bigimg._labels import GlobalLabels, label_across_blocks
+from bigimg._docs import NDIMAGE, DocFiller
+from bigimg._errors import ArgumentError
+from bigimg._morphology import fill_holes, propagate
 
 __all__ = ["binary_fill_holes", "binary_propagation"]
 
-
-def _reach(ndim: int, structure: Any, origin: Any, axes: Any, name: str) -> np.ndarray:
-    """Offsets one dilation step reaches, found by dilating a single voxel with scipy.
-
-    Returns the offsets as a 3 x ... x 3 bool structure, or raises NotImplementedError
-    when they are not centred, centrosymmetric and within one voxel.
-    """
-    sizes = [3] if structure is None else list(np.shape(structure)) or [1]
-    shifts = np.abs(np.asarray(origin, dtype=np.int64)).ravel()
-    radius = max(sizes) + int(shifts.max(initial=0)) + 1
-    delta = np.zeros((2 * radius + 1,) * ndim, dtype=bool)
-    delta[(radius,) * ndim] = True
-    reached = ndi.binary_dilation(delta, structure, origin=origin, axes=axes)
-    offsets = np.argwhere(reached) - radius
-    as_set = {tuple(d) for d in offsets.tolist()}
-    centred = (0,) * ndim in as_set
-    symmetric = as_set == {tuple(-v for v in d) for d in as_set}
-    if not (centred and symmetric and np.all(np.abs(offsets) <= 1)):
-        raise NotImplementedError(
-            f"{name} across chunks needs `structure` and `origin` that give a centred, "
-            "centrosymmetric neighbourhood within one voxel (e.g. "
-            f"generate_binary_structure({ndim}, c) with origin=0); got offsets "
-            f"{sorted(as_set)}. scipy then propagates in one direction only (or may "
-            f"not converge); run scipy.ndimage.{name} on the array in memory instead."
-        )
-    out = np.zeros((3,) * ndim, dtype=bool)
-    out[tuple((offsets + 1).T)] = True
-    return out
+_docs = DocFiller(NDIMAGE)
 
 
 def _validate(func, x: da.Array, output: Any, **kwargs) -> None:
@@ -84,18 +62,15 @@ def _validate(func, x: da.Array, output: Any, **kwargs) -> None:
     resolve_output(output, probe)
 
 
-def _border_axes(structure: np.ndarray) -> tuple[bool, ...]:
-    """Per axis: does a step of the neighbourhood leave the array from its faces?"""
-    offsets = np.argwhere(structure) - 1
-    return tuple(bool(np.any(offsets[:, ax] != 0)) for ax in range(structure.ndim))
-
-
-def _in_memory(func, x: da.Array, **kwargs) -> da.Array:
-    """0-d and empty inputs: nothing to chunk; compute scipy's answer directly."""
-    return da.from_array(func(np.asarray(x.compute()), **kwargs))
-
-
-def binary_fill_holes(input, structure=None, output=None, origin=0, *, axes=None) -> da.Array:
+@_docs
+def binary_fill_holes(
+    input: ArrayLike,
+    structure: ArrayLike | None = None,
+    output: DTypeLike | None = None,
+    origin: int | Sequence[int] = 0,
+    *,
+    axes: int | Sequence[int] | None = None,
+) -> da.Array:
     """Fill the holes of binary objects across chunks; twin of ``scipy.ndimage.binary_fill_holes``.
 
     A hole is a connected component of the background (under ``structure``) that
@@ -103,7 +78,7 @@ def binary_fill_holes(input, structure=None, output=None, origin=0, *, axes=None
 
     Parameters
     ----------
-    input : array_like or dask array
+    %(input)s
         Nonzero voxels are the objects.
     structure : array_like, optional
         Connectivity of the background; default ``generate_binary_structure(ndim, 1)``
@@ -111,10 +86,8 @@ def binary_fill_holes(input, structure=None, output=None, origin=0, *, axes=None
     output : dtype, optional
         Ignored like scipy does for a dtype: the result is bool. An array is refused
         (the result is lazy).
-    origin : int or sequence of int, optional
-        Placement of ``structure`` (scipy's meaning).
-    axes : sequence of int, optional
-        Axes ``structure`` spans; default all.
+    %(origin_multiple)s
+    %(axes)s
 
     Returns
     -------
@@ -142,6 +115,7 @@ def binary_fill_holes(input, structure=None, output=None, origin=0, *, axes=None
     --------
     >>> import numpy as np, dask.array as da
     >>> from scipy import ndimage as ndi
+    >>> from bigimg.ndimage import binary_fill_holes
     >>> a = np.zeros((5, 6), dtype=bool)
     >>> a[1:4, 1:5] = True
     >>> a[2, 2:4] = False
@@ -157,15 +131,19 @@ def binary_fill_holes(input, structure=None, output=None, origin=0, *, axes=None
     """
     x = as_dask(input, name="input")
     _validate(ndi.binary_fill_holes, x, output, structure=structure, origin=origin, axes=axes)
-    if x.ndim == 0 or x.size == 0:
-        return _in_memory(ndi.binary_fill_holes, x, structure=structure, origin=origin, axes=axes)
-    reach = _reach(x.ndim, structure, origin, axes, "binary_fill_holes")
-    found = label_across_blocks(x == 0, reach, border=_border_axes(reach))
-    return found.paint(np.r_[True, ~found.touches_border[1:]])
+    return fill_holes(x, structure=structure, origin=origin, axes=axes)
 
 
+@_docs
 def binary_propagation(
-    input, structure=None, mask=None, output=None, border_value=0, origin=0, *, axes=None
+    input: ArrayLike,
+    structure: ArrayLike | None = None,
+    mask: ArrayLike | None = None,
+    output: DTypeLike | None = None,
+    border_value: int = 0,
+    origin: int | Sequence[int] = 0,
+    *,
+    axes: int | Sequence[int] | None = None,
 ) -> da.Array:
     """Propagate ``input`` inside ``mask`` across chunks; twin of ``scipy.ndimage.binary_propagation``.
 
@@ -176,7 +154,7 @@ def binary_propagation(
 
     Parameters
     ----------
-    input : array_like or dask array
+    %(input)s
         Seeds: nonzero voxels.
     structure : array_like, optional
         Connectivity; default ``generate_binary_structure(ndim, 1)`` (over ``axes``).
@@ -186,11 +164,10 @@ def binary_propagation(
     output : dtype, optional
         Ignored like scipy does for a dtype: the result is bool. An array is refused.
     border_value : int, optional
-        Value of the voxels outside the array (1 propagates in from the border).
-    origin : int or sequence of int, optional
-        Placement of ``structure`` (scipy's meaning).
-    axes : sequence of int, optional
-        Axes ``structure`` spans; default all.
+        Value of the voxels outside the array (default 0; 1 propagates in from the
+        border).
+    %(origin_multiple)s
+    %(axes)s
 
     Returns
     -------
@@ -221,6 +198,7 @@ def binary_propagation(
     --------
     >>> import numpy as np, dask.array as da
     >>> from scipy import ndimage as ndi
+    >>> from bigimg.ndimage import binary_propagation
     >>> mask = np.array([[1, 1, 0, 1, 1, 1],
     ...                  [0, 1, 0, 0, 0, 1],
     ...                  [1, 1, 0, 1, 0, 0]], dtype=bool)
@@ -244,22 +222,4 @@ def binary_propagation(
                 "(scipy: mask and input must have equal sizes)"
             )
     _validate(ndi.binary_propagation, x, output, mask=mask, **kwargs)
-    if x.ndim == 0 or x.size == 0:
-        if mask is not None:
-            kwargs["mask"] = np.asarray(mask.compute())
-        return _in_memory(ndi.binary_propagation, x, **kwargs)
-    reach = _reach(x.ndim, structure, origin, axes, "binary_propagation")
-    seeds = x != 0
-    region = (
-        da.ones(x.shape, chunks=x.chunks, dtype=bool)
-        if mask is None
-        else (mask.rechunk(x.chunks) != 0)
-    )
-    found: GlobalLabels = label_across_blocks(
-        region, reach, seeds=seeds, border=_border_axes(reach) if border_value else None
-    )
-    grow = found.has_seed.copy()
-    if border_value:
-        grow |= found.touches_border
-    grow[0] = False
-    return seeds | found.paint(grow)
+    return propagate(x, mask=mask, **kwargs)

@@ -8,28 +8,31 @@ and the tophats, computed in one blockwise step on a doubled halo, or in two ste
 when the doubled halo would exceed ``_MAX_PASS_HALO``).
 
 For a flat structuring element (``size`` or ``footprint``) on the usual dtypes the
-block kernel is bigimg's whole-array numpy kernel (:mod:`._morph_kernels`), several
-times faster than scipy's; otherwise (a non-flat ``structure``, NaN in a block,
-64-bit integers, an ``output`` dtype other than the input's, ``axes`` that reorder
-axes, a ``cval`` the dtype cannot hold) scipy's own kernel runs on the block.
+block kernel is bigimg's whole-array numpy kernel (:func:`bigimg._morphology.grey_block`),
+several times faster than scipy's; otherwise (a non-flat ``structure``, NaN in a
+block, 64-bit integers, an ``output`` dtype other than the input's, ``axes`` that
+reorder axes, a ``cval`` the dtype cannot hold) scipy's own kernel runs on the block.
+The halo is :func:`bigimg._halo.grey_depth`.
 """
 
 from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import dask.array as da
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 from scipy import ndimage as ndi
 
-from bigimg._errors import BigimgWarning
 from bigimg._args import as_dask, normalize_axes, normalize_sequence
-from bigimg._halo import apply_blockwise, footprint_depth
-from bigimg.ndimage import _morph_kernels as mk
-from bigimg.ndimage._filters import _modes_on
-from bigimg.ndimage._morph_args import into, output_dtype
+from bigimg._docs import NDIMAGE, DocFiller
+from bigimg._errors import BigimgWarning
+from bigimg._halo import apply_blockwise, grey_depth, modes_on
+from bigimg._morphology import erosion_offsets, grey_block, output_dtype, tophat_finish
 
 __all__ = [
     "black_tophat",
@@ -107,53 +110,30 @@ def _fast_geometry(
         return ("box", (lows, widths)), tuple(modes)
     if not isinstance(mode, str):
         return None
-    offsets = mk.erosion_offsets(np.asarray(footprint, dtype=bool), origins)
+    offsets = erosion_offsets(np.asarray(footprint, dtype=bool), origins)
     return ("offsets", offsets), tuple(modes)
 
 
-def _stage(block, stage, fast):
-    geometry, modes, cval = fast
-    return mk.grey_flat(
-        block, geometry=geometry, dilate=stage == "dilation", modes=modes, cval=cval
-    )
+@dataclass(frozen=True, eq=False, kw_only=True)
+class _GreyCall:
+    """One call of a grey operation: scipy's arguments, by name."""
+
+    name: str  # the scipy twin, a key of _OPS
+    size: Any
+    footprint: Any
+    structure: Any
+    output: Any
+    mode: Any
+    cval: Any
+    origin: Any
+    axes: Any
 
 
-def _finish(finish: str, x: np.ndarray, tmp: np.ndarray) -> np.ndarray:
-    """scipy's last step of the tophats (``tmp`` is the opening or closing)."""
-    both_bool = x.dtype == np.bool_ and tmp.dtype == np.bool_
-    if finish == "white":
-        return np.bitwise_xor(x, tmp, out=tmp) if both_bool else np.subtract(x, tmp, out=tmp)
-    return np.bitwise_xor(tmp, x, out=tmp) if both_bool else np.subtract(tmp, x, out=tmp)
-
-
-def _grey_block(
-    block: np.ndarray, *, stages: tuple, finish: str | None, fast, twin, dtype, **kwargs
-) -> np.ndarray:
-    """One block of a grey operation: bigimg's numpy kernel where exact, else scipy's."""
-    if fast is None or not mk.fits_fast_path(block, fast[0]):
-        return into(block, twin=twin, dtype=dtype, **kwargs)
-    if finish == "gradient":
-        return np.subtract(_stage(block, "dilation", fast), _stage(block, "erosion", fast))
-    if finish == "laplace":
-        out = _stage(block, "erosion", fast)
-        np.add(_stage(block, "dilation", fast), out, out=out)
-        np.subtract(out, block, out=out)
-        return np.subtract(out, block, out=out)
-    tmp = block
-    for stage in stages:
-        tmp = _stage(tmp, stage, fast)
-    return _finish(finish, block, tmp) if finish else tmp
-
-
-def _tophat_finish(x: np.ndarray, tmp: np.ndarray, *, finish: str) -> np.ndarray:
-    return _finish(finish, x, tmp.copy())
-
-
-def _grey(
-    name: str, input, size, footprint, structure, output, mode, cval, origin, axes
-) -> da.Array:
+def _grey(input, call: _GreyCall) -> da.Array:
     """Shared body of every grey operation: validate, find the halo, run blockwise."""
     x = as_dask(input)
+    name, size, footprint, structure = call.name, call.size, call.footprint, call.structure
+    mode, cval = call.mode, call.cval
     twin, first, second, finish = _OPS[name]
     if size is not None and footprint is not None:
         warnings.warn(
@@ -168,42 +148,41 @@ def _grey(
         structure=structure,
         mode=mode,
         cval=cval,
-        origin=origin,
-        axes=axes,
+        origin=call.origin,
+        axes=call.axes,
     )
-    dtype = output_dtype(twin, x, output, kw)
-    axs = normalize_axes(axes, x.ndim)
+    dtype = output_dtype(twin, x, call.output, kw)
+    axs = normalize_axes(call.axes, x.ndim)
     if footprint is not None:
         shape = np.shape(footprint)
     elif structure is not None:
         shape = np.shape(structure)
     else:
         shape = tuple(int(s) for s in normalize_sequence(size, len(axs), "size"))
-    origins = tuple(int(o) for o in normalize_sequence(origin, len(axs), "origin"))
+    origins = tuple(int(o) for o in normalize_sequence(call.origin, len(axs), "origin"))
     separable = structure is None and (footprint is None or np.asarray(footprint, bool).all())
-    per_axis = [
-        0 if (separable and s <= 1) else footprint_depth((s,), (o,))[0]
-        for s, o in zip(shape, origins)
-    ]
-    depth = [0] * x.ndim
-    if axs == tuple(range(x.ndim)):
-        depth = per_axis
-    else:  # scipy maps shapes and origins to axes differently per path: take a bound
-        # (+1: a dilation's reflected origin may land on an odd-sized axis)
-        bound = max([max(s // 2 + abs(o) + 1 for s in shape) for o in origins] + [0])
-        for ax in axs:
-            depth[ax] = bound
+    depth = grey_depth(shape, origins, axs, x.ndim, separable=separable)
     fast = _fast_geometry(
-        x.dtype, dtype, size, footprint, structure, mode, cval, origins, shape, axs, x.ndim
+        x_dtype=x.dtype,
+        dtype=dtype,
+        size=size,
+        footprint=footprint,
+        structure=structure,
+        mode=mode,
+        cval=cval,
+        origins=origins,
+        shape=shape,
+        axes=axs,
+        ndim=x.ndim,
     )
     if fast is not None:  # cval only matters (and is only cast) where a mode is constant
         fast = (fast[0], fast[1], cval if any(m in _CONSTANT for m in fast[1]) else 0)
-    modes = _modes_on(mode, axs, x.ndim)
+    modes = modes_on(mode, axs, x.ndim)
     stages = tuple(s for s in (first, second) if s)
     if len(stages) == 2 and 2 * max(depth, default=0) > _MAX_PASS_HALO:
         # two steps: scipy computes the first stage into the input's dtype
         one = functools.partial(
-            _grey_block,
+            grey_block,
             stages=(first,),
             finish=None,
             fast=fast,
@@ -213,7 +192,7 @@ def _grey(
         )
         tmp = apply_blockwise(one, x, depth, modes, dtype=x.dtype, name=f"{name}-1")
         two = functools.partial(
-            _grey_block,
+            grey_block,
             stages=(second,),
             finish=None,
             fast=fast,
@@ -224,41 +203,35 @@ def _grey(
         tmp = apply_blockwise(two, tmp, depth, modes, dtype=dtype, name=f"{name}-2")
         if finish is None:
             return tmp
-        return da.map_blocks(_tophat_finish, x, tmp, finish=finish, dtype=dtype)
+        return da.map_blocks(tophat_finish, x, tmp, finish=finish, dtype=dtype)
     factor = len(stages) or 1
     kernel = functools.partial(
-        _grey_block, stages=stages, finish=finish, fast=fast, twin=twin, dtype=dtype, **kw
+        grey_block, stages=stages, finish=finish, fast=fast, twin=twin, dtype=dtype, **kw
     )
     return apply_blockwise(
         kernel, x, tuple(factor * d for d in depth), modes, dtype=dtype, name=name
     )
 
 
-_PARAMS = """
+#: Parameters, Returns, Raises and Notes, the same for every grey operation but for the
+#: halo: ``%(grey_sections)s`` (one reach) or ``%(grey_sections_twice)s`` (two stages).
+_SECTIONS = """
     Parameters
     ----------
-    input : array_like or dask array
-    size : int or sequence of int, optional
-        Shape of a flat, full structuring element (ignored if ``footprint`` is given).
-    footprint : array_like, optional
-        Flat structuring element (nonzero = part of it).
+    %(input)s
+    %(size_foot)s
     structure : array_like, optional
         Non-flat structuring element: added (dilation) or subtracted (erosion).
-    output : dtype, optional
-        Result dtype, as if scipy wrote into an array of that dtype.
-    mode : str or sequence of str, optional
-        Boundary handling at the volume's faces (scipy's filter modes).
-    cval : scalar, optional
-        Value outside the volume for ``mode='constant'``.
-    origin : int or sequence of int, optional
-        Placement of the structuring element.
-    axes : sequence of int, optional
-        Axes to filter (keyword-only).
+    %(output)s
+        The values are those scipy writes into an output array of that dtype.
+    %(mode_multiple)s
+    %(cval)s
+    %(origin_multiple)s
+    %(axes)s
 
     Returns
     -------
-    dask array
-        Lazy, with the input's chunks.
+    %(returns)s
 
     Raises
     ------
@@ -267,219 +240,345 @@ _PARAMS = """
     ValueError
         No ``size``/``footprint``/``structure``, an invalid origin or mode
         (``ArgumentError`` where scipy raises ``RuntimeError``).
+
+    Notes
+    -----
+    Halo per axis: %(halo)s.
+    One task holds one block plus its halo and a few block-sized temporaries.
 """
-
-
-def _doc(summary: str, halo: str, example: str) -> str:
-    return (
-        f"{summary}\n{_PARAMS}\n    Notes\n    -----\n    Halo per axis: {halo}. One "
-        "task holds one block plus its halo and a few block-sized temporaries.\n\n"
-        f"    Examples\n    --------\n{example}"
-    )
-
-
-def _example(name: str, args: str) -> str:
-    return (
-        "    >>> import numpy as np, scipy.ndimage as ndi\n"
-        "    >>> from bigimg import ndimage\n"
-        "    >>> x = np.random.default_rng(0).integers(0, 200, (8, 9, 10)).astype(np.uint8)\n"
-        f"    >>> y = ndimage.{name}(x, {args})\n"
-        f"    >>> np.array_equal(y.compute(), ndi.{name}(x, {args}))\n"
-        "    True\n"
-    )
-
-
 _REACH = "``size // 2 + |origin|``"
+_docs = DocFiller(
+    NDIMAGE,
+    grey_sections=DocFiller(NDIMAGE, halo=_REACH).fill(_SECTIONS),
+    grey_sections_twice=DocFiller(
+        NDIMAGE, halo=f"twice {_REACH} (both stages in one step; two steps beyond 16 voxels)"
+    ).fill(_SECTIONS),
+)
 
 
+@_docs
 def grey_erosion(
-    input,
-    size=None,
-    footprint=None,
-    structure=None,
-    output=None,
-    mode="reflect",
-    cval=0.0,
-    origin=0,
+    input: ArrayLike,
+    size: int | Sequence[int] | None = None,
+    footprint: ArrayLike | None = None,
+    structure: ArrayLike | None = None,
+    output: DTypeLike | None = None,
+    mode: str | Sequence[str] = "reflect",
+    cval: float = 0.0,
+    origin: int | Sequence[int] = 0,
     *,
-    axes=None,
-):
-    return _grey(
-        "grey_erosion", input, size, footprint, structure, output, mode, cval, origin, axes
+    axes: int | Sequence[int] | None = None,
+) -> da.Array:
+    """Blockwise twin of :func:`scipy.ndimage.grey_erosion` (minimum over the element).
+
+    %(grey_sections)s
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.ndimage as ndi
+    >>> from bigimg import ndimage
+    >>> x = np.random.default_rng(0).integers(0, 200, (8, 9, 10)).astype(np.uint8)
+    >>> y = ndimage.grey_erosion(x, size=3)
+    >>> np.array_equal(y.compute(), ndi.grey_erosion(x, size=3))
+    True
+    """
+    call = _GreyCall(
+        name="grey_erosion",
+        size=size,
+        footprint=footprint,
+        structure=structure,
+        output=output,
+        mode=mode,
+        cval=cval,
+        origin=origin,
+        axes=axes,
     )
+    return _grey(input, call)
 
 
+@_docs
 def grey_dilation(
-    input,
-    size=None,
-    footprint=None,
-    structure=None,
-    output=None,
-    mode="reflect",
-    cval=0.0,
-    origin=0,
+    input: ArrayLike,
+    size: int | Sequence[int] | None = None,
+    footprint: ArrayLike | None = None,
+    structure: ArrayLike | None = None,
+    output: DTypeLike | None = None,
+    mode: str | Sequence[str] = "reflect",
+    cval: float = 0.0,
+    origin: int | Sequence[int] = 0,
     *,
-    axes=None,
-):
-    return _grey(
-        "grey_dilation", input, size, footprint, structure, output, mode, cval, origin, axes
+    axes: int | Sequence[int] | None = None,
+) -> da.Array:
+    """Blockwise twin of :func:`scipy.ndimage.grey_dilation` (maximum over the element).
+
+    %(grey_sections)s
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.ndimage as ndi
+    >>> from bigimg import ndimage
+    >>> x = np.random.default_rng(0).integers(0, 200, (8, 9, 10)).astype(np.uint8)
+    >>> fp = ndi.generate_binary_structure(3, 1)
+    >>> y = ndimage.grey_dilation(x, footprint=fp)
+    >>> np.array_equal(y.compute(), ndi.grey_dilation(x, footprint=fp))
+    True
+    """
+    call = _GreyCall(
+        name="grey_dilation",
+        size=size,
+        footprint=footprint,
+        structure=structure,
+        output=output,
+        mode=mode,
+        cval=cval,
+        origin=origin,
+        axes=axes,
     )
+    return _grey(input, call)
 
 
+@_docs
 def grey_opening(
-    input,
-    size=None,
-    footprint=None,
-    structure=None,
-    output=None,
-    mode="reflect",
-    cval=0.0,
-    origin=0,
+    input: ArrayLike,
+    size: int | Sequence[int] | None = None,
+    footprint: ArrayLike | None = None,
+    structure: ArrayLike | None = None,
+    output: DTypeLike | None = None,
+    mode: str | Sequence[str] = "reflect",
+    cval: float = 0.0,
+    origin: int | Sequence[int] = 0,
     *,
-    axes=None,
-):
-    return _grey(
-        "grey_opening", input, size, footprint, structure, output, mode, cval, origin, axes
+    axes: int | Sequence[int] | None = None,
+) -> da.Array:
+    """Blockwise twin of :func:`scipy.ndimage.grey_opening` (erosion, then dilation).
+
+    %(grey_sections_twice)s
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.ndimage as ndi
+    >>> from bigimg import ndimage
+    >>> x = np.random.default_rng(0).integers(0, 200, (8, 9, 10)).astype(np.uint8)
+    >>> y = ndimage.grey_opening(x, size=(3, 1, 5), mode='wrap')
+    >>> np.array_equal(y.compute(), ndi.grey_opening(x, size=(3, 1, 5), mode='wrap'))
+    True
+    """
+    call = _GreyCall(
+        name="grey_opening",
+        size=size,
+        footprint=footprint,
+        structure=structure,
+        output=output,
+        mode=mode,
+        cval=cval,
+        origin=origin,
+        axes=axes,
     )
+    return _grey(input, call)
 
 
+@_docs
 def grey_closing(
-    input,
-    size=None,
-    footprint=None,
-    structure=None,
-    output=None,
-    mode="reflect",
-    cval=0.0,
-    origin=0,
+    input: ArrayLike,
+    size: int | Sequence[int] | None = None,
+    footprint: ArrayLike | None = None,
+    structure: ArrayLike | None = None,
+    output: DTypeLike | None = None,
+    mode: str | Sequence[str] = "reflect",
+    cval: float = 0.0,
+    origin: int | Sequence[int] = 0,
     *,
-    axes=None,
-):
-    return _grey(
-        "grey_closing", input, size, footprint, structure, output, mode, cval, origin, axes
+    axes: int | Sequence[int] | None = None,
+) -> da.Array:
+    """Blockwise twin of :func:`scipy.ndimage.grey_closing` (dilation, then erosion).
+
+    %(grey_sections_twice)s
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.ndimage as ndi
+    >>> from bigimg import ndimage
+    >>> x = np.random.default_rng(0).integers(0, 200, (8, 9, 10)).astype(np.uint8)
+    >>> y = ndimage.grey_closing(x, structure=np.ones((3, 3, 3)))
+    >>> np.array_equal(y.compute(), ndi.grey_closing(x, structure=np.ones((3, 3, 3))))
+    True
+    """
+    call = _GreyCall(
+        name="grey_closing",
+        size=size,
+        footprint=footprint,
+        structure=structure,
+        output=output,
+        mode=mode,
+        cval=cval,
+        origin=origin,
+        axes=axes,
     )
+    return _grey(input, call)
 
 
+@_docs
 def white_tophat(
-    input,
-    size=None,
-    footprint=None,
-    structure=None,
-    output=None,
-    mode="reflect",
-    cval=0.0,
-    origin=0,
+    input: ArrayLike,
+    size: int | Sequence[int] | None = None,
+    footprint: ArrayLike | None = None,
+    structure: ArrayLike | None = None,
+    output: DTypeLike | None = None,
+    mode: str | Sequence[str] = "reflect",
+    cval: float = 0.0,
+    origin: int | Sequence[int] = 0,
     *,
-    axes=None,
-):
-    return _grey(
-        "white_tophat", input, size, footprint, structure, output, mode, cval, origin, axes
+    axes: int | Sequence[int] | None = None,
+) -> da.Array:
+    """Blockwise twin of :func:`scipy.ndimage.white_tophat` (input minus its opening).
+
+    As in scipy, integer results wrap around where the opening exceeds the input
+    (possible with ``mode='constant'``); pass ``output`` to widen the dtype.
+
+    %(grey_sections_twice)s
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.ndimage as ndi
+    >>> from bigimg import ndimage
+    >>> x = np.random.default_rng(0).integers(0, 200, (8, 9, 10)).astype(np.uint8)
+    >>> y = ndimage.white_tophat(x, size=3)
+    >>> np.array_equal(y.compute(), ndi.white_tophat(x, size=3))
+    True
+    """
+    call = _GreyCall(
+        name="white_tophat",
+        size=size,
+        footprint=footprint,
+        structure=structure,
+        output=output,
+        mode=mode,
+        cval=cval,
+        origin=origin,
+        axes=axes,
     )
+    return _grey(input, call)
 
 
+@_docs
 def black_tophat(
-    input,
-    size=None,
-    footprint=None,
-    structure=None,
-    output=None,
-    mode="reflect",
-    cval=0.0,
-    origin=0,
+    input: ArrayLike,
+    size: int | Sequence[int] | None = None,
+    footprint: ArrayLike | None = None,
+    structure: ArrayLike | None = None,
+    output: DTypeLike | None = None,
+    mode: str | Sequence[str] = "reflect",
+    cval: float = 0.0,
+    origin: int | Sequence[int] = 0,
     *,
-    axes=None,
-):
-    return _grey(
-        "black_tophat", input, size, footprint, structure, output, mode, cval, origin, axes
+    axes: int | Sequence[int] | None = None,
+) -> da.Array:
+    """Blockwise twin of :func:`scipy.ndimage.black_tophat` (closing minus the input).
+
+    %(grey_sections_twice)s
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.ndimage as ndi
+    >>> from bigimg import ndimage
+    >>> x = np.random.default_rng(0).integers(0, 200, (8, 9, 10)).astype(np.uint8)
+    >>> y = ndimage.black_tophat(x, size=3, mode='nearest')
+    >>> np.array_equal(y.compute(), ndi.black_tophat(x, size=3, mode='nearest'))
+    True
+    """
+    call = _GreyCall(
+        name="black_tophat",
+        size=size,
+        footprint=footprint,
+        structure=structure,
+        output=output,
+        mode=mode,
+        cval=cval,
+        origin=origin,
+        axes=axes,
     )
+    return _grey(input, call)
 
 
+@_docs
 def morphological_gradient(
-    input,
-    size=None,
-    footprint=None,
-    structure=None,
-    output=None,
-    mode="reflect",
-    cval=0.0,
-    origin=0,
+    input: ArrayLike,
+    size: int | Sequence[int] | None = None,
+    footprint: ArrayLike | None = None,
+    structure: ArrayLike | None = None,
+    output: DTypeLike | None = None,
+    mode: str | Sequence[str] = "reflect",
+    cval: float = 0.0,
+    origin: int | Sequence[int] = 0,
     *,
-    axes=None,
-):
-    return _grey(
-        "morphological_gradient",
-        input,
-        size,
-        footprint,
-        structure,
-        output,
-        mode,
-        cval,
-        origin,
-        axes,
+    axes: int | Sequence[int] | None = None,
+) -> da.Array:
+    """Blockwise twin of :func:`scipy.ndimage.morphological_gradient` (dilation - erosion).
+
+    Computed in the input's dtype, as scipy does, unless ``output`` is given: then
+    the erosion is cast to ``output`` first, as scipy does with an output array.
+
+    %(grey_sections)s
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.ndimage as ndi
+    >>> from bigimg import ndimage
+    >>> x = np.random.default_rng(0).integers(0, 200, (8, 9, 10)).astype(np.uint8)
+    >>> y = ndimage.morphological_gradient(x, size=3)
+    >>> np.array_equal(y.compute(), ndi.morphological_gradient(x, size=3))
+    True
+    """
+    call = _GreyCall(
+        name="morphological_gradient",
+        size=size,
+        footprint=footprint,
+        structure=structure,
+        output=output,
+        mode=mode,
+        cval=cval,
+        origin=origin,
+        axes=axes,
     )
+    return _grey(input, call)
 
 
+@_docs
 def morphological_laplace(
-    input,
-    size=None,
-    footprint=None,
-    structure=None,
-    output=None,
-    mode="reflect",
-    cval=0.0,
-    origin=0,
+    input: ArrayLike,
+    size: int | Sequence[int] | None = None,
+    footprint: ArrayLike | None = None,
+    structure: ArrayLike | None = None,
+    output: DTypeLike | None = None,
+    mode: str | Sequence[str] = "reflect",
+    cval: float = 0.0,
+    origin: int | Sequence[int] = 0,
     *,
-    axes=None,
-):
-    return _grey(
-        "morphological_laplace", input, size, footprint, structure, output, mode, cval, origin, axes
+    axes: int | Sequence[int] | None = None,
+) -> da.Array:
+    """Blockwise twin of :func:`scipy.ndimage.morphological_laplace`
+    (dilation + erosion - 2 x input, in the input's dtype as in scipy).
+
+    %(grey_sections)s
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.ndimage as ndi
+    >>> from bigimg import ndimage
+    >>> x = np.random.default_rng(0).integers(0, 200, (8, 9, 10)).astype(np.uint8)
+    >>> y = ndimage.morphological_laplace(x, size=3, mode='constant', cval=1)
+    >>> np.array_equal(y.compute(), ndi.morphological_laplace(x, size=3, mode='constant', cval=1))
+    True
+    """
+    call = _GreyCall(
+        name="morphological_laplace",
+        size=size,
+        footprint=footprint,
+        structure=structure,
+        output=output,
+        mode=mode,
+        cval=cval,
+        origin=origin,
+        axes=axes,
     )
-
-
-_TWICE = f"twice {_REACH} (erosion then dilation in one step; two steps beyond 16 voxels)"
-grey_erosion.__doc__ = _doc(
-    "Blockwise twin of :func:`scipy.ndimage.grey_erosion` (minimum over the element).",
-    _REACH,
-    _example("grey_erosion", "size=3"),
-)
-grey_dilation.__doc__ = _doc(
-    "Blockwise twin of :func:`scipy.ndimage.grey_dilation` (maximum over the element).",
-    _REACH,
-    _example("grey_dilation", "footprint=ndi.generate_binary_structure(3, 1)"),
-)
-grey_opening.__doc__ = _doc(
-    "Blockwise twin of :func:`scipy.ndimage.grey_opening` (erosion, then dilation).",
-    _TWICE,
-    _example("grey_opening", "size=(3, 1, 5), mode='wrap'"),
-)
-grey_closing.__doc__ = _doc(
-    "Blockwise twin of :func:`scipy.ndimage.grey_closing` (dilation, then erosion).",
-    _TWICE,
-    _example("grey_closing", "structure=np.ones((3, 3, 3))"),
-)
-white_tophat.__doc__ = _doc(
-    "Blockwise twin of :func:`scipy.ndimage.white_tophat` (input minus its opening).\n\n"
-    "    As in scipy, integer results wrap around where the opening exceeds the input\n"
-    "    (possible with ``mode='constant'``); pass ``output`` to widen the dtype.",
-    _TWICE,
-    _example("white_tophat", "size=3"),
-)
-black_tophat.__doc__ = _doc(
-    "Blockwise twin of :func:`scipy.ndimage.black_tophat` (closing minus the input).",
-    _TWICE,
-    _example("black_tophat", "size=3, mode='nearest'"),
-)
-morphological_gradient.__doc__ = _doc(
-    "Blockwise twin of :func:`scipy.ndimage.morphological_gradient` (dilation - erosion).\n\n"
-    "    Computed in the input's dtype, as scipy does, unless ``output`` is given: then\n"
-    "    the erosion is cast to ``output`` first, as scipy does with an output array.",
-    _REACH,
-    _example("morphological_gradient", "size=3"),
-)
-morphological_laplace.__doc__ = _doc(
-    "Blockwise twin of :func:`scipy.ndimage.morphological_laplace`\n"
-    "    (dilation + erosion - 2 x input, in the input's dtype as in scipy).",
-    _REACH,
-    _example("morphological_laplace", "size=3, mode='constant', cval=1"),
-)
+    return _grey(input, call)

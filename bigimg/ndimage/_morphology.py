@@ -5,7 +5,7 @@ twin and gives the twin's result for any chunking. The pattern:
 
 1. the structure and origin are expanded to every axis exactly as scipy does and
    checked (an origin outside the structure is a ``ValueError``; scipy may crash);
-2. :func:`~bigimg.ndimage._morph_args.output_dtype` runs the twin on a one-voxel
+2. :func:`~bigimg._morphology._args.output_dtype` runs the twin on a one-voxel
    array with every argument, so other bad arguments raise what scipy raises before
    a graph exists;
 3. the iterations are split into *passes* of bounded halo: ``iterations=k`` reaches
@@ -17,29 +17,38 @@ twin and gives the twin's result for any chunking. The pattern:
 
 At the volume's outer faces the halo engine adds no halo, and the kernel treats
 outside voxels as ``border_value``, as scipy does. The block kernel is bigimg's
-(:mod:`bigimg.ndimage._morph_kernels`): exactly ``iterations`` applications of the
-one-step operator, which is what scipy computes.
+(:func:`bigimg._morphology.binary_steps`): exactly ``iterations`` applications of the
+one-step operator, which is what scipy computes. ``iterations < 1`` (repeat until
+nothing changes) is a fixed point computed through labels
+(:func:`bigimg._morphology.until_stable`).
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import dask.array as da
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 from scipy import ndimage as ndi
 
-from bigimg._errors import ArgumentError
 from bigimg._args import as_dask, normalize_axes
+from bigimg._docs import NDIMAGE, DocFiller
+from bigimg._errors import ArgumentError
 from bigimg._halo import apply_blockwise
-from bigimg.ndimage import _morph_kernels as mk
-from bigimg.ndimage._morph_args import (
+from bigimg._morphology import (
+    binary_steps,
     border_flag,
     full_structure,
     geometry,
     into,
     iterations_count,
     output_dtype,
+    pack_with_mask,
+    until_stable,
 )
 
 __all__ = [
@@ -73,91 +82,59 @@ def _plan(pattern: tuple, reach: int) -> list[tuple]:
     return passes
 
 
-def _binary_until_stable(
-    x: da.Array,
-    *,
-    dilate: bool,
-    structure: np.ndarray,
-    origin: tuple,
-    mask: da.Array | None,
-    border_value: bool,
-) -> da.Array:
-    """``iterations < 1``: erosion or dilation repeated until nothing changes.
+@dataclass(frozen=True, eq=False, kw_only=True)
+class _BinaryCall:
+    """One call of an iterated binary operation: scipy's arguments, by name."""
 
-    ``structure`` and ``origin`` are what scipy's erosion kernel uses on every axis
-    (see :func:`~bigimg.ndimage._morph_args.full_structure`); a dilation ORs over
-    those offsets, an erosion ANDs.
-    Dilation to a fixed point inside ``mask`` is ``binary_propagation`` (bigimg's runs
-    through the cross-chunk label engine); erosion to a fixed point is its dual, the
-    complement of the propagation of the complement with the opposite border value.
-    The structure handed on is the reflection that makes ``binary_dilation`` read
-    exactly these offsets.
-    """
-    from bigimg.ndimage._global_morphology import binary_propagation
-
-    reflected = structure[(slice(None, None, -1),) * structure.ndim]
-    origins = tuple(-o - (1 - s % 2) for o, s in zip(origin, structure.shape))
-    seeds = x if dilate else x == 0
-    border = border_value if dilate else not border_value
-    try:
-        grown = binary_propagation(seeds, reflected, mask, None, int(border), origins)
-    except NotImplementedError as exc:
-        raise NotImplementedError(
-            "`iterations` < 1 (repeat until nothing changes) needs a structure and origin "
-            "whose neighbourhood is centred, centrosymmetric and within one voxel (e.g. "
-            "generate_binary_structure(ndim, c) with origin=0); pass a positive number of "
-            f"iterations otherwise. ({exc})"
-        ) from None
-    return grown if dilate else ~grown
+    name: str  # the scipy twin, e.g. "binary_opening"
+    pattern: str  # "erosion", "dilation", "opening" (erosion first) or "closing"
+    structure: Any
+    iterations: Any
+    mask: Any
+    output: Any
+    border_value: Any
+    origin: Any
+    brute_force: Any
+    axes: Any
 
 
-def _binary(
-    name: str,
-    pattern: str,
-    input,
-    structure,
-    iterations,
-    mask,
-    output,
-    border_value,
-    origin,
-    brute_force,
-    axes,
-) -> da.Array:
+def _binary(input, call: _BinaryCall) -> da.Array:
     """Shared body of the four iterated binary operations."""
     x = as_dask(input)
-    k = iterations_count(iterations)
-    axs = normalize_axes(axes, x.ndim)
-    dilate_first = pattern in ("dilation", "closing")
+    k = iterations_count(call.iterations)
+    axs = normalize_axes(call.axes, x.ndim)
+    dilate_first = call.pattern in ("dilation", "closing")
     stages = (
-        [dilate_first] if pattern in ("erosion", "dilation") else [dilate_first, not dilate_first]
+        [dilate_first]
+        if call.pattern in ("erosion", "dilation")
+        else [dilate_first, not dilate_first]
     )
     # scipy's erosion-kernel view of each stage (dilation: reflected structure)
-    fulls = {d: full_structure(structure, origin, axs, x.ndim, dilate=d) for d in stages}
-    border = border_flag(border_value)
+    fulls = {d: full_structure(call.structure, call.origin, axs, x.ndim, dilate=d) for d in stages}
+    border = border_flag(call.border_value)
     m = None
-    if mask is not None:
-        m = mask if isinstance(mask, da.Array) else np.asarray(mask)
+    if call.mask is not None:
+        m = call.mask if isinstance(call.mask, da.Array) else np.asarray(call.mask)
         if m.shape != x.shape:
             raise ArgumentError(f"`mask` must have the input's shape {x.shape}; got {m.shape}.")
         m = as_dask(m, name="mask") if isinstance(m, da.Array) else da.from_array(m, x.chunks)
     kw = dict(
-        structure=structure,
+        structure=call.structure,
         iterations=1,
-        border_value=border_value,
-        origin=origin,
-        brute_force=brute_force,
-        axes=axes,
+        border_value=call.border_value,
+        origin=call.origin,
+        brute_force=call.brute_force,
+        axes=call.axes,
     )
     if m is not None:
         kw["mask"] = np.ones((1,) * x.ndim, dtype=m.dtype)
-    dtype = output_dtype(getattr(ndi, name), x, output, kw)
+    dtype = output_dtype(getattr(ndi, call.name), x, call.output, kw)
     if m is not None and m.chunks != x.chunks:
         m = m.rechunk(x.chunks)
     if k < 1:
         cur = x
         for dilate in stages:
-            cur = _binary_until_stable(
+            cur = until_stable(
                 cur,
                 dilate=dilate,
                 structure=fulls[dilate][0],
@@ -171,12 +148,12 @@ def _binary(
     offsets = tuple(geometries[d][0] if d in geometries else None for d in (False, True))
     passes = _plan(tuple((d, k) for d in stages), max(reach, default=0))
     packed = m is not None
-    cur = da.map_blocks(mk.pack_with_mask, x, m, dtype=np.uint8) if packed else x
+    cur = da.map_blocks(pack_with_mask, x, m, dtype=np.uint8) if packed else x
     for i, steps in enumerate(passes):
         last = i == len(passes) - 1
         n_iter = sum(s[1] for s in steps)
         kernel = functools.partial(
-            mk.binary_steps,
+            binary_steps,
             geometry=offsets,
             steps=steps,
             border=border,
@@ -191,84 +168,110 @@ def _binary(
             tuple(n_iter * r for r in reach),
             ("constant",) * x.ndim,
             dtype=out_dtype,
-            name=name,
+            name=call.name,
         )
     return cur
 
 
-_NOTES = """
-    The result is exactly ``iterations`` applications of the one-step operator (what
-    scipy computes; scipy's faster default algorithm differs from its own
-    ``brute_force=True`` only on arrays thinner than the structure).
-    ``output`` may be a dtype: the result holds 0/1 in it, like scipy writing into an
-    array of that dtype.
+#: Parameter texts of the binary operations, on top of :data:`bigimg._docs.NDIMAGE`.
+_docs = DocFiller(
+    NDIMAGE,
+    binary_input="""
+        input : array_like or dask array
+            Nonzero voxels are foreground. A numpy array is wrapped with dask's
+            automatic chunks; a dask array keeps its chunks.""",
+    binary_structure="""
+        structure : array_like, optional
+            Structuring element (nonzero = part of it); default: the cross of
+            ``generate_binary_structure(len(axes), 1)``.""",
+    iterations="""
+        iterations : int, optional
+            Number of erosions or dilations (default 1; opening and closing run that
+            many of each). ``< 1`` repeats until nothing changes: this runs bigimg's
+            cross-chunk ``binary_propagation`` (a centred, centrosymmetric structure
+            within one voxel is required; it may compute label tables when called, see
+            there).""",
+    mask="""
+        mask : array_like or dask array, optional
+            Only voxels where ``mask`` is nonzero change; the input's shape.""",
+    binary_output="""
+        output : dtype, optional
+            Result dtype (default bool); it holds 0/1, like scipy writing into an array
+            of that dtype. An array is refused with a ``TypeError``: the result is lazy.""",
+    border_value="""
+        border_value : int, optional
+            Value of the voxels outside the volume (default 0).""",
+    brute_force="""
+        brute_force : bool, optional
+            Accepted for compatibility; the result does not depend on it.""",
+    binary_returns="""
+        dask array
+            Lazy, with the input's shape and chunks (with ``iterations < 1`` label
+            tables are computed when called, see ``iterations``).""",
+    binary_raises="""
+        TypeError
+            Complex input, an array as ``output``, non-integer ``iterations``.
+        ValueError
+            A structure of the wrong rank or empty, an origin outside the structure, a
+            mask of another shape (``ArgumentError``, a ``RuntimeError`` too, like scipy).
+        NotImplementedError
+            ``iterations < 1`` with a structure that is not centred, centrosymmetric and
+            within one voxel.""",
+    binary_notes="""
+        The result is exactly ``iterations`` applications of the one-step operator (what
+        scipy computes; scipy's faster default algorithm differs from its own
+        ``brute_force=True`` only on arrays thinner than the structure).
+        ``output`` may be a dtype: the result holds 0/1 in it, like scipy writing into an
+        array of that dtype.
 
-    Halo: ``iterations`` x the structure's reach per axis (the reach is half the
-    structure's size plus the origin shift), split into passes of at most
-    ``_MAX_PASS_HALO`` (16) voxels, or one reach if that is larger: each pass is one
-    blockwise step over the previous pass's output, so one task holds a block plus
-    that halo (1 byte per voxel, plus a few bool temporaries of the block's size),
-    whatever ``iterations`` is. A ``mask`` rides along in the same bytes.
-"""
+        Halo: ``iterations`` x the structure's reach per axis (the reach is half the
+        structure's size plus the origin shift), split into passes of at most
+        ``_MAX_PASS_HALO`` (16) voxels, or one reach if that is larger: each pass is one
+        blockwise step over the previous pass's output, so one task holds a block plus
+        that halo (1 byte per voxel, plus a few bool temporaries of the block's size),
+        whatever ``iterations`` is. A ``mask`` rides along in the same bytes.""",
+)
 
 
+@_docs
 def binary_erosion(
-    input,
-    structure=None,
-    iterations=1,
-    mask=None,
-    output=None,
-    border_value=0,
-    origin=0,
-    brute_force=False,
+    input: ArrayLike,
+    structure: ArrayLike | None = None,
+    iterations: int = 1,
+    mask: ArrayLike | None = None,
+    output: DTypeLike | None = None,
+    border_value: int = 0,
+    origin: int | Sequence[int] = 0,
+    brute_force: bool = False,
     *,
-    axes=None,
-):
+    axes: int | Sequence[int] | None = None,
+) -> da.Array:
     """Blockwise twin of :func:`scipy.ndimage.binary_erosion`.
 
     Parameters
     ----------
-    input : array_like or dask array
-        Nonzero voxels are foreground.
-    structure : array_like, optional
-        Structuring element (nonzero = part of it); default: the cross of
-        ``generate_binary_structure(len(axes), 1)``.
-    iterations : int, optional
-        Number of erosions (default 1). ``< 1`` repeats until nothing changes: this
-        runs bigimg's cross-chunk ``binary_propagation`` (a centred, centrosymmetric
-        structure within one voxel is required; it may compute label tables when
-        called, see there).
-    mask : array_like or dask array, optional
-        Only voxels where ``mask`` is nonzero change.
-    output : dtype, optional
-        Result dtype (default bool).
-    border_value : int, optional
-        Value of the voxels outside the volume.
-    origin : int or sequence of int, optional
-        Placement of the structure.
-    brute_force : bool, optional
-        Accepted for compatibility; the result does not depend on it.
-    axes : sequence of int, optional
-        Axes to erode along (keyword-only).
+    %(binary_input)s
+    %(binary_structure)s
+    %(iterations)s
+    %(mask)s
+    %(binary_output)s
+    %(border_value)s
+    %(origin_multiple)s
+    %(brute_force)s
+    %(axes)s
 
     Returns
     -------
-    dask array
-        Lazy, with the input's chunks.
+    %(binary_returns)s
 
     Raises
     ------
-    TypeError
-        Complex input, an array as ``output``, non-integer ``iterations``.
-    ValueError
-        A structure of the wrong rank or empty, an origin outside the structure, a
-        mask of another shape (``ArgumentError``, a ``RuntimeError`` too, like scipy).
-    NotImplementedError
-        ``iterations < 1`` with a structure that is not centred, centrosymmetric and
-        within one voxel.
+    %(binary_raises)s
 
     Notes
-    -----{notes}
+    -----
+    %(binary_notes)s
+
     Examples
     --------
     >>> import numpy as np, scipy.ndimage as ndi
@@ -278,39 +281,60 @@ def binary_erosion(
     >>> np.array_equal(y.compute(), ndi.binary_erosion(x, iterations=2))
     True
     """
-    return _binary(
-        "binary_erosion",
-        "erosion",
-        input,
-        structure,
-        iterations,
-        mask,
-        output,
-        border_value,
-        origin,
-        brute_force,
-        axes,
+    call = _BinaryCall(
+        name="binary_erosion",
+        pattern="erosion",
+        structure=structure,
+        iterations=iterations,
+        mask=mask,
+        output=output,
+        border_value=border_value,
+        origin=origin,
+        brute_force=brute_force,
+        axes=axes,
     )
+    return _binary(input, call)
 
 
+@_docs
 def binary_dilation(
-    input,
-    structure=None,
-    iterations=1,
-    mask=None,
-    output=None,
-    border_value=0,
-    origin=0,
-    brute_force=False,
+    input: ArrayLike,
+    structure: ArrayLike | None = None,
+    iterations: int = 1,
+    mask: ArrayLike | None = None,
+    output: DTypeLike | None = None,
+    border_value: int = 0,
+    origin: int | Sequence[int] = 0,
+    brute_force: bool = False,
     *,
-    axes=None,
-):
+    axes: int | Sequence[int] | None = None,
+) -> da.Array:
     """Blockwise twin of :func:`scipy.ndimage.binary_dilation`.
 
-    Parameters, Returns and Raises are those of :func:`binary_erosion`.
+    Parameters
+    ----------
+    %(binary_input)s
+    %(binary_structure)s
+    %(iterations)s
+    %(mask)s
+    %(binary_output)s
+    %(border_value)s
+    %(origin_multiple)s
+    %(brute_force)s
+    %(axes)s
+
+    Returns
+    -------
+    %(binary_returns)s
+
+    Raises
+    ------
+    %(binary_raises)s
 
     Notes
-    -----{notes}
+    -----
+    %(binary_notes)s
+
     Examples
     --------
     >>> import numpy as np, scipy.ndimage as ndi
@@ -322,40 +346,60 @@ def binary_dilation(
     ...                ndi.binary_dilation(x, iterations=3, mask=m, border_value=1))
     True
     """
-    return _binary(
-        "binary_dilation",
-        "dilation",
-        input,
-        structure,
-        iterations,
-        mask,
-        output,
-        border_value,
-        origin,
-        brute_force,
-        axes,
+    call = _BinaryCall(
+        name="binary_dilation",
+        pattern="dilation",
+        structure=structure,
+        iterations=iterations,
+        mask=mask,
+        output=output,
+        border_value=border_value,
+        origin=origin,
+        brute_force=brute_force,
+        axes=axes,
     )
+    return _binary(input, call)
 
 
+@_docs
 def binary_opening(
-    input,
-    structure=None,
-    iterations=1,
-    output=None,
-    origin=0,
-    mask=None,
-    border_value=0,
-    brute_force=False,
+    input: ArrayLike,
+    structure: ArrayLike | None = None,
+    iterations: int = 1,
+    output: DTypeLike | None = None,
+    origin: int | Sequence[int] = 0,
+    mask: ArrayLike | None = None,
+    border_value: int = 0,
+    brute_force: bool = False,
     *,
-    axes=None,
-):
+    axes: int | Sequence[int] | None = None,
+) -> da.Array:
     """Blockwise twin of :func:`scipy.ndimage.binary_opening` (erosion, then dilation).
 
-    Parameters, Returns and Raises are those of :func:`binary_erosion` (note scipy's
-    parameter order: ``output`` and ``origin`` come before ``mask``).
+    Parameters
+    ----------
+    %(binary_input)s
+    %(binary_structure)s
+    %(iterations)s
+    %(binary_output)s
+    %(origin_multiple)s
+    %(mask)s
+    %(border_value)s
+    %(brute_force)s
+    %(axes)s
+
+    Returns
+    -------
+    %(binary_returns)s
+
+    Raises
+    ------
+    %(binary_raises)s
 
     Notes
-    -----{notes}
+    -----
+    %(binary_notes)s
+
     When both stages fit in one pass (``2 x iterations x reach <= 16``) they run in
     one blockwise step with the doubled halo.
 
@@ -369,39 +413,60 @@ def binary_opening(
     >>> np.array_equal(y.compute(), ndi.binary_opening(x, s, iterations=2))
     True
     """
-    return _binary(
-        "binary_opening",
-        "opening",
-        input,
-        structure,
-        iterations,
-        mask,
-        output,
-        border_value,
-        origin,
-        brute_force,
-        axes,
+    call = _BinaryCall(
+        name="binary_opening",
+        pattern="opening",
+        structure=structure,
+        iterations=iterations,
+        mask=mask,
+        output=output,
+        border_value=border_value,
+        origin=origin,
+        brute_force=brute_force,
+        axes=axes,
     )
+    return _binary(input, call)
 
 
+@_docs
 def binary_closing(
-    input,
-    structure=None,
-    iterations=1,
-    output=None,
-    origin=0,
-    mask=None,
-    border_value=0,
-    brute_force=False,
+    input: ArrayLike,
+    structure: ArrayLike | None = None,
+    iterations: int = 1,
+    output: DTypeLike | None = None,
+    origin: int | Sequence[int] = 0,
+    mask: ArrayLike | None = None,
+    border_value: int = 0,
+    brute_force: bool = False,
     *,
-    axes=None,
-):
+    axes: int | Sequence[int] | None = None,
+) -> da.Array:
     """Blockwise twin of :func:`scipy.ndimage.binary_closing` (dilation, then erosion).
 
-    Parameters, Returns and Raises are those of :func:`binary_erosion`.
+    Parameters
+    ----------
+    %(binary_input)s
+    %(binary_structure)s
+    %(iterations)s
+    %(binary_output)s
+    %(origin_multiple)s
+    %(mask)s
+    %(border_value)s
+    %(brute_force)s
+    %(axes)s
+
+    Returns
+    -------
+    %(binary_returns)s
+
+    Raises
+    ------
+    %(binary_raises)s
 
     Notes
-    -----{notes}
+    -----
+    %(binary_notes)s
+
     Examples
     --------
     >>> import numpy as np, scipy.ndimage as ndi
@@ -413,47 +478,53 @@ def binary_closing(
     >>> np.array_equal(y.compute(), ndi.binary_closing(x, np.ones((2, 3, 2))))
     True
     """
-    return _binary(
-        "binary_closing",
-        "closing",
-        input,
-        structure,
-        iterations,
-        mask,
-        output,
-        border_value,
-        origin,
-        brute_force,
-        axes,
+    call = _BinaryCall(
+        name="binary_closing",
+        pattern="closing",
+        structure=structure,
+        iterations=iterations,
+        mask=mask,
+        output=output,
+        border_value=border_value,
+        origin=origin,
+        brute_force=brute_force,
+        axes=axes,
     )
+    return _binary(input, call)
 
 
-for _f in (binary_erosion, binary_dilation, binary_opening, binary_closing):
-    _f.__doc__ = _f.__doc__.replace("{notes}", _NOTES)
-
-
+@_docs
 def binary_hit_or_miss(
-    input, structure1=None, structure2=None, output=None, origin1=0, origin2=None, *, axes=None
-):
+    input: ArrayLike,
+    structure1: ArrayLike | None = None,
+    structure2: ArrayLike | None = None,
+    output: DTypeLike | None = None,
+    origin1: int | Sequence[int] = 0,
+    origin2: int | Sequence[int] | None = None,
+    *,
+    axes: int | Sequence[int] | None = None,
+) -> da.Array:
     """Blockwise twin of :func:`scipy.ndimage.binary_hit_or_miss`.
 
     Parameters
     ----------
-    input : array_like or dask array
+    %(binary_input)s
     structure1 : array_like, optional
         Part of the pattern that must be foreground (default: the cross).
     structure2 : array_like, optional
         Part that must be background (default: the complement of ``structure1``).
-    output : dtype, optional
-        Result dtype (default bool).
+    %(binary_output)s
     origin1, origin2 : int or sequence of int, optional
         Placements of the two structures (``origin2`` defaults to ``origin1``).
-    axes : sequence of int, optional
+    %(axes)s
 
     Returns
     -------
-    dask array
-        Lazy, with the input's chunks.
+    %(returns)s
+
+    Raises
+    ------
+    %(raises)s
 
     Notes
     -----

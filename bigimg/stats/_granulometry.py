@@ -19,8 +19,8 @@ import dask
 import numpy as np
 
 from bigimg._args import as_dask, normalize_sequence
-from bigimg.ndimage._morphology import binary_opening
-from bigimg.stats._passes import add_merge, run_passes, tree_pass
+from bigimg._tables import add_merge, run_passes, tree_pass
+from bigimg.ndimage import binary_opening
 
 __all__ = ["ball", "granulometry", "radial_profile"]
 

@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 
 from bigimg._errors import ArgumentError
 from bigimg.ndimage._global_morphology import binary_fill_holes, binary_propagation
-from bigimg.testing import assert_dask_matches, blobs, count_computes, odd_chunkings
+from bigimg.testing import (
+    assert_dask_matches,
+    blobs,
+    count_computes,
+    odd_chunkings,
+    shapes_and_chunkings,
+)
 from tests.conftest import SHAPE
 
 # objects with many enclosed background pockets
@@ -179,15 +185,11 @@ def test_pickle_and_graph_size():
 
 @st.composite
 def _cases(draw):
-    ndim = draw(st.integers(1, 3))
-    shape = tuple(draw(st.lists(st.integers(1, 10), min_size=ndim, max_size=ndim)))
-    chunks = []
-    for n in shape:
-        cuts = draw(st.lists(st.integers(1, n), max_size=3))
-        chunks.append(tuple(np.diff(sorted({0, n, *cuts})).tolist()))
+    shape, chunks = draw(shapes_and_chunkings(max_dims=3, max_side=10, max_chunks_per_axis=4))
+    ndim = len(shape)
     rank = draw(st.integers(1, ndim))
     seed = draw(st.integers(0, 2**16))
-    return shape, tuple(chunks), ndi.generate_binary_structure(ndim, rank), seed
+    return shape, chunks, ndi.generate_binary_structure(ndim, rank), seed
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from scipy import ndimage as ndi
 
 from bigimg._args import FILTER_MODES
-from bigimg.ndimage import _rank_kernels
-from bigimg.ndimage._rank_kernels import _Network, rank_filter_block
+from bigimg._morphology import _rank as _rank_kernels
+from bigimg._morphology._rank import _Network, rank_filter_block
 
 MODES = list(FILTER_MODES)
 ALL_DTYPES = [

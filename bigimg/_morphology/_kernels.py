@@ -10,30 +10,38 @@ with whole-array numpy operations on shifted views of a padded block:
   or, for large binary structures (a ball), per run of offsets along the last axis.
 
 This gives scipy's numbers exactly (the operations are comparisons, with no rounding)
-and is several times faster than scipy's per-voxel C loops. The public functions in
-:mod:`bigimg.ndimage._morphology` and :mod:`bigimg.ndimage._grey_morphology` decide
-when these kernels apply and fall back to scipy's own kernel otherwise (NaN data,
-non-flat structures, unusual ``axes``, ...).
+and is several times faster than scipy's per-voxel C loops. The public binary and grey
+morphology functions of :mod:`bigimg.ndimage` decide when these kernels apply;
+:func:`grey_block` falls back to scipy's own kernel on blocks they cannot do (NaN
+data, a pad longer than the block); non-flat structures and unusual ``axes`` always
+run scipy's kernel through :func:`into`.
 
 Offsets follow scipy's convention for erosion: structure element ``k`` at origin ``o``
 reads voxel ``i + k - shape // 2 - o``. Grey dilation reads the negated offsets; binary
 kernels get the offsets of each operation explicitly (scipy's reflected structure for
-a dilation, see :func:`bigimg.ndimage._morph_args.full_structure`).
+a dilation, see :func:`bigimg._morphology._args.full_structure`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from bigimg._halo import kernel_reach
+
 __all__ = [
+    "PAD_MODES",
     "binary_steps",
     "box_reduce",
     "erosion_offsets",
+    "fits_fast_path",
+    "grey_block",
     "grey_flat",
+    "into",
     "offsets_reduce",
     "pack_with_mask",
+    "tophat_finish",
 ]
 
 #: scipy filter modes -> numpy.pad modes (identical extensions, verified in the tests)
@@ -246,13 +254,6 @@ class _OffsetsStepper:
         return out
 
 
-def _reach(geometry: tuple, ndim: int) -> tuple[int, ...]:
-    kind, data = geometry
-    if kind == "box":
-        return tuple(max(-lo, lo + w - 1, 0) for lo, w in zip(*data))
-    return tuple(np.abs(data).max(axis=0).tolist()) if len(data) else (0,) * ndim
-
-
 def binary_steps(
     block: np.ndarray,
     *,
@@ -284,7 +285,7 @@ def binary_steps(
         keep = None
     stepper = None
     if any(g is not None and g[0] == "offsets" for g in geometry):
-        reach = np.max([_reach(g, block.ndim) for g in geometry if g is not None], axis=0)
+        reach = np.max([kernel_reach(g, block.ndim) for g in geometry if g is not None], axis=0)
         stepper = _OffsetsStepper(block.shape, reach, border)
     for dilate, iterations in steps:
         kind, data = geometry[int(dilate)]
@@ -328,6 +329,56 @@ def fits_fast_path(block: np.ndarray, geometry: tuple) -> bool:
     scipy compares NaN in an order-dependent way, and numpy's reflections of a pad
     longer than the axis differ from scipy's extension: such blocks use scipy.
     """
-    if any(r >= n for r, n in zip(_reach(geometry, block.ndim), block.shape) if r):
+    if any(r >= n for r, n in zip(kernel_reach(geometry, block.ndim), block.shape) if r):
         return False
     return not (block.dtype.kind == "f" and np.isnan(block).any())
+
+
+def into(block: np.ndarray, *, twin: Callable, dtype: np.dtype, **kwargs) -> np.ndarray:
+    """Run a scipy twin on one block, writing into an output array of ``dtype``."""
+    out = np.empty(block.shape, dtype=dtype)
+    twin(block, output=out, **kwargs)
+    return out
+
+
+def _stage(block, stage, fast):
+    geometry, modes, cval = fast
+    return grey_flat(block, geometry=geometry, dilate=stage == "dilation", modes=modes, cval=cval)
+
+
+def _finish(finish: str, x: np.ndarray, tmp: np.ndarray) -> np.ndarray:
+    """scipy's last step of the tophats (``tmp`` is the opening or closing)."""
+    both_bool = x.dtype == np.bool_ and tmp.dtype == np.bool_
+    if finish == "white":
+        return np.bitwise_xor(x, tmp, out=tmp) if both_bool else np.subtract(x, tmp, out=tmp)
+    return np.bitwise_xor(tmp, x, out=tmp) if both_bool else np.subtract(tmp, x, out=tmp)
+
+
+def grey_block(
+    block: np.ndarray, *, stages: tuple, finish: str | None, fast, twin, dtype, **kwargs
+) -> np.ndarray:
+    """One block of a grey operation: bigimg's numpy kernel where exact, else scipy's.
+
+    ``stages`` are ``"erosion"``/``"dilation"`` applied in turn; ``finish`` is the
+    tophats' subtraction (``"white"``/``"black"``), ``"gradient"``, ``"laplace"`` or
+    ``None``. ``fast`` is ``(geometry, modes, cval)`` for :func:`grey_flat`, or
+    ``None`` to run ``twin(block, output=dtype, **kwargs)``.
+    """
+    if fast is None or not fits_fast_path(block, fast[0]):
+        return into(block, twin=twin, dtype=dtype, **kwargs)
+    if finish == "gradient":
+        return np.subtract(_stage(block, "dilation", fast), _stage(block, "erosion", fast))
+    if finish == "laplace":
+        out = _stage(block, "erosion", fast)
+        np.add(_stage(block, "dilation", fast), out, out=out)
+        np.subtract(out, block, out=out)
+        return np.subtract(out, block, out=out)
+    tmp = block
+    for stage in stages:
+        tmp = _stage(tmp, stage, fast)
+    return _finish(finish, block, tmp) if finish else tmp
+
+
+def tophat_finish(x: np.ndarray, tmp: np.ndarray, *, finish: str) -> np.ndarray:
+    """The tophats' last step on a block of the input and of its opening/closing."""
+    return _finish(finish, x, tmp.copy())

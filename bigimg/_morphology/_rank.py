@@ -36,18 +36,11 @@ from collections.abc import Sequence
 import numpy as np
 from numba import njit
 
+from bigimg._halo import footprint_pads
+from bigimg._morphology._kernels import PAD_MODES
+
 __all__ = ["rank_filter_block"]
 
-_NP_PAD = {
-    "reflect": "symmetric",
-    "grid-mirror": "symmetric",
-    "mirror": "reflect",
-    "nearest": "edge",
-    "wrap": "wrap",
-    "grid-wrap": "wrap",
-    "constant": "constant",
-    "grid-constant": "constant",
-}
 _CONSTANT = {"constant", "grid-constant"}
 
 #: Working dtype of each supported dtype and the XOR that maps it there order-preservingly.
@@ -135,7 +128,7 @@ def rank_filter_block(
     if n == 0 or n > _MAX_FOOTPRINT or not 0 <= rank < n:
         return None
     modes = _modes(mode, block.ndim, rank, n, fp)
-    pads = _pad_widths(fp.shape, origin)
+    pads = footprint_pads(fp.shape, origin)
     if modes is None or pads is None or not _edges_match_scipy(block.shape, pads, modes):
         return None
     cval = _cast_cval(cval, dtype, any(m in _CONSTANT for m in modes))
@@ -164,7 +157,18 @@ def rank_filter_block(
     flat = work.reshape(-1)
     # results overwrite the padded array in place: a segment is written only after its
     # inputs are copied, and later segments read only positions after it
-    _run_network(flat, in_offs, ops, nreg, out_row, out_shift, reach, n_pos, seg, flat)
+    _run_network(
+        flat,
+        in_offs,
+        ops,
+        nreg=nreg,
+        out_row=out_row,
+        out_shift=out_shift,
+        reach=reach,
+        n_pos=n_pos,
+        seg=seg,
+        out=flat,
+    )
     core = tuple(slice(0, s) for s in block.shape)
     result = np.ascontiguousarray(work[core])
     if flip is not None:
@@ -178,35 +182,17 @@ def rank_filter_block(
 def _modes(mode, ndim: int, rank: int, n: int, fp: np.ndarray) -> tuple[str, ...] | None:
     """Per-axis modes, or None where scipy raises (or the name is not a filter mode)."""
     if isinstance(mode, str):
-        return (mode,) * ndim if mode in _NP_PAD else None
+        return (mode,) * ndim if mode in PAD_MODES else None
     try:
         modes = tuple(mode)
     except TypeError:
         return None
     # scipy takes a sequence of modes only on its separable min/max path
     separable = bool(fp.all()) and rank in (0, n - 1)
-    known = all(isinstance(m, str) and m in _NP_PAD for m in modes)
+    known = all(isinstance(m, str) and m in PAD_MODES for m in modes)
     if not separable or len(modes) != ndim or not known:
         return None
     return modes
-
-
-def _pad_widths(shape: tuple[int, ...], origin) -> list[tuple[int, int]] | None:
-    """(before, after) extension per axis: scipy's reach ``s//2 + o`` and the rest."""
-    if isinstance(origin, int | np.integer):
-        origin = (origin,) * len(shape)
-    origin = tuple(origin)
-    if len(origin) != len(shape):
-        return None
-    pads = []
-    for s, o in zip(shape, origin, strict=True):
-        if not isinstance(o, int | np.integer):
-            return None
-        before = s // 2 + int(o)
-        if not 0 <= before < s:
-            return None  # scipy: "invalid origin"
-        pads.append((before, s - 1 - before))
-    return pads
 
 
 def _edges_match_scipy(shape, pads, modes) -> bool:
@@ -271,7 +257,7 @@ def _pad(block: np.ndarray, pads, modes, cval) -> np.ndarray:
 
 
 def _pad_axis(block, widths, mode, cval):
-    np_mode = _NP_PAD[mode]
+    np_mode = PAD_MODES[mode]
     if np_mode == "constant":
         out = np.pad(block, widths, mode="constant", constant_values=cval)
     else:

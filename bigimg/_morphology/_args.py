@@ -6,7 +6,9 @@
 * :func:`full_structure` expands a binary structure and its origins to every axis
   exactly as scipy does (including the reflection of a dilation and scipy's mapping
   of ``axes``) and checks the origins, which scipy does not;
-* :func:`geometry` turns that into the block kernel's offsets and the halo per axis.
+* :func:`geometry` turns that into the block kernel's offsets (a box or a list of
+  offsets, see :mod:`bigimg._morphology._kernels`) and the halo per axis (the reach,
+  :func:`bigimg._halo.kernel_reach`).
 """
 
 from __future__ import annotations
@@ -20,26 +22,19 @@ import dask.array as da
 import numpy as np
 from scipy import ndimage as ndi
 
-from bigimg._errors import ArgumentError
 from bigimg._args import probe_array, resolve_output
-from bigimg.ndimage import _morph_kernels as mk
+from bigimg._errors import ArgumentError
+from bigimg._halo import kernel_reach
+from bigimg._morphology._kernels import erosion_offsets
 
 __all__ = [
     "border_flag",
     "full_structure",
     "geometry",
     "int_sequence",
-    "into",
     "iterations_count",
     "output_dtype",
 ]
-
-
-def into(block: np.ndarray, *, twin: Callable, dtype: np.dtype, **kwargs) -> np.ndarray:
-    """Run a scipy twin on one block, writing into an output array of ``dtype``."""
-    out = np.empty(block.shape, dtype=dtype)
-    twin(block, output=out, **kwargs)
-    return out
 
 
 def output_dtype(twin: Callable, x: da.Array, output: Any, kwargs: dict) -> np.dtype:
@@ -135,12 +130,10 @@ def geometry(structure: np.ndarray, origins: tuple) -> tuple[tuple, tuple[int, .
     if structure.all():
         widths = structure.shape
         lows = tuple(-(s // 2) - o for s, o in zip(widths, origins))
-        reach = tuple(max(-lo, lo + w - 1, 0) for lo, w in zip(lows, widths))
-        return ("box", (lows, widths)), reach
-    offsets = mk.erosion_offsets(structure, origins)
-    if len(offsets) == 0:
-        return ("offsets", offsets), (0,) * structure.ndim
-    return ("offsets", offsets), tuple(int(r) for r in np.abs(offsets).max(axis=0))
+        kernel = ("box", (lows, widths))
+    else:
+        kernel = ("offsets", erosion_offsets(structure, origins))
+    return kernel, kernel_reach(kernel, structure.ndim)
 
 
 def iterations_count(iterations: Any) -> int:
