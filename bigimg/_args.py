@@ -23,10 +23,12 @@ __all__ = [
     "PERIODIC_MODES",
     "as_dask",
     "normalize_axes",
+    "normalize_axis",
     "normalize_modes",
     "normalize_sequence",
     "probe_array",
     "resolve_output",
+    "validated_dtype",
 ]
 
 #: Boundary modes accepted by scipy.ndimage filters.
@@ -88,6 +90,19 @@ def normalize_axes(axes: Any, ndim: int) -> tuple[int, ...]:
     return tuple(out)
 
 
+def normalize_axis(axis: Any, ndim: int) -> int:
+    """Normalise scipy's single ``axis`` argument to a non-negative axis number.
+
+    >>> normalize_axis(-1, 3)
+    2
+    """
+    if not isinstance(axis, numbers.Integral):
+        raise TypeError(f"`axis` must be an integer; got {axis!r}.")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"`axis` must be in [{-ndim}, {ndim}) for a {ndim}-D input; got {axis}.")
+    return int(axis) % ndim
+
+
 def normalize_modes(mode: Any, ndim: int) -> tuple[str, ...]:
     """Per-axis boundary modes; a bad name raises like scipy but as a ValueError too."""
     modes = normalize_sequence(mode, ndim, "mode")
@@ -130,3 +145,22 @@ def resolve_output(output: Any, probe: Callable[[Any], np.ndarray]) -> np.dtype:
 def probe_array(dtype: np.dtype, ndim: int) -> np.ndarray:
     """The tiny array on which argument validation runs the in-memory twin."""
     return np.zeros((1,) * ndim, dtype=dtype)
+
+
+def validated_dtype(
+    twin: Callable, x: da.Array, output: Any, kwargs: dict, probe_shape: Any = None
+) -> np.dtype:
+    """Run ``twin`` on a tiny array with the user's arguments; return the output dtype.
+
+    ``twin(probe, output=..., **kwargs)`` runs on :func:`probe_array` (or on zeros of
+    ``probe_shape``) through :func:`resolve_output`: bad arguments raise what scipy
+    raises before a graph exists, and the output dtype is scipy's.
+
+    >>> import dask.array as da, numpy as np
+    >>> from scipy import ndimage as ndi
+    >>> x = da.zeros((4, 4), dtype=np.uint8)
+    >>> validated_dtype(ndi.uniform_filter, x, np.float32, {"size": 3})
+    dtype('float32')
+    """
+    probe = probe_array(x.dtype, x.ndim) if probe_shape is None else np.zeros(probe_shape, x.dtype)
+    return resolve_output(output, lambda out: twin(probe, output=out, **kwargs))

@@ -30,7 +30,9 @@ __all__ = ["NDIMAGE", "DocFiller"]
 
 F = TypeVar("F", bound=Callable)
 
-_PLACEHOLDER = re.compile(r"^(?P<indent>[ \t]*)%\((?P<key>\w+)\)s[ \t]*$|%\((?P<inline>\w+)\)s", re.M)
+_PLACEHOLDER = re.compile(
+    r"^(?P<indent>[ \t]*)%\((?P<key>\w+)\)s[ \t]*$|%\((?P<inline>\w+)\)s", re.M
+)
 
 
 class DocFiller:
@@ -53,7 +55,7 @@ class DocFiller:
             if match["inline"]:
                 return self.entries[match["inline"]]
             text = self.entries[match["key"]]
-            return textwrap.indent(text, match["indent"], lambda line: True)
+            return textwrap.indent(text, match["indent"])
 
         return _PLACEHOLDER.sub(replace, doc)
 
@@ -112,7 +114,50 @@ NDIMAGE = {
     "index": """
         index : int or sequence of int, optional
             The labels to measure (default: all nonzero labels together).""",
+    "spline_order": """
+        order : int, optional
+            Spline order 0-5 (default 3).""",
+    "mode_interp_constant": """
+        mode : {'constant', 'nearest', 'mirror', 'reflect', 'wrap', 'grid-constant', \
+'grid-mirror', 'grid-wrap'}, optional
+            scipy's interpolation boundary mode (default ``'constant'``).""",
+    "mode_interp_mirror": """
+        mode : {'mirror', 'constant', 'nearest', 'reflect', 'wrap', 'grid-constant', \
+'grid-mirror', 'grid-wrap'}, optional
+            scipy's interpolation boundary mode (default ``'mirror'``).""",
+    "prefilter": """
+        prefilter : bool, optional
+            B-spline prefilter for ``order > 1`` (default True).""",
+    "output_chunks": """
+        output_chunks : tuple, optional
+            Keyword-only. Chunks of the result (default: the input's chunk sizes).""",
+    "size1d": """
+        size : int
+            Length of the filter along ``axis``.""",
+    "sigma": """
+        sigma : scalar or sequence of scalars
+            Standard deviation of the Gaussian kernel: one for every axis, or one per
+            filtered axis.""",
+    "truncate": """
+        truncate : float, optional
+            Truncate the kernel at this many standard deviations (default 4.0).""",
+    "radius": """
+        radius : int or sequence of int, optional
+            Keyword-only. Radius of the kernel, one for every axis or one per filtered
+            axis; overrides ``truncate`` (default None), as in scipy.""",
+    "extra": """
+        extra_arguments : sequence, optional
+            Extra positional arguments passed to the user's function (default none).
+        extra_keywords : dict, optional
+            Extra keyword arguments passed to the user's function (default none).""",
     "returns": """
         dask array
             Lazy, with the input's shape and chunks; nothing is computed until asked.""",
+    "raises": """
+        TypeError
+            ``output`` given as an array (the result is lazy), or what scipy raises.
+        ValueError
+            What scipy raises for these arguments, before any graph is built
+            (:class:`bigimg.ArgumentError`, also a ``RuntimeError``, where scipy raises
+            ``RuntimeError``).""",
 }

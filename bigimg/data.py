@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import dask.array as da
 import numpy as np
+from numpy.typing import DTypeLike
 
 from bigimg._sources import RegionSource, from_source
 from bigimg.ndimage import gaussian_filter
@@ -29,9 +30,31 @@ class WhiteNoise(RegionSource):
     The volume is cut into fixed tiles (32³ by default: a halo-extended block wastes
     little of the tiles it touches), each drawn from its own generator seeded by
     ``(seed, tile index)``, so any region can be produced on its own and always holds
-    the same values, whatever the chunking. Filters on it stream region by region
-    (see :mod:`bigimg._halo`), so generating a volume larger than memory needs only a
-    few blocks of memory.
+    the same values, whatever the chunking. It is a region source: filters on it
+    stream region by region (see :mod:`bigimg._sources`), so generating a volume larger
+    than memory needs only a few blocks of memory. :func:`white_noise` wraps it in a
+    dask array.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        Shape of the volume.
+    seed : int, optional
+        Seed of the volume (default 0).
+    tile : int, optional
+        Edge of the tiles drawn from one generator each (default 32).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bigimg.data import WhiteNoise, white_noise
+    >>> source = WhiteNoise((10, 20, 30), seed=5)
+    >>> source.shape, source.dtype
+    ((10, 20, 30), dtype('float32'))
+    >>> a = white_noise(source.shape, chunks=7, seed=5)[2:9, 3:17, 20:].compute()
+    >>> b = white_noise(source.shape, chunks=(10, 4, 30), seed=5)[2:9, 3:17, 20:].compute()
+    >>> bool(np.array_equal(a, b))
+    True
     """
 
     def __init__(self, shape: Sequence[int], seed: int = 0, tile: int = 32) -> None:
@@ -62,9 +85,28 @@ class WhiteNoise(RegionSource):
         return out
 
 
-def white_noise(shape: Sequence[int], *, chunks=128, seed: int = 0) -> da.Array:
+def white_noise(
+    shape: Sequence[int], *, chunks: int | Sequence[int] | str = 128, seed: int = 0
+) -> da.Array:
     """Lazy standard normal float32 noise whose values do not depend on ``chunks``.
 
+    Parameters
+    ----------
+    shape : sequence of int
+        Shape of the volume (any number of dimensions).
+    chunks : int, sequence of int or str, optional
+        Keyword-only. Chunks of the result, as in :func:`dask.array.zeros` (default 128).
+    seed : int, optional
+        Keyword-only. The volume's seed (default 0): the same seed gives the same values.
+
+    Returns
+    -------
+    dask array of float32
+        Lazy; each block is drawn from its own region of :class:`WhiteNoise` tiles, so
+        filters on it stream region by region in a few blocks of memory.
+
+    Examples
+    --------
     >>> from bigimg.data import white_noise
     >>> a = white_noise((40, 50, 60), chunks=16, seed=3).compute()
     >>> b = white_noise((40, 50, 60), chunks=(7, 50, 11), seed=3).compute()
@@ -83,7 +125,7 @@ def synthetic_ct(
     seed: int = 0,
     noise: float = 40.0,
     bone_sigma: float = 4.0,
-    dtype=np.uint16,
+    dtype: DTypeLike = np.uint16,
 ) -> da.Array:
     """A lazy CT-like volume: air, a soft-tissue ellipsoid, bone-like blobs, noise.
 
@@ -96,6 +138,33 @@ def synthetic_ct(
     position, so the volume is the same for any ``chunks``, and each block is made from
     its own region alone: a volume larger than memory streams straight to disk with
     ``bigimg.save_raw`` in a few blocks of memory.
+
+    Parameters
+    ----------
+    shape : (int, int, int), optional
+        Shape of the volume (default ``(256, 256, 256)``); three positive integers.
+    chunks : int or sequence of int, optional
+        Keyword-only. Chunks of the result (default 128).
+    seed : int, optional
+        Keyword-only. Seed of the bone pattern and the noise (default 0).
+    noise : float, optional
+        Keyword-only. Standard deviation of the added Gaussian noise (default 40.0).
+    bone_sigma : float, optional
+        Keyword-only. Smoothing of the bone pattern, about the size of a bone blob in
+        voxels (default 4.0).
+    dtype : dtype, optional
+        Keyword-only. The result's dtype (default uint16); integer types are rounded
+        and clipped to their range.
+
+    Returns
+    -------
+    dask array
+        Lazy volume of ``shape`` in ``chunks``.
+
+    Raises
+    ------
+    ValueError
+        ``shape`` is not three positive integers.
 
     Examples
     --------

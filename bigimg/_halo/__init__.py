@@ -31,12 +31,49 @@ in a chain computed) more than once. Periodic (``wrap``) axes use the dask overl
 **Spilling.** A large input with no source is written once to scratch block files
 and streamed back from them (:mod:`bigimg._halo._spill`).
 
-Owns: every kernel-geometry -> depth rule (``_geometry``), blockwise execution
-(``_blockwise``), the halo spill (``_spill``).
+Owns: every kernel-geometry -> depth rule (``_geometry``: footprints, sizes and
+origins, convolution flips, Gaussian radii, impulse responses, per-axis modes and the
+periodic-mode mix of the composite filters), blockwise execution (``_blockwise``),
+running a ``scipy.ndimage`` twin blockwise (``_twin``), the halo spill (``_spill``).
 May import: :mod:`bigimg._args`, :mod:`bigimg._sources`, :mod:`bigimg._scratch`.
 """
 
 from bigimg._halo._blockwise import apply_blockwise
-from bigimg._halo._geometry import footprint_depth, merge_small_chunks
+from bigimg._halo._geometry import (
+    depth_on,
+    footprint_depth,
+    footprint_geometry,
+    gaussian_reach,
+    impulse_reach,
+    kernel_depth,
+    merge_small_chunks,
+    mixes_periodic,
+    modes_on,
+    uniform_modes,
+)
+from bigimg._halo._structures import (
+    footprint_pads,
+    grey_depth,
+    kernel_reach,
+    unit_neighbourhood,
+)
+from bigimg._halo._twin import run_twin
 
-__all__ = ["apply_blockwise", "footprint_depth", "merge_small_chunks"]
+__all__ = [
+    "apply_blockwise",
+    "depth_on",
+    "footprint_depth",
+    "footprint_geometry",
+    "footprint_pads",
+    "gaussian_reach",
+    "grey_depth",
+    "impulse_reach",
+    "kernel_depth",
+    "kernel_reach",
+    "merge_small_chunks",
+    "mixes_periodic",
+    "modes_on",
+    "run_twin",
+    "uniform_modes",
+    "unit_neighbourhood",
+]

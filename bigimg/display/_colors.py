@@ -9,12 +9,16 @@ label volume of any size can be coloured block by block.
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask.array as da
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bigimg.display._mpl import require_matplotlib
+
+if TYPE_CHECKING:
+    from matplotlib.colors import ListedColormap
 
 __all__ = ["label_colormap", "label_colors", "label_rgba"]
 
@@ -78,7 +82,7 @@ def _colors(ids: np.ndarray, seed: int, alpha: float) -> np.ndarray:
     return rgba.astype(np.float32).reshape(ids.shape + (4,))
 
 
-def label_colors(ids, seed: int = 0, *, alpha: float = 1.0) -> np.ndarray:
+def label_colors(ids: ArrayLike, seed: int = 0, *, alpha: float = 1.0) -> np.ndarray:
     """The RGBA colour of each label id: deterministic, random-looking, 0 transparent.
 
     Parameters
@@ -114,7 +118,7 @@ def _rgba_block(block: np.ndarray, seed: int, alpha: float) -> np.ndarray:
     return _colors(uniq, seed, alpha)[inverse.reshape(block.shape)]
 
 
-def label_rgba(labels, *, seed: int = 0, alpha: float = 0.5):
+def label_rgba(labels: ArrayLike, *, seed: int = 0, alpha: float = 0.5) -> np.ndarray | da.Array:
     """An RGBA overlay of a label image: one colour per label id, background transparent.
 
     Draw it over an image with ``ax.imshow(label_rgba(plane), interpolation="nearest")``.
@@ -158,7 +162,7 @@ def label_rgba(labels, *, seed: int = 0, alpha: float = 0.5):
     return _rgba_block(labels, seed, alpha)
 
 
-def label_colormap(n: int, seed: int = 0, *, alpha: float = 1.0):
+def label_colormap(n: int, seed: int = 0, *, alpha: float = 1.0) -> ListedColormap:
     """A matplotlib colormap of ``n`` label colours, entry 0 (background) transparent.
 
     Entry ``i`` is :func:`label_colors` of id ``i``, so the colours match

@@ -8,8 +8,11 @@ Each function validates every argument, builds the lazy images
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from numpy.typing import ArrayLike
 
 from bigimg.display._colors import _check_alpha, _check_seed
 from bigimg.display._docs import fill_doc
@@ -34,6 +37,10 @@ from bigimg.display._validate import (
     check_title,
     check_volume,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.colors import Colormap
+    from matplotlib.figure import Figure
 
 __all__ = ["orthoslices", "projection", "summary"]
 
@@ -75,23 +82,23 @@ def _limits(rows, vol, limits) -> list[tuple]:
 
 @fill_doc
 def orthoslices(
-    volume,
+    volume: ArrayLike,
     point: Sequence[int] | None = None,
     *,
-    labels=None,
-    contours=None,
+    labels: ArrayLike | None = None,
+    contours: float | Sequence[float] | None = None,
     vmin: float | None = None,
     vmax: float | None = None,
     percentiles: tuple[float, float] | None = None,
     percentile_of: str = "shown",
-    cmap="gray",
-    spacing=None,
+    cmap: str | Colormap = "gray",
+    spacing: float | Sequence[float] | None = None,
     label_alpha: float = 0.5,
     label_seed: int = 0,
     colorbar: bool = False,
-    figsize=None,
+    figsize: tuple[float, float] | None = None,
     title: str | None = None,
-):
+) -> Figure:
     """Three orthogonal planes through a point, with crosshairs and optional overlays.
 
     The panels show the z plane (y by x), the y plane (z by x) and the x plane (z by
@@ -180,7 +187,7 @@ def orthoslices(
 
 @fill_doc
 def projection(
-    volume,
+    volume: ArrayLike,
     axis: int = 0,
     *,
     kind: str = "max",
@@ -188,12 +195,12 @@ def projection(
     vmax: float | None = None,
     percentiles: tuple[float, float] | None = None,
     percentile_of: str = "shown",
-    cmap="gray",
-    spacing=None,
+    cmap: str | Colormap = "gray",
+    spacing: float | Sequence[float] | None = None,
     colorbar: bool = False,
-    figsize=None,
+    figsize: tuple[float, float] | None = None,
     title: str | None = None,
-):
+) -> Figure:
     """A maximum, mean or minimum intensity projection along one axis.
 
     Reads the whole volume once, streaming: for dask input the projection is a dask
@@ -267,26 +274,26 @@ def projection(
 
 @fill_doc
 def summary(
-    volume,
+    volume: ArrayLike,
     point: Sequence[int] | None = None,
     *,
     kind: str = "max",
-    labels=None,
-    contours=None,
+    labels: ArrayLike | None = None,
+    contours: float | Sequence[float] | None = None,
     vmin: float | None = None,
     vmax: float | None = None,
     percentiles: tuple[float, float] | None = None,
     percentile_of: str = "shown",
-    cmap="gray",
-    spacing=None,
+    cmap: str | Colormap = "gray",
+    spacing: float | Sequence[float] | None = None,
     label_alpha: float = 0.5,
     label_seed: int = 0,
     colorbar: bool = True,
-    figsize=None,
+    figsize: tuple[float, float] | None = None,
     title: str | None = None,
-    path=None,
+    path: str | os.PathLike[str] | None = None,
     dpi: float = 100.0,
-):
+) -> Figure:
     """Orthogonal slices over projections in one figure, optionally saved as a PNG.
 
     Top row: :func:`orthoslices` through ``point``. Bottom row: ``kind`` projections

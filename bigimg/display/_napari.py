@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from numpy.typing import ArrayLike
 
 from bigimg.display._validate import (
     check_bool,
@@ -12,6 +15,9 @@ from bigimg.display._validate import (
     check_spacing,
     check_volume,
 )
+
+if TYPE_CHECKING:
+    import napari
 
 __all__ = ["view"]
 
@@ -25,17 +31,17 @@ def _check_name(name: Any, param: str) -> str | None:
 
 
 def view(
-    volume,
+    volume: ArrayLike,
     *,
-    labels=None,
+    labels: ArrayLike | None = None,
     name: str | None = None,
     labels_name: str | None = None,
-    spacing=None,
+    spacing: float | Sequence[float] | None = None,
     vmin: float | None = None,
     vmax: float | None = None,
     colormap: str = "gray",
     show: bool = True,
-):
+) -> napari.Viewer:
     """Open ``volume`` in a napari viewer, lazily, with ``labels`` as a Labels layer.
 
     napari slices dask arrays itself, reading only the blocks of the plane on screen,

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 
+import dask.array as da
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 from scipy import ndimage as ndi
 from scipy import special
 
 from bigimg._args import as_dask, probe_array, resolve_output
+from bigimg._docs import NDIMAGE, DocFiller
 
 __all__ = ["fourier_ellipsoid", "fourier_gaussian", "fourier_shift", "fourier_uniform"]
 
@@ -150,47 +154,68 @@ def _apply(kind, twin, input, param, n, axis, output):
     )
 
 
-_DOC_NOTES = """
-    Notes
-    -----
-    No halo: each block is multiplied by the kernel at its own global frequency
-    indices (``n >= 0`` means the input is a real FFT along ``axis`` of a signal of
-    length ``n``). A task holds one block and a few per-axis tables. Any chunking of
-    the FFT output works (``dask.array.fft`` needs the transformed axes in one chunk,
-    this filter does not).
-"""
+_docs = DocFiller(
+    NDIMAGE,
+    transform="""
+        input : array_like or dask array
+            The Fourier transform (complex, or real), in any chunking.""",
+    n="""
+        n : int, optional
+            ``-1`` (default): the input is a complex FFT; ``n >= 0``: a real FFT along
+            ``axis`` of a signal of length ``n``.""",
+    real_axis="""
+        axis : int, optional
+            Axis of the real transform (default -1).""",
+    fourier_output="""
+        output : dtype, optional
+            ``float32``, ``float64``, ``complex64`` or ``complex128`` (scipy's rules). An
+            array is refused with a ``TypeError``: the result is lazy.""",
+    fourier_raises="""
+        TypeError
+            ``output`` given as an array, or a non-integer ``n``.
+        ValueError
+            What scipy rejects (a parameter sequence of the wrong length, an
+            unsupported ``output``, a bad ``axis``), and ``n == 0``.""",
+    fourier_notes="""
+        No halo: each block is multiplied by the kernel at its own global frequency
+        indices (``n >= 0`` means the input is a real FFT along ``axis`` of a signal of
+        length ``n``). A task holds one block and a few per-axis tables. Any chunking of
+        the FFT output works (``dask.array.fft`` needs the transformed axes in one chunk,
+        this filter does not).""",
+)
 
 
-def fourier_gaussian(input, sigma, n=-1, axis=-1, output=None):
+@_docs
+def fourier_gaussian(
+    input: ArrayLike,
+    sigma: float | Sequence[float],
+    n: int = -1,
+    axis: int = -1,
+    output: DTypeLike | None = None,
+) -> da.Array:
     """Blockwise twin of :func:`scipy.ndimage.fourier_gaussian` (Gaussian in Fourier space).
 
     Parameters
     ----------
-    input : numpy or dask array
-        The Fourier transform (complex, or real).
+    %(transform)s
     sigma : float or sequence of float
         Standard deviation of the Gaussian, per axis.
-    n : int, optional
-        ``-1``: the input is a complex FFT; ``n >= 0``: a real FFT along ``axis`` of a
-        signal of length ``n``.
-    axis : int, optional
-        Axis of the real transform.
-    output : dtype, optional
-        ``float32``, ``float64``, ``complex64`` or ``complex128`` (scipy's rules).
+    %(n)s
+    %(real_axis)s
+    %(fourier_output)s
 
     Returns
     -------
-    dask array
-        Lazy, with ``input``'s chunks.
+    %(returns)s
 
     Raises
     ------
-    TypeError
-        ``output`` given as an array, or a non-integer ``n``.
-    ValueError
-        What scipy rejects (wrong ``sigma`` length, unsupported ``output``, bad
-        ``axis``).
-    {notes}
+    %(fourier_raises)s
+
+    Notes
+    -----
+    %(fourier_notes)s
+
     Examples
     --------
     >>> import numpy as np, scipy.ndimage as ndi, dask.array as da
@@ -203,21 +228,37 @@ def fourier_gaussian(input, sigma, n=-1, axis=-1, output=None):
     return _apply("gaussian", ndi.fourier_gaussian, input, sigma, n, axis, output)
 
 
-def fourier_uniform(input, size, n=-1, axis=-1, output=None):
+@_docs
+def fourier_uniform(
+    input: ArrayLike,
+    size: float | Sequence[float],
+    n: int = -1,
+    axis: int = -1,
+    output: DTypeLike | None = None,
+) -> da.Array:
     """Blockwise twin of :func:`scipy.ndimage.fourier_uniform` (box filter in Fourier space).
 
     Parameters
     ----------
-    input : numpy or dask array
+    %(transform)s
     size : float or sequence of float
         Box size per axis.
-    n, axis, output
-        As in :func:`fourier_gaussian`.
+    %(n)s
+    %(real_axis)s
+    %(fourier_output)s
 
     Returns
     -------
-    dask array
-    {notes}
+    %(returns)s
+
+    Raises
+    ------
+    %(fourier_raises)s
+
+    Notes
+    -----
+    %(fourier_notes)s
+
     Examples
     --------
     >>> import numpy as np, scipy.ndimage as ndi, dask.array as da
@@ -230,26 +271,39 @@ def fourier_uniform(input, size, n=-1, axis=-1, output=None):
     return _apply("uniform", ndi.fourier_uniform, input, size, n, axis, output)
 
 
-def fourier_ellipsoid(input, size, n=-1, axis=-1, output=None):
+@_docs
+def fourier_ellipsoid(
+    input: ArrayLike,
+    size: float | Sequence[float],
+    n: int = -1,
+    axis: int = -1,
+    output: DTypeLike | None = None,
+) -> da.Array:
     """Blockwise twin of :func:`scipy.ndimage.fourier_ellipsoid` (1-D to 3-D, like scipy).
 
     Parameters
     ----------
-    input : numpy or dask array
+    %(transform)s
     size : float or sequence of float
         Ellipsoid size per axis.
-    n, axis, output
-        As in :func:`fourier_gaussian`.
+    %(n)s
+    %(real_axis)s
+    %(fourier_output)s
 
     Returns
     -------
-    dask array
+    %(returns)s
 
     Raises
     ------
     NotImplementedError
         More than 3 dimensions (as scipy).
-    {notes}
+    %(fourier_raises)s
+
+    Notes
+    -----
+    %(fourier_notes)s
+
     The non-separable kernel uses numpy's ``sin``/``cos`` and scipy's Bessel ``j1``;
     they agree with scipy's C math library to the last bit on common platforms (the
     tests allow 1e-14 relative).
@@ -266,23 +320,40 @@ def fourier_ellipsoid(input, size, n=-1, axis=-1, output=None):
     return _apply("ellipsoid", ndi.fourier_ellipsoid, input, size, n, axis, output)
 
 
-def fourier_shift(input, shift, n=-1, axis=-1, output=None):
+@_docs
+def fourier_shift(
+    input: ArrayLike,
+    shift: float | Sequence[float],
+    n: int = -1,
+    axis: int = -1,
+    output: DTypeLike | None = None,
+) -> da.Array:
     """Blockwise twin of :func:`scipy.ndimage.fourier_shift` (phase ramp of a shift).
 
     Parameters
     ----------
-    input : numpy or dask array
+    %(transform)s
     shift : float or sequence of float
         Shift per axis, in voxels.
-    n, axis
-        As in :func:`fourier_gaussian`.
+    %(n)s
+    %(real_axis)s
     output : dtype, optional
-        ``complex64`` or ``complex128``.
+        ``complex64`` or ``complex128`` (scipy's rules). An array is refused with a
+        ``TypeError``: the result is lazy.
 
     Returns
     -------
     dask array (complex)
-    {notes}
+        Lazy, with the input's shape and chunks; nothing is computed until asked.
+
+    Raises
+    ------
+    %(fourier_raises)s
+
+    Notes
+    -----
+    %(fourier_notes)s
+
     Examples
     --------
     >>> import numpy as np, scipy.ndimage as ndi, dask.array as da
@@ -293,7 +364,3 @@ def fourier_shift(input, shift, n=-1, axis=-1, output=None):
     True
     """
     return _apply("shift", ndi.fourier_shift, input, shift, n, axis, output)
-
-
-for _f in (fourier_gaussian, fourier_uniform, fourier_ellipsoid, fourier_shift):
-    _f.__doc__ = _f.__doc__.replace("    {notes}\n", _DOC_NOTES)

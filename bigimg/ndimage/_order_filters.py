@@ -8,20 +8,18 @@ scipy's kernel otherwise (NaN in a block, complex or bool data, per-axis modes).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import dask.array as da
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 from scipy import ndimage as ndi
 
-from bigimg._args import as_dask, normalize_axes
-from bigimg._halo import footprint_depth
-from bigimg.ndimage._filters import (
-    _filter1d,
-    _footprint_geometry,
-    _kernel_depth,
-    _modes_on,
-    _run,
-    _validated_dtype,
-)
-from bigimg.ndimage._rank_kernels import rank_filter_block
+from bigimg._args import as_dask, normalize_axes, validated_dtype
+from bigimg._docs import NDIMAGE, DocFiller
+from bigimg._halo import footprint_depth, footprint_geometry, kernel_depth, modes_on, run_twin
+from bigimg._morphology import rank_filter_block
+from bigimg.ndimage._filters import filter1d
 
 __all__ = [
     "maximum_filter",
@@ -33,9 +31,48 @@ __all__ = [
     "rank_filter",
 ]
 
+_docs = DocFiller(
+    NDIMAGE,
+    rank_notes="""
+        Halo per axis: ``size // 2 + |origin|``. The selection runs in bigimg's numba
+        kernel (bit-identical to scipy, several times faster on 3-D neighbourhoods);
+        blocks holding NaN, complex or bool data fall back to scipy's kernel.""",
+)
 
-def minimum_filter1d(input, size, axis=-1, output=None, mode="reflect", cval=0.0, origin=0):
-    """Blockwise twin of :func:`scipy.ndimage.minimum_filter1d`.
+
+@_docs
+def minimum_filter1d(
+    input: ArrayLike,
+    size: int,
+    axis: int = -1,
+    output: DTypeLike | None = None,
+    mode: str = "reflect",
+    cval: float = 0.0,
+    origin: int = 0,
+) -> da.Array:
+    """Blockwise twin of :func:`scipy.ndimage.minimum_filter1d` (running minimum).
+
+    Parameters
+    ----------
+    %(input)s
+    %(size1d)s
+    %(axis)s
+    %(output)s
+    %(mode_reflect)s
+    %(cval)s
+    %(origin)s
+
+    Returns
+    -------
+    %(returns)s
+
+    Raises
+    ------
+    %(raises)s
+
+    Notes
+    -----
+    Halo: ``size // 2 + |origin|`` voxels along ``axis`` only.
 
     Examples
     --------
@@ -45,13 +82,52 @@ def minimum_filter1d(input, size, axis=-1, output=None, mode="reflect", cval=0.0
     >>> np.array_equal(ndimage.minimum_filter1d(x, 3).compute(), ndi.minimum_filter1d(x, 3))
     True
     """
-    return _filter1d(
-        ndi.minimum_filter1d, "minimum_filter1d", input, size, axis, output, mode, cval, origin
+    return filter1d(
+        ndi.minimum_filter1d,
+        input,
+        name="minimum_filter1d",
+        size=size,
+        axis=axis,
+        output=output,
+        mode=mode,
+        cval=cval,
+        origin=origin,
     )
 
 
-def maximum_filter1d(input, size, axis=-1, output=None, mode="reflect", cval=0.0, origin=0):
-    """Blockwise twin of :func:`scipy.ndimage.maximum_filter1d`.
+@_docs
+def maximum_filter1d(
+    input: ArrayLike,
+    size: int,
+    axis: int = -1,
+    output: DTypeLike | None = None,
+    mode: str = "reflect",
+    cval: float = 0.0,
+    origin: int = 0,
+) -> da.Array:
+    """Blockwise twin of :func:`scipy.ndimage.maximum_filter1d` (running maximum).
+
+    Parameters
+    ----------
+    %(input)s
+    %(size1d)s
+    %(axis)s
+    %(output)s
+    %(mode_reflect)s
+    %(cval)s
+    %(origin)s
+
+    Returns
+    -------
+    %(returns)s
+
+    Raises
+    ------
+    %(raises)s
+
+    Notes
+    -----
+    Halo: ``size // 2 + |origin|`` voxels along ``axis`` only.
 
     Examples
     --------
@@ -61,32 +137,61 @@ def maximum_filter1d(input, size, axis=-1, output=None, mode="reflect", cval=0.0
     >>> np.array_equal(ndimage.maximum_filter1d(x, 3).compute(), ndi.maximum_filter1d(x, 3))
     True
     """
-    return _filter1d(
-        ndi.maximum_filter1d, "maximum_filter1d", input, size, axis, output, mode, cval, origin
+    return filter1d(
+        ndi.maximum_filter1d,
+        input,
+        name="maximum_filter1d",
+        size=size,
+        axis=axis,
+        output=output,
+        mode=mode,
+        cval=cval,
+        origin=origin,
     )
 
 
-def _min_max(twin, name, input, size, footprint, output, mode, cval, origin, axes):
+def _min_max(twin, input, *, name, size, footprint, output, mode, cval, origin, axes):
+    """minimum_filter/maximum_filter: scipy's own kernels, the footprint gives the halo."""
     x = as_dask(input)
     kw = dict(size=size, footprint=footprint, mode=mode, cval=cval, origin=origin, axes=axes)
-    dtype = _validated_dtype(twin, x, output, kw)
+    dtype = validated_dtype(twin, x, output, kw)
     axs = normalize_axes(axes, x.ndim)
-    shape, origins = _footprint_geometry(size, footprint, origin, len(axs))
-    return _run(
-        twin,
-        x,
-        _kernel_depth(shape, origins, axs, x.ndim),
-        _modes_on(mode, axs, x.ndim),
-        dtype,
-        name,
-        **kw,
-    )
+    shape, origins = footprint_geometry(size, footprint, origin, len(axs))
+    depth, modes = kernel_depth(shape, origins, axs, x.ndim), modes_on(mode, axs, x.ndim)
+    return run_twin(twin, x, depth, modes, dtype=dtype, name=name, **kw)
 
 
+@_docs
 def minimum_filter(
-    input, size=None, footprint=None, output=None, mode="reflect", cval=0.0, origin=0, *, axes=None
-):
+    input: ArrayLike,
+    size: int | Sequence[int] | None = None,
+    footprint: ArrayLike | None = None,
+    output: DTypeLike | None = None,
+    mode: str | Sequence[str] = "reflect",
+    cval: float = 0.0,
+    origin: int | Sequence[int] = 0,
+    *,
+    axes: int | Sequence[int] | None = None,
+) -> da.Array:
     """Blockwise twin of :func:`scipy.ndimage.minimum_filter` (grey erosion by a flat footprint).
+
+    Parameters
+    ----------
+    %(input)s
+    %(size_foot)s
+    %(output)s
+    %(mode_multiple)s
+    %(cval)s
+    %(origin_multiple)s
+    %(axes)s
+
+    Returns
+    -------
+    %(returns)s
+
+    Raises
+    ------
+    %(raises)s
 
     Notes
     -----
@@ -102,22 +207,53 @@ def minimum_filter(
     """
     return _min_max(
         ndi.minimum_filter,
-        "minimum_filter",
         input,
-        size,
-        footprint,
-        output,
-        mode,
-        cval,
-        origin,
-        axes,
+        name="minimum_filter",
+        size=size,
+        footprint=footprint,
+        output=output,
+        mode=mode,
+        cval=cval,
+        origin=origin,
+        axes=axes,
     )
 
 
+@_docs
 def maximum_filter(
-    input, size=None, footprint=None, output=None, mode="reflect", cval=0.0, origin=0, *, axes=None
-):
+    input: ArrayLike,
+    size: int | Sequence[int] | None = None,
+    footprint: ArrayLike | None = None,
+    output: DTypeLike | None = None,
+    mode: str | Sequence[str] = "reflect",
+    cval: float = 0.0,
+    origin: int | Sequence[int] = 0,
+    *,
+    axes: int | Sequence[int] | None = None,
+) -> da.Array:
     """Blockwise twin of :func:`scipy.ndimage.maximum_filter` (grey dilation by a flat footprint).
+
+    Parameters
+    ----------
+    %(input)s
+    %(size_foot)s
+    %(output)s
+    %(mode_multiple)s
+    %(cval)s
+    %(origin_multiple)s
+    %(axes)s
+
+    Returns
+    -------
+    %(returns)s
+
+    Raises
+    ------
+    %(raises)s
+
+    Notes
+    -----
+    Halo per axis: ``size // 2 + |origin|``.
 
     Examples
     --------
@@ -131,15 +267,15 @@ def maximum_filter(
     """
     return _min_max(
         ndi.maximum_filter,
-        "maximum_filter",
         input,
-        size,
-        footprint,
-        output,
-        mode,
-        cval,
-        origin,
-        axes,
+        name="maximum_filter",
+        size=size,
+        footprint=footprint,
+        output=output,
+        mode=mode,
+        cval=cval,
+        origin=origin,
+        axes=axes,
     )
 
 
@@ -155,14 +291,18 @@ def _select_kernel(block, *, rank, footprint, mode, cval, origin, output):
 
 
 def _rank_common(
-    name, twin_call, input, rank_of, size, footprint, output, mode, cval, origin, axes
+    twin_call, input, *, name, rank_of, size, footprint, output, mode, cval, origin, axes
 ):
-    """Shared body of median/rank/percentile: validate, build the full-rank footprint, run."""
+    """Shared body of median/rank/percentile: validate, build the full-rank footprint, run.
+
+    ``twin_call(a, output=None, **kw)`` is the scipy twin with its rank argument bound
+    (for validation); ``rank_of(n)`` turns the footprint's size ``n`` into the rank.
+    """
     x = as_dask(input)
     kw = dict(size=size, footprint=footprint, mode=mode, cval=cval, origin=origin, axes=axes)
-    dtype = _validated_dtype(twin_call, x, output, kw)
+    dtype = validated_dtype(twin_call, x, output, kw)
     axs = normalize_axes(axes, x.ndim)
-    shape, origins = _footprint_geometry(size, footprint, origin, len(axs))
+    shape, origins = footprint_geometry(size, footprint, origin, len(axs))
     # the footprint and origins on every axis, placed exactly as scipy's rank filter does
     fp = np.ones(shape, dtype=bool) if footprint is None else np.asarray(footprint).astype(bool)
     full_origin = list(origins)
@@ -174,14 +314,14 @@ def _rank_common(
     fp = np.ascontiguousarray(fp)
     rank = rank_of(int(fp.sum()))
     depth = footprint_depth(fp.shape, full_origin)
-    modes = _modes_on(mode, axs, x.ndim)
-    return _run(
+    modes = modes_on(mode, axs, x.ndim)
+    return run_twin(
         _select_kernel,
         x,
         depth,
         modes,
-        dtype,
-        name,
+        dtype=dtype,
+        name=name,
         rank=rank,
         footprint=fp,
         mode=mode,
@@ -190,16 +330,41 @@ def _rank_common(
     )
 
 
+@_docs
 def median_filter(
-    input, size=None, footprint=None, output=None, mode="reflect", cval=0.0, origin=0, *, axes=None
-):
+    input: ArrayLike,
+    size: int | Sequence[int] | None = None,
+    footprint: ArrayLike | None = None,
+    output: DTypeLike | None = None,
+    mode: str = "reflect",
+    cval: float = 0.0,
+    origin: int | Sequence[int] = 0,
+    *,
+    axes: int | Sequence[int] | None = None,
+) -> da.Array:
     """Blockwise twin of :func:`scipy.ndimage.median_filter`, with a fast exact kernel.
+
+    Parameters
+    ----------
+    %(input)s
+    %(size_foot)s
+    %(output)s
+    %(mode_reflect)s
+    %(cval)s
+    %(origin_multiple)s
+    %(axes)s
+
+    Returns
+    -------
+    %(returns)s
+
+    Raises
+    ------
+    %(raises)s
 
     Notes
     -----
-    Halo per axis: ``size // 2 + |origin|``. The selection runs in bigimg's numba
-    kernel (bit-identical to scipy, several times faster on 3-D neighbourhoods); blocks
-    holding NaN, complex or bool data fall back to scipy's kernel.
+    %(rank_notes)s
 
     Examples
     --------
@@ -214,33 +379,59 @@ def median_filter(
         return ndi.median_filter(a, output=output, **kw)
 
     return _rank_common(
-        "median_filter",
         twin,
         input,
-        lambda n: n // 2,
-        size,
-        footprint,
-        output,
-        mode,
-        cval,
-        origin,
-        axes,
+        name="median_filter",
+        rank_of=lambda n: n // 2,
+        size=size,
+        footprint=footprint,
+        output=output,
+        mode=mode,
+        cval=cval,
+        origin=origin,
+        axes=axes,
     )
 
 
+@_docs
 def rank_filter(
-    input,
-    rank,
-    size=None,
-    footprint=None,
-    output=None,
-    mode="reflect",
-    cval=0.0,
-    origin=0,
+    input: ArrayLike,
+    rank: int,
+    size: int | Sequence[int] | None = None,
+    footprint: ArrayLike | None = None,
+    output: DTypeLike | None = None,
+    mode: str = "reflect",
+    cval: float = 0.0,
+    origin: int | Sequence[int] = 0,
     *,
-    axes=None,
-):
+    axes: int | Sequence[int] | None = None,
+) -> da.Array:
     """Blockwise twin of :func:`scipy.ndimage.rank_filter`.
+
+    Parameters
+    ----------
+    %(input)s
+    rank : int
+        Which value of the sorted neighbourhood to keep: 0 is the smallest, -1 the
+        largest.
+    %(size_foot)s
+    %(output)s
+    %(mode_reflect)s
+    %(cval)s
+    %(origin_multiple)s
+    %(axes)s
+
+    Returns
+    -------
+    %(returns)s
+
+    Raises
+    ------
+    %(raises)s
+
+    Notes
+    -----
+    %(rank_notes)s
 
     Examples
     --------
@@ -256,17 +447,17 @@ def rank_filter(
         return ndi.rank_filter(a, rank, output=output, **kw)
 
     return _rank_common(
-        "rank_filter",
         twin,
         input,
-        lambda n: int(rank) + n if rank < 0 else int(rank),
-        size,
-        footprint,
-        output,
-        mode,
-        cval,
-        origin,
-        axes,
+        name="rank_filter",
+        rank_of=lambda n: int(rank) + n if rank < 0 else int(rank),
+        size=size,
+        footprint=footprint,
+        output=output,
+        mode=mode,
+        cval=cval,
+        origin=origin,
+        axes=axes,
     )
 
 
@@ -281,19 +472,45 @@ def _percentile_rank(percentile: float, n: int) -> int:
     return rank
 
 
+@_docs
 def percentile_filter(
-    input,
-    percentile,
-    size=None,
-    footprint=None,
-    output=None,
-    mode="reflect",
-    cval=0.0,
-    origin=0,
+    input: ArrayLike,
+    percentile: float,
+    size: int | Sequence[int] | None = None,
+    footprint: ArrayLike | None = None,
+    output: DTypeLike | None = None,
+    mode: str = "reflect",
+    cval: float = 0.0,
+    origin: int | Sequence[int] = 0,
     *,
-    axes=None,
-):
+    axes: int | Sequence[int] | None = None,
+) -> da.Array:
     """Blockwise twin of :func:`scipy.ndimage.percentile_filter`.
+
+    Parameters
+    ----------
+    %(input)s
+    percentile : scalar
+        Percentile of the neighbourhood's values to keep, in [-100, 100]; negative
+        values count from 100 (``-20`` is the 80th percentile).
+    %(size_foot)s
+    %(output)s
+    %(mode_reflect)s
+    %(cval)s
+    %(origin_multiple)s
+    %(axes)s
+
+    Returns
+    -------
+    %(returns)s
+
+    Raises
+    ------
+    %(raises)s
+
+    Notes
+    -----
+    %(rank_notes)s
 
     Examples
     --------
@@ -309,15 +526,15 @@ def percentile_filter(
         return ndi.percentile_filter(a, percentile, output=output, **kw)
 
     return _rank_common(
-        "percentile_filter",
         twin,
         input,
-        lambda n: _percentile_rank(percentile, n),
-        size,
-        footprint,
-        output,
-        mode,
-        cval,
-        origin,
-        axes,
+        name="percentile_filter",
+        rank_of=lambda n: _percentile_rank(percentile, n),
+        size=size,
+        footprint=footprint,
+        output=output,
+        mode=mode,
+        cval=cval,
+        origin=origin,
+        axes=axes,
     )

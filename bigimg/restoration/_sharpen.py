@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 
+import dask.array as da
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bigimg._args import as_dask
+from bigimg._docs import NDIMAGE, DocFiller
 from bigimg.ndimage import gaussian_filter
 
 __all__ = ["unsharp_mask"]
 
+_docs = DocFiller(NDIMAGE)
 
-def unsharp_mask(input, sigma, alpha, *, mode="reflect", cval=0.0, truncate=4.0):
+
+@_docs
+def unsharp_mask(
+    input: ArrayLike,
+    sigma: float | Sequence[float],
+    alpha: float,
+    *,
+    mode: str | Sequence[str] = "reflect",
+    cval: float = 0.0,
+    truncate: float = 4.0,
+) -> da.Array:
     """Sharpen by adding back the detail a Gaussian removes: the tutorial's formula.
 
     ``input + alpha * (input - gaussian_filter(input, sigma))``, exactly the tutorial's
@@ -22,14 +37,14 @@ def unsharp_mask(input, sigma, alpha, *, mode="reflect", cval=0.0, truncate=4.0)
 
     Parameters
     ----------
-    input : numpy or dask array
+    %(input)s
         Integer input is converted to float64 first (the tutorial works on floats).
     sigma : float or sequence of float
         Standard deviation of the Gaussian, per axis.
     alpha : float
         Strength of the sharpening (the tutorial uses 30 on a blurred image).
     mode, cval, truncate
-        As in :func:`scipy.ndimage.gaussian_filter`.
+        Keyword-only. As in :func:`bigimg.ndimage.gaussian_filter`.
 
     Returns
     -------

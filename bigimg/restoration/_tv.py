@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import numbers
 
+import dask.array as da
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bigimg._args import as_dask
 from bigimg._halo import apply_blockwise
@@ -71,8 +73,14 @@ def _tv_block(block, *, weight, n_iter):
 
 
 def denoise_tv_chambolle(
-    image, weight=0.1, eps=0.0, max_num_iter=200, *, halo=None, channel_axis=None
-):
+    image: ArrayLike,
+    weight: float = 0.1,
+    eps: float = 0.0,
+    max_num_iter: int = 200,
+    *,
+    halo: int | None = None,
+    channel_axis: None = None,
+) -> da.Array:
     """Total-variation denoising of a chunked volume (Chambolle's ROF algorithm).
 
     The twin of :func:`skimage.restoration.denoise_tv_chambolle` run with ``eps=0``:

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 
+import dask.array as da
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import ndimage as ndi
 
 from bigimg._args import as_dask
@@ -61,7 +64,9 @@ def _mysize(mysize, ndim: int) -> tuple[int, ...]:
     return tuple(int(s) for s in size)
 
 
-def wiener(im, mysize=None, noise=None):
+def wiener(
+    im: ArrayLike, mysize: int | Sequence[int] | None = None, noise: float | None = None
+) -> da.Array:
     """Wiener filter of a chunked volume: the twin of :func:`scipy.signal.wiener`.
 
     Parameters
