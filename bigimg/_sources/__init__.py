@@ -12,7 +12,7 @@ sources).
 """
 
 from bigimg._sources._arrays import from_source, rechunk
-from bigimg._sources._pointwise import source_of
+from bigimg._sources._pointwise import resolve_source, source_of
 from bigimg._sources._region import RegionSource, attach_source, region_source, register_source
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "from_source",
     "rechunk",
     "region_source",
+    "resolve_source",
     "register_source",
     "source_of",
 ]
