@@ -30,7 +30,7 @@ from scipy import ndimage as ndi
 
 from bigimg._monitor import ResourceMonitor
 from bigimg.measure import regionprops_table
-from bigimg.ndimage._measurements import find_objects, label_statistics
+from bigimg.ndimage import find_objects, label_statistics
 from bigimg.testing import blobs
 
 

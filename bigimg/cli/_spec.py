@@ -367,8 +367,8 @@ def _check_output(c: _Checker, pipe: Pipeline, name, spec) -> Output:
 
 
 def _check_table(c: _Checker, pipe: Pipeline, i: int, spec, many: bool) -> Table:
+    from bigimg.measure import INTENSITY_PROPERTIES as _INTENSITY
     from bigimg.measure import PROPERTIES
-    from bigimg.measure._regionprops import _INTENSITY
 
     where, path = (f"table[{i}]", ("table", i)) if many else ("[table]", ("table",))
     spec = c.mapping(spec, where, path)

@@ -13,9 +13,10 @@ from bigimg.measure._cleanup import (
     relabel_sequential,
     remove_small_objects,
 )
-from bigimg.measure._regionprops import PROPERTIES, regionprops_table
+from bigimg.measure._regionprops import INTENSITY_PROPERTIES, PROPERTIES, regionprops_table
 
 __all__ = [
+    "INTENSITY_PROPERTIES",
     "PROPERTIES",
     "LabelMap",
     "clear_border",

@@ -22,12 +22,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from bigimg._args import as_dask
-from bigimg.ndimage._measure_reduce import (
-    make_spec,
-    merge_tables,
-    reduce_tables,
-    tree_reduce,
-)
+from bigimg._tables import make_spec, merge_tables, reduce_tables, tree_reduce
 
 __all__ = [
     "LabelMap",
@@ -100,7 +95,7 @@ def _check_out(out: Any) -> None:
 
 
 def _label_mask(mask: da.Array, connectivity: int) -> da.Array:
-    from bigimg.ndimage._label import label
+    from bigimg.ndimage import label
 
     structure = ndi.generate_binary_structure(mask.ndim, connectivity)
     labels, _ = label(mask, structure)

@@ -1,14 +1,14 @@
 """Region tables with scikit-image's property names, from one pass over chunked arrays.
 
 Most properties are functions of a few per-label sums, so they come from ONE tree
-reduction (:mod:`bigimg.ndimage._measure_reduce`): voxel count, bounding box, raw
+reduction (:mod:`bigimg._tables._reduce`): voxel count, bounding box, raw
 moments about the box corner (up to the order the properties need), intensity sum,
 centred sum of squares, min and max, and intensity-weighted moments. Everything else
 is derived per label on the client, vectorised over labels.
 
 Properties that need each object's pixels (``image``, ``coords``, ``perimeter``,
 ``solidity``, ``euler_number``, ``extra_properties``, ...) gather each object's voxels
-into one task (:func:`bigimg.ndimage._measure_gather.gather_apply`) and evaluate
+into one task (:func:`bigimg._tables.gather_apply`) and evaluate
 scikit-image's own ``regionprops`` on the object's crop. ``intensity_median`` runs the
 exact out-of-core median. Each of these adds passes over the data; the table says so.
 """
@@ -23,11 +23,9 @@ import dask
 import numpy as np
 
 from bigimg._args import as_dask
-from bigimg.ndimage._measure_gather import gather_apply
-from bigimg.ndimage._measure_reduce import align, reduce_tables, shift_moments
-from bigimg.ndimage._measure_select import median
+from bigimg._tables import align, gather_apply, median, reduce_tables, shift_moments
 
-__all__ = ["PROPERTIES", "regionprops_table"]
+__all__ = ["INTENSITY_PROPERTIES", "PROPERTIES", "regionprops_table"]
 
 _F, _I, _O = float, int, object
 
@@ -54,12 +52,13 @@ _CROP = {
     "area_filled", "area_convex", "solidity", "perimeter", "perimeter_crofton",
     "euler_number", "feret_diameter_max",
 }  # fmt: skip
-_INTENSITY = {
+#: The properties that need ``intensity_image``.
+INTENSITY_PROPERTIES = frozenset({
     "intensity_mean", "intensity_min", "intensity_max", "intensity_std", "intensity_median",
     "centroid_weighted", "centroid_weighted_local", "moments_weighted",
     "moments_weighted_central", "moments_weighted_normalized", "moments_weighted_hu",
     "image_intensity",
-}  # fmt: skip
+})  # fmt: skip
 _ONLY_2D = {"eccentricity", "orientation", "moments_hu", "moments_weighted_hu", "perimeter",
             "perimeter_crofton"}  # fmt: skip
 _ORDER3 = {"moments", "moments_central", "moments_normalized", "moments_hu"}
@@ -96,7 +95,7 @@ def _check_properties(properties, extra_properties, ndim, has_intensity, spacing
             f"`properties` must be scikit-image property names among {sorted(PROPERTIES)}; "
             f"got {unknown!r}."
         )
-    need_int = [p for p in properties if p in _INTENSITY]
+    need_int = [p for p in properties if p in INTENSITY_PROPERTIES]
     if need_int and not has_intensity:
         raise AttributeError(
             f"`intensity_image` is required for {need_int!r}; got None. Pass intensity_image."
@@ -590,7 +589,9 @@ def _crop_properties(lab, x, table, names, extras, spacing) -> dict:
     if not idx.size:
         return {n: [] for n in list(names) + [f.__name__ for f in extras]}
     sub = {"labels": idx, "lo": table["lo"], "hi": table["hi"]}
-    lazy = gather_apply(xa, la, sub, {"lo": 1}, func, object, None, True, idx)
+    lazy = gather_apply(
+        xa, la, sub, {"lo": 1}, func, out_dtype=object, default=None, pass_positions=True, idx=idx
+    )
     rows = lazy.compute()
     keys = list(names) + [f.__name__ for f in extras]
     return {k: [r[i] for r in rows] for i, k in enumerate(keys)}

@@ -6,6 +6,16 @@ dask arrays; results are lazy dask arrays with the input's chunks (numpy input g
 dask's automatic chunks).
 """
 
+from bigimg._tables import labeled_comprehension, median, value_indices
+from bigimg.ndimage._derivatives import (
+    gaussian_gradient_magnitude,
+    gaussian_laplace,
+    generic_gradient_magnitude,
+    generic_laplace,
+    laplace,
+    prewitt,
+    sobel,
+)
 from bigimg.ndimage._distance import (
     distance_transform_bf,
     distance_transform_cdt,
@@ -18,20 +28,10 @@ from bigimg.ndimage._filters import (
     correlate1d,
     gaussian_filter,
     gaussian_filter1d,
-    gaussian_gradient_magnitude,
-    gaussian_laplace,
     generate_binary_structure,
-    generic_filter,
-    generic_filter1d,
-    generic_gradient_magnitude,
-    generic_laplace,
     iterate_structure,
-    laplace,
-    prewitt,
-    sobel,
     uniform_filter,
     uniform_filter1d,
-    vectorized_filter,
 )
 from bigimg.ndimage._fourier import (
     fourier_ellipsoid,
@@ -39,6 +39,7 @@ from bigimg.ndimage._fourier import (
     fourier_shift,
     fourier_uniform,
 )
+from bigimg.ndimage._generic import generic_filter, generic_filter1d, vectorized_filter
 from bigimg.ndimage._geometry import (
     affine_transform,
     geometric_transform,
@@ -59,8 +60,6 @@ from bigimg.ndimage._grey_morphology import (
     white_tophat,
 )
 from bigimg.ndimage._label import label
-from bigimg.ndimage._measure_gather import labeled_comprehension, value_indices
-from bigimg.ndimage._measure_select import median
 from bigimg.ndimage._measurements import (
     center_of_mass,
     extrema,

@@ -1,17 +1,17 @@
 """scipy.ndimage's per-label measurements on chunked arrays, from one tree reduction.
 
 ``sum_labels``, ``mean``, ``variance``, ``minimum_position``, ``center_of_mass``, ...
-each build the same kind of graph (see :mod:`._measure_reduce`): one task per block
-that measures every label present in the block, a tree of merge tasks, and one small
-task that answers for ``index``. They return lazy dask arrays: shape ``index.shape``
-for an array ``index``, 0-d for a scalar (or absent) ``index``, with ``(..., ndim)``
-added for positions and centres of mass. :func:`label_statistics` returns many of
+each build the same kind of graph (the table engine, :mod:`bigimg._tables`): one task
+per block that measures every label present in the block, a tree of merge tasks, and
+one small task that answers for ``index``. They return lazy dask arrays: shape
+``index.shape`` for an array ``index``, 0-d for a scalar (or absent) ``index``, with
+``(..., ndim)`` added for positions and centres of mass. :func:`label_statistics` returns many of
 them from ONE pass over the data.
 
-``find_objects`` and ``histogram`` (in :mod:`._measure_objects`, re-exported here)
-return Python structures and therefore compute.
-``median``, ``labeled_comprehension`` and ``value_indices`` live in
-:mod:`._measure_select` and :mod:`._measure_gather`.
+``find_objects`` and ``histogram`` (from :mod:`bigimg._tables`, re-exported here)
+return Python structures and therefore compute. ``median``, ``labeled_comprehension``
+and ``value_indices`` come from :mod:`bigimg._tables` too (``bigimg.ndimage`` exports
+them).
 """
 
 from __future__ import annotations
@@ -21,9 +21,7 @@ from typing import Any
 import dask.array as da
 import numpy as np
 
-from bigimg.ndimage._measure_args import Regions, regions
-from bigimg.ndimage._measure_objects import find_objects, histogram
-from bigimg.ndimage._measure_reduce import LazyTable, lookup, reduce_tables
+from bigimg._tables import extract, find_objects, histogram, measure_table, regions
 
 __all__ = [
     "STATISTICS",
@@ -59,19 +57,6 @@ STATISTICS = {
     "center_of_mass": "center_of_mass",
 }
 
-_COLUMNS = {
-    "count": {},
-    "sum": {"values": True},
-    "mean": {"values": True},
-    "variance": {"m2": True},
-    "standard_deviation": {"m2": True},
-    "minimum": {"extrema": True},
-    "maximum": {"extrema": True},
-    "minimum_position": {"extrema": True},
-    "maximum_position": {"extrema": True},
-    "center_of_mass": {"values": True, "wcoord": True},
-}
-
 _NOTES = """Each block task holds one block of ``input`` and ``labels`` plus a table of the
     labels present in it; merge tasks hold O(labels) rows; the graph has O(chunks)
     tasks whatever the number of labels. Nothing computes until the result does."""
@@ -83,140 +68,9 @@ def _with_notes(func):
     return func
 
 
-# ------------------------------------------------------------------------ extraction
-def _sum_dtype(dtype: np.dtype) -> np.dtype:
-    """The dtype numpy's ``ndarray.sum`` gives (scipy's one-region sums keep it)."""
-    return np.zeros(1, dtype).sum().dtype
-
-
-def _col(table: dict, name: str, pos: np.ndarray) -> np.ndarray:
-    """Rows ``pos`` of a table column (zeros when the table is empty)."""
-    col = table[name]
-    if col.shape[0] == 0:
-        return np.zeros((pos.size,) + col.shape[1:], col.dtype)
-    return col[pos]
-
-
-def _empty_single(table: dict, what: str):
-    if table["labels"].size == 0:
-        raise ValueError(
-            f"zero-size array to reduction operation {what} which has no identity: the "
-            "region selected by `labels`/`index` holds no voxels."
-        )
-
-
-def _ex_count(table, index, shape):
-    if index is None:
-        return np.int64(table["count"][0] if table["count"].size else 0)
-    pos, found = lookup(table, index)
-    return np.where(found, _col(table, "count", pos), 0).reshape(shape)
-
-
-def _ex_sum(table, index, shape, dtype):
-    if index is None:
-        total = table["sum"][0] if table["sum"].size else 0
-        return np.asarray(total).astype(dtype)[()]
-    pos, found = lookup(table, index)
-    return np.where(found, _col(table, "sum", pos).astype(np.float64), 0.0).reshape(shape)
-
-
-def _ex_mean(table, index, shape):
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if index is None:
-            if not table["count"].size:
-                return np.float64(np.nan)
-            return np.float64(table["sum"][0]) / np.float64(table["count"][0])
-        pos, found = lookup(table, index)
-        s = np.where(found, _col(table, "sum", pos).astype(np.float64), 0.0)
-        n = np.where(found, _col(table, "count", pos), 0).astype(np.float64)
-        return (s / n).reshape(shape)
-
-
-def _ex_var(table, index, shape, std):
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if index is None:
-            v = table["m2"][0] / table["count"][0] if table["count"].size else np.nan
-            v = np.float64(v)
-        else:
-            pos, found = lookup(table, index)
-            m2 = np.where(found, _col(table, "m2", pos), 0.0)
-            n = np.where(found, _col(table, "count", pos), 0).astype(np.float64)
-            v = (m2 / n).reshape(shape)
-    return np.sqrt(v) if std else v
-
-
-def _ex_ext(table, index, shape, col, dtype):
-    if index is None:
-        _empty_single(table, "minimum" if col == "vmin" else "maximum")
-        return table[col][:1].astype(dtype)[0]
-    pos, found = lookup(table, index)
-    return np.where(found, _col(table, col, pos).astype(dtype), np.zeros((), dtype)).reshape(shape)
-
-
-def _ex_pos(table, index, gshape, col):
-    if index is None:
-        _empty_single(table, "minimum" if col == "amin" else "maximum")
-        flat = table[col][:1]
-    else:
-        pos, found = lookup(table, index)
-        flat = np.where(found, _col(table, col, pos), 0)
-    coords = np.stack(np.unravel_index(flat, gshape), axis=-1).astype(np.intp)
-    return coords[0] if index is None else coords
-
-
-def _ex_com(table, index, ndim):
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if index is None:
-            if not table["count"].size:
-                return np.full(ndim, np.nan)
-            return table["wcoord"][0] / np.float64(table["sum"][0])
-        pos, found = lookup(table, index)
-        s = np.where(found, _col(table, "sum", pos).astype(np.float64), 0.0)
-        w = np.where(found[:, None], _col(table, "wcoord", pos), 0.0)
-        return w / s[:, None]
-
-
-# --------------------------------------------------------------------------- helpers
-def _table(r: Regions, names, extra: dict | None = None, split_every: int = 16) -> LazyTable:
-    cols: dict = {}
-    for n in names:
-        cols.update(_COLUMNS[n])
-    cols.update(extra or {})
-    return reduce_tables(
-        r.x, r.labels, {"mode": r.mode, **r.filters, **cols}, split_every=split_every
-    )
-
-
-def _extract(name: str, table: LazyTable, r: Regions) -> da.Array:
-    idx = None if r.mode != "labels" else r.index
-    shape = r.out_shape
-    ndim = len(r.shape)
-    npos = (int(r.index.size), ndim) if r.mode == "labels" else (ndim,)
-    dt = r.x.dtype if r.x is not None else None
-    if name == "count":
-        return table.array(_ex_count, idx, shape, shape=shape, dtype=np.int64)
-    if name == "sum":
-        out = _sum_dtype(dt) if r.mode != "labels" else np.dtype(np.float64)
-        return table.array(_ex_sum, idx, shape, out, shape=shape, dtype=out)
-    if name == "mean":
-        return table.array(_ex_mean, idx, shape, shape=shape, dtype=np.float64)
-    if name in ("variance", "standard_deviation"):
-        std = name == "standard_deviation"
-        return table.array(_ex_var, idx, shape, std, shape=shape, dtype=np.float64)
-    if name in ("minimum", "maximum"):
-        col = "vmin" if name == "minimum" else "vmax"
-        return table.array(_ex_ext, idx, shape, col, dt, shape=shape, dtype=dt)
-    if name in ("minimum_position", "maximum_position"):
-        col = "amin" if name == "minimum_position" else "amax"
-        return table.array(_ex_pos, idx, r.shape, col, shape=npos, dtype=np.intp)
-    if name == "center_of_mass":
-        return table.array(_ex_com, idx, ndim, shape=npos, dtype=np.float64)
-    raise ValueError(f"unknown statistic {name!r}")
-
-
 def _one(name: str, input, labels, index) -> da.Array:
     r = regions(input, labels, index)
-    return _extract(name, _table(r, [name]), r)
+    return extract(name, measure_table(r, [name]), r)
 
 
 # ------------------------------------------------------------------------ public API
@@ -285,8 +139,8 @@ def label_statistics(
     if bad:
         raise ValueError(f"`statistics` entries must be among {sorted(STATISTICS)}; got {bad!r}.")
     r = regions(input, labels, index)
-    table = _table(r, statistics, split_every=split_every)
-    return {name: _extract(name, table, r) for name in statistics}
+    table = measure_table(r, statistics, split_every=split_every)
+    return {name: extract(name, table, r) for name in statistics}
 
 
 @_with_notes
@@ -585,8 +439,8 @@ def extrema(input: Any, labels: Any = None, index: Any = None):
     """
     r = regions(input, labels, index)
     names = ("minimum", "maximum", "minimum_position", "maximum_position")
-    table = _table(r, names)
-    return tuple(_extract(n, table, r) for n in names)
+    table = measure_table(r, names)
+    return tuple(extract(n, table, r) for n in names)
 
 
 @_with_notes

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from bigimg._errors import BigimgWarning
-from bigimg.stats._passes import as_real_dask, min_max
+from bigimg._tables import min_max
+from bigimg.stats._args import as_real_dask
 
 __all__ = ["rescale_intensity"]
 

@@ -16,14 +16,8 @@ import dask.array as da
 import numpy as np
 
 from bigimg._args import as_dask
-from bigimg.stats._passes import (
-    add_merge,
-    as_real_dask,
-    known_shape,
-    min_max,
-    run_passes,
-    tree_pass,
-)
+from bigimg._tables import add_merge, min_max, run_passes, tree_pass
+from bigimg.stats._args import as_real_dask, known_shape
 
 __all__ = ["histogram", "image_histogram"]
 

@@ -1,7 +1,7 @@
 """Exact quantiles and percentiles of whole volumes: numpy's and scipy.stats' answers.
 
 Each function finds the few order statistics its answer needs with
-:func:`bigimg.stats._select.order_statistics` (bucketing passes, never a sort of the
+:func:`bigimg._tables._select.order_statistics` (bucketing passes, never a sort of the
 volume) and then combines them with the arithmetic of its twin, on the same dtypes, so
 the result is bit-for-bit the twin's.
 """
@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from bigimg.stats._passes import as_real_dask, min_max_pass, run_passes
-from bigimg.stats._select import order_statistics
+from bigimg._tables import min_max_pass, order_statistics, run_passes
+from bigimg.stats._args import as_real_dask
 
 __all__ = ["percentile", "quantile", "scoreatpercentile"]
 
@@ -232,7 +232,7 @@ def quantile(
     Notes
     -----
     No sort of the volume. One pass finds the count, the NaNs and the range; bucketing
-    passes (:mod:`bigimg.stats._select`) then find the needed order statistics:
+    passes (:mod:`bigimg._tables._select`) then find the needed order statistics:
     integers of at most 16 bits, or whose range spans at most 65,536 values, are
     answered by the first bucket pass (a bincount); floats usually by a bucket pass and
     one pass that gathers the few values of the bucket holding each rank. A task holds

@@ -19,8 +19,9 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from bigimg._errors import ArgumentError
+from bigimg._tables import add_merge, min_max, run_passes, tree_pass
+from bigimg.stats._args import as_real_dask
 from bigimg.stats._histogram import _skimage_hist, check_nbins
-from bigimg.stats._passes import add_merge, as_real_dask, min_max, run_passes, tree_pass
 
 __all__ = [
     "threshold_isodata",

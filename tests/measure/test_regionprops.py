@@ -10,7 +10,7 @@ import pytest
 from scipy import ndimage as ndi
 from skimage.measure import regionprops_table as sk_table
 
-from bigimg.measure._regionprops import PROPERTIES, regionprops_table
+from bigimg.measure import PROPERTIES, regionprops_table
 from bigimg.testing import blobs, odd_chunkings
 
 ONLY_2D = {"eccentricity", "orientation", "moments_hu", "moments_weighted_hu", "perimeter",

@@ -13,10 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import ndimage as ndi
 
-from bigimg.ndimage import _measure_select
-from bigimg.ndimage._measure_gather import labeled_comprehension, value_indices
-from bigimg.ndimage._measure_reduce import BlockSpec, reduce_tables
-from bigimg.ndimage._measure_select import median
+from bigimg._tables import BlockSpec, reduce_tables
+from bigimg._tables import _select as _measure_select
+from bigimg.ndimage import labeled_comprehension, median, value_indices
 from bigimg.ndimage._measurements import (
     STATISTICS,
     center_of_mass,
@@ -34,7 +33,13 @@ from bigimg.ndimage._measurements import (
     variance,
 )
 from bigimg.ndimage._measurements import sum as sum_alias
-from bigimg.testing import blobs, odd_chunkings, raise_if_dask_computes, random_volume
+from bigimg.testing import (
+    blobs,
+    odd_chunkings,
+    raise_if_dask_computes,
+    random_volume,
+    shapes_and_chunkings,
+)
 
 SHAPE = (19, 23, 29)  # tests/conftest.py's SHAPE; its `chunks` fixture sweeps these:
 CHUNKINGS = odd_chunkings(SHAPE, halo=3)
@@ -307,7 +312,7 @@ def test_median(dt, mode):
 @pytest.mark.parametrize("chunks", [CHUNKINGS["irregular"], CHUNKINGS["ones"], (19, 1, 29)])
 def test_median_whole_input_and_many_rounds(monkeypatch, chunks):
     x = values(np.float64, seed=11)
-    monkeypatch.setattr(_measure_select, "_GATHER_BUDGET", 40)
+    monkeypatch.setattr(_measure_select, "GATHER_LIMIT", 40)
     monkeypatch.setattr(_measure_select, "_BUCKET_BUDGET", 64)
     idx = np.arange(-1, NLAB + 2)
     got = median(da.from_array(x, chunks=chunks), da.from_array(LABELS, chunks=chunks), idx)
@@ -462,31 +467,10 @@ def test_tables_and_specs_pickle():
 # ---------------------------------------------------------------------- hypothesis
 @st.composite
 def chunked_case(draw):
-    shape = tuple(draw(st.lists(st.integers(1, 9), min_size=1, max_size=3)))
-    chunks = tuple(
-        tuple(
-            draw(
-                st.lists(st.integers(1, s), min_size=1, max_size=s).filter(
-                    lambda c, s=s: sum(c) >= s
-                )
-            )
-        )
-        for s in shape
-    )
-    chunks = tuple(_trim(c, s) for c, s in zip(chunks, shape, strict=True))
+    shape, chunks = draw(shapes_and_chunkings(max_dims=3, max_side=9))
     seed = draw(st.integers(0, 2**16))
     nlab = draw(st.integers(1, 6))
     return shape, chunks, seed, nlab
-
-
-def _trim(c, s):
-    out, total = [], 0
-    for v in c:
-        if total >= s:
-            break
-        out.append(min(v, s - total))
-        total += out[-1]
-    return tuple(out)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

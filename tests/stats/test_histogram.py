@@ -10,7 +10,7 @@ import pytest
 from skimage import exposure
 
 from bigimg import stats
-from bigimg.stats._passes import from_keys, min_max, to_keys, tree_pass
+from bigimg._tables import from_keys, min_max, to_keys, tree_pass
 from bigimg.testing import count_computes, random_volume
 
 from ._common import CHUNKS, SMALL, dtypes, sweep

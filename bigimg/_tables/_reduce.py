@@ -4,17 +4,19 @@ Every per-label statistic in bigimg (``sum_labels`` ... ``find_objects``, region
 tables, clean-up) is computed the same way:
 
 1. **kernel** — each block turns its labels into block-local *slots* (one per label
-   present and measured) and runs one numba pass (:mod:`._measure_kernels`) that
+   present and measured) and runs one numba pass (:mod:`._kernels`) that
    fills a small *table*: label values plus per-label columns (count, native sum,
    centred sum of squares, min/max and their first flat positions, bounding box,
    value-weighted coordinates, raw moments, histograms).
-2. **merge** — tables are merged ``split_every`` at a time in a tree of tasks:
+2. **merge** — tables are merged ``split_every`` at a time in a tree of tasks
+   (:func:`bigimg._tables._tree.tree_reduce`):
    counts and sums add, minima/maxima keep the smallest flat position among ties,
    centred sums of squares combine with Chan's parallel formula, and raw moments are
    shifted to the merged bounding-box corner (binomial expansion with non-negative
    shifts, so no cancellation) before they add.
 3. **extract** — one small task per requested result turns the final table into
-   scipy's answer for ``index`` (what scipy returns for absent labels included).
+   scipy's answer for ``index`` (what scipy returns for absent labels included;
+   :mod:`._extract`).
 
 A table holds only labels present in the blocks below it, so no task holds more than
 O(labels) memory and the graph has O(chunks) tasks whatever the number of labels.
@@ -33,7 +35,8 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from bigimg._args import as_dask
-from bigimg.ndimage import _measure_kernels as K
+from bigimg._tables import _kernels as K
+from bigimg._tables._tree import chunk_offsets, tree_reduce
 
 __all__ = [
     "SINGLE",
@@ -46,7 +49,6 @@ __all__ = [
     "make_spec",
     "reduce_tables",
     "shift_moments",
-    "tree_reduce",
 ]
 
 #: The label value under which single-region modes ("all", "positive", "equal") store
@@ -402,64 +404,14 @@ class LazyTable:
         )
 
 
-def _offsets(chunks) -> tuple[tuple[int, ...], ...]:
-    return tuple(tuple(int(v) for v in np.cumsum((0,) + tuple(c))[:-1]) for c in chunks)
-
-
 def make_spec(ref: da.Array, inputs: str, **fields) -> BlockSpec:
     """A :class:`BlockSpec` for blocks of ``ref`` (its shape and chunk offsets)."""
     return BlockSpec(
         shape=tuple(int(s) for s in ref.shape),
-        offsets=_offsets(ref.chunks),
+        offsets=chunk_offsets(ref.chunks),
         inputs=inputs,
         **fields,
     )
-
-
-def tree_reduce(
-    arrays, block_func, merge_func, spec, *extra, split_every=16, name="measure", blocks=None
-):
-    """Map ``block_func`` over aligned blocks and merge the results in a tree of tasks.
-
-    Block tasks run ``block_func(spec, *blocks, *extra, block_id=...)``; merge tasks run
-    ``merge_func(spec, [results])`` on at most ``split_every`` results. ``extra`` may
-    hold ``Delayed`` objects (one graph key each, shared by all blocks). ``blocks``
-    (block index tuples) restricts the reduction to those blocks: the others are culled
-    from the graph and never read. Returns the ``Delayed`` final result; the graph has
-    O(blocks) tasks.
-    """
-    ref = arrays[0]
-    token = tokenize(block_func, merge_func, spec, *arrays, *extra)
-    parts = da.map_blocks(
-        _block_task,
-        *arrays,
-        *extra,
-        fn=block_func,
-        spec=spec,
-        nblocks=len(arrays),
-        dtype=object,
-        meta=np.empty((0,) * ref.ndim, object),
-        name=f"{name}-block-{token}",
-    )
-    if blocks is None:
-        keys = list(_flat_keys(parts.__dask_keys__()))
-    else:
-        keys = [(parts.name, *map(int, b)) for b in blocks]
-        token = tokenize(token, keys)
-    mname = f"{name}-merge-{token}"
-    dsk: dict = {}
-    level = 0
-    split_every = max(2, int(split_every))
-    while len(keys) > 1 or level == 0:
-        new = []
-        for i in range(0, len(keys), split_every):
-            k = (mname, level, i // split_every)
-            dsk[k] = (merge_func, spec, list(keys[i : i + split_every]))
-            new.append(k)
-        keys = new
-        level += 1
-    graph = HighLevelGraph.from_collections(mname, dsk, dependencies=[parts])
-    return Delayed(keys[0], graph, layer=mname)
 
 
 def reduce_tables(x, lab, spec_kwargs: dict, *, split_every: int = 16) -> LazyTable:
@@ -472,18 +424,6 @@ def reduce_tables(x, lab, spec_kwargs: dict, *, split_every: int = 16) -> LazyTa
     spec = make_spec(arrays[0], inputs, **spec_kwargs)
     result = tree_reduce(arrays, block_table, merge_tables, spec, split_every=split_every)
     return LazyTable(result, spec)
-
-
-def _block_task(*args, fn=None, spec=None, nblocks=1, block_id=None):
-    return fn(spec, *args[:nblocks], *args[nblocks:], block_id=block_id)
-
-
-def _flat_keys(keys):
-    if isinstance(keys, list):
-        for k in keys:
-            yield from _flat_keys(k)
-    else:
-        yield keys
 
 
 # --------------------------------------------------------------------------- extract

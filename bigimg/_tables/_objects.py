@@ -1,7 +1,7 @@
 """``find_objects`` and ``histogram``: measurements that return Python structures.
 
 Both compute: one tree reduction of per-block tables (bounding boxes, or per-label bin
-counts; see :mod:`._measure_reduce`), then the structure scipy returns is built on the
+counts; see :mod:`._reduce`), then the structure scipy returns is built on the
 client.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from bigimg.ndimage._measure_args import regions
-from bigimg.ndimage._measure_reduce import align, lookup, reduce_tables
+from bigimg._tables._args import regions
+from bigimg._tables._reduce import align, lookup, reduce_tables
 
 __all__ = ["find_objects", "histogram"]
 
@@ -51,7 +51,7 @@ def find_objects(input: Any, max_label: int = 0) -> list:
     --------
     >>> import numpy as np, dask.array as da
     >>> from scipy import ndimage as ndi
-    >>> from bigimg.ndimage._measurements import find_objects
+    >>> from bigimg.ndimage import find_objects
     >>> a = np.array([[0, 2, 2], [0, 0, 3], [1, 0, 0]])
     >>> find_objects(da.from_array(a, chunks=2)) == ndi.find_objects(a)
     True
@@ -131,7 +131,7 @@ def histogram(input: Any, min, max, bins, labels: Any = None, index: Any = None)
     --------
     >>> import numpy as np, dask.array as da
     >>> from scipy import ndimage as ndi
-    >>> from bigimg.ndimage._measurements import histogram
+    >>> from bigimg.ndimage import histogram
     >>> x = np.array([0.5, 1.5, 2.5, 1.2]); lab = np.array([1, 1, 2, 1])
     >>> h = histogram(da.from_array(x, chunks=3), 0, 3, 3, lab, [1, 2])
     >>> [v.tolist() for v in h]

@@ -31,14 +31,9 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from bigimg._args import as_dask
-from bigimg.ndimage._measure_args import regions
-from bigimg.ndimage._measure_reduce import (
-    _flat_keys,
-    _offsets,
-    block_codes,
-    make_spec,
-    reduce_tables,
-)
+from bigimg._tables._args import regions
+from bigimg._tables._reduce import block_codes, make_spec, reduce_tables
+from bigimg._tables._tree import chunk_offsets, flat_keys
 
 __all__ = ["gather_apply", "labeled_comprehension", "value_indices"]
 
@@ -203,7 +198,7 @@ def labeled_comprehension(
     --------
     >>> import numpy as np, dask.array as da
     >>> from scipy import ndimage as ndi
-    >>> from bigimg.ndimage._measure_gather import labeled_comprehension
+    >>> from bigimg.ndimage import labeled_comprehension
     >>> x = np.array([[1, 2, 0, 0], [5, 3, 0, 4], [0, 0, 0, 7], [9, 3, 0, 0]])
     >>> lab, n = ndi.label(x)
     >>> r = labeled_comprehension(da.from_array(x, chunks=2), lab, [1, 2, 3, 4],
@@ -238,17 +233,26 @@ def labeled_comprehension(
     keep = np.isin(table["labels"], idx)
     table = {k: v[keep] for k, v in table.items()}
     result = gather_apply(
-        r.x, r.labels, table, filters, func, out_dtype, default, pass_positions, idx
+        r.x,
+        r.labels,
+        table,
+        filters,
+        func,
+        out_dtype=out_dtype,
+        default=default,
+        pass_positions=pass_positions,
+        idx=idx,
     )
     return result if not r.scalar else result.reshape(())
 
 
-def gather_apply(x, lab, table, filters, func, out_dtype, default, pass_positions, idx):
+def gather_apply(x, lab, table, filters, func, *, out_dtype, default, pass_positions, idx):
     """Lazy ``func`` per label of ``idx`` over aligned ``x``/``lab`` (see module notes).
 
     ``table`` holds the sorted ``labels`` to gather and their bounding boxes (``lo``,
-    ``hi``); ``filters`` are the :class:`BlockSpec` label filters. Returns an
-    ``out_dtype`` dask array of ``idx``'s shape.
+    ``hi``); ``filters`` are the :class:`~bigimg._tables._reduce.BlockSpec` label
+    filters; ``out_dtype``, ``default`` and ``pass_positions`` are those of
+    :func:`labeled_comprehension`. Returns an ``out_dtype`` dask array of ``idx``'s shape.
     """
     home, pairs, homes = _plan(table, lab.chunks)
     plan = dask.delayed({"labels": table["labels"], "home": home}, pure=True)
@@ -264,7 +268,7 @@ def gather_apply(x, lab, table, filters, func, out_dtype, default, pass_position
         meta=np.empty((0,) * lab.ndim, object),
         name=f"gather-split-{token}",
     )
-    bkeys = list(_flat_keys(split.__dask_keys__()))
+    bkeys = list(flat_keys(split.__dask_keys__()))
     pname, hname, fname = (f"gather-{w}-{token}" for w in ("piece", "apply", "assemble"))
     dsk: dict = {}
     by_home: dict[int, list] = {}
@@ -297,7 +301,7 @@ def _gather_single(r):
     parts = da.map_blocks(
         _single_block,
         *arrays,
-        offsets=_offsets(arrays[0].chunks),
+        offsets=chunk_offsets(arrays[0].chunks),
         gshape=gshape,
         dtype=object,
         meta=np.empty((0,) * len(gshape), object),
@@ -322,7 +326,7 @@ def _single_block(*blocks, offsets=None, gshape=None, block_id=None):
 def _collect(parts: da.Array) -> Delayed:
     """One task returning the list of all block results of ``parts`` (C order)."""
     name = f"collect-{parts.name}"
-    keys = list(_flat_keys(parts.__dask_keys__()))
+    keys = list(flat_keys(parts.__dask_keys__()))
     graph = HighLevelGraph.from_collections(name, {name: (list, keys)}, dependencies=[parts])
     return Delayed(name, graph, layer=name)
 
@@ -370,7 +374,7 @@ def value_indices(arr: Any, *, ignore_value=None) -> dict:
     --------
     >>> import numpy as np, dask.array as da
     >>> from scipy import ndimage as ndi
-    >>> from bigimg.ndimage._measure_gather import value_indices
+    >>> from bigimg.ndimage import value_indices
     >>> a = np.array([[1, 0, 2], [2, 1, 1]])
     >>> got = value_indices(da.from_array(a, chunks=1), ignore_value=0)
     >>> got[1]
@@ -385,7 +389,7 @@ def value_indices(arr: Any, *, ignore_value=None) -> dict:
         raise ValueError(f"`arr` must be an integer array; got dtype {x.dtype}.")
     if x.ndim == 0:
         raise NotImplementedError("`arr` must have at least one dimension; got a 0-d array.")
-    offsets = _offsets(x.chunks)
+    offsets = chunk_offsets(x.chunks)
     gshape = tuple(int(s) for s in x.shape)
     parts = da.map_blocks(
         _value_block,

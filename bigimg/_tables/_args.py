@@ -9,7 +9,7 @@ scipy.ndimage's measurements read ``labels`` and ``index`` the same way everywhe
 * array ``index`` — one region per entry; the result has ``index.shape``.
 
 :func:`regions` turns the arguments into that mode, validated before any graph is
-built, plus the :class:`~bigimg.ndimage._measure_reduce.BlockSpec` fields that
+built, plus the :class:`~bigimg._tables._reduce.BlockSpec` fields that
 select the labels in every block.
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 import dask.array as da
 import numpy as np
 
-from bigimg.ndimage._measure_reduce import _MAX_EMBEDDED_MEMBERS, align
+from bigimg._tables._reduce import _MAX_EMBEDDED_MEMBERS, align
 
 __all__ = ["Regions", "check_values", "regions"]
 
