@@ -160,4 +160,28 @@ NDIMAGE = {
             What scipy raises for these arguments, before any graph is built
             (:class:`bigimg.ArgumentError`, also a ``RuntimeError``, where scipy raises
             ``RuntimeError``).""",
+    # the per-label measurements (sum_labels ... find_objects): scipy's labels/index rules
+    "measure_input": """
+        input : array_like or dask array
+            Values to measure (bool, integer or float).""",
+    "measure_labels": """
+        labels : array_like or dask array, optional
+            Region labels, the shape of ``input`` or broadcastable to it. ``None``: the
+            whole input is one region (``index`` is ignored, as in scipy).""",
+    "measure_index": """
+        index : scalar or array_like, optional
+            Labels to measure. ``None``: all voxels with ``labels > 0`` form one region.
+            A scalar gives one result; an array gives one per entry, in ``index``'s
+            shape. A dask ``index`` is computed (it is small).""",
+    "measure_raises": """
+        ValueError
+            ``labels`` that do not broadcast to ``input``.
+        TypeError
+            Non-numeric ``input``, ``labels`` or ``index``.
+        NotImplementedError
+            Complex or 0-d ``input``.""",
+    "measure_notes": """
+        Each block task holds one block of ``input`` and ``labels`` plus a table of the
+        labels present in it; merge tasks hold O(labels) rows; the graph has O(chunks)
+        tasks whatever the number of labels. Nothing computes until the result does.""",
 }

@@ -30,39 +30,7 @@ NAMESPACES = [
 # TODO(issue 15): public objects whose docstrings are still being fixed by the helpers
 # that own their modules. They are strict expected failures (an object that starts to
 # pass fails the run until it is removed here); the set must end up empty.
-TODO_OTHER_MODULES = {
-    # bigimg/_errors.py: no Examples
-    "bigimg.ArgumentError",
-    "bigimg.BigimgWarning",
-    "bigimg.IncompleteOutputError",
-    # bigimg/measure/_cleanup.py: no Examples
-    "bigimg.measure.LabelMap",
-    # bigimg/ndimage/_measurements.py: examples import bigimg.ndimage._measurements;
-    # most lack Parameters, some Returns
-    "bigimg.ndimage.center_of_mass",
-    "bigimg.ndimage.extrema",
-    "bigimg.ndimage.label_statistics",
-    "bigimg.ndimage.maximum",
-    "bigimg.ndimage.maximum_position",
-    "bigimg.ndimage.mean",
-    "bigimg.ndimage.minimum",
-    "bigimg.ndimage.minimum_position",
-    "bigimg.ndimage.standard_deviation",
-    "bigimg.ndimage.sum",
-    "bigimg.ndimage.sum_labels",
-    "bigimg.ndimage.variance",
-    # bigimg/stats/_granulometry.py, _reduce.py: no Parameters, no Returns
-    "bigimg.stats.ball",
-    "bigimg.stats.mode_reduce",
-    # bigimg/testing/_assert.py, _data.py: Parameters, Returns and/or Examples missing
-    "bigimg.testing.assert_dask_matches",
-    "bigimg.testing.blobs",
-    "bigimg.testing.count_computes",
-    "bigimg.testing.ct_phantom",
-    "bigimg.testing.odd_chunkings",
-    "bigimg.testing.raise_if_dask_computes",
-    "bigimg.testing.random_volume",
-}
+TODO_OTHER_MODULES: set[str] = set()
 
 _SECTION = re.compile(r"^(?P<title>[A-Z][A-Za-z ]+)\n(?P<rule>-+)$", re.M)
 _PRIVATE_IMPORT = re.compile(

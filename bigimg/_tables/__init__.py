@@ -12,13 +12,18 @@ is a small result per block merged in a tree of tasks. The steps, one module eac
 * :mod:`bigimg._tables._tree` — the one tree reduction (:func:`tree_reduce`) and
   statistics passes built on it (:func:`tree_pass`);
 * :mod:`bigimg._tables._extract` — scipy's answers read off a merged table;
-* :mod:`bigimg._tables._objects` — ``find_objects`` and ``histogram`` (structures);
+* :mod:`bigimg._tables._objects` — bounding boxes and per-label histograms, the
+  structures of ``find_objects`` and ``histogram``;
 * :mod:`bigimg._tables._keys` — the one order-key mapping of any real dtype, and the
   min/max pass that bounds it;
 * :mod:`bigimg._tables._select` — the one selection of order statistics (per-label
   ``median``, whole-volume ranks) by gathering and bucketing passes;
 * :mod:`bigimg._tables._gather` — ``labeled_comprehension`` and ``value_indices``:
   every value of a label brought into one task.
+
+The public twins (signatures, docstrings, argument checks) are in
+:mod:`bigimg.ndimage`; they call :func:`regions` to validate and then the engine
+functions here (:func:`extract`, :func:`region_median`, :func:`comprehension`, ...).
 
 Owns: per-block tables and their tree reduction, order keys, order-statistic
 selection, per-label gathers.
@@ -27,9 +32,9 @@ May import: numpy, numba and dask, and :mod:`bigimg._args`.
 
 from bigimg._tables._args import Regions, regions
 from bigimg._tables._extract import extract, measure_table
-from bigimg._tables._gather import gather_apply, labeled_comprehension, value_indices
+from bigimg._tables._gather import comprehension, gather_apply, value_positions
 from bigimg._tables._keys import FLOAT_SIZES, from_keys, min_max, min_max_pass, to_keys
-from bigimg._tables._objects import find_objects, histogram
+from bigimg._tables._objects import bounding_slices, region_histograms
 from bigimg._tables._reduce import (
     BlockSpec,
     LazyTable,
@@ -39,7 +44,7 @@ from bigimg._tables._reduce import (
     reduce_tables,
     shift_moments,
 )
-from bigimg._tables._select import median, order_statistics
+from bigimg._tables._select import order_statistics, region_median
 from bigimg._tables._tree import add_merge, run_passes, tree_pass, tree_reduce
 
 __all__ = [
@@ -49,25 +54,25 @@ __all__ = [
     "Regions",
     "add_merge",
     "align",
+    "bounding_slices",
+    "comprehension",
     "extract",
-    "find_objects",
     "from_keys",
     "gather_apply",
-    "histogram",
-    "labeled_comprehension",
     "make_spec",
     "measure_table",
-    "median",
     "merge_tables",
     "min_max",
     "min_max_pass",
     "order_statistics",
     "reduce_tables",
+    "region_histograms",
+    "region_median",
     "regions",
     "run_passes",
     "shift_moments",
     "to_keys",
     "tree_pass",
     "tree_reduce",
-    "value_indices",
+    "value_positions",
 ]

@@ -1,5 +1,5 @@
-"""Measurements that need every value of a label at once: ``labeled_comprehension``
-and ``value_indices``.
+"""Measurements that need every value of a label at once: scipy's ``labeled_comprehension``
+(:func:`comprehension`) and ``value_indices`` (:func:`value_positions`).
 
 ``labeled_comprehension`` groups voxels by label without one mask per label:
 
@@ -21,7 +21,7 @@ all).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import dask
 import dask.array as da
@@ -30,12 +30,11 @@ from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
-from bigimg._args import as_dask
-from bigimg._tables._args import regions
+from bigimg._tables._args import Regions
 from bigimg._tables._reduce import block_codes, make_spec, reduce_tables
 from bigimg._tables._tree import chunk_offsets, flat_keys
 
-__all__ = ["gather_apply", "labeled_comprehension", "value_indices"]
+__all__ = ["comprehension", "gather_apply", "value_positions"]
 
 
 def _block_positions(shape, origin, gshape) -> np.ndarray:
@@ -140,92 +139,22 @@ def _plan(table: dict, chunks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return home, pairs, np.unique(home)
 
 
-def labeled_comprehension(
-    input: Any,
-    labels: Any,
-    index: Any,
-    func,
-    out_dtype,
-    default,
-    pass_positions: bool = False,
+def comprehension(
+    r: Regions, func: Callable, *, out_dtype: np.dtype, default, pass_positions: bool
 ):
-    """Apply ``func`` to the values of each label; twin of
-    ``scipy.ndimage.labeled_comprehension``.
+    """scipy's ``labeled_comprehension`` over the validated regions ``r``.
 
-    Parameters
-    ----------
-    input : array_like or dask array
-        Values.
-    labels : array_like or dask array or None
-        Labels, broadcastable to ``input``. ``None``: ``func`` gets ``input.ravel()``.
-    index : scalar, array_like or None
-        Labels to apply ``func`` to. ``None``: ``func`` gets all values with
-        ``labels > 0``.
-    func : callable
-        ``func(values)`` or, with ``pass_positions``, ``func(values, positions)``;
-        values of one label come in C order, positions are flat C-order indices.
-    out_dtype : dtype
-        dtype of the result.
-    default : scalar or None
-        Result for labels of ``index`` not present in ``labels``.
-    pass_positions : bool, optional
-        Pass the flat positions as a second argument.
-
-    Returns
-    -------
-    dask array or object
-        For an array or scalar ``index``: a lazy ``out_dtype`` dask array of
-        ``index``'s shape (0-d for a scalar), as scipy's array. With ``labels`` or
-        ``index`` None: ``func``'s own return value, computed, as scipy.
-
-    Raises
-    ------
-    ValueError
-        ``index`` without ``labels``; ``index`` values that do not convert to the
-        labels' dtype without loss (as scipy).
-    TypeError
-        ``func`` not callable; non-numeric arrays.
-
-    Notes
-    -----
-    Computes a table of bounding boxes first (one pass over ``labels``) to plan the
-    gather; the result is lazy. See the module docstring for the task layout: one
-    task per home block holds the voxels of the labels homed there (about one block
-    plus objects reaching beyond it). With ``labels`` or ``index`` None the selected
-    voxels are gathered into memory and ``func`` runs on the client.
-
-    Examples
-    --------
-    >>> import numpy as np, dask.array as da
-    >>> from scipy import ndimage as ndi
-    >>> from bigimg.ndimage import labeled_comprehension
-    >>> x = np.array([[1, 2, 0, 0], [5, 3, 0, 4], [0, 0, 0, 7], [9, 3, 0, 0]])
-    >>> lab, n = ndi.label(x)
-    >>> r = labeled_comprehension(da.from_array(x, chunks=2), lab, [1, 2, 3, 4],
-    ...                           np.mean, float, -1)
-    >>> r.compute()
-    array([ 2.75,  5.5 ,  6.  , -1.  ])
-    >>> ndi.labeled_comprehension(x, lab, [1, 2, 3, 4], np.mean, float, -1)
-    array([ 2.75,  5.5 ,  6.  , -1.  ])
+    For one region (``r.mode`` ``"all"`` or ``"positive"``) the selected values (and
+    flat positions) are gathered into memory and ``func``'s own result is returned,
+    computed. Otherwise (``index`` values already checked to convert to the labels'
+    dtype without loss) a table of bounding boxes is computed to plan the gather and
+    the result is a lazy ``out_dtype`` array of ``index``'s shape (see
+    :func:`gather_apply` and the module docstring).
     """
-    if not callable(func):
-        raise TypeError(f"`func` must be callable; got {type(func).__name__}.")
-    out_dtype = np.dtype(out_dtype)
-    pass_positions = bool(pass_positions)
-    if labels is None and index is not None:
-        raise ValueError("`index` requires `labels`; got index without labels. Pass labels.")
-    r = regions(input, labels, index)
     if r.mode in ("all", "positive"):
         vals, pos = _gather_single(r)
         return func(vals, pos) if pass_positions else func(vals)
-    idx = np.atleast_1d(r.index)
-    ldt = np.dtype(r.labels.dtype)
-    if np.any(idx.astype(ldt).astype(idx.dtype) != idx):
-        raise ValueError(
-            f"`index` values must convert to the labels' dtype {ldt} without loss; got "
-            f"{idx.dtype} values {idx[idx.astype(ldt).astype(idx.dtype) != idx][:5]}."
-        )
-    idx = idx.astype(ldt)
+    idx = np.atleast_1d(r.index).astype(r.labels.dtype)
     filters = {"lo": idx.min().item(), "hi": idx.max().item()} if idx.size else {"members": ()}
     if r.mode == "equal":
         filters = {"lo": idx[0].item(), "hi": idx[0].item()}
@@ -252,7 +181,7 @@ def gather_apply(x, lab, table, filters, func, *, out_dtype, default, pass_posit
     ``table`` holds the sorted ``labels`` to gather and their bounding boxes (``lo``,
     ``hi``); ``filters`` are the :class:`~bigimg._tables._reduce.BlockSpec` label
     filters; ``out_dtype``, ``default`` and ``pass_positions`` are those of
-    :func:`labeled_comprehension`. Returns an ``out_dtype`` dask array of ``idx``'s shape.
+    scipy's ``labeled_comprehension``. Returns an ``out_dtype`` dask array of ``idx``'s shape.
     """
     home, pairs, homes = _plan(table, lab.chunks)
     plan = dask.delayed({"labels": table["labels"], "home": home}, pure=True)
@@ -342,53 +271,14 @@ def _value_block(arr, offsets=None, gshape=None, ignore_value=None, block_id=Non
     return [(vals[order], pos[order])]
 
 
-def value_indices(arr: Any, *, ignore_value=None) -> dict:
-    """Indices of every distinct value; twin of ``scipy.ndimage.value_indices``. Computes.
+def value_positions(x: da.Array, ignore_value=None) -> dict:
+    """scipy's ``value_indices`` of the integer array ``x`` (at least 1-D). Computes.
 
-    Parameters
-    ----------
-    arr : array_like or dask array of ints
-        Values (typically labels).
-    ignore_value : int, optional, keyword-only
-        A value to leave out (e.g. the background 0).
-
-    Returns
-    -------
-    dict
-        ``{value: tuple of ndim intp index arrays}`` in increasing value order, the
-        indices of each value in C order, as scipy.
-
-    Raises
-    ------
-    ValueError
-        ``arr`` not of an integer dtype (as scipy).
-
-    Notes
-    -----
-    Computes: every block sorts its voxels by value (stable) and returns values and
-    flat positions; the client merges them. The result itself holds ``ndim`` indices
-    per voxel, so the client needs O(voxels) memory, as scipy does; tasks hold one
-    block.
-
-    Examples
-    --------
-    >>> import numpy as np, dask.array as da
-    >>> from scipy import ndimage as ndi
-    >>> from bigimg.ndimage import value_indices
-    >>> a = np.array([[1, 0, 2], [2, 1, 1]])
-    >>> got = value_indices(da.from_array(a, chunks=1), ignore_value=0)
-    >>> got[1]
-    (array([0, 1, 1]), array([0, 1, 2]))
-    >>> ref = ndi.value_indices(a, ignore_value=0)
-    >>> list(got) == list(ref) and all(
-    ...     all((u == v).all() for u, v in zip(got[k], ref[k])) for k in ref)
-    True
+    Every block sorts its voxels by value (stable) and returns values and flat
+    positions; the client merges them into ``{value: tuple of ndim intp index
+    arrays}`` in increasing value order, the indices in C order. The client needs
+    O(voxels) memory, as scipy does; tasks hold one block.
     """
-    x = as_dask(arr, name="arr")
-    if x.dtype.kind not in "iu":
-        raise ValueError(f"`arr` must be an integer array; got dtype {x.dtype}.")
-    if x.ndim == 0:
-        raise NotImplementedError("`arr` must have at least one dimension; got a 0-d array.")
     offsets = chunk_offsets(x.chunks)
     gshape = tuple(int(s) for s in x.shape)
     parts = da.map_blocks(

@@ -1,6 +1,6 @@
 """Exact order statistics out of core: window refinement by gathering and bucketing passes.
 
-The one selection behind per-label ``median`` (:func:`median`) and whole-volume
+The one selection behind per-label ``median`` (:func:`region_median`) and whole-volume
 quantiles (:func:`order_statistics`). To find the value of rank ``r`` (0-based) among
 the values of a *row* (one label, or the whole volume) without sorting, each rank is
 searched in a window ``[lo, hi]`` of order keys (:mod:`bigimg._tables._keys`) that
@@ -29,18 +29,17 @@ at most ``GATHER_LIMIT`` gathered keys per pass.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import dask
 import dask.array as da
 import numpy as np
 
-from bigimg._tables._args import regions
+from bigimg._tables._args import Regions
 from bigimg._tables._keys import from_keys, key_bounds, min_max_pass, native_keys, to_keys
 from bigimg._tables._reduce import SINGLE, block_codes, lookup, make_spec, reduce_tables
 from bigimg._tables._tree import run_passes, tree_reduce
 
-__all__ = ["GATHER_LIMIT", "NBUCKETS", "median", "order_statistics", "select_keys"]
+__all__ = ["GATHER_LIMIT", "NBUCKETS", "order_statistics", "region_median", "select_keys"]
 
 #: Largest number of values gathered to the client in one pass (all windows together).
 GATHER_LIMIT = 1 << 22
@@ -450,55 +449,20 @@ def _midpoint(a: np.ndarray, b: np.ndarray, dtype: np.dtype, same: np.ndarray):
     return np.where(same, a, (a + b) / 2.0)
 
 
-def median(input: Any, labels: Any = None, index: Any = None):
-    """Exact median of ``input`` per region; twin of ``scipy.ndimage.median``. Computes.
+def region_median(r: Regions):
+    """scipy's ``median`` of the regions ``r``, exact. Computes.
 
-    Parameters
-    ----------
-    input : array_like or dask array
-        Values.
-    labels, index : optional
-        As in :func:`bigimg.ndimage.sum_labels` (scipy's rules).
+    A scalar for one region (NaN when it is empty), else an array of ``r.index``'s
+    shape; float64 for integer and bool input, the input's dtype for floats. An absent
+    label gets the smallest value found under the smallest label of ``labels``
+    (scipy's sort-based result).
 
-    Returns
-    -------
-    float or ndarray
-        What scipy returns, computed: a scalar for one region (NaN when it is empty),
-        else an array of ``index``'s shape; float64 for integer and bool input, the
-        input's dtype for floats. An absent label gets the smallest value found under
-        the smallest label of ``labels`` (scipy's sort-based result).
-
-    Raises
-    ------
-    ValueError
-        ``labels`` that do not broadcast to ``input``.
-    TypeError
-        Non-numeric ``input``, ``labels`` or ``index``.
-
-    Notes
-    -----
-    Computes, in several passes over the data (each an O(chunks)-task tree reduction):
-    a counting pass (count, min, max per label), then selection passes that narrow
-    each label's key window around its middle rank(s) (see the module docstring).
-    Memory bound per task: one block plus at most ``2**22`` gathered values and
-    ``2**22`` bucket counters (or 2 buckets per label when there are more labels),
-    however large a label is. Each bucketing pass splits a window into up to
-    ``2**16`` buckets (fewer when many labels share the counters) and shrinks it to
-    the values present, so small labels finish after one selection pass and large
-    ones after a few.
-
-    Examples
-    --------
-    >>> import numpy as np, dask.array as da
-    >>> from scipy import ndimage as ndi
-    >>> from bigimg.ndimage import median
-    >>> x = np.array([1., 7., 3., 5., 2., 9.]); lab = np.array([1, 1, 1, 2, 2, 0])
-    >>> median(da.from_array(x, chunks=2), lab, [1, 2])
-    array([3. , 3.5])
-    >>> ndi.median(x, lab, [1, 2])
-    array([3. , 3.5])
+    Passes, each an O(chunks)-task tree reduction: a counting pass (count, min, max
+    per label), then selection passes (:func:`select_keys`) that narrow each label's
+    key window around its middle rank(s). Memory per task: one block plus at most
+    ``GATHER_LIMIT`` gathered values and ``_BUCKET_BUDGET`` bucket counters (2 buckets
+    per label when there are more labels), however large a label is.
     """
-    r = regions(input, labels, index)
     dtype = np.dtype(r.x.dtype)
     extra = {"extrema": True, "first": r.mode == "labels"}
     lazy = reduce_tables(r.x, r.labels, {"mode": r.mode, **r.filters, **extra})

@@ -390,6 +390,26 @@ class LabelMap:
 
     Index it with labels (scalar or array) to map them; unknown labels map to 0.
     ``np.asarray(m)`` gives the dense lookup array of length ``max(in_values) + 1``.
+    :func:`relabel_sequential` returns two of them (forward and inverse).
+
+    Parameters
+    ----------
+    in_values : ndarray
+        The labels mapped, sorted increasing.
+    out_values : ndarray
+        What each of ``in_values`` maps to (same length); its dtype is the map's.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bigimg.measure import LabelMap
+    >>> m = LabelMap(np.array([0, 5, 42]), np.array([0, 1, 2]))
+    >>> m[42], m[7]
+    (np.int64(2), np.int64(0))
+    >>> m[np.array([5, 42, 5])]
+    array([1, 2, 1])
+    >>> np.asarray(m)[[0, 5, 42]]
+    array([0, 1, 2])
     """
 
     def __init__(self, in_values: np.ndarray, out_values: np.ndarray):
@@ -423,7 +443,7 @@ class LabelMap:
         return f"LabelMap({self.in_values!r}, {self.out_values!r})"
 
 
-def relabel_sequential(label_field: Any, offset: int = 1):
+def relabel_sequential(label_field: Any, offset: int = 1) -> tuple[da.Array, LabelMap, LabelMap]:
     """Relabel to ``offset, offset + 1, ...`` keeping order; twin of
     ``skimage.segmentation.relabel_sequential``.
 

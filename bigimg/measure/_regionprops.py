@@ -16,6 +16,7 @@ exact out-of-core median. Each of these adds passes over the data; the table say
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from numbers import Real
 from typing import Any
 
@@ -23,7 +24,7 @@ import dask
 import numpy as np
 
 from bigimg._args import as_dask
-from bigimg._tables import align, gather_apply, median, reduce_tables, shift_moments
+from bigimg._tables import align, gather_apply, reduce_tables, region_median, regions, shift_moments
 
 __all__ = ["INTENSITY_PROPERTIES", "PROPERTIES", "regionprops_table"]
 
@@ -428,15 +429,15 @@ def _extra_kind(values):
 def regionprops_table(
     label_image: Any,
     intensity_image: Any = None,
-    properties=("label", "bbox"),
+    properties: Sequence[str] = ("label", "bbox"),
     *,
     cache: bool = True,
     separator: str = "-",
-    extra_properties=None,
-    spacing=None,
+    extra_properties: Sequence[Callable] | None = None,
+    spacing: float | Sequence[float] | None = None,
     as_dataframe: bool = False,
     split_every: int = 16,
-):
+) -> dict[str, np.ndarray] | Any:
     """Region properties as columns; twin of ``skimage.measure.regionprops_table``.
 
     Computes.
@@ -539,7 +540,8 @@ def regionprops_table(
     table = _reduce(lab, x, set(properties), split_every)
     medians = None
     if "intensity_median" in properties:
-        medians = median(x, lab, table["labels"]) if table["labels"].size else np.zeros(0)
+        labels = table["labels"]
+        medians = region_median(regions(x, lab, labels)) if labels.size else np.zeros(0)
     derived = _Derived(table, sp, medians)
     crop_names = [p for p in properties if p in _CROP]
     crop_values = {}

@@ -6,7 +6,6 @@ dask arrays; results are lazy dask arrays with the input's chunks (numpy input g
 dask's automatic chunks).
 """
 
-from bigimg._tables import labeled_comprehension, median, value_indices
 from bigimg.ndimage._derivatives import (
     gaussian_gradient_magnitude,
     gaussian_laplace,
@@ -60,11 +59,16 @@ from bigimg.ndimage._grey_morphology import (
     white_tophat,
 )
 from bigimg.ndimage._label import label
+from bigimg.ndimage._measure_objects import (
+    find_objects,
+    histogram,
+    labeled_comprehension,
+    median,
+    value_indices,
+)
 from bigimg.ndimage._measurements import (
     center_of_mass,
     extrema,
-    find_objects,
-    histogram,
     label_statistics,
     maximum,
     maximum_position,

@@ -8,27 +8,27 @@ one small task that answers for ``index``. They return lazy dask arrays: shape
 ``(..., ndim)`` added for positions and centres of mass. :func:`label_statistics` returns many of
 them from ONE pass over the data.
 
-``find_objects`` and ``histogram`` (from :mod:`bigimg._tables`, re-exported here)
-return Python structures and therefore compute. ``median``, ``labeled_comprehension``
-and ``value_indices`` come from :mod:`bigimg._tables` too (``bigimg.ndimage`` exports
-them).
+``find_objects``, ``histogram``, ``median``, ``labeled_comprehension`` and
+``value_indices`` are in :mod:`bigimg.ndimage._measure_objects`. Here, as there, only
+the public signatures, docstrings (:mod:`bigimg._docs`) and argument checks; the
+machinery is the engine's.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 import dask.array as da
 import numpy as np
+from numpy.typing import ArrayLike
 
-from bigimg._tables import extract, find_objects, histogram, measure_table, regions
+from bigimg._docs import NDIMAGE, DocFiller
+from bigimg._tables import extract, measure_table, regions
 
 __all__ = [
     "STATISTICS",
     "center_of_mass",
     "extrema",
-    "find_objects",
-    "histogram",
     "label_statistics",
     "maximum",
     "maximum_position",
@@ -40,8 +40,6 @@ __all__ = [
     "sum_labels",
     "variance",
 ]
-
-_builtin_sum = sum
 
 #: The statistics :func:`label_statistics` can return, with the scipy function each equals.
 STATISTICS = {
@@ -57,46 +55,39 @@ STATISTICS = {
     "center_of_mass": "center_of_mass",
 }
 
-_NOTES = """Each block task holds one block of ``input`` and ``labels`` plus a table of the
-    labels present in it; merge tasks hold O(labels) rows; the graph has O(chunks)
-    tasks whatever the number of labels. Nothing computes until the result does."""
+_docs = DocFiller(NDIMAGE)
 
 
-def _with_notes(func):
-    """Put the shared memory-model paragraph into ``func``'s docstring."""
-    func.__doc__ = func.__doc__.replace("%(notes)s", _NOTES)
-    return func
-
-
-def _one(name: str, input, labels, index) -> da.Array:
+def _one(
+    name: str, input: ArrayLike, labels: ArrayLike | None, index: ArrayLike | None
+) -> da.Array:
     r = regions(input, labels, index)
     return extract(name, measure_table(r, [name]), r)
 
 
 # ------------------------------------------------------------------------ public API
-@_with_notes
+@_docs
 def label_statistics(
-    input: Any,
-    labels: Any = None,
-    index: Any = None,
+    input: ArrayLike,
+    labels: ArrayLike | None = None,
+    index: ArrayLike | None = None,
     *,
-    statistics=("count", "sum", "mean", "minimum", "maximum", "center_of_mass"),
+    statistics: Sequence[str] = ("count", "sum", "mean", "minimum", "maximum", "center_of_mass"),
     split_every: int = 16,
 ) -> dict[str, da.Array]:
     """Many per-label statistics from ONE pass over the data (no scipy twin).
 
     Parameters
     ----------
-    input : array_like or dask array
-        Values to measure.
-    labels, index : optional
-        As in scipy.ndimage's measurements (see :func:`sum_labels`).
-    statistics : sequence of str, keyword-only
-        Names from :data:`STATISTICS`: ``count``, ``sum``, ``mean``, ``variance``,
-        ``standard_deviation``, ``minimum``, ``maximum``, ``minimum_position``,
-        ``maximum_position``, ``center_of_mass``.
-    split_every : int, keyword-only
-        Fan-in of the merge tree (tables merged per task).
+    %(measure_input)s
+    %(measure_labels)s
+    %(measure_index)s
+    statistics : str or sequence of str, optional
+        Keyword-only. Names from :data:`STATISTICS`: ``count``, ``sum``, ``mean``,
+        ``variance``, ``standard_deviation``, ``minimum``, ``maximum``,
+        ``minimum_position``, ``maximum_position``, ``center_of_mass``.
+    split_every : int, optional
+        Keyword-only. Fan-in of the merge tree (tables merged per task; default 16).
 
     Returns
     -------
@@ -108,20 +99,18 @@ def label_statistics(
 
     Raises
     ------
-    ValueError
-        Unknown statistic, or ``labels`` that do not broadcast to ``input``.
-    TypeError
-        Non-numeric ``input``, ``labels`` or ``index``.
+    %(measure_raises)s
+        Also ``ValueError`` for an unknown statistic.
 
     Notes
     -----
-    %(notes)s
+    %(measure_notes)s
 
     Examples
     --------
     >>> import numpy as np, dask, dask.array as da
     >>> from scipy import ndimage as ndi
-    >>> from bigimg.ndimage._measurements import label_statistics
+    >>> from bigimg.ndimage import label_statistics
     >>> x = np.arange(12.0).reshape(3, 4)
     >>> lab = np.array([[1, 1, 0, 2], [0, 2, 2, 0], [3, 0, 0, 3]])
     >>> stats = label_statistics(da.from_array(x, chunks=2), lab, [1, 2, 3],
@@ -143,21 +132,17 @@ def label_statistics(
     return {name: extract(name, table, r) for name in statistics}
 
 
-@_with_notes
-def sum_labels(input: Any, labels: Any = None, index: Any = None) -> da.Array:
+@_docs
+def sum_labels(
+    input: ArrayLike, labels: ArrayLike | None = None, index: ArrayLike | None = None
+) -> da.Array:
     """Sum of ``input`` per labelled region; twin of ``scipy.ndimage.sum_labels``.
 
     Parameters
     ----------
-    input : array_like or dask array
-        Values to sum.
-    labels : array_like or dask array, optional
-        Region labels, the shape of ``input`` or broadcastable to it. ``None``: the
-        whole input is one region (``index`` is ignored, as in scipy).
-    index : scalar or array_like, optional
-        Labels to measure. ``None``: all voxels with ``labels > 0`` form one region.
-        A scalar gives a 0-d result; an array gives one value per entry, in
-        ``index``'s shape. A dask ``index`` is computed (it is small).
+    %(measure_input)s
+    %(measure_labels)s
+    %(measure_index)s
 
     Returns
     -------
@@ -168,23 +153,18 @@ def sum_labels(input: Any, labels: Any = None, index: Any = None) -> da.Array:
 
     Raises
     ------
-    ValueError
-        ``labels`` that do not broadcast to ``input``.
-    TypeError
-        Non-numeric ``input``, ``labels`` or ``index``.
-    NotImplementedError
-        Complex or 0-d ``input``.
+    %(measure_raises)s
 
     Notes
     -----
-    %(notes)s
+    %(measure_notes)s
     Integer inputs are summed exactly in 64 bits; floats in float64.
 
     Examples
     --------
     >>> import numpy as np, dask.array as da
     >>> from scipy import ndimage as ndi
-    >>> from bigimg.ndimage._measurements import sum_labels
+    >>> from bigimg.ndimage import sum_labels
     >>> x = np.array([1, 2, 3, 4]); lab = np.array([1, 1, 2, 2])
     >>> s = sum_labels(da.from_array(x, chunks=3), lab, [1, 2, 5])
     >>> s.compute()
@@ -195,28 +175,54 @@ def sum_labels(input: Any, labels: Any = None, index: Any = None) -> da.Array:
     return _one("sum", input, labels, index)
 
 
-def sum(input: Any, labels: Any = None, index: Any = None) -> da.Array:  # noqa: A001
+@_docs
+def sum(  # noqa: A001
+    input: ArrayLike, labels: ArrayLike | None = None, index: ArrayLike | None = None
+) -> da.Array:
     """Alias of :func:`sum_labels`; twin of ``scipy.ndimage.sum``.
 
-    See :func:`sum_labels` for parameters, returns and notes (lazy; O(chunks) tasks).
+    Parameters
+    ----------
+    %(measure_input)s
+    %(measure_labels)s
+    %(measure_index)s
+
+    Returns
+    -------
+    dask array
+        Lazy, as :func:`sum_labels`.
+
+    Raises
+    ------
+    %(measure_raises)s
+
+    Notes
+    -----
+    %(measure_notes)s
 
     Examples
     --------
     >>> import numpy as np
     >>> from scipy import ndimage as ndi
-    >>> from bigimg.ndimage._measurements import sum
+    >>> from bigimg import ndimage
     >>> x = np.array([1, 2, 3, 4]); lab = np.array([1, 1, 2, 2])
-    >>> bool(sum(x, lab, 2).compute() == ndi.sum(x, lab, 2))
+    >>> bool(ndimage.sum(x, lab, 2).compute() == ndi.sum(x, lab, 2))
     True
     """
     return sum_labels(input, labels, index)
 
 
-@_with_notes
-def mean(input: Any, labels: Any = None, index: Any = None) -> da.Array:
+@_docs
+def mean(
+    input: ArrayLike, labels: ArrayLike | None = None, index: ArrayLike | None = None
+) -> da.Array:
     """Mean of ``input`` per labelled region; twin of ``scipy.ndimage.mean``.
 
-    Parameters are those of :func:`sum_labels`.
+    Parameters
+    ----------
+    %(measure_input)s
+    %(measure_labels)s
+    %(measure_index)s
 
     Returns
     -------
@@ -224,15 +230,19 @@ def mean(input: Any, labels: Any = None, index: Any = None) -> da.Array:
         Lazy float64, ``index``'s shape (0-d for one region); NaN where a label is
         not present, as scipy.
 
+    Raises
+    ------
+    %(measure_raises)s
+
     Notes
     -----
-    %(notes)s
+    %(measure_notes)s
 
     Examples
     --------
     >>> import numpy as np, dask.array as da
     >>> from scipy import ndimage as ndi
-    >>> from bigimg.ndimage._measurements import mean
+    >>> from bigimg.ndimage import mean
     >>> x = np.array([1., 2., 3., 6.]); lab = np.array([1, 1, 2, 2])
     >>> mean(da.from_array(x, chunks=3), lab, [1, 2]).compute()
     array([1.5, 4.5])
@@ -242,11 +252,17 @@ def mean(input: Any, labels: Any = None, index: Any = None) -> da.Array:
     return _one("mean", input, labels, index)
 
 
-@_with_notes
-def variance(input: Any, labels: Any = None, index: Any = None) -> da.Array:
+@_docs
+def variance(
+    input: ArrayLike, labels: ArrayLike | None = None, index: ArrayLike | None = None
+) -> da.Array:
     """Population variance per labelled region; twin of ``scipy.ndimage.variance``.
 
-    Parameters are those of :func:`sum_labels`.
+    Parameters
+    ----------
+    %(measure_input)s
+    %(measure_labels)s
+    %(measure_index)s
 
     Returns
     -------
@@ -254,9 +270,13 @@ def variance(input: Any, labels: Any = None, index: Any = None) -> da.Array:
         Lazy float64, ``index``'s shape (0-d for one region); NaN where a label is
         not present.
 
+    Raises
+    ------
+    %(measure_raises)s
+
     Notes
     -----
-    %(notes)s
+    %(measure_notes)s
     Each block sums squared deviations from its own per-label mean (two passes over
     the block in memory); blocks combine with Chan's parallel formula, which keeps
     the result as accurate as scipy's centred computation.
@@ -265,7 +285,7 @@ def variance(input: Any, labels: Any = None, index: Any = None) -> da.Array:
     --------
     >>> import numpy as np, dask.array as da
     >>> from scipy import ndimage as ndi
-    >>> from bigimg.ndimage._measurements import variance
+    >>> from bigimg.ndimage import variance
     >>> x = np.array([1., 2., 3., 6.]); lab = np.array([1, 1, 2, 2])
     >>> v = variance(da.from_array(x, chunks=1), lab, [1, 2]).compute()
     >>> v
@@ -276,22 +296,37 @@ def variance(input: Any, labels: Any = None, index: Any = None) -> da.Array:
     return _one("variance", input, labels, index)
 
 
-@_with_notes
-def standard_deviation(input: Any, labels: Any = None, index: Any = None) -> da.Array:
+@_docs
+def standard_deviation(
+    input: ArrayLike, labels: ArrayLike | None = None, index: ArrayLike | None = None
+) -> da.Array:
     """Standard deviation per region; twin of ``scipy.ndimage.standard_deviation``.
 
-    Parameters are those of :func:`sum_labels`; the result is the square root of
-    :func:`variance` (lazy float64).
+    Parameters
+    ----------
+    %(measure_input)s
+    %(measure_labels)s
+    %(measure_index)s
+
+    Returns
+    -------
+    dask array
+        Lazy float64, the square root of :func:`variance`: ``index``'s shape (0-d
+        for one region); NaN where a label is not present.
+
+    Raises
+    ------
+    %(measure_raises)s
 
     Notes
     -----
-    %(notes)s
+    %(measure_notes)s
 
     Examples
     --------
     >>> import numpy as np
     >>> from scipy import ndimage as ndi
-    >>> from bigimg.ndimage._measurements import standard_deviation
+    >>> from bigimg.ndimage import standard_deviation
     >>> x = np.array([1., 2., 3., 6.]); lab = np.array([1, 1, 2, 2])
     >>> s = standard_deviation(x, lab, [1, 2]).compute()
     >>> np.allclose(s, ndi.standard_deviation(x, lab, [1, 2]))
@@ -300,11 +335,17 @@ def standard_deviation(input: Any, labels: Any = None, index: Any = None) -> da.
     return _one("standard_deviation", input, labels, index)
 
 
-@_with_notes
-def minimum(input: Any, labels: Any = None, index: Any = None) -> da.Array:
+@_docs
+def minimum(
+    input: ArrayLike, labels: ArrayLike | None = None, index: ArrayLike | None = None
+) -> da.Array:
     """Minimum of ``input`` per labelled region; twin of ``scipy.ndimage.minimum``.
 
-    Parameters are those of :func:`sum_labels`.
+    Parameters
+    ----------
+    %(measure_input)s
+    %(measure_labels)s
+    %(measure_index)s
 
     Returns
     -------
@@ -313,15 +354,19 @@ def minimum(input: Any, labels: Any = None, index: Any = None) -> da.Array:
         label is not present, as scipy. For one empty region, computing raises
         ``ValueError`` as scipy does.
 
+    Raises
+    ------
+    %(measure_raises)s
+
     Notes
     -----
-    %(notes)s
+    %(measure_notes)s
 
     Examples
     --------
     >>> import numpy as np, dask.array as da
     >>> from scipy import ndimage as ndi
-    >>> from bigimg.ndimage._measurements import minimum
+    >>> from bigimg.ndimage import minimum
     >>> x = np.array([5, 2, 3, 6]); lab = np.array([1, 1, 2, 2])
     >>> minimum(da.from_array(x, chunks=3), lab, [1, 2, 9]).compute()
     array([2, 3, 0])
@@ -331,33 +376,58 @@ def minimum(input: Any, labels: Any = None, index: Any = None) -> da.Array:
     return _one("minimum", input, labels, index)
 
 
-@_with_notes
-def maximum(input: Any, labels: Any = None, index: Any = None) -> da.Array:
+@_docs
+def maximum(
+    input: ArrayLike, labels: ArrayLike | None = None, index: ArrayLike | None = None
+) -> da.Array:
     """Maximum of ``input`` per labelled region; twin of ``scipy.ndimage.maximum``.
 
-    Parameters and returns as :func:`minimum` (0 for absent labels).
+    Parameters
+    ----------
+    %(measure_input)s
+    %(measure_labels)s
+    %(measure_index)s
+
+    Returns
+    -------
+    dask array
+        Lazy, ``input``'s dtype, ``index``'s shape (0-d for one region); 0 where a
+        label is not present, as scipy. For one empty region, computing raises
+        ``ValueError`` as scipy does.
+
+    Raises
+    ------
+    %(measure_raises)s
 
     Notes
     -----
-    %(notes)s
+    %(measure_notes)s
 
     Examples
     --------
     >>> import numpy as np
     >>> from scipy import ndimage as ndi
-    >>> from bigimg.ndimage._measurements import maximum
+    >>> from bigimg.ndimage import maximum
     >>> x = np.array([5, 2, 3, 6]); lab = np.array([1, 1, 2, 2])
+    >>> maximum(x, lab, [1, 2, 9]).compute()
+    array([5, 6, 0])
     >>> bool((maximum(x, lab, [1, 2]).compute() == ndi.maximum(x, lab, [1, 2])).all())
     True
     """
     return _one("maximum", input, labels, index)
 
 
-@_with_notes
-def minimum_position(input: Any, labels: Any = None, index: Any = None) -> da.Array:
+@_docs
+def minimum_position(
+    input: ArrayLike, labels: ArrayLike | None = None, index: ArrayLike | None = None
+) -> da.Array:
     """Position of the minimum per region; twin of ``scipy.ndimage.minimum_position``.
 
-    Parameters are those of :func:`sum_labels`.
+    Parameters
+    ----------
+    %(measure_input)s
+    %(measure_labels)s
+    %(measure_index)s
 
     Returns
     -------
@@ -369,15 +439,19 @@ def minimum_position(input: Any, labels: Any = None, index: Any = None) -> da.Ar
         choice for one region; for an array ``index`` scipy's unstable sort may pick
         another of the tied voxels).
 
+    Raises
+    ------
+    %(measure_raises)s
+
     Notes
     -----
-    %(notes)s
+    %(measure_notes)s
 
     Examples
     --------
     >>> import numpy as np, dask.array as da
     >>> from scipy import ndimage as ndi
-    >>> from bigimg.ndimage._measurements import minimum_position
+    >>> from bigimg.ndimage import minimum_position
     >>> x = np.array([[5, 2], [3, 6]]); lab = np.array([[1, 1], [2, 2]])
     >>> minimum_position(da.from_array(x, chunks=1), lab, [1, 2]).compute()
     array([[0, 1],
@@ -388,33 +462,58 @@ def minimum_position(input: Any, labels: Any = None, index: Any = None) -> da.Ar
     return _one("minimum_position", input, labels, index)
 
 
-@_with_notes
-def maximum_position(input: Any, labels: Any = None, index: Any = None) -> da.Array:
+@_docs
+def maximum_position(
+    input: ArrayLike, labels: ArrayLike | None = None, index: ArrayLike | None = None
+) -> da.Array:
     """Position of the maximum per region; twin of ``scipy.ndimage.maximum_position``.
 
-    Parameters and returns as :func:`minimum_position`.
+    Parameters
+    ----------
+    %(measure_input)s
+    %(measure_labels)s
+    %(measure_index)s
+
+    Returns
+    -------
+    dask array
+        Lazy intp coordinates, as :func:`minimum_position`: shape ``(ndim,)`` for one
+        region, ``(index.size, ndim)`` for an array ``index``; the origin for absent
+        labels; the first of tied voxels in C order.
+
+    Raises
+    ------
+    %(measure_raises)s
 
     Notes
     -----
-    %(notes)s
+    %(measure_notes)s
 
     Examples
     --------
     >>> import numpy as np
     >>> from scipy import ndimage as ndi
-    >>> from bigimg.ndimage._measurements import maximum_position
+    >>> from bigimg.ndimage import maximum_position
     >>> x = np.array([[5, 2], [3, 6]]); lab = np.array([[1, 1], [2, 2]])
+    >>> maximum_position(x, lab, 2).compute()
+    array([1, 1])
     >>> tuple(maximum_position(x, lab, 2).compute()) == ndi.maximum_position(x, lab, 2)
     True
     """
     return _one("maximum_position", input, labels, index)
 
 
-@_with_notes
-def extrema(input: Any, labels: Any = None, index: Any = None):
+@_docs
+def extrema(
+    input: ArrayLike, labels: ArrayLike | None = None, index: ArrayLike | None = None
+) -> tuple[da.Array, da.Array, da.Array, da.Array]:
     """Minima, maxima and their positions per region; twin of ``scipy.ndimage.extrema``.
 
-    Parameters are those of :func:`sum_labels`.
+    Parameters
+    ----------
+    %(measure_input)s
+    %(measure_labels)s
+    %(measure_index)s
 
     Returns
     -------
@@ -422,17 +521,23 @@ def extrema(input: Any, labels: Any = None, index: Any = None):
         As :func:`minimum`, :func:`maximum`, :func:`minimum_position` and
         :func:`maximum_position`, all from one pass over the data (lazy).
 
+    Raises
+    ------
+    %(measure_raises)s
+
     Notes
     -----
-    %(notes)s
+    %(measure_notes)s
 
     Examples
     --------
     >>> import numpy as np, dask
     >>> from scipy import ndimage as ndi
-    >>> from bigimg.ndimage._measurements import extrema
+    >>> from bigimg.ndimage import extrema
     >>> x = np.array([[5, 2], [3, 6]]); lab = np.array([[1, 1], [2, 2]])
     >>> lo, hi, lo_pos, hi_pos = dask.compute(*extrema(x, lab, [1, 2]))
+    >>> lo, hi
+    (array([2, 3]), array([5, 6]))
     >>> ref = ndi.extrema(x, lab, [1, 2])
     >>> bool((lo == ref[0]).all() and (hi_pos == np.array(ref[3])).all())
     True
@@ -443,11 +548,18 @@ def extrema(input: Any, labels: Any = None, index: Any = None):
     return tuple(extract(n, table, r) for n in names)
 
 
-@_with_notes
-def center_of_mass(input: Any, labels: Any = None, index: Any = None) -> da.Array:
+@_docs
+def center_of_mass(
+    input: ArrayLike, labels: ArrayLike | None = None, index: ArrayLike | None = None
+) -> da.Array:
     """Centre of mass of ``input`` per region; twin of ``scipy.ndimage.center_of_mass``.
 
-    Parameters are those of :func:`sum_labels`; an array ``index`` must be 1-D.
+    Parameters
+    ----------
+    %(measure_input)s
+    %(measure_labels)s
+    %(measure_index)s
+        Here an array ``index`` must be 1-D.
 
     Returns
     -------
@@ -457,21 +569,24 @@ def center_of_mass(input: Any, labels: Any = None, index: Any = None) -> da.Arra
 
     Raises
     ------
-    NotImplementedError
-        A multi-dimensional ``index`` (scipy returns a transposed nest of arrays for it);
-        pass ``np.ravel(index)``.
+    %(measure_raises)s
+        Also ``NotImplementedError`` for a multi-dimensional ``index`` (scipy returns
+        a transposed nest of arrays for it); pass ``np.ravel(index)``.
 
     Notes
     -----
-    %(notes)s
+    %(measure_notes)s
 
     Examples
     --------
     >>> import numpy as np, dask.array as da
     >>> from scipy import ndimage as ndi
-    >>> from bigimg.ndimage._measurements import center_of_mass
+    >>> from bigimg.ndimage import center_of_mass
     >>> x = np.array([[1., 0.], [1., 2.]]); lab = np.array([[1, 1], [2, 2]])
     >>> c = center_of_mass(da.from_array(x, chunks=1), lab, [1, 2]).compute()
+    >>> c
+    array([[0.        , 0.        ],
+           [1.        , 0.66666667]])
     >>> np.allclose(c, ndi.center_of_mass(x, lab, [1, 2]))
     True
     """

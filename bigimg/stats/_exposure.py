@@ -11,7 +11,9 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import dask.array as da
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bigimg._errors import BigimgWarning
 from bigimg._tables import min_max
@@ -109,7 +111,11 @@ def _rescale_block(block, *, imin, imax, omin, omax, out_type):
     return np.clip(block, omin, omax).astype(out_type)
 
 
-def rescale_intensity(image, in_range="image", out_range="dtype"):
+def rescale_intensity(
+    image: ArrayLike,
+    in_range: str | tuple[float, float] = "image",
+    out_range: str | tuple[float, float] = "dtype",
+) -> da.Array:
     """Stretch or shrink intensities: the lazy twin of :func:`skimage.exposure.rescale_intensity`.
 
     Values are clipped to ``in_range`` and mapped linearly onto ``out_range``. With

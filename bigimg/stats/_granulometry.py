@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import dask
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bigimg._args import as_dask, normalize_sequence
 from bigimg._tables import add_merge, run_passes, tree_pass
@@ -29,6 +30,24 @@ def ball(radius: int, ndim: int = 3) -> np.ndarray:
     """Boolean ball of ``radius`` voxels: ``sum((i - radius)**2) <= radius**2``.
 
     The tutorial's ``disk_structure`` in ``ndim`` dimensions; shape ``(2r + 1,) * ndim``.
+
+    Parameters
+    ----------
+    radius : int
+        Radius in voxels (0: a single voxel).
+    ndim : int, optional
+        Number of dimensions (default 3).
+
+    Returns
+    -------
+    ndarray of bool
+        Shape ``(2 * radius + 1,) * ndim``; a structuring element for
+        :func:`bigimg.ndimage.binary_opening` and the other morphology functions.
+
+    Raises
+    ------
+    ValueError
+        A negative or non-integer ``radius``.
 
     Examples
     --------
@@ -44,7 +63,7 @@ def ball(radius: int, ndim: int = 3) -> np.ndarray:
     return ((grids - radius) ** 2).sum(axis=0) <= radius**2
 
 
-def granulometry(mask, sizes: Sequence[int]) -> np.ndarray:
+def granulometry(mask: ArrayLike, sizes: Sequence[int]) -> np.ndarray:
     """Voxels left by binary openings with balls of growing radius (computes eagerly).
 
     ``result[i] == scipy.ndimage.binary_opening(mask, structure=ball(sizes[i])).sum()``,
@@ -117,7 +136,13 @@ def _profile_block(block, *, offset, center, spacing, bin_width, nbins):
     return sums, np.bincount(bins, minlength=nbins)
 
 
-def radial_profile(image, center=None, bin_width=1.0, *, spacing=None) -> np.ndarray:
+def radial_profile(
+    image: ArrayLike,
+    center: Sequence[float] | None = None,
+    bin_width: float = 1.0,
+    *,
+    spacing: float | Sequence[float] | None = None,
+) -> np.ndarray:
     """Mean value per distance shell around ``center`` (computes eagerly).
 
     The tutorial's radial mean: voxel ``i`` falls in bin

@@ -14,6 +14,7 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bigimg._args import as_dask
 from bigimg._tables import add_merge, min_max, run_passes, tree_pass
@@ -42,7 +43,13 @@ def _data_range(x: da.Array, info=None) -> tuple:
     return lo, hi
 
 
-def histogram(a, bins=10, range=None, density=None, weights=None):
+def histogram(
+    a: ArrayLike,
+    bins: int | ArrayLike = 10,
+    range: tuple[float, float] | None = None,  # noqa: A002
+    density: bool | None = None,
+    weights: ArrayLike | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact histogram of a whole volume: the twin of :func:`numpy.histogram`.
 
     Computes eagerly and returns numpy arrays: counts equal to numpy's on the same data
@@ -197,7 +204,9 @@ def check_nbins(nbins: Any) -> int:
     return int(nbins)
 
 
-def image_histogram(image, nbins=256, source_range="image", normalize=False):
+def image_histogram(
+    image: ArrayLike, nbins: int = 256, source_range: str = "image", normalize: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact histogram with bin centers: the twin of :func:`skimage.exposure.histogram`.
 
     Integer images get one bin per integer value from the minimum to the maximum

@@ -12,6 +12,7 @@ import numbers
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bigimg._tables import min_max_pass, order_statistics, run_passes
 from bigimg.stats._args import as_real_dask
@@ -184,16 +185,16 @@ def _combine(arr, vidx, prev, nxt, fix_gamma, weak_q):
 
 
 def quantile(
-    a,
-    q,
-    axis=None,
-    out=None,
-    overwrite_input=False,
-    method="linear",
-    keepdims=False,
+    a: ArrayLike,
+    q: ArrayLike,
+    axis: int | tuple[int, ...] | None = None,
+    out: np.ndarray | None = None,
+    overwrite_input: bool = False,
+    method: str = "linear",
+    keepdims: bool = False,
     *,
-    weights=None,
-):
+    weights: ArrayLike | None = None,
+) -> np.generic | np.ndarray:
     """Exact whole-volume quantile: the twin of :func:`numpy.quantile` with ``axis=None``.
 
     Computes eagerly and returns what numpy returns for the same data (a numpy scalar
@@ -257,16 +258,16 @@ def quantile(
 
 
 def percentile(
-    a,
-    q,
-    axis=None,
-    out=None,
-    overwrite_input=False,
-    method="linear",
-    keepdims=False,
+    a: ArrayLike,
+    q: ArrayLike,
+    axis: int | tuple[int, ...] | None = None,
+    out: np.ndarray | None = None,
+    overwrite_input: bool = False,
+    method: str = "linear",
+    keepdims: bool = False,
     *,
-    weights=None,
-):
+    weights: ArrayLike | None = None,
+) -> np.generic | np.ndarray:
     """Exact whole-volume percentile: the twin of :func:`numpy.percentile` with ``axis=None``.
 
     Same as :func:`quantile` with ``q`` in percent; bit-for-bit numpy's answer.
@@ -307,7 +308,13 @@ def percentile(
     return _quantile(x, qa, method, weak_q)
 
 
-def scoreatpercentile(a, per, limit=(), interpolation_method="fraction", axis=None):
+def scoreatpercentile(
+    a: ArrayLike,
+    per: ArrayLike,
+    limit: tuple[float, float] | tuple[()] = (),
+    interpolation_method: str = "fraction",
+    axis: int | None = None,
+) -> float | np.ndarray:
     """Exact whole-volume score at a percentile: the twin of :func:`scipy.stats.scoreatpercentile`.
 
     The tutorial's contrast stretch (``scoreatpercentile(f, 5)``, ``... 95``) on a

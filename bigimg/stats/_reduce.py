@@ -9,10 +9,12 @@ output value comes from exactly the input values scikit-image uses, reduced the 
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import dask.array as da
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bigimg._args import as_dask
 from bigimg._halo import merge_small_chunks
@@ -20,11 +22,23 @@ from bigimg._halo import merge_small_chunks
 __all__ = ["block_reduce", "mode_reduce"]
 
 
-def mode_reduce(values: np.ndarray, axis=-1) -> np.ndarray:
+def mode_reduce(values: ArrayLike, axis: int | Sequence[int] = -1) -> np.ndarray:
     """The most frequent value along ``axis`` (an int or tuple); ties give the smallest.
 
     The reducer behind ``block_reduce(..., func="mode")``: for label volumes, the value
     :func:`scipy.stats.mode` returns for each block. NaN is not supported.
+
+    Parameters
+    ----------
+    values : array_like
+        Values (typically labels).
+    axis : int or sequence of int, optional
+        The axis or axes to reduce (default the last).
+
+    Returns
+    -------
+    ndarray
+        ``values``' dtype, with the ``axis`` axes removed.
 
     Examples
     --------
@@ -102,7 +116,13 @@ def _factors(block_size: Any, ndim: int) -> tuple[int, ...]:
     return tuple(int(f) for f in factors)
 
 
-def block_reduce(image, block_size=2, func=np.sum, cval=0, func_kwargs=None):
+def block_reduce(
+    image: ArrayLike,
+    block_size: int | Sequence[int] = 2,
+    func: Callable[..., Any] | str = np.sum,
+    cval: float = 0,
+    func_kwargs: dict[str, Any] | None = None,
+) -> da.Array:
     """Reduce non-overlapping blocks: the lazy twin of :func:`skimage.measure.block_reduce`.
 
     Block means, maxima, minima, ... by integer factors per axis; the tutorial's block

@@ -13,9 +13,12 @@ Every function computes eagerly and returns a Python ``float``.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
+from typing import Any
 
 import dask.array as da
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import ndimage as ndi
 
 from bigimg._errors import ArgumentError
@@ -88,7 +91,12 @@ def _histogram(image, hist, nbins, *, constant=False):
 
 
 # ------------------------------------------------------------- histogram methods
-def threshold_otsu(image=None, nbins=256, *, hist=None) -> float:
+def threshold_otsu(
+    image: ArrayLike | None = None,
+    nbins: int = 256,
+    *,
+    hist: ArrayLike | tuple[ArrayLike, ArrayLike] | None = None,
+) -> float:
     """Otsu's threshold of a whole volume: the twin of :func:`skimage.filters.threshold_otsu`.
 
     Computes eagerly (two passes) and returns scikit-image's value as a Python float.
@@ -143,7 +151,12 @@ def threshold_otsu(image=None, nbins=256, *, hist=None) -> float:
     return float(centers[np.argmax(between)])
 
 
-def threshold_yen(image=None, nbins=256, *, hist=None) -> float:
+def threshold_yen(
+    image: ArrayLike | None = None,
+    nbins: int = 256,
+    *,
+    hist: ArrayLike | tuple[ArrayLike, ArrayLike] | None = None,
+) -> float:
     """Yen's threshold of a whole volume: the twin of :func:`skimage.filters.threshold_yen`.
 
     Parameters
@@ -181,7 +194,13 @@ def threshold_yen(image=None, nbins=256, *, hist=None) -> float:
     return float(centers[crit.argmax()])
 
 
-def threshold_isodata(image=None, nbins=256, return_all=False, *, hist=None):
+def threshold_isodata(
+    image: ArrayLike | None = None,
+    nbins: int = 256,
+    return_all: bool = False,
+    *,
+    hist: ArrayLike | tuple[ArrayLike, ArrayLike] | None = None,
+) -> float | np.ndarray:
     """ISODATA (Ridler-Calvard) threshold: the twin of :func:`skimage.filters.threshold_isodata`.
 
     Parameters
@@ -242,7 +261,13 @@ def _local_maxima(h: np.ndarray) -> np.ndarray:
     return where[(signs < 0) & (before > 0)]
 
 
-def threshold_minimum(image=None, nbins=256, max_num_iter=10000, *, hist=None) -> float:
+def threshold_minimum(
+    image: ArrayLike | None = None,
+    nbins: int = 256,
+    max_num_iter: int = 10000,
+    *,
+    hist: ArrayLike | tuple[ArrayLike, ArrayLike] | None = None,
+) -> float:
     """Minimum-method threshold: the twin of :func:`skimage.filters.threshold_minimum`.
 
     The histogram is smoothed with a running mean of 3 bins until it has two maxima;
@@ -301,7 +326,7 @@ def threshold_minimum(image=None, nbins=256, max_num_iter=10000, *, hist=None) -
     return float(centers[maxima[0] + lowest])
 
 
-def threshold_triangle(image, nbins=256) -> float:
+def threshold_triangle(image: ArrayLike, nbins: int = 256) -> float:
     """Triangle threshold: the twin of :func:`skimage.filters.threshold_triangle`.
 
     Parameters
@@ -356,7 +381,7 @@ def threshold_triangle(image, nbins=256) -> float:
     return float(centers[level])
 
 
-def threshold_mean(image) -> float:
+def threshold_mean(image: ArrayLike) -> float:
     """Mean threshold: the twin of :func:`skimage.filters.threshold_mean`.
 
     Parameters
@@ -397,7 +422,13 @@ def _li_block(block, *, lo, t):
     )
 
 
-def threshold_li(image, *, tolerance=None, initial_guess=None, iter_callback=None) -> float:
+def threshold_li(
+    image: ArrayLike,
+    *,
+    tolerance: float | None = None,
+    initial_guess: float | Callable[[da.Array], float] | None = None,
+    iter_callback: Callable[[float], Any] | None = None,
+) -> float:
     """Li's minimum cross-entropy threshold: the twin of :func:`skimage.filters.threshold_li`.
 
     Integer images iterate on the exact per-integer histogram and give scikit-image's

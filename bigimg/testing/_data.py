@@ -20,7 +20,36 @@ def blobs(
 ) -> np.ndarray:
     """A boolean volume of random blobs: smoothed white noise, thresholded.
 
-    ``fraction`` is the share of voxels that are foreground (exactly, up to ties).
+    Parameters
+    ----------
+    shape : sequence of int, optional
+        Shape of the volume (default ``(19, 23, 29)``, odd on every axis).
+    sigma : float, optional
+        Keyword-only. Gaussian smoothing of the noise in voxels: the blobs' size
+        (default 2.0).
+    fraction : float, optional
+        Keyword-only. Share of voxels that are foreground, exactly up to ties
+        (default 0.3).
+    seed : int, optional
+        Keyword-only. Seed of the random generator (default 0): same seed, same volume.
+
+    Returns
+    -------
+    ndarray of bool
+        The volume, in memory. Smoothing wraps around, so blobs touch the faces.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> from scipy import ndimage as ndi
+    >>> from bigimg import ndimage
+    >>> from bigimg.testing import blobs
+    >>> mask = blobs((5, 6, 7), sigma=1.0, fraction=0.3)
+    >>> mask.shape, mask.dtype, int(mask.sum())
+    ((5, 6, 7), dtype('bool'), 63)
+    >>> labels, n = ndimage.label(da.from_array(mask, chunks=3))
+    >>> n == ndi.label(mask)[1]
+    True
     """
     rng = np.random.default_rng(seed)
     noise = ndi.gaussian_filter(rng.standard_normal(tuple(shape)), sigma, mode="wrap")
@@ -38,6 +67,33 @@ def ct_phantom(
 
     Values are in Hounsfield-like units shifted by +1024 (air ~ 0, soft tissue
     ~ 1064, bone ~ 2024) for integer dtypes; floating dtypes keep the same numbers.
+
+    Parameters
+    ----------
+    shape : sequence of int, optional
+        Shape of the volume (default ``(64, 64, 64)``).
+    dtype : dtype, optional
+        Keyword-only. dtype of the result (default uint16); integer values are rounded
+        and clipped to the dtype's range.
+    noise : float, optional
+        Keyword-only. Standard deviation of the Gaussian noise added (default 40.0).
+    seed : int, optional
+        Keyword-only. Seed of the random generator (default 0).
+
+    Returns
+    -------
+    ndarray
+        The volume, in memory, of ``dtype``.
+
+    Examples
+    --------
+    >>> from bigimg import stats
+    >>> from bigimg.testing import ct_phantom
+    >>> ct = ct_phantom((16, 16, 16))
+    >>> ct.dtype, int(ct[0, 0, 0]) < 200, 900 < int(ct[8, 8, 8]) < 1200
+    (dtype('uint16'), True, True)
+    >>> 0 < stats.threshold_otsu(ct) < 1064  # between air and soft tissue
+    True
     """
     shape = tuple(int(s) for s in shape)
     rng = np.random.default_rng(seed)
@@ -61,6 +117,20 @@ def odd_chunkings(shape: Sequence[int], halo: int = 3) -> dict[str, tuple]:
     tuple with one int or one tuple of block lengths per axis). The hypothesis
     strategy :func:`bigimg.testing.chunkings` searches all chunkings of a shape,
     these among them.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        Shape of the array to chunk.
+    halo : int, optional
+        Halo depth of the operation under test (default 3): ``"smaller_than_halo"``
+        cuts blocks of ``halo - 1`` voxels (at least 1).
+
+    Returns
+    -------
+    dict of str to tuple
+        Names ``"single"``, ``"halves"``, ``"remainder"``, ``"irregular"``, ``"ones"``
+        and ``"smaller_than_halo"``, in that order, each with its ``chunks=``.
 
     Examples
     --------
@@ -101,7 +171,38 @@ def odd_chunkings(shape: Sequence[int], halo: int = 3) -> dict[str, tuple]:
 def random_volume(
     shape: Sequence[int] = (19, 23, 29), dtype: DTypeLike = np.float32, seed: int = 0
 ) -> np.ndarray:
-    """Random data spanning a useful part of ``dtype``'s range."""
+    """Random data spanning a useful part of ``dtype``'s range.
+
+    Parameters
+    ----------
+    shape : sequence of int, optional
+        Shape of the volume (default ``(19, 23, 29)``).
+    dtype : dtype, optional
+        dtype of the result (default float32).
+    seed : int, optional
+        Seed of the random generator (default 0).
+
+    Returns
+    -------
+    ndarray
+        In memory, of ``dtype``: bool half true; unsigned integers in ``[0, 1000)`` and
+        signed in ``[-1000, 1000)`` (or up to the dtype's maximum when smaller); floats
+        normal with standard deviation 100; complex with normal real and imaginary
+        parts.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da
+    >>> from scipy import ndimage as ndi
+    >>> from bigimg import ndimage
+    >>> from bigimg.testing import assert_dask_matches, random_volume
+    >>> x = random_volume((6, 7, 8), np.uint16)
+    >>> x.dtype, int(x.max()) < 1000
+    (dtype('uint16'), True)
+    >>> got = ndimage.uniform_filter(da.from_array(x, chunks=3), 3)
+    >>> assert_dask_matches(got, ndi.uniform_filter(x, 3)).shape
+    (6, 7, 8)
+    """
     rng = np.random.default_rng(seed)
     dtype = np.dtype(dtype)
     if dtype.kind == "b":

@@ -15,13 +15,17 @@ from scipy import ndimage as ndi
 
 from bigimg._tables import BlockSpec, reduce_tables
 from bigimg._tables import _select as _measure_select
-from bigimg.ndimage import labeled_comprehension, median, value_indices
+from bigimg.ndimage import (
+    find_objects,
+    histogram,
+    labeled_comprehension,
+    median,
+    value_indices,
+)
 from bigimg.ndimage._measurements import (
     STATISTICS,
     center_of_mass,
     extrema,
-    find_objects,
-    histogram,
     label_statistics,
     maximum,
     maximum_position,
