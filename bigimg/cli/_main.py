@@ -40,6 +40,7 @@ EPILOG = """examples:
   bigimg convert ct.raw ct.zarr --shape 256,256,256 --dtype uint16 --chunks 128
   bigimg view ct.zarr --out view.png
   bigimg run examples/pipeline.toml --dir demo-output
+  bigimg run examples/pipeline.toml --dir demo-output --resume   after an interruption
 """
 
 
@@ -152,6 +153,12 @@ def _parser() -> argparse.ArgumentParser:
         help="folder that relative paths in the file are relative to (default: the file's folder)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run of the same pipeline: keep what it wrote, compute "
+        "the rest (and keep the partial outputs if this run fails too)",
+    )
     p.add_argument("--dry-run", action="store_true", help="check the file and stop")
     p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     _add_compute(p)
@@ -311,7 +318,15 @@ def _cmd_run(args) -> int:
             )
         return 0
     with use_scheduler(args.scheduler, args.workers, args.memory_limit, log=log):
-        execute(pipe, reh, plan, overwrite=args.overwrite, progress=_progress(args), log=log)
+        execute(
+            pipe,
+            reh,
+            plan,
+            overwrite=args.overwrite,
+            progress=_progress(args),
+            log=log,
+            resume=args.resume,
+        )
     return 0
 
 
@@ -370,6 +385,14 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:
+        if getattr(args, "resume", False):
+            print(
+                f"bigimg {args.command}: interrupted. What was written is kept in the run's "
+                "staging folders (*.bigimg-partial-*); run the same command with --resume "
+                "to continue.",
+                file=sys.stderr,
+            )
+            return 130
         print(
             f"bigimg {args.command}: interrupted. Outputs are moved into place only when "
             "complete, so nothing half-written was left; run the same command again.",

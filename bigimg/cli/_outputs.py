@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import importlib.util
+import json
 import os
 import shutil
 import uuid
@@ -22,14 +23,15 @@ import numpy as np
 
 from bigimg.cli._common import UsageError
 from bigimg.cli._sources import RAW_SUFFIXES, TIFF_SUFFIXES
-from bigimg.io import save_raw, save_tiff, save_zarr
+from bigimg.io import save_ome_zarr, save_raw, save_tiff, save_zarr
 from bigimg.io._atomic import PARTIAL_TAG, commit
-from bigimg.io._ome import save_ome_zarr
 
 __all__ = [
     "OUTPUT_FORMATS",
+    "RUN_RECORD",
     "TABLE_FORMATS",
     "Staging",
+    "run_record",
     "output_format",
     "table_format",
     "write_table",
@@ -85,11 +87,13 @@ def write_volume(
     ome: dict | None = None,
     overwrite: bool = False,
     progress=None,
+    resume: bool | str = False,
 ) -> str:
     """Write ``arr`` with the io writer of ``fmt`` (crash-safe: partial name, then rename).
 
     ``ome`` holds the extra keywords of the OME-Zarr writer (scale, units, levels,
     factors, image_reduce, labels). Options that do not apply to ``fmt`` are refused.
+    ``resume`` goes to the zarr writers (TIFF and raw files are written whole).
     """
     if fmt != "zarr" and zarr_format != 3:
         raise UsageError(f"zarr_format applies to zarr outputs only; {path} is {fmt}.")
@@ -109,10 +113,17 @@ def write_volume(
             zarr_format=zarr_format,
             overwrite=overwrite,
             progress=progress,
+            resume=resume,
         )
     if fmt == "ome-zarr":
         return save_ome_zarr(
-            arr, path, chunks=chunks, overwrite=overwrite, progress=progress, **(ome or {})
+            arr,
+            path,
+            chunks=chunks,
+            overwrite=overwrite,
+            progress=progress,
+            resume=resume,
+            **(ome or {}),
         )
     if fmt == "tiff":
         return save_tiff(arr, path, compression=compression, overwrite=overwrite, progress=progress)
@@ -134,6 +145,19 @@ def write_table(table: dict, path: str, fmt: str) -> str:
     return path
 
 
+#: The file in each staging folder that names the pipeline filling it.
+RUN_RECORD = "bigimg-run.json"
+
+
+def run_record(folder: str) -> str | None:
+    """The pipeline hash recorded in a staging folder (None if it has no record)."""
+    try:
+        with open(os.path.join(folder, RUN_RECORD)) as fh:
+            return str(json.load(fh)["pipeline"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 class Staging:
     """Folders next to each output that receive a run's files until :meth:`commit`.
 
@@ -141,11 +165,16 @@ class Staging:
     ----------
     tag : str
         Start of the staging folders' names (the pipeline's name).
+    pipeline : str, optional
+        The pipeline's hash, recorded in every staging folder (for ``--resume``).
+    token : str, optional
+        Reuse the staging folders of an interrupted run with this token.
     """
 
-    def __init__(self, tag: str) -> None:
+    def __init__(self, tag: str, pipeline: str = "", token: str | None = None) -> None:
         self.tag = tag
-        self.token = uuid.uuid4().hex[:10]
+        self.pipeline = pipeline
+        self.token = token or uuid.uuid4().hex[:10]
         self.folders: dict[str, str] = {}
         self.staged: list[tuple[str, str]] = []
         self.keep = False
@@ -156,15 +185,22 @@ class Staging:
         if parent not in self.folders:
             os.makedirs(parent, exist_ok=True)
             folder = os.path.join(parent, f"{self.tag}{PARTIAL_TAG}{self.token}")
-            os.mkdir(folder)
+            if not os.path.isdir(folder):  # a resumed run reuses its folder
+                os.mkdir(folder)
+                with open(os.path.join(folder, RUN_RECORD), "w") as fh:
+                    json.dump({"pipeline": self.pipeline}, fh)
             self.folders[parent] = folder
         return self.folders[parent]
 
-    def path_for(self, final: str) -> str:
-        """Where to write the output whose final path is ``final`` (same name, staged)."""
+    def path_for(self, final: str, *, register: bool = True) -> str:
+        """Where to write the output whose final path is ``final`` (same name, staged).
+
+        ``register=False`` only says where (the output is not moved at :meth:`commit`).
+        """
         final = os.path.abspath(final)
         staged = os.path.join(self.folder(os.path.dirname(final)), os.path.basename(final))
-        self.staged.append((staged, final))
+        if register:
+            self.staged.append((staged, final))
         return staged
 
     def scratch(self, name: str, parent: str) -> str:

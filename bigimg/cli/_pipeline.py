@@ -19,6 +19,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import tempfile
 import time
@@ -28,16 +30,17 @@ from dataclasses import dataclass, field
 import dask
 import dask.array as da
 import numpy as np
+from dask.base import tokenize
 from dask.callbacks import Callback
 
 from bigimg._monitor import ResourceMonitor, format_bytes
-from bigimg.cli._common import shape_text
-from bigimg.cli._outputs import Staging, write_table, write_volume
+from bigimg.cli._common import UsageError, shape_text
+from bigimg.cli._outputs import Staging, run_record, write_table, write_volume
 from bigimg.cli._spec import Pipeline, PipelineError, Step
 from bigimg.io import open_zarr, save_zarr
 from bigimg.io._atomic import PARTIAL_TAG, progress_bar
 
-__all__ = ["Rehearsal", "execute", "plan_storage", "rehearse"]
+__all__ = ["Rehearsal", "execute", "pipeline_hash", "plan_storage", "rehearse"]
 
 CROP = 16
 _REFUSALS = (
@@ -239,6 +242,68 @@ def _leftovers(pipe: Pipeline, stem: str) -> list[str]:
     return found
 
 
+def pipeline_hash(pipe: Pipeline) -> str:
+    """What a run computes: the file's text, its folder and each input's identity.
+
+    Inputs are named by their dask token, which includes the file's path and mtime
+    (or a zarr store's metadata stamp), so editing the file or touching an input
+    gives a new hash; ``--overwrite`` and scheduler options do not enter it.
+    """
+    with open(pipe.file, "rb") as fh:
+        text = fh.read()
+    inputs = sorted((name, inp.array.name) for name, inp in pipe.inputs.items())
+    return tokenize(text, os.path.abspath(pipe.base), inputs)[:16]
+
+
+def _resumable(pipe: Pipeline, stem: str, pipeline: str, log) -> str | None:
+    """The token of the interrupted run of this pipeline to resume, or None."""
+    leftovers = _leftovers(pipe, stem)
+    other = None
+    for folder in leftovers:
+        if run_record(folder) == pipeline:
+            log(f"resuming the interrupted run in {folder}")
+            token = folder.rsplit(PARTIAL_TAG, 1)[1]
+            for old in leftovers:
+                if not old.endswith(PARTIAL_TAG + token):
+                    log(f"note: ignoring {old}, left by another interrupted run (delete it)")
+            return token
+        if other is None and run_record(folder) is not None:
+            other = (folder, run_record(folder))
+    if other is not None:
+        raise UsageError(
+            f"cannot resume: {other[0]} holds an interrupted run of pipeline {other[1]}, but "
+            f"{os.path.basename(pipe.file)} is now pipeline {pipeline} (the file, its folder or "
+            "an input changed). Delete that folder, or run without --resume to start over."
+        )
+    for old in leftovers:
+        log(f"note: ignoring {old}, left by an interrupted run (delete it)")
+    return None
+
+
+@dataclass
+class _Run:
+    """What the steps of one run share."""
+
+    pipe: Pipeline
+    reh: Rehearsal
+    plan: dict
+    staging: Staging
+    progress: bool
+    log: Callable[[str], None]
+    resume: bool
+    volumes: dict = field(default_factory=dict)
+    values: dict = field(default_factory=dict)
+    written: set = field(default_factory=set)
+
+    def key(self, name: str) -> str:
+        """How the zarr writers name this run's computation of ``name`` (for resume)."""
+        return f"bigimg-run-{self.staging.pipeline}-{name}"
+
+    def done(self, path: str) -> bool:
+        """True if a resumed run finds ``path`` (in its staging folder) complete."""
+        return self.resume and os.path.exists(path)
+
+
 def execute(
     pipe: Pipeline,
     reh: Rehearsal,
@@ -247,75 +312,139 @@ def execute(
     overwrite: bool,
     progress: bool,
     log: Callable[[str], None] = print,
+    resume: bool = False,
 ) -> dict:
-    """Run the pipeline; return a summary (values, outputs, seconds, peak memory)."""
+    """Run the pipeline; return a summary (values, outputs, seconds, peak memory).
+
+    With ``resume`` the staging folders of an interrupted run of the same pipeline are
+    reused (what they hold complete is kept, partial zarr stores are continued) and
+    kept if this run fails too.
+    """
     stem = os.path.splitext(os.path.basename(pipe.file))[0]
-    for old in _leftovers(pipe, stem):
-        log(f"note: ignoring {old}, left by an interrupted run (delete it)")
-    staging = Staging(stem)
-    volumes = {name: inp.array for name, inp in pipe.inputs.items()}
-    values: dict = {}
-    written: set = set()
+    pipeline = pipeline_hash(pipe)
+    token = None
+    if resume:
+        token = _resumable(pipe, stem, pipeline, log)
+    else:
+        for old in _leftovers(pipe, stem):
+            hint = (
+                "--resume continues it, or delete it"
+                if run_record(old) == pipeline
+                else "delete it"
+            )
+            log(f"note: ignoring {old}, left by an interrupted run ({hint})")
+    run = _Run(pipe, reh, plan, Staging(stem, pipeline, token), progress, log, resume)
+    run.volumes.update({name: inp.array for name, inp in pipe.inputs.items()})
     with ResourceMonitor() as mon:
         try:
-            for step in pipe.steps:
-                _run_step(pipe, step, reh, plan, staging, volumes, values, written, progress, log)
-            for out in pipe.outputs:
-                if out.path not in written:
-                    t0 = time.perf_counter()
-                    write_volume(
-                        volumes[out.name],
-                        staging.path_for(out.path),
-                        out.format,
-                        **_writer_options(out, volumes),
-                        progress=progress,
-                    )
-                    log(f"  write  {out.name} -> {out.path}  {time.perf_counter() - t0:.1f} s")
+            with _relay_io_log(log if resume else None):
+                for step in pipe.steps:
+                    _run_step(run, step)
+                for out in pipe.outputs:
+                    if out.path not in run.written:
+                        _write_output(run, out)
             for table in pipe.tables:
-                _run_table(table, volumes, staging, progress, log)
-            done = staging.commit(overwrite)
+                _run_table(table, run.volumes, run.staging, progress, log)
+            done = run.staging.commit(overwrite)
         except BaseException:
-            staging.discard()
+            if not resume:
+                run.staging.discard()
             raise
     log(
         f"done in {mon.seconds:.1f} s, peak memory {format_bytes(mon.peak_rss)}"
         + "".join(f"\n  {p}" for p in done)
     )
+    values = run.values
     return {"values": values, "outputs": done, "seconds": mon.seconds, "peak_rss": mon.peak_rss}
 
 
-def _run_step(pipe, step, reh, plan, staging, volumes, values, written, progress, log):
+def _write_output(run: _Run, out) -> None:
     t0 = time.perf_counter()
-    arg, kwargs = _prepare(step, volumes, values)
-    with progress_bar(progress and reh.eager.get(step.name, True), step.name):
+    path = run.staging.path_for(out.path)
+    if run.done(path):
+        run.log(f"  write  {out.name} -> {out.path}  already written by the interrupted run")
+        return
+    write_volume(
+        run.volumes[out.name],
+        path,
+        out.format,
+        **_writer_options(out, run.volumes),
+        progress=run.progress,
+        resume=run.key(out.path),
+    )
+    run.log(f"  write  {out.name} -> {out.path}  {time.perf_counter() - t0:.1f} s")
+
+
+@contextlib.contextmanager
+def _relay_io_log(log):
+    """Show the zarr writers' block counts ("wrote 3 of 8 blocks ...") in the run's log."""
+    if log is None:
+        yield
+        return
+
+    class Relay(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            log(f"         {record.getMessage().rsplit(': ', 1)[-1]}")
+
+    logger, handler = logging.getLogger("bigimg.io"), Relay(logging.INFO)
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def _stored_path(run: _Run, step: Step, how: str) -> tuple[str, str, object]:
+    """Where a stored step goes: (path, what the log shows, its zarr output or None)."""
+    if how == "output":
+        out = next(o for o in run.pipe.outputs if o.name == step.name and o.format == "zarr")
+        return run.staging.path_for(out.path, register=False), out.path, out
+    path = run.staging.scratch(f"{step.name}.zarr", run.pipe.base)
+    return path, "a temporary store (it feeds several steps)", None
+
+
+def _run_step(run: _Run, step: Step) -> None:
+    t0 = time.perf_counter()
+    how = run.plan.get(step.name) if run.reh.kinds.get(step.name) != "value" else None
+    stored = _stored_path(run, step, how) if how is not None else None
+    if stored is not None and run.done(stored[0]):
+        run.volumes[step.name] = open_zarr(stored[0])
+        if stored[2] is not None:
+            run.staging.path_for(stored[2].path)
+            run.written.add(stored[2].path)
+        run.log(f"  step   {step.name} = {step.op.name}: already stored by the interrupted run")
+        return
+    arg, kwargs = _prepare(step, run.volumes, run.values)
+    with progress_bar(run.progress and run.reh.eager.get(step.name, True), step.name):
         result = step.op.func(arg, **kwargs)
     vol, value, extras = _split(step, result, getattr(arg, "shape", ()))
     note = ", ".join(f"{k} = {_short(v)}" for k, v in extras.items())
     if vol is None:
-        values[step.name] = value
+        run.values[step.name] = value
         note = f"= {_short(value)}"
     else:
-        volumes[step.name] = vol
+        run.volumes[step.name] = vol
         note = f"{shape_text(vol.shape)} {vol.dtype}" + (f", {note}" if note else "")
     seconds = time.perf_counter() - t0
-    when = f"{seconds:.1f} s" if reh.eager.get(step.name, True) else "lazy"
-    log(f"  step   {step.name} = {step.op.name}: {note}  {when}")
-    how = plan.get(step.name)
-    if vol is None or how is None:
+    when = f"{seconds:.1f} s" if run.reh.eager.get(step.name, True) else "lazy"
+    run.log(f"  step   {step.name} = {step.op.name}: {note}  {when}")
+    if vol is None or stored is None:
         return
     t0 = time.perf_counter()
-    if how == "output":
-        out = next(o for o in pipe.outputs if o.name == step.name and o.format == "zarr")
-        path = staging.path_for(out.path)
-        write_volume(vol, path, "zarr", **_writer_options(out, volumes), progress=progress)
-        written.add(out.path)
-        shown = out.path
+    path, shown, out = stored
+    key = run.key(out.path if out is not None else step.name)
+    if out is not None:
+        run.staging.path_for(out.path)
+        options = _writer_options(out, run.volumes)
+        write_volume(vol, path, "zarr", **options, progress=run.progress, resume=key)
+        run.written.add(out.path)
     else:
-        path = staging.scratch(f"{step.name}.zarr", pipe.base)
-        save_zarr(vol, path, progress=progress)
-        shown = "a temporary store (it feeds several steps)"
-    volumes[step.name] = open_zarr(path)
-    log(f"  store  {step.name} -> {shown}  {time.perf_counter() - t0:.1f} s")
+        save_zarr(vol, path, progress=run.progress, resume=key)
+    run.volumes[step.name] = open_zarr(path)
+    run.log(f"  store  {step.name} -> {shown}  {time.perf_counter() - t0:.1f} s")
 
 
 def _run_table(table, volumes, staging, progress, log):

@@ -5,6 +5,14 @@ no voxels and the graph pickles small. Writers stream block by block into a part
 output that is renamed into place only when complete; readers refuse partial outputs
 with :class:`bigimg.IncompleteOutputError`.
 
+Zarr and OME-Zarr stores may also live at fsspec URLs (``s3://``, ``gs://``,
+``memory://``, ... with ``storage_options=``). Object stores have no rename, so there
+a store is written in place and an incomplete-marker attribute, removed last, is what
+every reader checks. Zarr writes can be sharded (zarr v3, ``shards=``, one task per
+whole shard; OME-Zarr 0.5 is the default) and resumed (``resume=True``: blocks with a
+completion record are skipped; see :mod:`bigimg.io._target` and
+:mod:`bigimg.io._blocks`).
+
 >>> from bigimg.io import open_raw, open_tiff, open_zarr, save_raw, save_tiff, save_zarr
 """
 

@@ -1,12 +1,13 @@
 """Writes that never look complete until they are: partial names, commit, progress.
 
-Every ``save_*`` function writes into a *partial* sibling of the output,
-``<name>.bigimg-partial-<token>``, and renames it to ``<name>`` only after the last
-byte is written. So at the output path there is either nothing, the old output
+Every ``save_*`` function writing a local path writes into a *partial* sibling of the
+output, ``<name>.bigimg-partial-<token>``, and renames it to ``<name>`` only after the
+last byte is written. So at the output path there is either nothing, the old output
 (``overwrite=True`` replaces it only at the very end) or the complete new one. A
 partial left behind by a killed process keeps its name, and every reader refuses a
-path with that name with :class:`bigimg.IncompleteOutputError`. (Zarr stores carry an
-extra marker attribute, see :mod:`bigimg.io._zarr`.)
+path with that name with :class:`bigimg.IncompleteOutputError`. (Zarr stores also
+carry a marker attribute, and at URLs, where nothing can be renamed, the marker alone
+keeps the promise: see :mod:`bigimg.io._target`.)
 
 Because the old output is replaced only at the end, a pipeline may read a file lazily
 and write its result over the same path.

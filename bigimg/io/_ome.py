@@ -5,11 +5,14 @@ of ``factors`` voxels: a mean (or max, min, nearest) for the image, the exact mo
 label images (never an interpolation, so no label value is ever invented).
 
 How the pass streams: the whole pyramid is one dask graph, computed once. Each block
-of level ``n`` is written to the store and read back from the store by the tasks of
-level ``n + 1`` (dask's ``store(return_stored=True, load_stored=False)``), so the source
-is computed once, each level is read back once, and no level stays in memory: a task
+of level ``n`` is written to the store by one task and read back from the store by
+another that waits for it (:func:`bigimg.io._blocks.write_blocks`), so the source is
+computed once, each level is read back once, and no level stays in memory: a task
 holds one level-``n`` block of ``chunks × factors`` voxels and produces one stored chunk
-of level ``n + 1``. Level ``n + 1`` starts as soon as the blocks it needs are on disk.
+of level ``n + 1``. Level ``n + 1`` starts as soon as the blocks it needs are stored.
+Sharded levels (``shards=``, OME-Zarr 0.5) gather a shard's chunks in one task before
+writing it whole. Every written block leaves a completion record, so an interrupted
+pass can be resumed (``resume=True``) without recomputing what was stored.
 
 Sizes that are not multiples of the factors: a level has ``ceil(size / factor)`` voxels
 along an axis and the trailing partial window is reduced over the voxels it holds (no
@@ -28,15 +31,19 @@ from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import dask.array as da
-import numba
 import numpy as np
 import zarr
+from dask.base import tokenize
 
 from bigimg._args import as_dask
 from bigimg._sources import rechunk
-from bigimg.io._atomic import discard_on_error, prepare_output, resolve_progress, run_write
-from bigimg.io._reader import check_path
-from bigimg.io._zarr import INCOMPLETE_ATTR, _aligned, _default_compressor
+from bigimg.io._atomic import resolve_progress
+from bigimg.io._blocks import Records, write_blocks
+from bigimg.io._downsample import downsample, ints, mode_downsample, out_shape
+from bigimg.io._shards import aligned, normalize_shards
+from bigimg.io._stores import locate
+from bigimg.io._target import Target, open_target, resume_identity
+from bigimg.io._zarr import default_compressor
 
 __all__ = ["IMAGE_REDUCTIONS", "mode_downsample", "save_ome_zarr"]
 
@@ -51,158 +58,6 @@ SPACE_UNITS = frozenset(
 )
 
 _DEFAULT_CHUNK = {2: 1024, 3: 128}
-
-
-# --- per-block reductions ---------------------------------------------------------------
-
-
-@numba.njit(nogil=True, cache=True)
-def _mode3(block, fz, fy, fx, out):  # pragma: no cover - compiled
-    nz, ny, nx = block.shape
-    buf = np.empty(fz * fy * fx, block.dtype)
-    for oz in range(out.shape[0]):
-        z0, z1 = oz * fz, min(oz * fz + fz, nz)
-        for oy in range(out.shape[1]):
-            y0, y1 = oy * fy, min(oy * fy + fy, ny)
-            for ox in range(out.shape[2]):
-                x0, x1 = ox * fx, min(ox * fx + fx, nx)
-                k = 0
-                for z in range(z0, z1):
-                    for y in range(y0, y1):
-                        for x in range(x0, x1):
-                            buf[k] = block[z, y, x]
-                            k += 1
-                first, same = buf[0], True
-                for i in range(1, k):
-                    if buf[i] != first:
-                        same = False
-                        break
-                if same:  # the common case inside objects and background
-                    out[oz, oy, ox] = first
-                    continue
-                window = buf[:k]
-                if k > 32:
-                    window.sort()
-                else:  # insertion sort: cheapest for small windows
-                    for i in range(1, k):
-                        v, j = window[i], i - 1
-                        while j >= 0 and window[j] > v:
-                            window[j + 1] = window[j]
-                            j -= 1
-                        window[j + 1] = v
-                best, best_count, run = window[0], 0, 0
-                for i in range(k):
-                    if i > 0 and window[i] != window[i - 1]:
-                        run = 0
-                    run += 1
-                    if run > best_count:  # strict: ties keep the smaller value
-                        best, best_count = window[i], run
-                out[oz, oy, ox] = best
-    return out
-
-
-@numba.njit(nogil=True, cache=True)
-def _fold3(block, fz, fy, fx, how, out):  # pragma: no cover - compiled
-    """Fold every voxel into its window's entry of ``out``: 0 sum, 1 max, 2 min.
-
-    For max/min ``out`` starts as each window's first voxel; NaN propagates.
-    """
-    nz, ny, nx = block.shape
-    for z in range(nz):
-        oz = z // fz
-        for y in range(ny):
-            oy = y // fy
-            for x in range(nx):
-                v = block[z, y, x]
-                ox = x // fx
-                if how == 0:
-                    out[oz, oy, ox] += v
-                elif v != v or (v > out[oz, oy, ox] if how == 1 else v < out[oz, oy, ox]):
-                    out[oz, oy, ox] = v
-    return out
-
-
-def _out_shape(shape, factors) -> tuple[int, ...]:
-    return tuple(-(-n // f) for n, f in zip(shape, factors))
-
-
-def _as3d(block: np.ndarray, factors) -> tuple[np.ndarray, tuple[int, ...]]:
-    """A 2-D block as a 3-D one with a leading axis of length 1 (factor 1)."""
-    lead = (1,) * (3 - block.ndim)
-    return np.ascontiguousarray(block.reshape(lead + block.shape)), lead + tuple(factors)
-
-
-def mode_downsample(block: np.ndarray, factors: Sequence[int]) -> np.ndarray:
-    """The most frequent value in each window of ``factors`` voxels; ties give the smallest.
-
-    Windows tile the array from its origin; a trailing partial window counts only the
-    voxels it holds. Every value, 0 included, counts the same. This is how
-    :func:`save_ome_zarr` downsamples label images.
-
-    Parameters
-    ----------
-    block : numpy.ndarray
-        A 2-D or 3-D integer array.
-    factors : sequence of int
-        Window size per axis (each >= 1).
-
-    Returns
-    -------
-    numpy.ndarray
-        Shape ``ceil(block.shape / factors)``, dtype of ``block``.
-
-    Notes
-    -----
-    Compiled with numba (no Python loop per window, releases the GIL); besides the
-    input and output it holds one window.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from scipy import stats
-    >>> from bigimg.io._ome import mode_downsample
-    >>> lab = np.array([[1, 1, 2, 3, 7], [2, 2, 3, 2, 7]], dtype=np.uint32)
-    >>> mode_downsample(lab, (2, 2))
-    array([[1, 2, 7]], dtype=uint32)
-    >>> int(stats.mode([2, 3, 3, 2]).mode)
-    2
-    """
-    block = np.asarray(block)
-    if block.ndim not in (2, 3) or block.dtype.kind not in "iu":
-        raise TypeError(
-            f"`block` must be a 2-D or 3-D integer array; got {block.ndim}-D {block.dtype}."
-        )
-    factors = _ints(factors, block.ndim, "factors")
-    out = np.empty(_out_shape(block.shape, factors), block.dtype.newbyteorder("="))
-    if block.size:
-        b3, f3 = _as3d(block.astype(out.dtype, copy=False), factors)
-        _mode3(b3, *f3, out.reshape(_out_shape(b3.shape, f3)))
-    return out
-
-
-def _downsample(block: np.ndarray, factors: tuple[int, ...], how: str) -> np.ndarray:
-    """Reduce one block (whose origin is a window corner) by ``factors``."""
-    if how == "mode":
-        return mode_downsample(block, factors)
-    if how == "nearest":
-        return np.ascontiguousarray(block[tuple(slice(None, None, f) for f in factors)])
-    dtype = block.dtype
-    if dtype.kind == "b":
-        block = block.view(np.uint8)
-    elif dtype == np.float16:  # numba has no float16
-        block = block.astype(np.float32)
-    b3, f3 = _as3d(block, factors)
-    if how == "mean":
-        acc = np.zeros(_out_shape(b3.shape, f3), np.float64)
-        _fold3(b3, *f3, 0, acc)
-        sizes = [np.minimum(f, n - np.arange(0, n, f)) for n, f in zip(b3.shape, f3)]
-        acc /= sizes[0][:, None, None] * sizes[1][None, :, None] * sizes[2][None, None, :]
-        if dtype.kind in "biu":  # nearest integer, halves to even
-            np.rint(acc, out=acc)
-    else:
-        acc = np.ascontiguousarray(b3[:: f3[0], :: f3[1], :: f3[2]])
-        _fold3(b3, *f3, 1 if how == "max" else 2, acc)
-    return acc.reshape(_out_shape(block.shape, factors)).astype(dtype, copy=False)
 
 
 # --- argument checks ----------------------------------------------------------------------
@@ -252,25 +107,6 @@ def _check_units(units, ndim: int) -> tuple[str | None, ...]:
     return tuple(values)
 
 
-def _ints(value, ndim: int, name: str, given=None) -> tuple[int, ...]:
-    """``value`` as ``ndim`` ints >= 1 (an int is broadcast)."""
-    values = (value,) * ndim if isinstance(value, numbers.Integral) else value
-    if isinstance(values, str) or not isinstance(values, Sequence):
-        raise TypeError(f"`{name}` must be an int or a tuple of ints; got {value!r}.")
-    ok = len(values) == ndim
-    if (
-        not ok
-        or not all(isinstance(v, numbers.Integral) and v >= 1 for v in values)
-        or any(isinstance(v, bool) for v in values)
-    ):
-        extra = " or a list of such tuples, one per level after the first" if given else ""
-        raise ValueError(
-            f"`{name}` must be an int >= 1 or a tuple of {ndim} such ints{extra}; "
-            f"got {value if given is None else given!r}."
-        )
-    return tuple(int(v) for v in values)
-
-
 def _plan(shape, chunk, factors, levels) -> list[tuple[int, ...]]:
     """One factor tuple per level after the first."""
     ndim = len(shape)
@@ -287,19 +123,19 @@ def _plan(shape, chunk, factors, levels) -> list[tuple[int, ...]]:
         and all(isinstance(f, Sequence) for f in factors)
     )
     if per_level:
-        steps = [_ints(f, ndim, "factors", factors) for f in factors]
+        steps = [ints(f, ndim, "factors", factors) for f in factors]
         if levels is not None and levels != len(steps) + 1:
             raise ValueError(
                 f"`levels` must be None or len(factors) + 1 = {len(steps) + 1} when `factors` "
                 f"is a list per level; got {levels!r}."
             )
     else:
-        step = _ints(factors, ndim, "factors", factors)
+        step = ints(factors, ndim, "factors", factors)
         if levels is None:
             steps, size = [], tuple(shape)
             while any(f > 1 and n > c for n, c, f in zip(size, chunk, step)):
                 steps.append(step)
-                size = _out_shape(size, step)
+                size = out_shape(size, step)
         else:
             steps = [step] * (levels - 1)
     if any(all(f == 1 for f in s) for s in steps):
@@ -345,6 +181,14 @@ class _Layout(NamedTuple):
     steps: list[tuple[int, ...]]
     chunk: tuple[int, ...]
     version: str
+    shards: tuple[int, ...] | None = None
+
+    def stored(self, shape) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
+        """A level's stored chunks and shards (clipped to the level, shards whole chunks)."""
+        chunk = tuple(min(c, n) for c, n in zip(self.chunk, shape))
+        if self.shards is None:
+            return chunk, None
+        return chunk, tuple(min(s, -(-n // c) * c) for s, c, n in zip(self.shards, chunk, shape))
 
 
 def _ome_attrs(version: str, **content) -> dict:
@@ -378,53 +222,77 @@ def _multiscales(name: str, method: str, lay: _Layout) -> dict:
     return ms | ({"version": "0.4"} if lay.version == "0.4" else {})
 
 
-def _read_back(stored, block_info=None):
-    where = tuple(slice(a, b) for a, b in block_info[0]["array-location"])
-    return np.asarray(stored[where])
+def _shapes(shape, lay: _Layout) -> list[tuple[int, ...]]:
+    shapes = [tuple(shape)]
+    for step in lay.steps:
+        shapes.append(out_shape(shapes[-1], step))
+    return shapes
 
 
-def _write_image(group, name: str, arr: da.Array, method: str, lay: _Layout, *, label=False):
-    """Write the OME metadata and create the level arrays; return the graph filling them."""
+def _create_image(group, name: str, arr: da.Array, method: str, lay: _Layout, label: bool):
+    """Write an image's OME metadata and create its (empty) level arrays."""
     content = {"multiscales": [_multiscales(name, method, lay)]}
     if label:
         source = {"source": {"image": "../../"}}
         content["image-label"] = source | ({"version": "0.4"} if lay.version == "0.4" else {})
     group.attrs.update(_ome_attrs(lay.version, **content))
-    if arr.dtype.byteorder == ">":
-        arr = arr.astype(arr.dtype.newbyteorder("="))
     zarr_format = 2 if lay.version == "0.4" else 3
     if zarr_format == 2:  # OME-NGFF 0.4 requires "/" in chunk keys
         extra = {"chunk_key_encoding": {"name": "v2", "separator": "/"}}
     else:
         extra = {"dimension_names": list(lay.axes)}
-    shapes = [arr.shape]
-    for step in lay.steps:
-        shapes.append(_out_shape(shapes[-1], step))
-    targets = [
+    dtype = arr.dtype.newbyteorder("=")
+    for level, shape in enumerate(_shapes(arr.shape, lay)):
+        chunk, shard = lay.stored(shape)
         group.create_array(
             str(level),
             shape=shape,
-            dtype=arr.dtype,
+            dtype=dtype,
             fill_value=0,
-            chunks=tuple(min(c, n) for c, n in zip(lay.chunk, shape)),
-            compressors=[_default_compressor(zarr_format, arr.dtype)],
+            chunks=chunk,
+            shards=shard,
+            compressors=[default_compressor(zarr_format, dtype)],
             **extra,
         )
-        for level, shape in enumerate(shapes)
-    ]
-    level = arr if _aligned(arr, lay.chunk) else rechunk(arr, lay.chunk)
+
+
+def _write_image(group, path: str, arr: da.Array, method: str, lay: _Layout, target: Target):
+    """The graph filling an image's levels; returns ``(counts, written, total)``.
+
+    Level ``n`` is written block by block (whole chunks, or whole shards); level
+    ``n + 1`` is computed from level ``n`` read back from the store, block by block.
+    A resumed write skips the blocks whose completion records exist.
+    """
+    if arr.dtype.byteorder == ">":
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    shapes = _shapes(arr.shape, lay)
+    chunk, shard = lay.stored(shapes[0])
+    unit = shard or chunk
+    level = arr if aligned(arr, unit) else rechunk(arr, unit)
     meta = np.empty((0,) * arr.ndim, arr.dtype)
-    for n, step in enumerate(lay.steps):
-        stored = da.store(
-            level, targets[n], lock=False, compute=False, return_stored=True, load_stored=False
+    counts, written, total = [], 0, 0
+    for n in range(len(shapes)):
+        records = Records(target.store.bare(), f"{path}/{n}".strip("/"))
+        done = records.covered(unit) if target.resumed else set()
+        last = n == len(lay.steps)
+        count, back, w, t = write_blocks(
+            level, group[str(n)], records, unit, done, read_back=not last
         )
-        back = stored.map_blocks(_read_back, dtype=arr.dtype, meta=meta)
+        counts.append(count)
+        written, total = written + w, total + t
+        if last:
+            break
+        step = lay.steps[n]
         back = back.rechunk(tuple(c * f for c, f in zip(lay.chunk, step)))
         out_chunks = tuple(tuple(-(-c // f) for c in cs) for cs, f in zip(back.chunks, step))
         level = back.map_blocks(
-            _downsample, factors=step, how=method, dtype=arr.dtype, meta=meta, chunks=out_chunks
+            downsample, factors=step, how=method, dtype=arr.dtype, meta=meta, chunks=out_chunks
         )
-    return da.store(level, targets[-1], lock=False, compute=False)
+        chunk, shard = lay.stored(shapes[n + 1])
+        unit = shard or chunk
+        if not aligned(level, unit):  # sharded: gather the chunks of each shard
+            level = rechunk(level, unit)
+    return counts, written, total
 
 
 def save_ome_zarr(
@@ -440,8 +308,11 @@ def save_ome_zarr(
     factors=2,
     image_reduce: str = "mean",
     chunks=None,
-    ome_version: str = "0.4",
+    shards=None,
+    ome_version: str = "0.5",
     overwrite: bool = False,
+    resume: bool | str = False,
+    storage_options: Mapping | None = None,
     progress=None,
     compute: bool = True,
 ):
@@ -452,7 +323,8 @@ def save_ome_zarr(
     image : numpy.ndarray or dask.array.Array
         A 3-D (z, y, x) or 2-D (y, x) volume; every level keeps its dtype.
     path : str or os.PathLike
-        The local folder of the new OME-Zarr image.
+        The new OME-Zarr image: a local folder or an fsspec URL (``s3://bucket/x.zarr``,
+        ``memory://...``; ``file://`` URLs are local folders).
     labels : dict of str to array, optional
         Label images of the image's shape and an integer dtype, written under
         ``labels/<name>`` with ``image-label`` metadata and downsampled by the mode.
@@ -475,12 +347,26 @@ def save_ome_zarr(
         How a window of the image becomes one voxel. Integer means are rounded to the
         nearest integer (halves to even); ``"nearest"`` keeps the window's first voxel.
     chunks : int or tuple of int, optional
-        Stored chunk shape of every level (clipped to small levels). ``None``: 128 per
-        axis for 3-D, 1024 for 2-D.
-    ome_version : {"0.4", "0.5"}, optional
-        "0.4" writes zarr v2 (read by every OME-Zarr tool); "0.5" writes zarr v3.
+        Stored chunk shape of every level (clipped to small levels); the inner chunks
+        when sharded. ``None``: 128 per axis for 3-D, 1024 for 2-D.
+    shards : None, int or tuple of int, optional
+        Shard shape of every level (zarr v3 sharding, so ``ome_version="0.5"``): each
+        shard is one stored object holding a grid of ``chunks``; a multiple of
+        ``chunks`` along every axis (clipped to small levels). ``None``: unsharded.
+    ome_version : {"0.5", "0.4"}, optional
+        "0.5" (default) writes zarr v3, what current OME-Zarr tools expect (ome-zarr-py
+        >= 0.12, napari-ome-zarr); "0.4" writes zarr v2, for older readers.
     overwrite : bool, optional
-        Replace an existing output (only once the new one is complete).
+        Replace an existing output: locally only once the new one is complete; at a
+        URL the old output is deleted when the new write starts.
+    resume : bool or str, optional
+        Continue an interrupted write of the same image and labels (same graph, or the
+        same str naming the computation) with the same layout: blocks already written
+        are skipped and never computed. A failed resumable write keeps its partial
+        output. See :func:`bigimg.io.save_zarr`.
+    storage_options : dict, optional
+        Options of the URL's filesystem (credentials, endpoint); they stay inside the
+        store object and never appear in messages.
     progress : bool or None, optional
         Show a progress bar; by default only when stderr is a terminal.
     compute : bool, optional
@@ -500,6 +386,9 @@ def save_ome_zarr(
         For images that are not 2-D or 3-D spatial (time or channel axes).
     FileExistsError
         If ``path`` exists and ``overwrite`` is False.
+    FileNotFoundError, PermissionError, ImportError
+        For a missing folder or bucket, refused credentials, or a URL scheme whose
+        filesystem package is not installed; all before anything is written.
 
     Notes
     -----
@@ -509,16 +398,19 @@ def save_ome_zarr(
     it). Labels use :func:`mode_downsample`: the exact mode of each window, ties to the
     smallest label, 0 counted like any label. Level ``n``'s metadata has scale
     ``scale × F`` and translation ``translation + scale (F - 1) / 2`` for the
-    cumulative factor ``F``, so voxel centres line up across levels. The store lives
-    under a partial name with the root attribute ``"bigimg_incomplete"`` until the
-    last chunk is written. :func:`bigimg.io.open_zarr` opens level 0 (``component="2"``
-    for level 2, ``component="labels/<name>"`` for a label image).
+    cumulative factor ``F``, so voxel centres line up across levels. Sharded levels
+    are written whole shard by whole shard (a task gathers a shard's chunks first).
+    The root carries the attribute ``"bigimg_incomplete"`` until the last block is
+    written (removed last, after the completion records); a local store also lives
+    under a partial name until then, while at a URL (no rename) the attribute alone
+    marks it incomplete and every bigimg reader refuses it.
+    :func:`bigimg.io.open_zarr` opens level 0 (``component="2"`` for level 2,
+    ``component="labels/<name>"`` for a label image).
 
     Examples
     --------
     >>> import numpy as np, tempfile, os
-    >>> from bigimg.io import open_zarr
-    >>> from bigimg.io._ome import save_ome_zarr
+    >>> from bigimg.io import open_zarr, save_ome_zarr
     >>> img = np.arange(4 * 6 * 6, dtype=np.uint16).reshape(4, 6, 6)
     >>> cells = (img // 40).astype(np.uint32)
     >>> path = save_ome_zarr(img, os.path.join(tempfile.mkdtemp(), "img.zarr"),
@@ -530,11 +422,6 @@ def save_ome_zarr(
     True
     """
     arr = as_dask(image, name="image")
-    path = check_path(path)
-    if "://" in path:
-        raise NotImplementedError(
-            f"save_ome_zarr writes local folders only; got {path!r}. Write locally and upload."
-        )
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"`image` must have a bool, integer or float dtype; got {arr.dtype}.")
     if any(not isinstance(n, numbers.Integral) for n in arr.shape) or 0 in arr.shape:
@@ -549,41 +436,61 @@ def save_ome_zarr(
             f"`image_reduce` must be one of {IMAGE_REDUCTIONS}; got "
             f"{image_reduce!r}. Label images always use the mode."
         )
-    chunk = _ints(_DEFAULT_CHUNK[ndim] if chunks is None else chunks, ndim, "chunks")
+    chunk = ints(_DEFAULT_CHUNK[ndim] if chunks is None else chunks, ndim, "chunks")
     steps = _plan(arr.shape, chunk, factors, levels)
     if ome_version not in ("0.4", "0.5"):
         raise ValueError(f"`ome_version` must be '0.4' or '0.5'; got {ome_version!r}.")
+    if shards is not None and ome_version == "0.4":
+        raise ValueError(
+            f"`shards` need ome_version='0.5' (zarr v3; OME-Zarr 0.4 is zarr v2, which has "
+            f"no sharding); got ome_version='0.4' with shards={shards!r}."
+        )
+    shard = normalize_shards(shards, chunk, 3)
     if not isinstance(compute, bool):
         raise TypeError(f"`compute` must be True or False; got {compute!r}.")
     label_arrays = _check_labels(labels, arr)
     show = resolve_progress(progress)
-    partial = prepare_output(path, overwrite=overwrite, kind="directory", func="save_ome_zarr")
-    path = os.path.abspath(path)
-
-    lay = _Layout(axes, units, scale, translation, steps, chunk, ome_version)
-    name = os.path.splitext(os.path.basename(path))[0]
-    with discard_on_error(partial):
-        root = zarr.open_group(partial, mode="w-", zarr_format=2 if ome_version == "0.4" else 3)
-        root.attrs[INCOMPLETE_ATTR] = True
-        writes = [_write_image(root, name, arr, image_reduce, lay)]
-        if label_arrays:
-            group = root.create_group("labels")
-            group.attrs.update(_ome_attrs(ome_version, labels=list(label_arrays)))
-            for label_name, lab in label_arrays.items():
-                sub = group.create_group(label_name)
-                writes.append(_write_image(sub, label_name, lab, "mode", lay, label=True))
-    return run_write(
-        writes,
-        partial,
-        path,
-        overwrite=overwrite,
-        progress=show,
-        compute=compute,
-        desc="save_ome_zarr",
-        finish=_clear_marker,
+    resume, computation = resume_identity(
+        resume, tokenize(arr.name, [(k, v.name) for k, v in label_arrays.items()])
     )
-
-
-def _clear_marker(partial: str) -> None:
-    root = zarr.open_group(partial, mode="r+")
-    del root.attrs[INCOMPLETE_ATTR]
+    lay = _Layout(axes, units, scale, translation, steps, chunk, ome_version, shard)
+    loc = locate(path, storage_options)
+    marker = {
+        "writer": "save_ome_zarr",
+        "computation": computation,
+        "layout": tokenize(
+            repr(lay),
+            image_reduce,
+            arr.shape,
+            arr.dtype.str,
+            sorted((k, v.dtype.str) for k, v in label_arrays.items()),
+        ),
+    }
+    target = open_target(
+        loc, overwrite=overwrite, resume=resume, marker=marker, func="save_ome_zarr"
+    )
+    base = os.path.basename(loc.path) if loc.local else loc.url.rstrip("/").rsplit("/", 1)[-1]
+    name = os.path.splitext(base)[0]
+    with target.creating():
+        store = target.store.zarr_store(read_only=False)
+        if target.resumed:
+            root = zarr.open_group(store, mode="r+")
+        else:
+            zarr_format = 2 if ome_version == "0.4" else 3
+            attrs = target.create_attrs(zarr_format)
+            root = zarr.create_group(store, zarr_format=zarr_format, attributes=attrs)
+            _create_image(root, name, arr, image_reduce, lay, label=False)
+            if label_arrays:
+                group = root.create_group("labels")
+                group.attrs.update(_ome_attrs(ome_version, labels=list(label_arrays)))
+                for label_name, lab in label_arrays.items():
+                    sub = group.create_group(label_name)
+                    _create_image(sub, label_name, lab, "mode", lay, label=True)
+        counts, written, total = _write_image(root, "", arr, image_reduce, lay, target)
+        for label_name, lab in label_arrays.items():
+            path = f"labels/{label_name}"
+            more, w, t = _write_image(root[path], path, lab, "mode", lay, target)
+            counts, written, total = counts + more, written + w, total + t
+    return target.run(
+        counts, progress=show, compute=compute, desc="save_ome_zarr", blocks=(written, total)
+    )

@@ -1,8 +1,9 @@
-"""Zarr v2/v3 and OME-Zarr: a lazy reader and a streaming, crash-safe writer.
+"""Zarr v2/v3 and OME-Zarr: a lazy reader and a streaming, crash-safe, resumable writer.
 
-A store written by :func:`save_zarr` carries the attribute ``"bigimg_incomplete":
-true`` from its creation until the last block is written (besides living under a
-partial name until then); :func:`open_zarr` refuses a store that still carries it.
+Stores live at local paths or fsspec URLs (:mod:`bigimg.io._stores`). A store written
+by :func:`save_zarr` carries the attribute ``"bigimg_incomplete"`` from its creation
+until the last block is written (locally it also lives under a partial name until
+then; see :mod:`bigimg.io._target`); :func:`open_zarr` refuses a store that carries it.
 """
 
 from __future__ import annotations
@@ -10,34 +11,26 @@ from __future__ import annotations
 import numbers
 import os
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import dask.array as da
 import numpy as np
 import zarr
 import zarr.errors
+from dask.base import tokenize
 
-from bigimg._errors import IncompleteOutputError
 from bigimg._args import as_dask
+from bigimg._errors import IncompleteOutputError
 from bigimg._sources import rechunk
-from bigimg.io._atomic import (
-    discard,
-    prepare_output,
-    refuse_partial,
-    resolve_progress,
-    run_write,
-)
-from bigimg.io._reader import (
-    BlockReader,
-    check_path,
-    normalize_chunks,
-    reader_to_dask,
-)
+from bigimg.io._atomic import refuse_partial, resolve_progress
+from bigimg.io._blocks import Records, write_blocks
+from bigimg.io._reader import BlockReader, reader_to_dask
+from bigimg.io._shards import aligned, normalize_shards, read_chunks, store_chunks
+from bigimg.io._stores import check_reachable, locate
+from bigimg.io._target import INCOMPLETE_ATTR, open_target, resume_identity
 
-__all__ = ["INCOMPLETE_ATTR", "ZarrReader", "open_zarr", "save_zarr"]
-
-#: Attribute that marks a store whose write has not finished.
-INCOMPLETE_ATTR = "bigimg_incomplete"
+__all__ = ["INCOMPLETE_ATTR", "ZarrReader", "default_compressor", "open_zarr", "save_zarr"]
 
 
 class ZarrReader(BlockReader):
@@ -101,27 +94,17 @@ def _multiscale_level0(group: zarr.Group) -> str | None:
         return None
 
 
-def _stamp(store: str) -> Any:
-    """The metadata files' mtimes for a local store; a fresh token otherwise."""
-    if "://" in store or not os.path.isdir(store):
-        return uuid.uuid4().hex
-    names = ("zarr.json", ".zarray", ".zgroup", ".zattrs")
-    return tuple(
-        os.stat(os.path.join(store, n)).st_mtime_ns if os.path.exists(os.path.join(store, n)) else 0
-        for n in names
-    )
-
-
-def _resolve(store, component: str | None):
+def _resolve(store, component: str | None, label: str):
     """Open ``store`` and walk to the array at ``component`` (or an image's level 0)."""
-    label = store if isinstance(store, str) else type(store).__name__
     try:
         root = zarr.open(store, mode="r")
-    except zarr.errors.NodeNotFoundError:
+    except (zarr.errors.NodeNotFoundError, FileNotFoundError):
         raise ValueError(
             f"zarr store {label} holds no zarr array or group (no zarr.json, .zarray or "
             ".zgroup); check the path."
         ) from None
+    if root.attrs.get(INCOMPLETE_ATTR):
+        raise _incomplete(label)
     node, where = root, ""
     if component:
         if isinstance(root, zarr.Array):
@@ -148,7 +131,7 @@ def _resolve(store, component: str | None):
         if node.attrs.get(INCOMPLETE_ATTR):
             raise _incomplete(label)
         node = node[level]
-    if node.attrs.get(INCOMPLETE_ATTR) or root.attrs.get(INCOMPLETE_ATTR):
+    if node.attrs.get(INCOMPLETE_ATTR):
         raise _incomplete(label)
     return node
 
@@ -156,25 +139,41 @@ def _resolve(store, component: str | None):
 def _incomplete(label: str) -> IncompleteOutputError:
     return IncompleteOutputError(
         f"zarr store {label} is marked incomplete (attribute {INCOMPLETE_ATTR!r}): a bigimg "
-        "write into it was interrupted or failed; delete it and write the output again."
+        "write into it was interrupted or failed (or is still running). Continue it with "
+        "resume=True (the same computation; `bigimg run --resume` for a pipeline), or "
+        "delete it and write the output again (overwrite=True)."
     )
 
 
-def open_zarr(store, *, component: str | None = None, chunks=None) -> da.Array:
+def open_zarr(
+    store,
+    *,
+    component: str | None = None,
+    chunks=None,
+    storage_options: Mapping | None = None,
+) -> da.Array:
     """Open an array in a zarr v2/v3 store (or an OME-Zarr image) lazily as a dask array.
 
     Parameters
     ----------
     store : str, os.PathLike or zarr.abc.store.Store
-        A local path or URL of the store, or a zarr store object.
+        A local path, an fsspec URL (``s3://bucket/x.zarr``, ``gs://...``,
+        ``file://...``, ``memory://...``), or a zarr store object.
     component : str, optional
         Path of the array inside the store (``"0"``, ``"labels/cells/0"``). A path to
         an OME-Zarr image group, or ``None`` for a store whose root is one, selects the
         highest-resolution level.
     chunks : None, "auto", int or tuple, optional
         ``None`` (default) follows the store: one task per stored chunk (per shard for
-        sharded arrays). ``"auto"`` groups whole stored chunks into blocks of about
-        32 MiB; other values are used as given (keep them multiples of the stored chunks).
+        sharded arrays). ``"auto"`` groups whole stored chunks or shards into blocks of
+        about 32 MiB (a shard larger than that is read in groups of its inner chunks,
+        never across two shards); other values are used as given (keep them multiples
+        of the stored chunks).
+    storage_options : dict, optional
+        Options of the URL's filesystem, e.g. ``{"key": ..., "secret": ...,
+        "client_kwargs": {"endpoint_url": ...}}`` for ``s3://`` (s3fs). They stay
+        inside the store object, which the graph needs to read; they never appear in
+        messages or task names.
 
     Returns
     -------
@@ -184,11 +183,17 @@ def open_zarr(store, *, component: str | None = None, chunks=None) -> da.Array:
     Raises
     ------
     FileNotFoundError
-        If a local ``store`` does not exist.
+        If ``store`` (or its bucket) does not exist.
+    PermissionError
+        If the object store refuses the credentials.
+    ImportError, ValueError
+        For a URL scheme whose filesystem package is not installed (the message names
+        it) or that no filesystem knows.
     ValueError
         If the store or ``component`` holds no array; the message lists what it holds.
     bigimg.IncompleteOutputError
-        If the store is the partial output of an interrupted bigimg write.
+        If the store is the partial output of an interrupted bigimg write (it carries
+        the ``"bigimg_incomplete"`` attribute, or a local partial name).
 
     Notes
     -----
@@ -214,27 +219,31 @@ def open_zarr(store, *, component: str | None = None, chunks=None) -> da.Array:
     from zarr.abc.store import Store
 
     if isinstance(store, Store):
-        source = f"{type(store).__name__}-{id(store)}"
+        if storage_options is not None:
+            raise ValueError("`storage_options` apply to URLs; got a zarr store object.")
+        source = label = f"{type(store).__name__}-{id(store)}"
         stamp: Any = uuid.uuid4().hex
     else:
-        store = source = check_path(store, "store")
-        refuse_partial(store, "zarr store")
-        if "://" not in store:
-            if not os.path.exists(store):
-                raise FileNotFoundError(f"zarr store {store} does not exist.")
+        loc = locate(store, storage_options, name="store")
+        refuse_partial(loc.url, "zarr store")
+        label = source = loc.shown
+        if loc.local:
+            if not os.path.exists(loc.path):
+                raise FileNotFoundError(f"zarr store {loc.path} does not exist.")
             # absolute: workers (on a cluster) may run in another working directory
-            store = source = os.path.abspath(store)
-        stamp = _stamp(store)
-    array = _resolve(store, component)
-    stored = tuple(array.shards or array.chunks)
-    if chunks is None:
-        chunks = da.core.normalize_chunks(stored, array.shape)
-    else:
-        chunks = normalize_chunks(chunks, array.shape, np.dtype(array.dtype), previous=stored)
+            stamp = loc.stamp() if os.path.isdir(loc.path) else uuid.uuid4().hex
+        else:
+            check_reachable(loc, "open_zarr")
+            if not loc.exists():
+                raise FileNotFoundError(f"zarr store {loc.shown} does not exist.")
+            stamp = loc.stamp()
+        store = loc.zarr_store(read_only=True)
+    array = _resolve(store, component, label)
+    chunks = read_chunks(array, chunks)
     return reader_to_dask(ZarrReader(array, source, stamp), chunks, "open_zarr")
 
 
-def _default_compressor(zarr_format: int, dtype: np.dtype):
+def default_compressor(zarr_format: int, dtype: np.dtype):
     """Blosc-zstd level 3 with byte shuffle (bit shuffle for 1-byte types)."""
     if zarr_format == 3:
         from zarr.codecs import BloscCodec
@@ -252,40 +261,17 @@ def _default_compressor(zarr_format: int, dtype: np.dtype):
     )
 
 
-def _store_chunks(arr: da.Array, chunks, was_dask: bool) -> tuple[int, ...]:
-    if chunks is None:
-        if was_dask:
-            return tuple(max(1, c) for c in arr.chunksize)
-        chunks = "auto"
-    normal = normalize_chunks(chunks, arr.shape, arr.dtype)
-    regular = tuple(max(1, c[0]) for c in normal)
-    if normal != da.core.normalize_chunks(regular, arr.shape):
-        raise ValueError(
-            f"`chunks` must be one regular chunk shape for the zarr store; got {chunks!r}. "
-            "Pass a tuple of ints such as (64, 64, 64)."
-        )
-    return regular
-
-
-def _aligned(arr: da.Array, store_chunks: tuple[int, ...]) -> bool:
-    """True if every dask block lies inside whole stored chunks (no two tasks share one)."""
-    for axis_chunks, z in zip(arr.chunks, store_chunks, strict=True):
-        edge = 0
-        for c in axis_chunks[:-1]:
-            edge += c
-            if edge % z:
-                return False
-    return True
-
-
 def save_zarr(
     array,
     path,
     *,
     chunks=None,
+    shards=None,
     compressor="default",
     zarr_format: int = 3,
     overwrite: bool = False,
+    resume: bool | str = False,
+    storage_options: Mapping | None = None,
     progress=None,
     compute: bool = True,
 ):
@@ -296,11 +282,17 @@ def save_zarr(
     array : numpy.ndarray or dask.array.Array
         The volume; the store keeps its dtype (including byte order and bool).
     path : str or os.PathLike
-        The local folder of the new store.
+        The new store: a local folder or an fsspec URL (``s3://bucket/x.zarr``,
+        ``gs://...``, ``memory://...``; ``file://`` URLs are local folders).
     chunks : None, int or tuple of int, optional
-        Stored chunk shape. ``None``: the dask array's chunk size (for numpy input,
-        blocks of about 32 MiB). Dask blocks that straddle stored chunks are
-        rechunked first so no two tasks write the same chunk.
+        Stored chunk shape (the inner chunks when sharded). ``None``: the dask array's
+        chunk size (for numpy input, blocks of about 32 MiB). Dask blocks that straddle
+        stored chunks (or shards) are rechunked first so no two tasks write the same
+        chunk (or shard).
+    shards : None, int or tuple of int, optional
+        Shard shape for zarr v3's sharding codec: each shard is one stored object
+        holding a grid of ``chunks``; must be a multiple of ``chunks`` along every axis.
+        ``None``: unsharded. Each task writes whole shards.
     compressor : "default", None or codec, optional
         ``"default"``: Blosc with zstd level 3 and shuffle. ``None``: uncompressed.
         A codec: a ``zarr.codecs`` bytes-to-bytes codec for ``zarr_format=3``, a
@@ -308,7 +300,18 @@ def save_zarr(
     zarr_format : {3, 2}, optional
         The zarr specification to write.
     overwrite : bool, optional
-        Replace an existing store (only once the new one is complete).
+        Replace an existing store: locally only once the new one is complete; at a URL
+        (no rename there) the old store is deleted when the new write starts.
+    resume : bool or str, optional
+        Continue an interrupted write of the same computation at ``path``: blocks
+        already written (each has a completion record) are skipped and never
+        computed, the rest are written. The computation is the dask graph's token
+        (``array.name``); pass a str to name it yourself when the graph's name is not
+        stable between runs. A failed resumable write keeps its partial output.
+    storage_options : dict, optional
+        Options of the URL's filesystem (for ``s3://``: ``key``, ``secret``,
+        ``client_kwargs={"endpoint_url": ...}``, ...). They stay inside the store
+        object; messages and task names never show them.
     progress : bool or None, optional
         Show a progress bar; by default only when stderr is a terminal.
     compute : bool, optional
@@ -318,19 +321,29 @@ def save_zarr(
     Returns
     -------
     str or dask.delayed.Delayed
-        The absolute path of the store.
+        The absolute path (or the URL) of the store.
 
     Raises
     ------
     FileExistsError
         If ``path`` exists and ``overwrite`` is False.
+    ValueError
+        For bad ``chunks``/``shards`` (shards not multiples of chunks, shards with zarr
+        v2), or ``resume`` into the partial output of another computation.
+    FileNotFoundError, PermissionError, ImportError
+        For a missing folder or bucket, refused credentials, or a URL scheme whose
+        filesystem package is not installed; all before anything is written.
 
     Notes
     -----
     Each task holds one block (plus its compressed bytes) and writes whole stored
-    chunks. The store is created under a partial name with the attribute
-    ``"bigimg_incomplete"``; the attribute is removed and the store renamed to
-    ``path`` after the last block.
+    chunks, or whole shards. The store is created with the attribute
+    ``"bigimg_incomplete"``; after its last block the completion records are
+    deleted and the attribute is removed, last. A local store also lives under a
+    partial name until then and is renamed to ``path``; at a URL (object stores
+    cannot rename) the store is written in place and the attribute alone marks it
+    incomplete: every bigimg reader refuses it. The log ``bigimg.io`` says how many
+    blocks a write computed and how many were already written.
 
     Examples
     --------
@@ -342,15 +355,19 @@ def save_zarr(
     >>> back = open_zarr(path).compute()
     >>> back.dtype, bool((back == labels).all())
     (dtype('bool'), True)
+
+    Sharded (zarr v3): chunks of 2 x 3 x 4 voxels, stored 2 x 2 x 2 per shard object.
+
+    >>> vol = np.arange(8 * 6 * 8).reshape(8, 6, 8)
+    >>> path = save_zarr(vol, os.path.join(tempfile.mkdtemp(), "sharded.zarr"),
+    ...                  chunks=(2, 3, 4), shards=(4, 6, 8), progress=False)
+    >>> open_zarr(path).chunks  # one task per shard
+    ((4, 4), (6,), (8,))
+    >>> bool((open_zarr(path).compute() == vol).all())
+    True
     """
     was_dask = isinstance(array, da.Array)
     arr = as_dask(array, name="array")
-    path = check_path(path)
-    if "://" in path:
-        raise NotImplementedError(
-            f"save_zarr writes local stores only (it renames the finished store into place); "
-            f"got {path!r}. Write locally and upload, or use dask.array.to_zarr."
-        )
     if zarr_format not in (2, 3) or isinstance(zarr_format, bool):
         raise ValueError(f"`zarr_format` must be 2 or 3; got {zarr_format!r}.")
     if not isinstance(compute, bool):
@@ -361,57 +378,60 @@ def save_zarr(
         raise ValueError(
             f"`array` must have a known shape; got {arr.shape}. Call compute_chunk_sizes() first."
         )
+    resume, computation = resume_identity(resume, arr.name)
     show = resolve_progress(progress)
-    store_chunks = _store_chunks(arr, chunks, was_dask)
-    if isinstance(compressor, str) and compressor == "default":
-        compressors = [_default_compressor(zarr_format, arr.dtype)]
-    elif compressor is None:
-        compressors = None
-    elif isinstance(compressor, str):
-        raise ValueError(
-            f"`compressor` must be 'default', None or a codec object; got {compressor!r}."
-        )
-    else:
-        compressors = [compressor]
-    partial = prepare_output(path, overwrite=overwrite, kind="directory", func="save_zarr")
-    path = os.path.abspath(path)
-    extra = {}
+    chunk_shape = store_chunks(arr, chunks, was_dask)
+    shard_shape = normalize_shards(shards, chunk_shape, zarr_format)
+    spec = {
+        "shape": arr.shape,
+        "dtype": arr.dtype,
+        "chunks": chunk_shape,
+        "shards": shard_shape,
+        "compressors": _compressors(compressor, zarr_format, arr.dtype),
+        "zarr_format": zarr_format,
+    }
     if zarr_format == 3 and arr.dtype.byteorder == ">":  # keep the dtype's own bytes
         from zarr.codecs import BytesCodec
 
-        extra["serializer"] = BytesCodec(endian="big")
-    try:
-        target = zarr.create_array(
-            store=partial,
-            shape=arr.shape,
-            chunks=store_chunks,
-            dtype=arr.dtype,
-            compressors=compressors,
-            zarr_format=zarr_format,
-            attributes={INCOMPLETE_ATTR: True},
-            **extra,
-        )
+        spec["serializer"] = BytesCodec(endian="big")
+    try:  # every argument zarr checks, checked in memory before anything is written
+        zarr.create_array(zarr.storage.MemoryStore(), **spec)
     except (TypeError, ValueError) as exc:
-        discard(partial)
         raise TypeError(
             f"`compressor` must suit zarr_format={zarr_format} (a zarr.codecs bytes codec for 3, "
             f"a numcodecs codec for 2); got {compressor!r} ({exc})."
         ) from exc
-    if not _aligned(arr, store_chunks):
-        arr = rechunk(arr, store_chunks)  # from the source, when there is one
-    stored = da.store(arr, target, lock=False, compute=False)
-    return run_write(
-        stored,
-        partial,
-        path,
-        overwrite=overwrite,
-        progress=show,
-        compute=compute,
-        desc="save_zarr",
-        finish=_clear_marker,
+    loc = locate(path, storage_options)
+    marker = {
+        "writer": "save_zarr",
+        "computation": computation,
+        "layout": tokenize(*(repr(v) for v in spec.values())),
+    }
+    target = open_target(loc, overwrite=overwrite, resume=resume, marker=marker, func="save_zarr")
+    unit = shard_shape or chunk_shape
+    if not aligned(arr, unit):
+        arr = rechunk(arr, unit)  # from the source, when there is one
+    with target.creating():
+        store = target.store.zarr_store(read_only=False)
+        if target.resumed:
+            zarray = zarr.open_array(store, mode="r+")
+            done = Records(target.store.bare()).covered(unit)
+        else:
+            attrs = target.create_attrs(zarr_format)
+            zarray, done = zarr.create_array(store, attributes=attrs, **spec), set()
+    counts, _, written, total = write_blocks(arr, zarray, Records(target.store.bare()), unit, done)
+    return target.run(
+        [counts], progress=show, compute=compute, desc="save_zarr", blocks=(written, total)
     )
 
 
-def _clear_marker(partial: str) -> None:
-    array = zarr.open_array(partial, mode="r+")
-    del array.attrs[INCOMPLETE_ATTR]
+def _compressors(compressor, zarr_format: int, dtype: np.dtype):
+    if isinstance(compressor, str) and compressor == "default":
+        return [default_compressor(zarr_format, dtype)]
+    if compressor is None:
+        return None
+    if isinstance(compressor, str):
+        raise ValueError(
+            f"`compressor` must be 'default', None or a codec object; got {compressor!r}."
+        )
+    return [compressor]

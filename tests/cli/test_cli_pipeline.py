@@ -554,3 +554,92 @@ def test_bad_scheduler_options(tmp_path, ct, options, message, capsys):
     assert main(["run", _setup(tmp_path, ct), *options]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+# --- bigimg run --resume ----------------------------------------------------------------
+
+
+def _fail_second_labels_block(monkeypatch):
+    """Make the run's writer fail on the second block of out/labels.zarr (once)."""
+    from bigimg.io import _blocks
+
+    real, seen = _blocks._write, []
+
+    def write(block, target, region, records):
+        path = records.location.path
+        if "labels.zarr" in path and "rehearsal" not in path:
+            seen.append(region)
+            if len(seen) == 2:
+                raise OSError("node lost while writing labels")
+        return real(block, target, region, records)
+
+    monkeypatch.setattr(_blocks, "_write", write)
+
+
+def test_resume_continues_an_interrupted_run(tmp_path, ct, reference, monkeypatch, capsys):
+    path = _setup(tmp_path, ct)
+    _fail_second_labels_block(monkeypatch)
+    assert main(["run", path, "--resume", "--scheduler", "synchronous"]) == 1
+    assert "node lost while writing labels" in capsys.readouterr().err
+    (staging,) = os.listdir(tmp_path / "out")  # kept: nothing at the output paths
+    assert staging.startswith("p" + PARTIAL_TAG)
+    held = sorted(os.listdir(tmp_path / "out" / staging))
+    assert len(held) == 3 and held[0] == "bigimg-run.json" and held[2] == "smooth.zarr"
+    assert held[1].startswith("labels.zarr" + PARTIAL_TAG)  # the partial labels store
+    monkeypatch.undo()
+    assert main(["run", path, "--resume"]) == 0
+    log = capsys.readouterr().out
+    assert "resuming the interrupted run" in log
+    assert "smooth = ndimage.gaussian_filter: already stored by the interrupted run" in log
+    assert "wrote 2 of 3 blocks (1 already written)" in log
+    _check_outputs(tmp_path / "out", reference)  # the same as an uninterrupted run
+    assert sorted(os.listdir(tmp_path / "out")) == [
+        "labels.zarr",
+        "objects.csv",
+        "smooth.zarr",
+        "tissue.tif",
+    ]
+
+
+def test_resume_refuses_another_pipeline(tmp_path, ct, reference, monkeypatch, capsys):
+    path = _setup(tmp_path, ct)
+    _fail_second_labels_block(monkeypatch)
+    assert main(["run", path, "--resume", "--scheduler", "synchronous"]) == 1
+    monkeypatch.undo()
+    (staging,) = os.listdir(tmp_path / "out")
+    kept = sorted(os.listdir(tmp_path / "out" / staging))
+    (tmp_path / "p.toml").write_text(PIPELINE.replace("sigma = 1.0", "sigma = 1.5"))
+    capsys.readouterr()
+    assert main(["run", path, "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot resume" in err and "holds an interrupted run of pipeline" in err
+    old, new = err.split("of pipeline ")[1].split(",")[0], err.split("is now pipeline ")[1][:16]
+    assert old != new and len(old) == len(new) == 16  # names both
+    assert sorted(os.listdir(tmp_path / "out" / staging)) == kept  # untouched
+    (tmp_path / "p.toml").write_text(PIPELINE)  # the same pipeline again: resumes
+    assert main(["run", path, "--resume", "-q"]) == 0
+    _check_outputs(tmp_path / "out", reference)
+
+
+def test_resume_without_an_interrupted_run_and_ctrl_c(tmp_path, ct, reference, monkeypatch, capsys):
+    path = _setup(tmp_path, ct)
+    real_label = bigimg.ndimage.label
+
+    def interrupted(input, *args, **kwargs):
+        if input.shape == SHAPE:
+            raise KeyboardInterrupt
+        return real_label(input, *args, **kwargs)
+
+    monkeypatch.setattr(bigimg.ndimage, "label", interrupted)
+    assert main(["run", path, "--resume"]) == 130
+    assert "run the same command with --resume" in capsys.readouterr().err
+    (staging,) = os.listdir(tmp_path / "out")
+    assert "smooth.zarr" in os.listdir(tmp_path / "out" / staging)
+    monkeypatch.undo()
+    assert main(["run", path, "--resume"]) == 0
+    assert "smooth = ndimage.gaussian_filter: already stored" in capsys.readouterr().out
+    _check_outputs(tmp_path / "out", reference)
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    assert main(["run", _setup(fresh, ct), "--resume", "-q"]) == 0  # nothing to resume
+    _check_outputs(fresh / "out", reference)

@@ -367,7 +367,12 @@ IMG = np.zeros((6, 8, 10), np.uint16)
         ({"labels": {"a/b": IMG}}, ValueError, "without '/'"),
         ({"labels": {"a": IMG.astype(np.float32)}}, TypeError, "integer dtype"),
         ({"labels": {"a": IMG[:3]}}, ValueError, "the image's shape"),
-        ({"path": "s3://bucket/x.zarr"}, NotImplementedError, "local folders only"),
+        # URLs are accepted now (issue 10); a scheme no filesystem knows is refused
+        ({"path": "nosuchfs://bucket/x.zarr"}, ValueError, "no fsspec filesystem knows"),
+        ({"shards": (6, 6, 6), "chunks": 4}, ValueError, "multiples of the chunks"),
+        ({"shards": 8, "chunks": 4, "ome_version": "0.4"}, ValueError, "need ome_version='0.5'"),
+        ({"resume": 1}, TypeError, "`resume` must be True, False or a non-empty str"),
+        ({"storage_options": {"key": "k"}}, ValueError, "apply to URLs"),
     ],
 )
 def test_bad_arguments_raise_before_anything_is_written(tmp_path, kwargs, exc, match):
