@@ -6,11 +6,11 @@ import os
 import uuid
 from collections.abc import Callable
 
+from bigimg._atomic import PARTIAL_TAG, commit, discard_on_error, progress_bar
 from bigimg.cli._common import UsageError, shape_text
 from bigimg.cli._info import spacing_of
 from bigimg.cli._outputs import output_format, write_volume
 from bigimg.cli._sources import detect_format, open_volume
-from bigimg.io._atomic import PARTIAL_TAG, commit, discard_on_error, progress_bar
 
 __all__ = ["check_new_output", "convert", "view"]
 

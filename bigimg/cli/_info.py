@@ -9,10 +9,11 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
+from bigimg._atomic import refuse_partial
 from bigimg._monitor import format_bytes
 from bigimg.cli._common import disk_size, shape_text
 from bigimg.cli._sources import open_volume
-from bigimg.io._atomic import refuse_partial
+from bigimg.io import tiff_stack_files
 
 __all__ = ["describe", "render", "spacing_of"]
 
@@ -92,9 +93,7 @@ def _tiff_facts(path: str, series: int, level: int) -> dict:
 
     files = [path]
     if not os.path.isfile(path):  # a folder or a pattern: a stack of slice files
-        from bigimg.io._tiff import _expand
-
-        _, files = _expand(path)
+        files = tiff_stack_files(path)
     with tifffile.TiffFile(files[0]) as tif:
         s = tif.series[series if len(files) == 1 else 0]
         page = s.keyframe

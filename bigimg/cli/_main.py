@@ -206,7 +206,7 @@ def _format_options(args, path: str) -> dict:
 
 
 def _progress(args) -> bool:
-    from bigimg.io._atomic import resolve_progress
+    from bigimg._atomic import resolve_progress
 
     return resolve_progress(args.progress)
 

@@ -21,10 +21,10 @@ import uuid
 
 import numpy as np
 
+from bigimg._atomic import PARTIAL_TAG, commit
 from bigimg.cli._common import UsageError
 from bigimg.cli._sources import RAW_SUFFIXES, TIFF_SUFFIXES
 from bigimg.io import save_ome_zarr, save_raw, save_tiff, save_zarr
-from bigimg.io._atomic import PARTIAL_TAG, commit
 
 __all__ = [
     "OUTPUT_FORMATS",

@@ -33,12 +33,12 @@ import numpy as np
 from dask.base import tokenize
 from dask.callbacks import Callback
 
+from bigimg._atomic import PARTIAL_TAG, progress_bar
 from bigimg._monitor import ResourceMonitor, format_bytes
 from bigimg.cli._common import UsageError, shape_text
 from bigimg.cli._outputs import Staging, run_record, write_table, write_volume
 from bigimg.cli._spec import Pipeline, PipelineError, Step
 from bigimg.io import open_zarr, save_zarr
-from bigimg.io._atomic import PARTIAL_TAG, progress_bar
 
 __all__ = ["Rehearsal", "execute", "pipeline_hash", "plan_storage", "rehearse"]
 

@@ -7,9 +7,9 @@ import os
 
 import dask.array as da
 
+from bigimg._atomic import refuse_partial
 from bigimg.cli._common import UsageError, parse_dtype
 from bigimg.io import open_raw, open_tiff, open_zarr
-from bigimg.io._atomic import refuse_partial
 
 __all__ = ["INPUT_FORMATS", "RAW_SUFFIXES", "detect_format", "open_volume"]
 

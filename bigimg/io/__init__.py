@@ -18,7 +18,7 @@ completion record are skipped; see :mod:`bigimg.io._target` and
 
 from bigimg.io._ome import save_ome_zarr
 from bigimg.io._raw import open_raw, save_raw
-from bigimg.io._tiff import open_tiff
+from bigimg.io._tiff import open_tiff, tiff_stack_files
 from bigimg.io._tiff_write import save_tiff
 from bigimg.io._zarr import open_zarr, save_zarr
 
@@ -30,4 +30,5 @@ __all__ = [
     "save_raw",
     "save_tiff",
     "save_zarr",
+    "tiff_stack_files",
 ]

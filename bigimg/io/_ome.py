@@ -36,8 +36,8 @@ import zarr
 from dask.base import tokenize
 
 from bigimg._args import as_dask
+from bigimg._atomic import resolve_progress
 from bigimg._sources import rechunk
-from bigimg.io._atomic import resolve_progress
 from bigimg.io._blocks import Records, write_blocks
 from bigimg.io._downsample import downsample, ints, mode_downsample, out_shape
 from bigimg.io._shards import aligned, normalize_shards

@@ -20,8 +20,8 @@ import dask.array as da
 import numpy as np
 
 from bigimg._args import as_dask
+from bigimg._atomic import prepare_output, refuse_partial, resolve_progress, run_write
 from bigimg._rawfile import element_strides, fsync, read_runs, write_runs
-from bigimg.io._atomic import prepare_output, refuse_partial, resolve_progress, run_write
 from bigimg.io._reader import (
     BlockReader,
     _normalize_index,

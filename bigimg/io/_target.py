@@ -3,7 +3,7 @@
 Two ways to keep the promise "an interrupted write never looks complete":
 
 * **Local paths** (rename exists): the store is written under a partial sibling name
-  ``<name>.bigimg-partial-<token>`` (see :mod:`bigimg.io._atomic`) *and* carries the
+  ``<name>.bigimg-partial-<token>`` (see :mod:`bigimg._atomic`) *and* carries the
   marker attribute; it is renamed to ``<name>`` after the marker is removed.
 * **URLs** (``s3://``, ``gs://``, ``memory://``, ...: object stores have no rename): the
   store is written in place. It is created with the marker attribute in its root
@@ -33,8 +33,8 @@ import dask
 import zarr
 import zarr.errors
 
-from bigimg.io import _atomic
-from bigimg.io._atomic import (
+from bigimg import _atomic
+from bigimg._atomic import (
     PARTIAL_TAG,
     _OutputAppeared,
     commit,

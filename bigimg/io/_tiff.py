@@ -24,7 +24,7 @@ import numpy as np
 import tifffile
 import zarr
 
-from bigimg.io._atomic import refuse_partial
+from bigimg._atomic import refuse_partial
 from bigimg.io._reader import (
     BlockReader,
     auto_chunks,
@@ -33,7 +33,7 @@ from bigimg.io._reader import (
     reader_to_dask,
 )
 
-__all__ = ["TiffReader", "TiffSequenceReader", "natural_key", "open_tiff"]
+__all__ = ["TiffReader", "TiffSequenceReader", "natural_key", "open_tiff", "tiff_stack_files"]
 
 _SUFFIXES = (".tif", ".tiff")
 _CACHE: OrderedDict[tuple, _OpenLevel] = OrderedDict()
@@ -183,6 +183,39 @@ def _expand(source) -> tuple[str, list[str]]:
             raise FileNotFoundError(f"no files match the pattern {path}.")
         return "stack", sorted(files, key=natural_key)
     raise FileNotFoundError(f"TIFF file {path} does not exist.")
+
+
+def tiff_stack_files(path_or_pattern: str | os.PathLike | list) -> list[str]:
+    """The TIFF files :func:`open_tiff` reads for ``path_or_pattern``, in stack order.
+
+    Parameters
+    ----------
+    path_or_pattern : str, os.PathLike or list of them
+        What :func:`open_tiff` takes: one file, a folder of slices, a glob pattern or a
+        list of files.
+
+    Returns
+    -------
+    list of str
+        One path for a single (multi-page) file; otherwise the slice files in natural
+        order (``slice2.tif`` before ``slice10.tif``), which is the order of the planes.
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing matches, or a folder holds no ``.tif``/``.tiff`` files.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, tifffile
+    >>> from bigimg.io import tiff_stack_files
+    >>> folder = tempfile.mkdtemp()
+    >>> for k in (10, 2, 1):
+    ...     tifffile.imwrite(os.path.join(folder, f"z{k}.tif"), np.zeros((2, 2), np.uint8))
+    >>> [os.path.basename(p) for p in tiff_stack_files(folder)]
+    ['z1.tif', 'z2.tif', 'z10.tif']
+    """
+    return _expand(path_or_pattern)[1]
 
 
 def _open_stack(files: list[str], chunks) -> da.Array:

@@ -9,7 +9,7 @@ import numpy as np
 import tifffile
 
 from bigimg._args import as_dask
-from bigimg.io._atomic import commit, discard_on_error, prepare_output, resolve_progress
+from bigimg._atomic import commit, discard_on_error, prepare_output, resolve_progress
 from bigimg.io._reader import check_path
 
 __all__ = ["TIFF_DTYPES", "save_tiff"]

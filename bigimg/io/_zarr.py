@@ -21,9 +21,9 @@ import zarr.errors
 from dask.base import tokenize
 
 from bigimg._args import as_dask
+from bigimg._atomic import refuse_partial, resolve_progress
 from bigimg._errors import IncompleteOutputError
 from bigimg._sources import rechunk
-from bigimg.io._atomic import refuse_partial, resolve_progress
 from bigimg.io._blocks import Records, write_blocks
 from bigimg.io._reader import BlockReader, reader_to_dask
 from bigimg.io._shards import aligned, normalize_shards, read_chunks, store_chunks

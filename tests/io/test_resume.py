@@ -17,8 +17,8 @@ import pytest
 import zarr
 
 from bigimg import IncompleteOutputError
-from bigimg.io import _atomic, open_zarr, save_ome_zarr, save_zarr
-from bigimg.io._atomic import PARTIAL_TAG
+from bigimg import _atomic, open_zarr, save_ome_zarr, save_zarr
+from bigimg._atomic import PARTIAL_TAG
 from bigimg.io._blocks import PROGRESS_DIR
 from bigimg.io._target import INCOMPLETE_ATTR
 from bigimg.testing import raise_if_dask_computes, random_volume

@@ -11,8 +11,8 @@ import pytest
 from dask.delayed import Delayed
 
 from bigimg import IncompleteOutputError
-from bigimg.io import _atomic, open_raw, open_tiff, open_zarr, save_raw, save_tiff, save_zarr
-from bigimg.io._atomic import PARTIAL_TAG
+from bigimg import _atomic, open_raw, open_tiff, open_zarr, save_raw, save_tiff, save_zarr
+from bigimg._atomic import PARTIAL_TAG
 from bigimg.io._zarr import INCOMPLETE_ATTR
 from bigimg.testing import random_volume
 
