@@ -13,7 +13,7 @@ from scipy import ndimage as ndi
 
 import bigimg
 from bigimg.cli import main
-from bigimg.io._atomic import PARTIAL_TAG
+from bigimg._atomic import PARTIAL_TAG
 from bigimg.testing import ct_phantom
 
 SHAPE = (30, 32, 34)

@@ -19,7 +19,7 @@ import tifffile
 import zarr
 
 from bigimg import io, ndimage
-from bigimg.io._atomic import PARTIAL_TAG
+from bigimg._atomic import PARTIAL_TAG
 from bigimg.testing import count_computes
 from tests.distributed._cases import assert_same
 from tests.distributed._cluster import (

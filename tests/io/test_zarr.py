@@ -11,7 +11,7 @@ import zarr
 
 from bigimg import IncompleteOutputError
 from bigimg.io import open_zarr, save_zarr
-from bigimg.io._atomic import PARTIAL_TAG
+from bigimg._atomic import PARTIAL_TAG
 from bigimg.io._zarr import INCOMPLETE_ATTR, ZarrReader
 from bigimg.testing import ReaderConformance, random_volume
 
