@@ -22,6 +22,7 @@ import dask
 import dask.array as da
 import numpy as np
 
+from bigimg._atomic import PARTIAL_TAG  # every reader must refuse such a name
 from bigimg._errors import IncompleteOutputError
 from bigimg.testing._assert import assert_dask_matches, raise_if_dask_computes
 from bigimg.testing._data import random_volume
@@ -30,9 +31,6 @@ __all__ = ["ReaderConformance"]
 
 SHAPE = (19, 23, 29)
 CHUNKS = (7, 10, 12)  # 3 x 3 x 3 blocks with remainders
-#: The name bigimg's writers give an unfinished output (``<name>.bigimg-partial-<token>``,
-#: see ``bigimg.io``); every reader must refuse it.
-PARTIAL_TAG = ".bigimg-partial-"
 
 
 class ReadCounter:
