@@ -84,7 +84,7 @@ import zarr
 from scipy import ndimage as ndi
 
 from bigimg._monitor import DiskMonitor, ResourceMonitor, format_bytes
-from bigimg.ndimage._distance import distance_transform_cdt, distance_transform_edt
+from bigimg.ndimage import distance_transform_cdt, distance_transform_edt
 from bigimg.testing import blobs
 
 

@@ -42,8 +42,8 @@ from scipy import ndimage as ndi
 
 from bigimg._monitor import DiskMonitor, ResourceMonitor, format_bytes
 from bigimg.data import white_noise
-from bigimg.ndimage import _watershed_tasks, gaussian_filter
-from bigimg.ndimage._watershed import watershed_ift
+from bigimg._watershed import _tasks as _watershed_tasks
+from bigimg.ndimage import gaussian_filter, watershed_ift
 
 
 def smoothed_noise(size: int, chunk: int) -> da.Array:

@@ -2,8 +2,9 @@
 
 ``distance_transform_edt``, ``distance_transform_cdt`` and ``distance_transform_bf``
 give scipy's result on the whole array for any chunking; nothing is approximated near
-chunk borders. The cross-chunk engine is in :mod:`bigimg.ndimage._distance_graph`, the
-per-block kernels in :mod:`bigimg.ndimage._distance_kernels`.
+chunk borders. The cross-chunk engine (per-block kernels, stage graphs, exchanges through
+scratch files, the chamfer slab chain) is :mod:`bigimg._distance`; this module holds the
+public functions, their argument checks and their docstrings.
 """
 
 from __future__ import annotations
@@ -12,18 +13,27 @@ import math
 import numbers
 import os
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import dask.array as da
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import ndimage as ndi
 
-from bigimg._scratch import check_temp_dir
-from bigimg._errors import ArgumentError
 from bigimg._args import as_dask, normalize_sequence
-from bigimg.ndimage import _distance_graph as G
-from bigimg.ndimage._distance_bf import bf_features, exact_ties_possible
-from bigimg.ndimage._distance_chain import chamfer_chain
+from bigimg._distance import (
+    bf_features,
+    chamfer_chain,
+    chamfer_distances,
+    edt_distances,
+    exact_ties_possible,
+    features_to_distances,
+    ft_features,
+)
+from bigimg._docs import NDIMAGE, DocFiller
+from bigimg._errors import ArgumentError
+from bigimg._scratch import check_temp_dir
 
 __all__ = ["distance_transform_bf", "distance_transform_cdt", "distance_transform_edt"]
 
@@ -31,6 +41,23 @@ _TAXICAB = ("taxicab", "cityblock", "manhattan")
 #: distance_transform_bf's value where there is no background at all.
 _BF_NO_BACKGROUND_FLOAT = math.sqrt(sys.float_info.max)
 _BF_NO_BACKGROUND_UINT = np.iinfo(np.uint32).max
+
+#: Parameter and result texts the three transforms share.
+_docs = DocFiller(
+    NDIMAGE,
+    flags="""
+        return_distances : bool, optional
+            Return the distance transform. Default True.
+        return_indices : bool, optional
+            Return the feature transform (coordinates of the nearest background voxel).
+            Default False.
+        distances, indices : None
+            Must be None: results are lazy and cannot be written into an existing array.""",
+    indices_result="""
+        indices : dask array of int32, optional
+            Shape ``(input.ndim,) + input.shape``, chunked like ``input`` along the spatial
+            axes and one chunk along the first axis.""",
+)
 
 
 # --------------------------------------------------------------------------------------
@@ -148,16 +175,17 @@ def _empty(x: da.Array, ddtype) -> tuple[da.Array, da.Array]:
 # --------------------------------------------------------------------------------------
 # public functions
 # --------------------------------------------------------------------------------------
+@_docs
 def distance_transform_edt(
-    input,
-    sampling=None,
-    return_distances=True,
-    return_indices=False,
-    distances=None,
-    indices=None,
+    input: ArrayLike,
+    sampling: float | Sequence[float] | None = None,
+    return_distances: bool = True,
+    return_indices: bool = False,
+    distances: None = None,
+    indices: None = None,
     *,
-    temp_dir=None,
-):
+    temp_dir: str | os.PathLike[str] | None = None,
+) -> da.Array | tuple[da.Array, da.Array]:
     """Exact Euclidean distance transform across chunks (twin of ``scipy.ndimage``'s).
 
     Every non-zero voxel gets its distance to the nearest zero (background) voxel of
@@ -166,18 +194,12 @@ def distance_transform_edt(
 
     Parameters
     ----------
-    input : array_like or dask array
+    %(input)s
         Values equal to 0 are background.
     sampling : float or sequence of float, optional
         Voxel spacing along each axis (one value for all axes, or one per axis).
         Default: 1 for every axis.
-    return_distances : bool, optional
-        Return the distance transform. Default True.
-    return_indices : bool, optional
-        Return the feature transform (coordinates of the nearest background voxel).
-        Default False.
-    distances, indices : None
-        Must be None: results are lazy and cannot be written into an existing array.
+    %(flags)s
     temp_dir : str or os.PathLike, optional
         Keyword-only. Existing directory for the temporary files of the exchanges
         between passes when the input's layers are big (see Notes); default the
@@ -188,9 +210,7 @@ def distance_transform_edt(
     -------
     distances : dask array of float64, optional
         Same shape and chunks as ``input``.
-    indices : dask array of int32, optional
-        Shape ``(input.ndim,) + input.shape``, chunked like ``input`` along the spatial
-        axes and one chunk along the first axis.
+    %(indices_result)s
 
     Raises
     ------
@@ -269,6 +289,7 @@ def distance_transform_edt(
     --------
     >>> import numpy as np, dask.array as da
     >>> from scipy import ndimage as ndi
+    >>> from bigimg.ndimage import distance_transform_edt
     >>> a = np.array([[0, 1, 1, 1, 1], [0, 0, 1, 1, 1], [0, 1, 1, 1, 1],
     ...               [0, 1, 1, 1, 0], [0, 1, 1, 0, 0]])
     >>> x = da.from_array(a, chunks=2)
@@ -290,24 +311,25 @@ def distance_transform_edt(
     mask = x != 0
     dist = ind = None
     if return_indices:
-        ind = G.ft_features(mask, samp or (1.0,) * x.ndim, temp_dir)
+        ind = ft_features(mask, samp or (1.0,) * x.ndim, temp_dir)
         if return_distances:
-            dist = G.features_to_distances(ind, samp)
+            dist = features_to_distances(ind, samp)
     else:
-        dist = G.edt_distances(mask, samp or (1.0,) * x.ndim, temp_dir=temp_dir)
+        dist = edt_distances(mask, samp or (1.0,) * x.ndim, temp_dir=temp_dir)
     return _result(dist, ind, return_distances, return_indices)
 
 
+@_docs
 def distance_transform_cdt(
-    input,
-    metric="chessboard",
-    return_distances=True,
-    return_indices=False,
-    distances=None,
-    indices=None,
+    input: ArrayLike,
+    metric: str | ArrayLike = "chessboard",
+    return_distances: bool = True,
+    return_indices: bool = False,
+    distances: None = None,
+    indices: None = None,
     *,
-    temp_dir=None,
-):
+    temp_dir: str | os.PathLike[str] | None = None,
+) -> da.Array | tuple[da.Array, da.Array]:
     """Chamfer distance transform across chunks (twin of ``scipy.ndimage``'s).
 
     Every non-zero voxel gets the number of structure steps to the nearest zero
@@ -316,18 +338,13 @@ def distance_transform_cdt(
 
     Parameters
     ----------
-    input : array_like or dask array
+    %(input)s
         Values equal to 0 are background. At least one dimension.
     metric : {'chessboard', 'taxicab', 'cityblock', 'manhattan'} or array_like, optional
         'taxicab' uses ``generate_binary_structure(ndim, 1)``, 'chessboard'
         ``generate_binary_structure(ndim, ndim)``; or a structure with every side 3 and
         the input's rank (non-zero elements are neighbours). Default 'chessboard'.
-    return_distances : bool, optional
-        Return the distance transform. Default True.
-    return_indices : bool, optional
-        Return the feature transform. Default False.
-    distances, indices : None
-        Must be None: results are lazy and cannot be written into an existing array.
+    %(flags)s
     temp_dir : str or os.PathLike, optional
         Keyword-only. Existing directory for the scan's and the exchanges' temporary
         files (see Notes); default the system's temporary directory. With a
@@ -337,9 +354,7 @@ def distance_transform_cdt(
     -------
     distances : dask array of int32, optional
         Same shape and chunks as ``input``; -1 where no background can be reached.
-    indices : dask array of int32, optional
-        Shape ``(input.ndim,) + input.shape``, chunked like ``input`` along the spatial
-        axes and one chunk along the first axis.
+    %(indices_result)s
 
     Raises
     ------
@@ -393,6 +408,7 @@ def distance_transform_cdt(
     --------
     >>> import numpy as np, dask.array as da
     >>> from scipy import ndimage as ndi
+    >>> from bigimg.ndimage import distance_transform_cdt
     >>> a = np.array([[0, 1, 1, 1, 1], [1, 1, 1, 1, 1], [1, 1, 1, 1, 0]])
     >>> d = distance_transform_cdt(da.from_array(a, chunks=2), metric="taxicab")
     >>> d.compute()
@@ -415,7 +431,7 @@ def distance_transform_cdt(
     if not return_indices:
         kind = _separable_kind(offsets, x.ndim)
         if kind is not None:
-            return G.chamfer_distances(mask, kind, temp_dir=temp_dir)
+            return chamfer_distances(mask, kind, temp_dir=temp_dir)
     dist, ind = chamfer_chain(
         mask, offsets, temp_dir, distances=return_distances, features=return_indices
     )
@@ -431,17 +447,18 @@ def _separable_kind(offsets: np.ndarray, ndim: int) -> str | None:
     return None
 
 
+@_docs
 def distance_transform_bf(
-    input,
-    metric="euclidean",
-    sampling=None,
-    return_distances=True,
-    return_indices=False,
-    distances=None,
-    indices=None,
+    input: ArrayLike,
+    metric: str = "euclidean",
+    sampling: float | Sequence[float] | None = None,
+    return_distances: bool = True,
+    return_indices: bool = False,
+    distances: None = None,
+    indices: None = None,
     *,
-    temp_dir=None,
-):
+    temp_dir: str | os.PathLike[str] | None = None,
+) -> da.Array | tuple[da.Array, da.Array]:
     """Exact distance transform for a metric (twin of ``scipy.ndimage``'s brute force).
 
     Every non-zero voxel gets its distance to the nearest zero (background) voxel in
@@ -451,19 +468,14 @@ def distance_transform_bf(
 
     Parameters
     ----------
-    input : array_like or dask array
+    %(input)s
         Values equal to 0 are background.
     metric : {'euclidean', 'taxicab', 'cityblock', 'manhattan', 'chessboard'}, optional
         Case-insensitive. Default 'euclidean'.
     sampling : float or sequence of float, optional
         Voxel spacing per axis; used by the Euclidean metric only (but checked always,
         as scipy does).
-    return_distances : bool, optional
-        Return the distance transform. Default True.
-    return_indices : bool, optional
-        Return the feature transform. Default False.
-    distances, indices : None
-        Must be None: results are lazy and cannot be written into an existing array.
+    %(flags)s
     temp_dir : str or os.PathLike, optional
         Keyword-only. Existing directory for temporary files (see Notes); default the
         system's temporary directory. With a distributed cluster it must be shared by
@@ -473,9 +485,7 @@ def distance_transform_bf(
     -------
     distances : dask array, optional
         float64 for 'euclidean', uint32 otherwise; same shape and chunks as ``input``.
-    indices : dask array of int32, optional
-        Shape ``(input.ndim,) + input.shape``, chunked like ``input`` along the spatial
-        axes and one chunk along the first axis.
+    %(indices_result)s
 
     Raises
     ------
@@ -513,6 +523,7 @@ def distance_transform_bf(
     --------
     >>> import numpy as np, dask.array as da
     >>> from scipy import ndimage as ndi
+    >>> from bigimg.ndimage import distance_transform_bf
     >>> a = np.array([[0, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 0]])
     >>> x = da.from_array(a, chunks=2)
     >>> bool(np.array_equal(distance_transform_bf(x).compute(), ndi.distance_transform_bf(a)))
@@ -542,7 +553,7 @@ def distance_transform_bf(
             ind = bf_features(mask, name, samp, temp_dir)
             unreached = ind[0] < 0
         elif name == "euclidean":
-            ind = G.ft_features(mask, samp or (1.0,) * x.ndim, temp_dir)
+            ind = ft_features(mask, samp or (1.0,) * x.ndim, temp_dir)
             unreached = ind[0] < 0
         else:
             offsets = _structure_offsets(ndi.generate_binary_structure(x.ndim, x.ndim))
@@ -550,11 +561,11 @@ def distance_transform_bf(
             unreached = reached < 0
     if return_distances:
         if name != "euclidean":
-            dist = G.chamfer_distances(mask, name, fill=fill, temp_dir=temp_dir)
+            dist = chamfer_distances(mask, name, fill=fill, temp_dir=temp_dir)
         elif return_indices:
-            dist = G.features_to_distances(ind, samp, fill=fill)
+            dist = features_to_distances(ind, samp, fill=fill)
         else:
-            dist = G.edt_distances(mask, samp or (1.0,) * x.ndim, fill=fill, temp_dir=temp_dir)
+            dist = edt_distances(mask, samp or (1.0,) * x.ndim, fill=fill, temp_dir=temp_dir)
     if return_indices:
         ind = _bf_no_background_indices(ind, unreached)
     return _result(dist, ind, return_distances, return_indices)

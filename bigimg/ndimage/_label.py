@@ -6,55 +6,24 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 from scipy import ndimage as ndi
 
-from bigimg._errors import ArgumentError
 from bigimg._args import as_dask, resolve_output
-from bigimg._labels import label_across_blocks
+from bigimg._docs import NDIMAGE, DocFiller
+from bigimg._errors import ArgumentError
+from bigimg._labels import (
+    StructureNotSymmetricError,
+    label_across_blocks,
+    validate_label_structure,
+)
 
-__all__ = ["StructureNotSymmetricError", "label", "validate_label_structure"]
+__all__ = ["StructureNotSymmetricError", "label"]
 
 #: scipy's threshold (input size) above which ``label`` returns 64-bit labels.
 _NEED_64BITS = 2**31 - 2
 
-
-class StructureNotSymmetricError(ValueError, AssertionError):
-    """A ``label`` structure that is not centrosymmetric.
-
-    scipy raises ``AssertionError`` here; this class is a ``ValueError``, as bad input
-    should be, and still an ``AssertionError``, so code written against scipy keeps
-    catching it.
-    """
-
-
-def validate_label_structure(structure: Any, ndim: int, *, check_symmetry: bool = True):
-    """Return ``structure`` as a bool array, raising like ``scipy.ndimage.label``.
-
-    ``None`` gives the cross (``generate_binary_structure(ndim, 1)``). A wrong rank or
-    size raises :class:`~bigimg.ArgumentError` (a ``ValueError``, as ``label`` raises,
-    and a ``RuntimeError``, as ``watershed_ift`` raises); ``check_symmetry=False`` is
-    for ``watershed_ift``, which accepts any 3-long structure.
-    """
-    if structure is None:
-        return ndi.generate_binary_structure(ndim, 1)
-    structure = np.asarray(structure, dtype=bool)
-    if structure.ndim != ndim:
-        raise ArgumentError(
-            f"`structure` must have the same rank as `input` ({ndim}); got rank "
-            f"{structure.ndim}. Build one with scipy.ndimage.generate_binary_structure"
-            f"({ndim}, connectivity)."
-        )
-    if any(s != 3 for s in structure.shape):
-        raise ArgumentError(
-            "`structure` dimensions must be equal to 3 (3 elements along every axis); "
-            f"got shape {structure.shape}."
-        )
-    if check_symmetry and not np.array_equal(structure, structure[(slice(None, None, -1),) * ndim]):
-        raise StructureNotSymmetricError(
-            "`structure` must be centrosymmetric (equal to itself reversed on every axis) "
-            f"so that connections go both ways; got\n{structure.astype(int)}"
-        )
-    return structure
+_docs = DocFiller(NDIMAGE)
 
 
 def _max_label(dtype: np.dtype) -> int:
@@ -89,7 +58,10 @@ def _output_dtype(x: da.Array, structure: np.ndarray, output: Any) -> np.dtype:
     return resolve_output(output, probe)
 
 
-def label(input, structure=None, output=None) -> tuple[da.Array, int]:
+@_docs
+def label(
+    input: ArrayLike, structure: ArrayLike | None = None, output: DTypeLike | None = None
+) -> tuple[da.Array, int]:
     """Label connected features across chunks; twin of ``scipy.ndimage.label``.
 
     The result equals scipy's for any chunking: the same objects with the same
@@ -97,7 +69,7 @@ def label(input, structure=None, output=None) -> tuple[da.Array, int]:
 
     Parameters
     ----------
-    input : array_like or dask array
+    %(input)s
         Nonzero voxels are features, zeros background (bool, integer or float).
     structure : array_like, optional
         Connectivity: a centrosymmetric bool array of shape 3 on every axis (as for
@@ -150,7 +122,7 @@ def label(input, structure=None, output=None) -> tuple[da.Array, int]:
     --------
     >>> import numpy as np, dask.array as da
     >>> from scipy import ndimage as ndi
-    >>> from bigimg.ndimage._label import label
+    >>> from bigimg.ndimage import label
     >>> a = np.array([[0, 0, 1, 1, 0, 0],
     ...               [0, 0, 0, 1, 0, 0],
     ...               [1, 1, 0, 0, 1, 0],

@@ -3,29 +3,25 @@
 scipy's algorithm is sequential (see :func:`watershed_ift`'s Notes), so this is not a
 chunk-parallel scheme: the blocks are streamed into a file on disk, one task runs
 scipy's algorithm over that file (memory-mapped, in bursts that keep resident memory
-bounded) and the result is read back block by block. The tasks are in
-:mod:`bigimg.ndimage._watershed_tasks`, the kernel in
-:mod:`bigimg.ndimage._watershed_kernel`.
+bounded) and the result is read back block by block. That is the watershed engine,
+:mod:`bigimg._watershed` (kernel, tasks and graph); this module checks the arguments.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from typing import Any
 
 import dask.array as da
 import numpy as np
-from dask.base import tokenize
-from dask.highlevelgraph import HighLevelGraph
+from numpy.typing import ArrayLike, DTypeLike
 
-from bigimg._scratch import check_temp_dir
-from bigimg._errors import ArgumentError
 from bigimg._args import as_dask
-from bigimg._scratch import Scratch
-from bigimg.ndimage import _watershed_kernel as K
-from bigimg.ndimage._label import validate_label_structure
-from bigimg.ndimage._watershed_tasks import Volume, read_block, resident_budget, solve, write_block
+from bigimg._docs import NDIMAGE, DocFiller
+from bigimg._errors import ArgumentError
+from bigimg._labels import validate_label_structure
+from bigimg._scratch import check_temp_dir
+from bigimg._watershed import watershed_on_disk
 
 __all__ = ["watershed_ift"]
 
@@ -34,8 +30,18 @@ _LABEL_TYPES = (np.int8, np.int16, np.int32, np.int64, np.intc, np.intp)
 #: scipy's limit on the rank (``WS_MAXDIM``).
 _MAX_RANK = 7
 
+_docs = DocFiller(NDIMAGE)
 
-def watershed_ift(input, markers, structure=None, output=None, *, temp_dir=None) -> da.Array:
+
+@_docs
+def watershed_ift(
+    input: ArrayLike,
+    markers: ArrayLike,
+    structure: ArrayLike | None = None,
+    output: DTypeLike | None = None,
+    *,
+    temp_dir: str | os.PathLike | None = None,
+) -> da.Array:
     """Watershed from markers by the image foresting transform; twin of scipy's.
 
     Gives exactly ``scipy.ndimage.watershed_ift``'s labels for any chunking, on
@@ -43,7 +49,7 @@ def watershed_ift(input, markers, structure=None, output=None, *, temp_dir=None)
 
     Parameters
     ----------
-    input : array_like or dask array
+    %(input)s
         The image to flood (e.g. a gradient magnitude), uint8 or uint16 (scipy's
         limit). The cost of a path is the largest absolute difference between
         neighbouring values along it.
@@ -61,9 +67,10 @@ def watershed_ift(input, markers, structure=None, output=None, *, temp_dir=None)
         (scipy itself ignores a dtype here and returns ``markers.dtype``). An array
         is refused: the result is lazy.
     temp_dir : str or os.PathLike, optional
-        Keyword-only. Existing directory for the temporary files (see Notes); default
-        the system's temporary directory. On a cluster of several machines it must
-        be a filesystem every worker sees.
+        Keyword-only. Existing directory for the temporary files (see Notes), for
+        this call. Default: the scratch space, ``dask.config``'s ``"bigimg.scratch"``,
+        else dask's ``"temporary-directory"``, else the system's temporary directory.
+        On a cluster of several machines it must be a filesystem every worker sees.
 
     Returns
     -------
@@ -81,7 +88,8 @@ def watershed_ift(input, markers, structure=None, output=None, *, temp_dir=None)
         signed integer, more than 7 dimensions (scipy raises ``RuntimeError`` for all
         of these; so does this ``ValueError`` subclass).
     ValueError
-        ``temp_dir`` is not an existing directory.
+        ``temp_dir`` (or the ``"bigimg.scratch"`` setting) is not an existing
+        directory.
 
     Notes
     -----
@@ -94,25 +102,26 @@ def watershed_ift(input, markers, structure=None, output=None, *, temp_dir=None)
     voxels. Where two basins meet, the label a voxel gets therefore depends on the
     global pop order over the whole volume, which no chunk-parallel scheme
     reproduces. So the algorithm runs once, in scipy's order, over the whole volume
-    (:mod:`bigimg.ndimage._watershed_kernel`, checked against scipy on many thousand
+    (:mod:`bigimg._watershed._kernel`, checked against scipy on many thousand
     random arrays).
 
     **What computes.** Nothing at call time. Computing the result runs one task per
     block writing its input and markers into a file on disk, one solve task (numba,
     releases the GIL) and one task per block reading its labels back.
 
-    **Disk.** One file in a fresh directory under ``temp_dir``, one packed record per
-    voxel: two queue links (4 bytes each; 8 from 2**31 - 1 voxels on), the label (the
-    output's itemsize), the cost (2 bytes for uint8 input, 4 for uint16) and the
-    input value (1 or 2 bytes). That is 15 bytes per voxel for uint8 input and int32
-    labels (6.3 GiB for 768³), 18 for uint16 input. The records are in C order when
-    they fit in the solve's budget (see Memory) as the graph is built, otherwise in
-    bricks of 8 x 8 x 8 voxels so that neighbours along every axis share pages of the
-    mapped file; each axis is then padded to whole bricks (by at most an eighth). After an in-memory solve (see
-    Memory) only the labels stay on disk (4 bytes per voxel for int32). The directory
-    is removed once every block of the result has been read, at once when a task
-    fails, and otherwise when the graph is garbage collected or the interpreter exits
-    (whatever an interrupted or partial computation left).
+    **Disk.** One file in a fresh directory under ``temp_dir`` (or the scratch space),
+    one packed record per voxel: two queue links (4 bytes each; 8 from 2**31 - 1 voxels
+    on), the label (the output's itemsize), the cost (2 bytes for uint8 input, 4 for
+    uint16) and the input value (1 or 2 bytes). That is 15 bytes per voxel for uint8
+    input and int32 labels (6.3 GiB for 768³), 18 for uint16 input. The records are in C
+    order when they fit in the solve's budget (see Memory) as the graph is built,
+    otherwise in bricks of 8 x 8 x 8 voxels so that neighbours along every axis share
+    pages of the mapped file; each axis is then padded to whole bricks (by at most an
+    eighth). After an in-memory solve (see Memory) only the labels stay on disk (4 bytes
+    per voxel for int32). The directory is removed once every block of the result has
+    been read, at once when a task fails, and otherwise when the graph is garbage
+    collected or the interpreter exits (whatever an interrupted or partial computation
+    left).
 
     **Memory.** Write and read tasks hold one block and map at most 32 MiB of a file
     at a time. The solve task has a resident budget: a quarter of the memory (the
@@ -151,7 +160,7 @@ def watershed_ift(input, markers, structure=None, output=None, *, temp_dir=None)
     --------
     >>> import numpy as np, dask.array as da
     >>> from scipy import ndimage as ndi
-    >>> from bigimg.ndimage._watershed import watershed_ift
+    >>> from bigimg.ndimage import watershed_ift
     >>> image = np.array([[0, 0, 0, 0, 0, 0, 0],
     ...                   [0, 1, 1, 1, 1, 1, 0],
     ...                   [0, 1, 0, 0, 0, 1, 0],
@@ -198,10 +207,7 @@ def watershed_ift(input, markers, structure=None, output=None, *, temp_dir=None)
 
     if x.size == 0:
         return da.zeros(x.shape, chunks=x.chunks, dtype=dtype)
-    m = m.rechunk(x.chunks)
-    if x.ndim == 0:  # one voxel, no neighbours: the marker read as a C int
-        return m.map_blocks(_marker_labels, labels=dtype, dtype=dtype, meta=np.empty((), dtype))
-    return _graph(x, m, structure, dtype, temp_dir)
+    return watershed_on_disk(x, m.rechunk(x.chunks), structure, dtype, temp_dir=temp_dir)
 
 
 def _output_dtype(output: Any, markers: np.dtype) -> np.dtype:
@@ -223,45 +229,3 @@ def _output_dtype(output: Any, markers: np.dtype) -> np.dtype:
             f"scipy requires of an output array); got {dtype}."
         )
     return dtype
-
-
-def _marker_labels(markers: np.ndarray, labels: np.dtype) -> np.ndarray:
-    return K.marker_codes(markers, np.dtype(np.uint16))[0].astype(labels)
-
-
-def _graph(x: da.Array, m: da.Array, structure: np.ndarray, dtype: np.dtype, temp_dir):
-    """write (one task per block) -> solve (one task) -> read (one task per block)."""
-    token = tokenize(x, m, structure, dtype, temp_dir)
-    write, done, read = (f"watershed_ift-{step}-{token}" for step in ("write", "solve", "read"))
-    vol = Volume(
-        Scratch(temp_dir, "watershed"),
-        x.shape,
-        x.dtype.newbyteorder("="),
-        dtype.newbyteorder("="),
-    )
-    if vol.size * vol.record.itemsize > resident_budget():  # flooded in a mapped file
-        vol = dataclasses.replace(vol, bricks=K.brick_bits(x.shape))
-    offsets = K.neighbour_offsets(structure, x.shape)
-    starts = [np.concatenate([[0], np.cumsum(c)]).tolist() for c in x.chunks]
-    blocks = list(np.ndindex(*x.numblocks))
-    writes, reads = {}, {}
-    for i, idx in enumerate(blocks):
-        region = tuple((s[j], s[j + 1]) for s, j in zip(starts, idx, strict=True))
-        writes[(write, *idx)] = (write_block, (x.name, *idx), (m.name, *idx), vol, region)
-        reads[(read, *idx)] = (read_block, done, vol, region, i, len(blocks), dtype)
-    layers = {
-        write: writes,
-        done: {done: (solve, list(writes), vol, offsets)},
-        read: reads,
-    }
-    deps = {write: {x.name, m.name}, done: {write}, read: {done}}
-    for arr in (x, m):
-        layers.update(arr.dask.layers)
-        deps.update(arr.dask.dependencies)
-    return da.Array(
-        HighLevelGraph(layers, deps),
-        read,
-        chunks=x.chunks,
-        dtype=dtype,
-        meta=np.empty((0,) * x.ndim, dtype),
-    )

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.ndimage as ndi
 
 from bigimg import ndimage
-from bigimg.ndimage import _distance_spill
+from bigimg._distance import _exchange as _distance_spill
 from bigimg.testing import count_computes
 from tests.distributed._cluster import scheduler_transitions
 

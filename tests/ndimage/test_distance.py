@@ -17,21 +17,24 @@ from dask.callbacks import Callback
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bigimg._distance import _chain as _distance_chain
+from bigimg._distance import _exchange as _distance_spill
+from bigimg._distance import _graph as _distance_graph
+from bigimg._distance import _kernels as _distance_kernels
 from bigimg._errors import ArgumentError
 from bigimg._scratch import Scratch
-from bigimg.ndimage import (
-    _distance,
-    _distance_chain,
-    _distance_graph,
-    _distance_kernels,
-    _distance_spill,
-)
+from bigimg.ndimage import _distance
 from bigimg.ndimage._distance import (
     distance_transform_bf,
     distance_transform_cdt,
     distance_transform_edt,
 )
-from bigimg.testing import assert_dask_matches, blobs, raise_if_dask_computes
+from bigimg.testing import (
+    assert_dask_matches,
+    blobs,
+    raise_if_dask_computes,
+    shapes_and_chunkings,
+)
 from tests.conftest import SHAPE
 
 RNG = np.random.default_rng(7)
@@ -706,17 +709,11 @@ def test_argument_errors():
 # ------------------------------------------------------------------------------------
 @st.composite
 def _mask_and_chunks(draw):
-    ndim = draw(st.integers(1, 3))
-    shape = tuple(draw(st.lists(st.integers(1, 9), min_size=ndim, max_size=ndim)))
-    chunks = []
-    for n in shape:
-        cuts = sorted(draw(st.sets(st.integers(1, n - 1), max_size=3))) if n > 1 else []
-        edges = [0, *cuts, n]
-        chunks.append(tuple(b - a for a, b in zip(edges, edges[1:])))
+    shape, chunks = draw(shapes_and_chunkings(max_dims=3, max_side=9, max_chunks_per_axis=4))
     seed = draw(st.integers(0, 2**16))
     density = draw(st.sampled_from([0.0, 0.1, 0.5, 0.95, 1.0]))
     mask = np.random.default_rng(seed).random(shape) < density
-    return mask, tuple(chunks)
+    return mask, chunks
 
 
 @settings(

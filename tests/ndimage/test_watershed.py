@@ -23,10 +23,15 @@ from hypothesis import strategies as st
 from bigimg import ndimage
 from bigimg._errors import ArgumentError
 from bigimg._scratch import Scratch
-from bigimg.ndimage import _watershed_kernel as K
-from bigimg.ndimage import _watershed_tasks as T
-from bigimg.ndimage._watershed import watershed_ift
-from bigimg.testing import assert_dask_matches, odd_chunkings, raise_if_dask_computes
+from bigimg._watershed import _kernel as K
+from bigimg._watershed import _tasks as T
+from bigimg.ndimage import watershed_ift
+from bigimg.testing import (
+    assert_dask_matches,
+    odd_chunkings,
+    raise_if_dask_computes,
+    shapes_and_chunkings,
+)
 from tests.conftest import SHAPE
 
 LABEL_DTYPES = [np.int8, np.int16, np.int32, np.int64]
@@ -281,12 +286,7 @@ def test_zero_dimensions_and_empty_arrays():
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_hypothesis_chunkings(data):
-    shape = data.draw(st.lists(st.integers(1, 9), min_size=1, max_size=3), label="shape")
-    chunks = tuple(
-        tuple(data.draw(st.lists(st.integers(1, n), min_size=1).filter(lambda c, n=n: sum(c) >= n)))
-        for n in shape
-    )
-    chunks = tuple(_trim(c, n) for c, n in zip(chunks, shape, strict=True))
+    shape, chunks = data.draw(shapes_and_chunkings(max_dims=3, max_side=9), label="shape, chunks")
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16), label="seed"))
     x = rng.integers(0, 4, shape).astype(np.uint8)
     m = np.zeros(shape, np.int16)
@@ -294,17 +294,6 @@ def test_hypothesis_chunkings(data):
     structure = rng.random((3,) * len(shape)) < 0.6
     got = watershed_ift(da.from_array(x, chunks=chunks), m, structure)
     assert_dask_matches(got, ndi.watershed_ift(x, m, structure))
-
-
-def _trim(chunks, n):
-    out, total = [], 0
-    for c in chunks:
-        if total + c >= n:
-            out.append(n - total)
-            break
-        out.append(c)
-        total += c
-    return tuple(out)
 
 
 # ------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import dask.array as da
 import numpy as np
 from numba import njit
 
-from bigimg.ndimage import _distance_graph as G
+from bigimg._distance import _graph as G
 
 __all__ = ["bf_features", "exact_ties_possible"]
 
@@ -103,7 +103,7 @@ def _cityblock_line(nsite, pos, wr, flat, n, stack, choice):
 def bf_envelope_pass(feat, coords, s, strides, cityblock, out):
     """One pass of the brute-force feature transform along the middle axis of ``feat``.
 
-    Like :func:`bigimg.ndimage._distance_kernels.ft_envelope_pass`, but distances are
+    Like :func:`bigimg._distance._kernels.ft_envelope_pass`, but distances are
     integers (integer ``s``; ``cityblock`` sums absolute offsets instead of squares)
     and ties go to the largest flat index (``strides`` are the whole array's).
     """

@@ -507,9 +507,10 @@ def watershed_in_memory(
     offsets = neighbour_offsets(np.asarray(structure, bool), shape)
     steps = neighbour_steps(offsets, shape)
     state = np.array([0, maxval], dtype=np.int64)
+    queue = {"first": first, "last": last, "state": state, "max_pops": 1 << 62}
     while state[0] <= maxval:
         if lay[3:6].any():
-            propagate_bricks(inp, cost, nxt, prv, out, steps, lay, first, last, state, 1 << 62)
+            propagate_bricks(inp, cost, nxt, prv, out, steps, lay, **queue)
         else:
-            propagate(inp, cost, nxt, prv, out, offsets, first, last, state, 1 << 62)
+            propagate(inp, cost, nxt, prv, out, offsets, **queue)
     return out[where].reshape(shape)

@@ -5,13 +5,13 @@ has length ``n`` and is complete in the block (it is never cut by a chunk bounda
 each of the ``pre * post`` lines of length ``n`` is solved exactly. The kernels are numba
 functions compiled with ``nogil=True`` so that dask's threads run them in parallel.
 
-Squared Euclidean distances (:func:`edt_first_pass`, :func:`edt_envelope_pass`)
+Squared Euclidean distances (:func:`nearest_to_squared`, :func:`edt_envelope_pass`)
     The lower envelope of parabolas of Felzenszwalb & Huttenlocher ("Distance
     transforms of sampled functions", Theory of Computing 8, 2012), with per-axis
     sampling. Values are summed in scipy's order (axis 0 first), so unit or integer
     sampling gives scipy's floats exactly.
 
-Euclidean feature transform (:func:`ft_first_pass`, :func:`ft_envelope_pass`)
+Euclidean feature transform (:func:`nearest_axis0`, :func:`ft_envelope_pass`)
     The Voronoi-site elimination of Maurer, Qi & Raghavan (IEEE PAMI 25, 2003), the
     algorithm behind ``scipy.ndimage.distance_transform_edt``. The floating point
     expressions and comparisons are those that decide scipy's choice among equally

@@ -11,17 +11,18 @@ plane; at most the task budget when planes are small).
 
 The backward scan can only start once the forward scan has passed every slab, so the
 forward result (int32 distances and int64 flat features, 12 bytes per voxel) is
-written to disk slab by slab, one ``.npy`` pair per slab in a fresh directory under
-``temp_dir`` (default: the system's temporary directory), and read back by the
-backward scan, which deletes each pair as it reads it and the directory after the
-last slab. The directory also goes when a scan task fails, and when the graph is
-garbage collected or the interpreter exits (whatever an interrupted run left). Disk
-use peaks at 12 bytes per voxel.
+written to the scratch space slab by slab (:class:`~bigimg._scratch.Scratch` under
+``temp_dir``, default the ``bigimg.scratch`` setting): one ``.npy`` pair per slab in a
+fresh local or shared directory, or one pair of raw objects per slab under an
+object-store prefix. The backward scan reads each pair back and deletes it, and
+removes the prefix after the last slab. The prefix also goes when a scan task fails,
+and when the graph is garbage collected or the interpreter exits (whatever an
+interrupted run left). Scratch use peaks at 12 bytes per voxel.
 
 The input's chunks are cut into slabs, and the slabs' results into output chunks, by
 exchanges within a layer of chunks. When a layer is big
-(:func:`~bigimg.ndimage._distance_spill.spills`) they go through temporary files
-(:func:`~bigimg.ndimage._distance_spill.spill_rechunk`), and the backward scan of a
+(:func:`~bigimg._distance._exchange.spills`) they go through temporary files
+(:func:`~bigimg._distance._exchange.spill_rechunk`), and the backward scan of a
 slab waits until the results of the slab after it are written, so memory is a few
 slabs. Otherwise they are in-memory rechunks, and the results of a layer wait in
 memory (12 bytes per voxel of the layer) until every slab of the layer is scanned.
@@ -37,15 +38,43 @@ import numpy as np
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
-from bigimg.ndimage import _distance_kernels as K
-from bigimg.ndimage._distance_graph import exchange, split_chunks, task_limit
-from bigimg.ndimage._distance_spill import Scratch, spills
+from bigimg._distance import _kernels as K
+from bigimg._distance._exchange import spills
+from bigimg._distance._graph import exchange, split_chunks, task_limit
+from bigimg._scratch import Scratch
 
 __all__ = ["chamfer_chain"]
 
 
 def _slab_file(spill: Scratch, k: int, what: str) -> str:
     return spill.file(f"slab{k:06d}-{what}.npy")
+
+
+def _slab_name(k: int, what: str) -> str:
+    return f"slab{k:06d}-{what}.raw"
+
+
+def _save_slab(spill: Scratch, k: int, what: str, data: np.ndarray) -> None:
+    """One array of slab ``k``: a ``.npy`` file locally, a raw block on an object store."""
+    if spill.is_local:
+        os.makedirs(spill.path, exist_ok=True)
+        np.save(_slab_file(spill, k, what), data)
+    else:
+        spill.write_block(_slab_name(k, what), data)
+
+
+def _load_slab(spill: Scratch, k: int, what: str, shape, dtype) -> np.ndarray:
+    if spill.is_local:
+        return np.load(_slab_file(spill, k, what))
+    return spill.read_block(_slab_name(k, what), shape, dtype)
+
+
+def _drop_slab(spill: Scratch, k: int) -> None:
+    if spill.is_local:
+        for what in ("dt", "ft"):
+            os.remove(_slab_file(spill, k, what))
+    else:
+        spill.delete(_slab_name(k, "dt"), _slab_name(k, "ft"))
 
 
 def _remove_all(*spills) -> None:
@@ -73,17 +102,16 @@ def _chamfer_forward(mask, prev, offsets, start, spill, k, exchanges=None):
             mask.shape
         )
         K.chamfer_pass(dt, ft, offsets, extra, n + extra, False)
-        os.makedirs(spill.path, exist_ok=True)
-        np.save(_slab_file(spill, k, "dt"), dt[extra:])
-        np.save(_slab_file(spill, k, "ft"), ft[extra:])
+        _save_slab(spill, k, "dt", dt[extra:])
+        _save_slab(spill, k, "ft", ft[extra:])
         return dt[-1].copy(), ft[-1].copy()
     except BaseException:
         _remove_all(spill, exchanges)
         raise
 
 
-def _chamfer_backward(written, nxt, offsets, spill, k, exchanges=None, after=None):
-    """Backward scan of slab ``k`` read back from ``spill`` (then deleted from disk).
+def _chamfer_backward(written, nxt, offsets, spill, k, shape, exchanges=None, after=None):
+    """Backward scan of slab ``k`` (of ``shape``) read back from ``spill``, then deleted.
 
     ``written`` is the last forward task's result (for the last slab, else None) and
     ``after`` (if any) the tokens of the writers that put the next slab's results on
@@ -91,8 +119,8 @@ def _chamfer_backward(written, nxt, offsets, spill, k, exchanges=None, after=Non
     ``nxt`` is the next slab's backward (dt, ft) or None for the last slab.
     """
     try:
-        fwd_dt = np.load(_slab_file(spill, k, "dt"))
-        fwd_ft = np.load(_slab_file(spill, k, "ft"))
+        fwd_dt = _load_slab(spill, k, "dt", shape, np.int32)
+        fwd_ft = _load_slab(spill, k, "ft", shape, np.int64)
         n = fwd_dt.shape[0]
         extra = 0 if nxt is None else 1
         dt = np.empty((n + extra,) + fwd_dt.shape[1:], np.int32)
@@ -104,8 +132,7 @@ def _chamfer_backward(written, nxt, offsets, spill, k, exchanges=None, after=Non
             dt[n] = nxt[0][0]
             ft[n] = nxt[1][0]
         K.chamfer_pass(dt, ft, offsets, 0, n, True)
-        for what in ("dt", "ft"):
-            os.remove(_slab_file(spill, k, what))
+        _drop_slab(spill, k)
         if k == 0:  # the last slab of the backward scan: nothing is left on disk
             spill.remove()
         return dt[:n], ft[:n]
@@ -132,9 +159,9 @@ def chamfer_chain(
 
     Returns ``(distances, features)`` dask arrays with ``mask``'s chunks: int32
     distances (-1 where nothing was reached) and int32 features (ndim,) + shape. The
-    forward scan's slabs go to a fresh directory under ``temp_dir`` (default: the
-    system's temporary directory), see :class:`Scratch`. When the exchanges between
-    slabs and chunks go through disk too, say which results will be computed
+    forward scan's slabs go to a fresh scratch prefix under ``temp_dir`` (default: the
+    ``bigimg.scratch`` setting), see :class:`~bigimg._scratch.Scratch`. When the
+    exchanges between slabs and chunks go through scratch too, say which results will be computed
     (``distances``, ``features``): the scan waits for those to be written as it goes.
     """
     shape, chunks = mask.shape, mask.chunks
@@ -163,7 +190,8 @@ def chamfer_chain(
         nxt = (bwd, k + 1) if k < nslab - 1 else None
         # the last forward slab implies all the others (and only it is held until then)
         written = (fwd, k) if k == nslab - 1 else None
-        dsk[(bwd, k)] = (_chamfer_backward, written, nxt, offsets, spill, k, exchanges)
+        slab = (slab_chunks[0][k],) + tuple(shape[1:])
+        dsk[(bwd, k)] = (_chamfer_backward, written, nxt, offsets, spill, k, slab, exchanges)
         dsk[(dname, k) + zeros] = (_take_distances, (bwd, k))
         dsk[(fname, 0, k) + zeros] = (_take_features, (bwd, k), shape)
     chain = {key: task for key, task in dsk.items() if key[0] in (fwd, bwd)}

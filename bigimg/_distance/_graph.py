@@ -22,7 +22,8 @@ Axes 1.., in stages of whole lines ("slabs" or "pencils")
     kernel then runs the stage's passes in axis order.
 
 The task budget is ``max(largest input chunk, longest axis, MIN_TASK_VOXELS)``
-voxels; no block of any stage is larger.
+voxels (the floor is the ``dask.config`` key ``bigimg.distance-min-task-voxels``); no
+block of any stage is larger.
 
 The exchanges (into each stage, and back into the input's chunks at the end) are
 all-to-all within a layer: the thickest input chunk along axis 0, the whole plane
@@ -30,9 +31,9 @@ wide. No output chunk of a layer is complete before every pass has run over the 
 layer, so in-memory rechunks let the scheduler hold a layer of the state (8 bytes per
 voxel for distances) or more: 2 GiB for 64 x 2048² in 64³ chunks, 6.7 GB for a layer
 of 2560² planes in 128³ chunks. When a layer is that big
-(:func:`~bigimg.ndimage._distance_spill.spills`), :func:`run_stages` makes every
+(:func:`~bigimg._distance._exchange.spills`), :func:`run_stages` makes every
 exchange through temporary files instead
-(:func:`~bigimg.ndimage._distance_spill.spill_rechunk`): a block of one stage writes
+(:func:`~bigimg._distance._exchange.spill_rechunk`): a block of one stage writes
 its pieces into the files of the next stage's blocks, which read and delete them.
 Then no task holds more than its block, and memory beyond the running tasks is
 the column summaries (16 bytes per column per block) and tokens. The layers are
@@ -46,12 +47,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import dask
 import dask.array as da
 import numpy as np
 from dask.base import tokenize
 
-from bigimg.ndimage import _distance_kernels as K
-from bigimg.ndimage._distance_spill import Scratch, chain_layers, layers_of, spill_rechunk, spills
+from bigimg._distance import _kernels as K
+from bigimg._distance._exchange import chain_layers, layers_of, spill_rechunk, spills
+from bigimg._scratch import Scratch
 
 __all__ = [
     "MIN_TASK_VOXELS",
@@ -70,7 +73,8 @@ __all__ = [
 ]
 
 #: Smallest per-task budget (voxels). Tasks smaller than this cost more in scheduling
-#: than they save in memory (4096 float64 voxels are 32 KiB).
+#: than they save in memory (4096 float64 voxels are 32 KiB). Default of the
+#: ``dask.config`` key ``bigimg.distance-min-task-voxels``.
 MIN_TASK_VOXELS = 4096
 
 
@@ -78,9 +82,14 @@ MIN_TASK_VOXELS = 4096
 # planning
 # --------------------------------------------------------------------------------------
 def task_limit(shape: Sequence[int], chunks: Sequence[Sequence[int]]) -> int:
-    """Voxels one task may hold: the input's largest chunk or longest axis (>= 4096)."""
+    """Voxels one task may hold: the input's largest chunk or longest axis (>= 4096).
+
+    The floor is ``dask.config``'s ``bigimg.distance-min-task-voxels`` (default
+    :data:`MIN_TASK_VOXELS`).
+    """
     largest_chunk = math.prod(max(c) for c in chunks)
-    return max(largest_chunk, max(shape), MIN_TASK_VOXELS)
+    floor = int(dask.config.get("bigimg.distance-min-task-voxels", MIN_TASK_VOXELS))
+    return max(largest_chunk, max(shape), floor)
 
 
 def stage_plan(shape: Sequence[int], limit: int) -> list[tuple[int, ...]]:
@@ -360,11 +369,11 @@ def run_stages(mask, stage_fn, dtypes, leads, *, later=False, temp_dir=None, **k
     voxel if ``later``). ``dtypes(last)`` is a stage's output dtype; ``leads(axes)`` the
     length of a leading component axis of its output (0: none).
 
-    When :func:`~bigimg.ndimage._distance_spill.spills` says so, every exchange
+    When :func:`~bigimg._distance._exchange.spills` says so, every exchange
     (before each stage, and back to ``mask``'s chunks at the end) goes through one
-    fresh :class:`~bigimg.ndimage._distance_spill.Scratch` under ``temp_dir``, which
+    fresh :class:`~bigimg._scratch.Scratch` under ``temp_dir``, which
     a failing stage task removes, and the layers are chained
-    (:func:`~bigimg.ndimage._distance_spill.chain_layers`).
+    (:func:`~bigimg._distance._exchange.chain_layers`).
     """
     shape, chunks = mask.shape, mask.chunks
     limit = task_limit(shape, chunks)
