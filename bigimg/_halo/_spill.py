@@ -1,4 +1,4 @@
-"""Spill a large input that has no region source to disk, then stream from the files.
+"""Spill a large input that has no region source to scratch, then stream from there.
 
 Halo operations stream from a :class:`~bigimg._sources.RegionSource` (see
 :mod:`bigimg._halo`). An input bigimg cannot regenerate region by region (a user's
@@ -8,20 +8,23 @@ blocks: the scheduler then keeps blocks in memory by the layer, and on a 2560² 
 of 128³ blocks that grew with the volume (0.96 GiB for 256 planes, 2.55 GiB for 640).
 
 Above :func:`spill_threshold` bytes such an input (unless its blocks are in memory
-already, :func:`should_spill`) is written once, block by block, to
-raw files (one per block) in a scratch directory (:class:`~bigimg._scratch.Scratch`), and the
-halo operation streams from those files like from any other source: each write task
-releases its block as soon as it is on disk, one barrier task waits for every write,
-and each output task then reads its own halo-extended region. Peak memory stays at a
-few blocks per thread; the price is writing and reading the input once.
+already, :func:`should_spill`) is written once, block by block, to the scratch space
+(:class:`~bigimg._scratch.Scratch`: one raw block per input block, in a local or shared
+directory or as one object each under an object-store prefix), and the halo operation
+streams from those blocks like from any other source: each write task releases its
+block as soon as it is stored, one barrier task waits for every write, and each output
+task then reads its own halo-extended region (positional reads on a disk, ranged GETs
+on an object store). Peak memory stays at a few blocks per thread; the price is
+writing and reading the input once.
 
 Settings (``dask.config``): ``bigimg.halo-spill-bytes`` (default 1 GiB; inputs of at
-most this many bytes keep the overlap path); where the files go is the scratch policy's
-(:mod:`bigimg._scratch`: ``bigimg.scratch``, then dask's ``temporary-directory``).
+most this many bytes keep the overlap path; 0 spills every such input, which the
+tests use); where the blocks go is the scratch policy's (:mod:`bigimg._scratch`:
+``bigimg.scratch`` and ``bigimg.scratch-options``, then dask's
+``temporary-directory``).
 """
 
 from __future__ import annotations
-
 
 import dask
 import dask.array as da
@@ -75,10 +78,11 @@ def _barrier(*tokens: int) -> int:
 
 
 class SpilledSource(RegionSource):
-    """Regions of an array written block by block to raw files by :func:`spill_source`.
+    """Regions of an array written block by block to scratch by :func:`spill_source`.
 
-    Regions are read with positional reads, not memory maps, which would put the
-    touched files' pages into the process's resident set.
+    Regions are read with :meth:`~bigimg._scratch.Scratch.read_block`: positional
+    reads, not memory maps (which would put the touched files' pages into the
+    process's resident set), or ranged GETs on an object store.
     """
 
     def __init__(self, spill: Scratch, chunks, dtype, barrier: Delayed) -> None:
@@ -107,12 +111,13 @@ class SpilledSource(RegionSource):
                 src.append(slice(lo - int(starts[b]), hi - int(starts[b])))
                 dst.append(slice(lo - r.start, hi - r.start))
             shape = tuple(c[b] for c, b in zip(self.chunks, bidx, strict=True))
-            out[tuple(dst)] = self.spill.read_block(_block_name(bidx), shape, self.dtype, tuple(src))
+            name = _block_name(bidx)
+            out[tuple(dst)] = self.spill.read_block(name, shape, self.dtype, tuple(src))
         return out
 
 
 def spill_source(x: da.Array) -> SpilledSource:
-    """A source reading ``x`` back from disk; its barrier writes ``x`` there first.
+    """A source reading ``x`` back from scratch; its barrier writes ``x`` there first.
 
     Building it computes nothing: the writes run when an array streaming from the
     source is computed (each such array depends on the barrier).
