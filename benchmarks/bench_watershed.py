@@ -41,8 +41,8 @@ from dask.callbacks import Callback
 from scipy import ndimage as ndi
 
 from bigimg._monitor import DiskMonitor, ResourceMonitor, format_bytes
-from bigimg.data import white_noise
 from bigimg._watershed import _tasks as _watershed_tasks
+from bigimg.data import white_noise
 from bigimg.ndimage import gaussian_filter, watershed_ift
 
 

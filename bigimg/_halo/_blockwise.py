@@ -41,7 +41,6 @@ class _FilteredSource(RegionSource):
         return np.asarray(block[crop], dtype=self.dtype)
 
 
-
 def apply_blockwise(
     func: Callable[..., np.ndarray],
     x: da.Array,
@@ -115,7 +114,9 @@ def apply_blockwise(
     if not any(depth):
         y = work.map_blocks(func, dtype=dtype, meta=meta, name=name, **kwargs)
     else:
-        boundary = {ax: ("periodic" if modes[ax] in PERIODIC_MODES else "none") for ax in range(ndim)}
+        boundary = {
+            ax: ("periodic" if modes[ax] in PERIODIC_MODES else "none") for ax in range(ndim)
+        }
         y = work.map_overlap(
             func,
             depth={ax: depth[ax] for ax in range(ndim)},

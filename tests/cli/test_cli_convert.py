@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import tifffile
 
+from bigimg._atomic import PARTIAL_TAG
 from bigimg.cli import main
 from bigimg.io import open_raw, open_tiff, open_zarr
-from bigimg._atomic import PARTIAL_TAG
 from bigimg.testing import ct_phantom, random_volume
 
 VOL = random_volume((13, 17, 19), np.uint16)

@@ -12,8 +12,8 @@ import pytest
 from scipy import ndimage as ndi
 
 import bigimg
-from bigimg.cli import main
 from bigimg._atomic import PARTIAL_TAG
+from bigimg.cli import main
 from bigimg.testing import ct_phantom
 
 SHAPE = (30, 32, 34)

@@ -18,8 +18,8 @@ from dask.delayed import Delayed
 from scipy import stats
 
 from bigimg import IncompleteOutputError
-from bigimg.io import open_zarr
 from bigimg._atomic import PARTIAL_TAG
+from bigimg.io import open_zarr
 from bigimg.io._ome import mode_downsample, save_ome_zarr
 from bigimg.testing import blobs, count_computes, raise_if_dask_computes, random_volume
 

@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 import zarr
 
-from bigimg import IncompleteOutputError
-from bigimg import _atomic, open_zarr, save_ome_zarr, save_zarr
+from bigimg import IncompleteOutputError, _atomic, open_zarr, save_ome_zarr, save_zarr
 from bigimg._atomic import PARTIAL_TAG
 from bigimg.io._blocks import PROGRESS_DIR
 from bigimg.io._target import INCOMPLETE_ATTR

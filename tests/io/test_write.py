@@ -10,8 +10,16 @@ import numpy as np
 import pytest
 from dask.delayed import Delayed
 
-from bigimg import IncompleteOutputError
-from bigimg import _atomic, open_raw, open_tiff, open_zarr, save_raw, save_tiff, save_zarr
+from bigimg import (
+    IncompleteOutputError,
+    _atomic,
+    open_raw,
+    open_tiff,
+    open_zarr,
+    save_raw,
+    save_tiff,
+    save_zarr,
+)
 from bigimg._atomic import PARTIAL_TAG
 from bigimg.io._zarr import INCOMPLETE_ATTR
 from bigimg.testing import random_volume

@@ -10,8 +10,8 @@ import pytest
 import zarr
 
 from bigimg import IncompleteOutputError
-from bigimg.io import open_zarr, save_zarr
 from bigimg._atomic import PARTIAL_TAG
+from bigimg.io import open_zarr, save_zarr
 from bigimg.io._zarr import INCOMPLETE_ATTR, ZarrReader
 from bigimg.testing import ReaderConformance, random_volume
 
