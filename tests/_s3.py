@@ -5,10 +5,18 @@ the test extras) runs in a thread of the test process. The server checks
 credentials like S3 does: :func:`start_s3` creates an IAM user allowed ``s3:*`` and
 then switches authentication on, so requests signed with another key or secret are
 refused (``PermissionError`` from s3fs).
+
+moto keeps one state per process (its users, keys and whether requests are checked
+are shared by every server the process starts), so the tests use one server per
+test process: :func:`session_server`, which the session-scoped ``s3`` fixture of
+``tests/conftest.py`` returns (each test then makes its own bucket). Under
+pytest-xdist each worker process has its own. Worker processes of a dask cluster
+reach it over HTTP like any S3 client.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import urllib.request
@@ -75,8 +83,33 @@ def _set_auth(endpoint: str, free_requests: str) -> None:
     urllib.request.urlopen(request, timeout=30).read()
 
 
+_SESSION: list[S3Server] = []
+
+
+def session_server() -> S3Server:
+    """This process's server, started on first use (see the module docstring).
+
+    The ``s3`` fixture stops it at the end of the session; if only callers without
+    the fixture used it, it is stopped at interpreter exit.
+    """
+    if not _SESSION:
+        _SESSION.append(start_s3())
+        atexit.register(stop_session_server)
+    return _SESSION[0]
+
+
+def stop_session_server() -> None:
+    """Stop this process's server, if one was started."""
+    while _SESSION:
+        _SESSION.pop().stop()
+
+
 def start_s3() -> S3Server:
-    """Start moto's S3 server on 127.0.0.1 (a free port) with credential checks on."""
+    """Start moto's S3 server on 127.0.0.1 (a free port) with credential checks on.
+
+    Prefer :func:`session_server`: the user is made with requests let through
+    unchecked, which (moto's state being per process) a second server also needs.
+    """
     import boto3
     from moto.server import ThreadedMotoServer
 
@@ -85,6 +118,8 @@ def start_s3() -> S3Server:
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
+    _set_auth(endpoint, "inf")  # a server started earlier in this process may check them
+    user = f"bigimg-tests-{uuid.uuid4().hex[:8]}"
     iam = boto3.client(
         "iam",
         endpoint_url=endpoint,
@@ -92,12 +127,12 @@ def start_s3() -> S3Server:
         aws_access_key_id="setup",
         aws_secret_access_key="setup",
     )
-    iam.create_user(UserName="bigimg-tests")
+    iam.create_user(UserName=user)
     policy = {
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
     }
-    iam.put_user_policy(UserName="bigimg-tests", PolicyName="s3", PolicyDocument=json.dumps(policy))
-    key = iam.create_access_key(UserName="bigimg-tests")["AccessKey"]
+    iam.put_user_policy(UserName=user, PolicyName="s3", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
     _set_auth(endpoint, "0")  # from now on every request must be signed validly
     return S3Server(endpoint, key["AccessKeyId"], key["SecretAccessKey"], server)

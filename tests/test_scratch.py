@@ -7,15 +7,13 @@ run through it with spilling forced by its ``dask.config`` key: the halo spill a
 ``watershed_ift``. Each must equal scipy and leave nothing in the scratch prefix.
 ``memory://`` is fsspec's in-process object store: no paths, no partial writes, no
 mapping, which is what an object store offers; a few tests also run on ``s3://``, a
-real S3-compatible server (moto on 127.0.0.1, ``tests/_s3.py``) that checks
-credentials (skipped without moto and s3fs).
+real S3-compatible server (moto on 127.0.0.1, ``tests/_s3.py``; the session's ``s3``
+fixture) that checks credentials (skipped without moto and s3fs).
 """
 
 from __future__ import annotations
 
-import atexit
 import gc
-import json
 import os
 import pickle
 import uuid
@@ -36,6 +34,7 @@ from bigimg import _scratch, ndimage
 from bigimg._scratch import Scratch, check_temp_dir, scratch_base
 from bigimg._watershed import _kernel
 from bigimg.testing import odd_chunkings, raise_if_dask_computes, random_volume
+from tests import _s3
 
 MEMORY = fsspec.filesystem("memory")
 
@@ -51,65 +50,24 @@ class Where:
 LOCATIONS = ["local", "memory"]
 #: Also on the S3 server (for a few tests: each request is a round trip over HTTP).
 WITH_S3 = [*LOCATIONS, "s3"]
-_S3: list = []
 
 
-def s3_server():
-    """The S3 server of this process's scratch tests, started on first use.
-
-    moto keeps one state per process (users, keys, whether requests are checked), so
-    ``tests._s3.start_s3`` cannot start a second server once one checks requests
-    (it creates a fixed user unsigned). This one lets requests through while it
-    creates a user of its own, then checks them all again; and it stands in for
-    ``start_s3`` from then on, so that the io tests' fixture, if it starts later in
-    this process, shares it.
-    """
-    pytest.importorskip("moto.server", reason="S3 tests need moto[server]")
-    pytest.importorskip("s3fs", reason="S3 tests need s3fs")
-    if not _S3:
-        import boto3
-        from moto.server import ThreadedMotoServer
-
-        from tests import _s3
-
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        _s3._set_auth(endpoint, "inf")
-        setup = {"aws_access_key_id": "setup", "aws_secret_access_key": "setup"}
-        iam = boto3.client("iam", endpoint_url=endpoint, region_name=_s3.REGION, **setup)
-        user = f"bigimg-scratch-{uuid.uuid4().hex[:8]}"
-        iam.create_user(UserName=user)
-        allow = {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}
-        policy = json.dumps({"Version": "2012-10-17", "Statement": [allow]})
-        iam.put_user_policy(UserName=user, PolicyName="s3", PolicyDocument=policy)
-        key = iam.create_access_key(UserName=user)["AccessKey"]
-        _s3._set_auth(endpoint, "0")
-        shared = _s3.S3Server(endpoint, key["AccessKeyId"], key["SecretAccessKey"], server)
-        _S3.append(shared)
-        _s3.start_s3 = lambda: shared
-        atexit.register(_stop_quietly, server)  # not shared.stop(): that unchecks requests
-    return _S3[0]
-
-
-def _stop_quietly(server) -> None:
-    try:
-        server.stop()
-    except Exception:  # stopped already (by the io tests' fixture)
-        pass
-
-
-def scratch_location(kind: str, tmp_path) -> Iterator[Where]:
+def scratch_location(kind: str, tmp_path, s3=None) -> Iterator[Where]:
     """A fresh, empty scratch location: a local directory, a ``memory://`` prefix or
-    an ``s3://`` prefix in a new bucket (with its options set in ``dask.config``)."""
+    an ``s3://`` prefix in a new bucket (with its options set in ``dask.config``).
+
+    ``s3``: the ``s3`` fixture's server; None: the same one, this process's server
+    (``tests._s3.session_server``), for callers without the fixture."""
     if kind == "local":
         folder = tmp_path / "scratch"
         folder.mkdir()
         yield Where(str(folder), lambda: sorted(str(p) for p in folder.rglob("*")))
         return
     if kind == "s3":
-        s3 = s3_server()
+        if s3 is None:
+            pytest.importorskip("moto.server", reason="S3 tests need moto[server]")
+            pytest.importorskip("s3fs", reason="S3 tests need s3fs")
+            s3 = _s3.session_server()
         bucket = s3.new_bucket("bigimg-scratch")
         with dask.config.set({"bigimg.scratch-options": s3.options}):
             yield Where(f"s3://{bucket}/tmp", lambda: s3.keys(bucket))
@@ -124,7 +82,8 @@ def scratch_location(kind: str, tmp_path) -> Iterator[Where]:
 
 @pytest.fixture(params=LOCATIONS)
 def scratch_at(request, tmp_path):
-    yield from scratch_location(request.param, tmp_path)
+    s3 = request.getfixturevalue("s3") if request.param == "s3" else None
+    yield from scratch_location(request.param, tmp_path, s3)
 
 
 class Peak(Callback):
@@ -299,8 +258,7 @@ def test_unwritable_store_is_a_clear_error_without_credentials(refusing, error, 
 
 
 @pytest.mark.parametrize("which", ["secret", "bucket", "none"])
-def test_refused_credentials_and_missing_bucket_on_s3(which, monkeypatch, tmp_path):
-    s3 = s3_server()
+def test_refused_credentials_and_missing_bucket_on_s3(s3, which, monkeypatch, tmp_path):
     bucket = s3.new_bucket("bigimg-scratch")
     options = s3.options
     url = f"s3://{bucket}/tmp"

@@ -17,8 +17,12 @@ Five visible steps, one module each:
 * :mod:`bigimg._distance._bf` — ``distance_transform_bf``'s feature transform with
   scipy's brute-force choice among equally near voxels (:func:`bf_features`).
 
-Every temporary file lives in a :class:`bigimg._scratch.Scratch` directory (the
-``bigimg.scratch`` setting, ``temp_dir=`` per call).
+Everything spilled lives under a :class:`bigimg._scratch.Scratch` prefix (the
+``bigimg.scratch`` setting, ``temp_dir=`` per call): a directory (one file per target
+block written at disjoint offsets, one ``.npy`` pair per chamfer slab) or an object
+store URL prefix with no shared disk (one object per exchanged piece, a pair of raw
+objects per chamfer slab). Thresholds are ``dask.config`` keys
+(``bigimg.distance-spill-budgets``, ``-spill-min-bytes``, ``-min-task-voxels``).
 
 Owns: distance and feature transforms across blocks (per-line kernels, stage plans and
 graphs, disk-backed exchanges, the chamfer slab chain).

@@ -2,7 +2,11 @@
 
 scipy's algorithm is sequential, so this engine is not chunk-parallel: the blocks are
 streamed into one file in the scratch space, one task floods it in scipy's order and
-the labels are read back block by block. Three visible steps, one module each:
+the labels are read back block by block. When the scratch space is an object store
+(no disk shared between the workers) each block's records and labels are one object,
+and the solve task assembles the state in memory or, over its resident budget
+(``bigimg.watershed-resident-bytes``), in a file under its own worker's temporary
+directory. Three visible steps, one module each:
 
 * :mod:`bigimg._watershed._kernel` — scipy's ``NI_WatershedIFT`` as a resumable numba
   kernel (marker pass, propagation in bursts), on a C-order or brick layout;

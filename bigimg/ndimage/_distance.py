@@ -201,10 +201,14 @@ def distance_transform_edt(
         Default: 1 for every axis.
     %(flags)s
     temp_dir : str or os.PathLike, optional
-        Keyword-only. Existing directory for the temporary files of the exchanges
-        between passes when the input's layers are big (see Notes); default the
-        system's temporary directory. With a distributed cluster it must be shared by
-        the workers.
+        Keyword-only. Where the exchanges between passes spill when the input's layers
+        are big (see Notes): an existing directory or an fsspec URL prefix
+        (``s3://bucket/tmp``, ``gs://...``; storage options from ``dask.config``'s
+        ``"bigimg.scratch-options"``), one object per exchanged piece there. Default:
+        the scratch space, ``dask.config``'s ``"bigimg.scratch"``, else dask's
+        ``"temporary-directory"``, else the system's temporary directory. On a
+        cluster every worker must reach it: a shared filesystem, or an object store
+        when the machines share no disk.
 
     Returns
     -------
@@ -346,9 +350,15 @@ def distance_transform_cdt(
         the input's rank (non-zero elements are neighbours). Default 'chessboard'.
     %(flags)s
     temp_dir : str or os.PathLike, optional
-        Keyword-only. Existing directory for the scan's and the exchanges' temporary
-        files (see Notes); default the system's temporary directory. With a
-        distributed cluster it must be shared by the workers.
+        Keyword-only. Where the scan's slabs and the exchanges spill (see Notes): an
+        existing directory or an fsspec URL prefix (``s3://bucket/tmp``, ``gs://...``;
+        storage options from ``dask.config``'s ``"bigimg.scratch-options"``).
+        Default: the scratch space, ``dask.config``'s ``"bigimg.scratch"``, else
+        dask's ``"temporary-directory"``, else the system's temporary directory. On a
+        cluster every worker must reach it: a shared filesystem, or an object store
+        when the machines share no disk. The ``.npy`` slab files of the Notes are for
+        a local directory only; under a URL each slab is a pair of raw objects and
+        each exchanged piece one object.
 
     Returns
     -------
@@ -477,9 +487,14 @@ def distance_transform_bf(
         as scipy does).
     %(flags)s
     temp_dir : str or os.PathLike, optional
-        Keyword-only. Existing directory for temporary files (see Notes); default the
-        system's temporary directory. With a distributed cluster it must be shared by
-        the workers.
+        Keyword-only. Where the transforms spill (see Notes): an existing directory or
+        an fsspec URL prefix (``s3://bucket/tmp``, ``gs://...``; storage options from
+        ``dask.config``'s ``"bigimg.scratch-options"``). Default: the scratch space,
+        ``dask.config``'s ``"bigimg.scratch"``, else dask's ``"temporary-directory"``,
+        else the system's temporary directory. On a cluster every worker must reach
+        it: a shared filesystem, or an object store when the machines share no disk.
+        The chamfer scans' ``.npy`` slab files are for a local directory only; under
+        a URL each slab is a pair of raw objects.
 
     Returns
     -------

@@ -67,10 +67,16 @@ def watershed_ift(
         (scipy itself ignores a dtype here and returns ``markers.dtype``). An array
         is refused: the result is lazy.
     temp_dir : str or os.PathLike, optional
-        Keyword-only. Existing directory for the temporary files (see Notes), for
-        this call. Default: the scratch space, ``dask.config``'s ``"bigimg.scratch"``,
-        else dask's ``"temporary-directory"``, else the system's temporary directory.
-        On a cluster of several machines it must be a filesystem every worker sees.
+        Keyword-only. Where the state spills (see Notes), for this call: an existing
+        directory or an fsspec URL prefix (``s3://bucket/tmp``, ``gs://...``; storage
+        options from ``dask.config``'s ``"bigimg.scratch-options"``). Default: the
+        scratch space, ``dask.config``'s ``"bigimg.scratch"``, else dask's
+        ``"temporary-directory"``, else the system's temporary directory. On a
+        cluster of several machines: a filesystem every worker sees, or an object
+        store when they share no disk. The one mapped file of the Notes is for a
+        directory; under a URL each block's records and labels are one object, and
+        the solve task assembles the state in memory or, over its budget, in a file
+        under its own worker's temporary directory.
 
     Returns
     -------

@@ -160,7 +160,7 @@ MEASURE: dict[str, Call] = {
     ),
 }
 #: Public names of bigimg.measure that are data, not functions.
-MEASURE_CONSTANTS = {"PROPERTIES"}
+MEASURE_CONSTANTS = {"PROPERTIES", "INTENSITY_PROPERTIES"}
 
 STATS: dict[str, Call] = {
     "ball": lambda f, v: f(3),

@@ -179,19 +179,27 @@ class WorkerKiller(threading.Thread):
         self.error: BaseException | None = None
         self._done = threading.Event()
 
+    def finished(self) -> list[int]:
+        """The pid of the worker that finished each slowed block so far."""
+        return _finished(self.log)
+
+    def ready(self, finished: list[int]) -> bool:
+        """Whether to strike now, given :meth:`finished`."""
+        return len(finished) >= self.after
+
+    def kill(self, victim: str, finished: list[int]) -> dict:
+        """SIGKILL the worker at ``victim``; what :attr:`killed` records."""
+        os.kill(self.pids[victim], signal.SIGKILL)
+        return {"address": victim, "pid": self.pids[victim], "finished": len(finished)}
+
     def run(self) -> None:
         deadline = time.monotonic() + self.timeout
         try:
             while not self._done.is_set() and time.monotonic() < deadline:
-                finished = _finished(self.log)
-                if len(finished) >= self.after:
+                finished = self.finished()
+                if self.ready(finished):
                     victim = max(self.pids, key=lambda a: finished.count(self.pids[a]))
-                    os.kill(self.pids[victim], signal.SIGKILL)
-                    self.killed = {
-                        "address": victim,
-                        "pid": self.pids[victim],
-                        "finished": len(finished),
-                    }
+                    self.killed = self.kill(victim, finished)
                     return
                 time.sleep(0.01)
         except BaseException as exc:  # reported by __exit__

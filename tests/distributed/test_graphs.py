@@ -72,7 +72,9 @@ def pipeline_512(tmp_path_factory):
 def test_512_pipeline_graph_is_small(pipeline_512, stage):
     tasks, size, arrays = pickled(pipeline_512[stage])
     assert max(arrays, default=0) <= KERNEL_BYTES, f"embedded arrays of {sorted(arrays)[-3:]} B"
-    assert size / tasks < 500, f"{size / tasks:.0f} bytes per task ({tasks} tasks)"
+    # writes name their target and completion-record tasks by key (resumable, URL-safe
+    # writers): a few key strings more per write task than da.store's 500-byte budget
+    assert size / tasks < 600, f"{size / tasks:.0f} bytes per task ({tasks} tasks)"
     assert size < 4 * 2**20, f"{size / 2**20:.1f} MiB graph"
 
 
