@@ -13,8 +13,13 @@ with psutil), and checks that bigimg's labels equal scipy's. A warm-up call on a
 small volume compiles the numba kernels first (cached on disk afterwards). Two bigimg variants
 are timed:
 
-* ``bigimg`` — the shipped design: block labels computed twice (summaries at call
-  time, labels again when the lazy result is computed);
+* ``bigimg`` — the shipped design with the client merge (dask config
+  ``bigimg.label-merge="client"``, what ``"auto"`` picks at this size): block labels
+  computed twice (summaries at call time, labels again when the lazy result is
+  computed);
+* ``bigimg-tree`` — the same with the tree merge (``"tree"``: merge and numbering on
+  the workers, O(blocks) client memory and graph; the summaries run once for the
+  count and once more in the labels' graph);
 * ``bigimg-zarr`` — the alternative: the summary pass stores the provisional block
   labels in a temporary zarr store and the relabel pass reads them back.
 
@@ -103,9 +108,10 @@ def run(
         da.store(labels, out, lock=False)
         return out
 
-    def bigimg_label():
-        labels, n = label(x, structure)
-        return in_memory(labels), n
+    def bigimg_label(merge="client"):
+        with dask.config.set({"bigimg.label-merge": merge}):
+            labels, n = label(x, structure)
+            return in_memory(labels), n
 
     def bigimg_zarr():
         with tempfile.TemporaryDirectory() as tmp:
@@ -125,6 +131,7 @@ def run(
         for name, func in [
             ("scipy", scipy_label),
             ("bigimg", bigimg_label),
+            ("bigimg-tree", partial(bigimg_label, "tree")),
             ("bigimg-zarr", bigimg_zarr),
             *([("dask-image", dask_image_label)] if with_dask_image else []),
         ]:
@@ -135,7 +142,7 @@ def run(
                     best = timing
             rows[name] = best
     expected, n = rows["scipy"][0]
-    for name in ("bigimg", "bigimg-zarr"):
+    for name in ("bigimg", "bigimg-tree", "bigimg-zarr"):
         got, m = rows[name][0]
         assert m == n and np.array_equal(got, expected), f"{name} differs from scipy"
     if with_dask_image:

@@ -1,27 +1,41 @@
-"""The cross-block labelling engine: graph building around the kernel and merge steps.
+"""The cross-block labelling engine: the entry point and its two merges.
 
 :func:`label_across_blocks` is the reusable entry point (``label``,
-``binary_fill_holes`` and ``binary_propagation`` use it). Its graph, per block:
+``binary_fill_holes`` and ``binary_propagation`` use it). Both merges start with the
+same per-block ``summary`` tasks (:func:`~bigimg._labels._graph.summary_tasks`: label
+the block, keep only a small summary) and end with one paint task per block that
+labels the block again and paints it from that block's own lookup table. They differ
+in where the labels touching across blocks are merged and numbered, chosen by the
+dask config key ``bigimg.label-merge`` (:data:`MERGE_KEY`):
 
-1. ``summary``: label the block (:func:`~bigimg._labels._kernel.summarise_block`);
-   keep only the small summary.
-2. ``edges``: pair the labels touching across the block's upper faces with the
-   neighbours' summaries (:func:`~bigimg._labels._merge.block_edges`); keep the
-   block's small tables and drop its face slabs;
-3. one ``collect`` task; the client then resolves the numbering
-   (:func:`~bigimg._labels._merge.resolve_numbering`). Steps 1-3 run at call time.
-4. the returned lazy array: per block, label again and map through that block's own
-   slice of the lookup table (:func:`~bigimg._labels._kernel.relabel_block`).
+``"client"`` (:class:`ClientLabels`)
+    per block, ``edges`` pairs the labels touching across its upper faces
+    (:func:`~bigimg._labels._merge.block_edges`); one ``collect`` task gathers every
+    block's tables and the client resolves the numbering
+    (:func:`~bigimg._labels._merge.resolve_numbering`) at call time; every block's
+    lookup table is embedded in the painted array's graph. Client memory and graph
+    bytes grow with the number of provisional labels.
+``"tree"`` (:class:`~bigimg._labels._treegraph.TreeLabels`)
+    the union-find runs in a binary tree of tasks over boxes of blocks, the numbering
+    in a distributed rank over slabs of blocks, and each block's lookup table is built
+    inside its paint task: client memory and graph bytes are O(blocks), whatever the
+    number of objects. Nothing computes until the count or an array is asked for.
+``"auto"`` (default)
+    ``"client"`` when the input is expected to hold at most :data:`AUTO_CLIENT_LABELS`
+    block-local labels (then the client merge is faster: one merge task, no second
+    summary pass, and its tables and graph stay small: about 4 bytes per label in
+    the graph), ``"tree"`` above. Inputs of more voxels than that are sampled first:
+    :data:`AUTO_SAMPLE_BLOCKS` blocks spread over the grid are labelled at call time
+    and their label density extrapolated.
 
-Every layer has O(blocks) tasks; nothing is per label. Block labels are computed
-exactly twice (once for the summaries, once when the result is computed) and never
-held in memory beyond their task, so volumes larger than memory work.
+Both give scipy's labels and numbering exactly. Every layer has O(blocks) tasks;
+nothing is per label. Block labels are never held in memory beyond their task, so
+volumes larger than memory work.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import dask
@@ -31,58 +45,114 @@ from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
-from bigimg._labels._kernel import BlockLabeller, SummarySpec, relabel_block, summarise_block
-from bigimg._labels._merge import (
-    Collected,
-    EdgeSpec,
-    FaceSpec,
-    block_edges,
-    collect,
-    neighbour_deltas,
-    resolve_numbering,
-    upper_offsets,
-)
+from bigimg._labels._graph import summary_tasks
+from bigimg._labels._kernel import BlockLabeller, relabel_block, summarise_block
+from bigimg._labels._leaf import BORDER, SEED
+from bigimg._labels._merge import Collected, block_edges, collect, resolve_numbering
+from bigimg._labels._paint import FlagSelect
+from bigimg._labels._treegraph import TreeLabels
 
 __all__ = [
+    "AUTO_CLIENT_LABELS",
+    "AUTO_SAMPLE_BLOCKS",
+    "MERGE_KEY",
+    "ClientLabels",
     "GlobalLabels",
     "block_luts",
+    "expected_labels",
     "label_across_blocks",
+    "merge_mode",
     "relabel_blocks",
     "summarise_blocks",
 ]
 
+#: The ``dask.config`` key choosing the merge: ``"tree"``, ``"client"`` or ``"auto"``.
+MERGE_KEY = "bigimg.label-merge"
+#: ``"auto"`` merges on the client up to this many expected block-local labels (the
+#: client merge's graph then stays under about 16 MiB), in the tree above.
+AUTO_CLIENT_LABELS = 2**22
+#: How many blocks ``"auto"`` labels to estimate the number of block-local labels.
+AUTO_SAMPLE_BLOCKS = 8
 
-@dataclass(frozen=True, eq=False)
+
+def _label_count(block: np.ndarray, labeller: BlockLabeller) -> int:
+    return labeller.runs(block).count
+
+
+def expected_labels(x: da.Array, labeller: BlockLabeller) -> float:
+    """Block-local labels of ``x`` extrapolated from :data:`AUTO_SAMPLE_BLOCKS` blocks
+    spread over its grid (computes those blocks now)."""
+    grid = x.numblocks
+    picks = np.unique(np.linspace(0, np.prod(grid) - 1, AUTO_SAMPLE_BLOCKS).round().astype(int))
+    blocks = [x.blocks[np.unravel_index(p, grid)] for p in picks.tolist()]
+    counts = dask.compute(*[dask.delayed(_label_count)(b, labeller) for b in blocks])
+    return sum(counts) * x.size / max(sum(b.size for b in blocks), 1)
+
+
+def merge_mode(x: da.Array, labeller: BlockLabeller) -> str:
+    """``"tree"`` or ``"client"``: the merge :data:`MERGE_KEY` picks for labelling ``x``
+    (``"auto"`` may label a few of its blocks now, see the module)."""
+    mode = dask.config.get(MERGE_KEY, "auto")
+    if mode not in ("tree", "client", "auto"):
+        raise ValueError(
+            f"dask config {MERGE_KEY!r} must be 'tree', 'client' or 'auto'; got {mode!r}."
+        )
+    if mode != "auto":
+        return mode
+    if x.size <= AUTO_CLIENT_LABELS:  # never more labels than voxels
+        return "client"
+    return "client" if expected_labels(x, labeller) <= AUTO_CLIENT_LABELS else "tree"
+
+
 class GlobalLabels:
-    """Result of :func:`label_across_blocks`: the object count, per-object tables and
-    what it takes to paint any per-object table lazily (:meth:`paint`, :meth:`labels`).
+    """Result of :func:`label_across_blocks`: the object count, per-object flags and
+    what it takes to paint per-object values lazily (:meth:`labels`,
+    :meth:`paint_flags`, :meth:`paint`).
 
     Attributes
     ----------
     count : int
-        Number of objects.
+        Number of objects (with the tree merge, computed on first access: one
+        integer comes back to the client).
     touches_border : numpy.ndarray of bool, shape (count + 1,), or None
         ``touches_border[k]``: object ``k`` has a voxel on an array face selected by
         ``border``. Entry 0 (background) is False. None unless ``border`` was given.
+        O(objects) on the client: prefer :meth:`paint_flags`.
     has_seed : numpy.ndarray of bool, shape (count + 1,), or None
         ``has_seed[k]``: object ``k`` contains, or touches under the structure, a
         voxel where ``seeds`` is nonzero (a background seed touches the objects next
-        to it). None unless ``seeds`` was given.
+        to it). None unless ``seeds`` was given. O(objects) on the client: prefer
+        :meth:`paint_flags`.
+    merge : str
+        ``"client"`` or ``"tree"``: the merge that was used (see the module).
     """
 
-    count: int
-    touches_border: np.ndarray | None
-    has_seed: np.ndarray | None
-    blocks: da.Array
-    labeller: BlockLabeller
-    luts: tuple[np.ndarray, ...]
-    chunks: tuple[tuple[int, ...], ...]
+    def __init__(self, numbering: ClientLabels | TreeLabels, chunks) -> None:
+        self._numbering = numbering
+        self._chunks = chunks
+        self.merge = "tree" if isinstance(numbering, TreeLabels) else "client"
+
+    @property
+    def count(self) -> int:
+        return self._numbering.count
+
+    @property
+    def touches_border(self) -> np.ndarray | None:
+        return self._numbering.flag_table(BORDER)
+
+    @property
+    def has_seed(self) -> np.ndarray | None:
+        return self._numbering.flag_table(SEED)
+
+    def _rechunk(self, out: da.Array) -> da.Array:
+        return out if out.chunks == self._chunks else out.rechunk(self._chunks)
 
     def paint(self, table: np.ndarray, *, view: Any = None) -> da.Array:
         """Lazy array holding ``table[k]`` on object ``k`` and ``table[0]`` elsewhere.
 
         ``table`` has ``count + 1`` entries. Each block receives only the entries of
-        its own objects; the block is labelled again in its task. ``view`` reinterprets
+        its own objects (client merge) or reads them from the one copy in the graph
+        (tree merge); the block is labelled again in its task. ``view`` reinterprets
         the painted bytes (``label`` uses it to mimic scipy's bool output).
         """
         table = np.asarray(table)
@@ -92,80 +162,103 @@ class GlobalLabels:
             )
         if table.dtype.kind == "b":  # painted as bytes, viewed back as bool
             table, view = table.view(np.uint8), bool
-        paint_dtype = table.dtype
         view = None if view is None else np.dtype(view)
-        luts = [table[lut] for lut in self.luts]
-        out = relabel_blocks(
-            self.blocks,
-            relabel_block,
-            luts,
-            self.labeller,
-            view,
-            dtype=paint_dtype if view is None else view,
-        )
-        return out if out.chunks == self.chunks else out.rechunk(self.chunks)
+        return self._rechunk(self._numbering.paint_table(table, view))
 
     def labels(self, dtype: Any = np.int32) -> da.Array:
         """Lazy labels numbered like ``scipy.ndimage.label`` (``bool``: scipy's bytes)."""
         dtype = np.dtype(dtype)
         if dtype.kind == "b":
-            return self.paint(np.arange(self.count + 1).astype(np.uint8), view=bool)
-        return self.paint(np.arange(self.count + 1).astype(dtype))
+            return self._rechunk(self._numbering.labels(np.dtype(np.uint8), np.dtype(bool)))
+        return self._rechunk(self._numbering.labels(dtype, None))
+
+    def paint_flags(
+        self,
+        *,
+        border: bool = False,
+        seed: bool = False,
+        invert: bool = False,
+        background: bool = False,
+    ) -> da.Array:
+        """Lazy bool array: on object ``k``, ``(border and touches_border[k]) or (seed and
+        has_seed[k])``, negated if ``invert``; ``background`` elsewhere.
+
+        Needs no per-object table: with the tree merge the flags travel with the
+        objects through the tree and nothing computes before the array does.
+        """
+        asked = (("border", border, BORDER, "border"), ("seed", seed, SEED, "seeds"))
+        for name, flag, bit, arg in asked:
+            if flag and not self._numbering.has_flag(bit):
+                raise ValueError(
+                    f"`{name}=True` needs the {name} flags; pass `{arg}=` to label_across_blocks."
+                )
+        bits = (BORDER if border else 0) | (SEED if seed else 0)
+        select = FlagSelect(int(bits), bool(invert), bool(background))
+        return self._rechunk(self._numbering.paint_flags(select))
 
 
-def _block_starts(chunks: Sequence[Sequence[int]]) -> list[np.ndarray]:
-    return [np.concatenate([[0], np.cumsum(c)[:-1]]).astype(int) for c in chunks]
+class ClientLabels:
+    """The client merge (see the module): numbering resolved at construction."""
+
+    def __init__(
+        self,
+        x: da.Array,
+        labeller: BlockLabeller,
+        *,
+        seeds: da.Array | None = None,
+        border: Sequence[bool] | None = None,
+    ) -> None:
+        tables = summarise_blocks(x, labeller, seeds=seeds, border=border)
+        rank, count = resolve_numbering(tables.first, tables.pairs)
+
+        def flags(ids: np.ndarray) -> np.ndarray:
+            table = np.zeros(count + 1, dtype=bool)
+            table[rank[ids]] = True
+            return table
+
+        self.count = count
+        self._flags = {
+            BORDER: flags(tables.border) if border is not None else None,
+            SEED: flags(tables.seeded) if seeds is not None else None,
+        }
+        self.x, self.labeller = x, labeller
+        self.luts = tuple(block_luts(rank, tables.counts))
+
+    def has_flag(self, bit: int) -> bool:
+        return self._flags[bit] is not None
+
+    def flag_table(self, bit: int) -> np.ndarray | None:
+        return self._flags[bit]
+
+    def paint_table(self, table: np.ndarray, view: np.dtype | None) -> da.Array:
+        luts = [table[lut] for lut in self.luts]
+        dtype = table.dtype if view is None else view
+        return relabel_blocks(self.x, relabel_block, luts, self.labeller, view, dtype=dtype)
+
+    def labels(self, dtype: np.dtype, view: np.dtype | None) -> da.Array:
+        return self.paint_table(np.arange(self.count + 1).astype(dtype), view)
+
+    def paint_flags(self, select: FlagSelect) -> da.Array:
+        value = np.zeros(self.count + 1, dtype=bool)
+        for bit in (BORDER, SEED):
+            if select.bits & bit:
+                value |= self._flags[bit]
+        value = value != select.invert
+        value[0] = select.background
+        return self.paint_table(value.view(np.uint8), np.dtype(bool))
 
 
-def _summary_layers(x, labeller, structure, seeds, border, token, summarise):
+def _client_layers(x, labeller, seeds, border, token, summarise):
     """Graph of the summary and edge tasks; returns it and the key of the collect task."""
-    grid, ndim = x.numblocks, x.ndim
-    starts = _block_starts(x.chunks)
     s_name, e_name = f"label-summary-{token}", f"label-edges-{token}"
     c_key = f"label-collect-{token}"
-    axes = []  # (axis, offsets stepping up the axis, neighbour steps they reach)
-    for axis in range(ndim):
-        offsets = tuple(tuple(int(v) for v in d) for d in upper_offsets(structure, axis))
-        if offsets:
-            axes.append((axis, offsets, neighbour_deltas(structure, axis)))
-    dsk: dict = {}
-    for idx in np.ndindex(*grid):
-        faces = [(ax, 0) for ax in range(ndim) if idx[ax] > 0]
-        faces += [(ax, 1) for ax in range(ndim) if idx[ax] < grid[ax] - 1]
-        border_faces = [
-            (ax, side)
-            for ax in range(ndim)
-            if border is not None and border[ax]
-            for side in (0, 1)
-            if idx[ax] == (0 if side == 0 else grid[ax] - 1)
-        ]
-        location = tuple(int(starts[ax][i]) for ax, i in enumerate(idx))
-        spec = SummarySpec(location, x.shape, tuple(faces), tuple(border_faces))
-        task = (summarise, (x.name, *idx), labeller, spec)
-        if seeds is not None:
-            task += ((seeds.name, *idx),)
-        dsk[(s_name, *idx)] = task
-
-        neighbour_keys: list = []
-        face_specs = []
-        for axis, offsets, deltas in axes:
-            if idx[axis] == grid[axis] - 1:
-                continue
-            entries = []
-            for delta in deltas:
-                nidx = tuple(
-                    i + d + (a == axis) for a, (i, d) in enumerate(zip(idx, delta, strict=True))
-                )
-                if all(0 <= i < n for i, n in zip(nidx, grid, strict=True)):
-                    key = (s_name, *nidx)
-                    if key not in neighbour_keys:
-                        neighbour_keys.append(key)
-                    block_id = int(np.ravel_multi_index(nidx, grid))
-                    entries.append((delta, block_id, neighbour_keys.index(key)))
-            face_specs.append(FaceSpec(axis, offsets, tuple(entries)))
-        edge_spec = EdgeSpec(int(np.ravel_multi_index(idx, grid)), tuple(face_specs))
-        dsk[(e_name, *idx)] = (block_edges, (s_name, *idx), neighbour_keys, edge_spec)
-    dsk[c_key] = (collect, [(e_name, *idx) for idx in np.ndindex(*grid)])
+    dsk, blocks = summary_tasks(
+        x, labeller, seeds=seeds, border=border, name=s_name, summarise=summarise
+    )
+    for block in blocks:
+        summary = (s_name, *block.index)
+        dsk[(e_name, *block.index)] = (block_edges, summary, list(block.neighbour_keys), block.edge)
+    dsk[c_key] = (collect, [(e_name, *block.index) for block in blocks])
     deps = [x] if seeds is None else [x, seeds]
     graph = HighLevelGraph.from_collections(c_key, dsk, dependencies=deps)
     return graph, c_key
@@ -186,7 +279,7 @@ def summarise_blocks(
     :class:`~bigimg._labels._kernel.BlockSummary`.
     """
     token = tokenize(x, labeller, seeds, border, summarise)
-    graph, key = _summary_layers(x, labeller, labeller.structure, seeds, border, token, summarise)
+    graph, key = _client_layers(x, labeller, seeds, border, token, summarise)
     (tables,) = dask.compute(Delayed(key, graph))
     return tables
 
@@ -232,7 +325,7 @@ def label_across_blocks(
     ----------
     x : dask array
         Nonzero voxels are foreground. Must have ``ndim >= 1`` and ``size > 0``; it
-        is computed twice (summaries now, painting later), so it must be deterministic.
+        is computed more than once (summaries, painting), so it must be deterministic.
     structure : ndarray of bool
         A valid scipy ``label`` structure (shape 3 on every axis, centrosymmetric).
     seeds : dask array, optional
@@ -246,15 +339,28 @@ def label_across_blocks(
     Returns
     -------
     GlobalLabels
-        Object count and tables now; :meth:`GlobalLabels.labels` and
-        :meth:`GlobalLabels.paint` build lazy arrays.
+        The object count and flag tables; :meth:`GlobalLabels.labels`,
+        :meth:`GlobalLabels.paint_flags` and :meth:`GlobalLabels.paint` build lazy
+        arrays.
+
+    Raises
+    ------
+    ValueError
+        The dask config key ``bigimg.label-merge`` is not ``"tree"``, ``"client"`` or
+        ``"auto"``.
 
     Notes
     -----
-    Computes the per-block summaries now (the input is read and labelled once), on the
-    current dask scheduler; the client then holds O(provisional labels) int64 tables.
-    Arrays painted from the result are lazy: one task per block, holding the block,
-    its runs and its own slice of the table.
+    The merge is chosen by ``bigimg.label-merge`` (see :mod:`bigimg._labels._engine`;
+    ``"auto"`` labels a few blocks of a large input now to estimate its labels).
+    The client merge computes the per-block summaries now (the input is read and
+    labelled once), on the current dask scheduler; the client then holds
+    O(provisional labels) int64 tables and each painted array's graph embeds every
+    block's lookup table. The tree merge computes nothing now: the count computes the
+    summaries and the union tree and returns one integer; a painted array labels each
+    block twice in its own graph (summary, paint). Client memory and graph bytes are
+    then O(blocks). Arrays painted from either are lazy: one task per block, holding
+    the block, its runs and its own lookup table.
 
     Examples
     --------
@@ -267,29 +373,25 @@ def label_across_blocks(
     ...                             ndi.generate_binary_structure(2, 1), border=(True, True))
     >>> found.count, found.touches_border.tolist()
     (2, [False, True, False])
-    >>> filled = found.paint(np.r_[True, ~found.touches_border[1:]]).compute()
+    >>> filled = found.paint_flags(border=True, invert=True, background=True).compute()
     >>> bool((filled == ndi.binary_fill_holes(ring)).all())
     True
+
+    The same with a per-object table on the client (``touches_border``), and with the
+    tree merge:
+
+    >>> import dask
+    >>> with dask.config.set({"bigimg.label-merge": "tree"}):
+    ...     found = label_across_blocks(da.from_array(~ring, chunks=2),
+    ...                                 ndi.generate_binary_structure(2, 1), border=(True, True))
+    ...     filled = found.paint(np.r_[True, ~found.touches_border[1:]]).compute()
+    >>> found.merge, bool((filled == ndi.binary_fill_holes(ring)).all())
+    ('tree', True)
     """
     chunks = tuple(tuple(c for c in ax if c) for ax in x.chunks)
     work = x if chunks == x.chunks else x.rechunk(chunks)
     if seeds is not None:
         seeds = seeds.rechunk(work.chunks)
     labeller = BlockLabeller(structure)
-    tables = summarise_blocks(work, labeller, seeds=seeds, border=border)
-    rank, count = resolve_numbering(tables.first, tables.pairs)
-
-    def flags(ids: np.ndarray) -> np.ndarray:
-        table = np.zeros(count + 1, dtype=bool)
-        table[rank[ids]] = True
-        return table
-
-    return GlobalLabels(
-        count=count,
-        touches_border=flags(tables.border) if border is not None else None,
-        has_seed=flags(tables.seeded) if seeds is not None else None,
-        blocks=work,
-        labeller=labeller,
-        luts=tuple(block_luts(rank, tables.counts)),
-        chunks=x.chunks,
-    )
+    merge = TreeLabels if merge_mode(work, labeller) == "tree" else ClientLabels
+    return GlobalLabels(merge(work, labeller, seeds=seeds, border=border), x.chunks)

@@ -1,4 +1,9 @@
-"""``label`` against scipy.ndimage.label: values and count for any chunking and structure."""
+"""``label`` against scipy.ndimage.label: values and count for any chunking and structure.
+
+Every test runs with both merges of the label engine (dask config
+``bigimg.label-merge``: ``"client"`` and ``"tree"``); the ones about what the call
+computes and how big its graph is pin the merge they describe.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +21,21 @@ from bigimg._errors import ArgumentError
 from bigimg._labels import label_across_blocks
 from bigimg._labels._kernel import BlockLabeller
 from bigimg.ndimage._label import StructureNotSymmetricError, label
-from bigimg.testing import assert_dask_matches, blobs, count_computes, odd_chunkings
+from bigimg.testing import (
+    assert_dask_matches,
+    blobs,
+    count_computes,
+    odd_chunkings,
+    shapes_and_chunkings,
+)
 from tests.conftest import SHAPE
+
+
+@pytest.fixture(params=["client", "tree"], autouse=True)
+def merge(request):
+    """Run the test with each merge of the label engine."""
+    with dask.config.set({"bigimg.label-merge": request.param}):
+        yield request.param
 
 
 def _symmetric(offsets, ndim):
@@ -205,17 +223,12 @@ def test_errors_keep_scipys_classes():
 
 @st.composite
 def _chunked_volumes(draw):
-    ndim = draw(st.integers(1, 3))
-    shape = tuple(draw(st.lists(st.integers(1, 12), min_size=ndim, max_size=ndim)))
-    chunks = []
-    for n in shape:
-        cuts = draw(st.lists(st.integers(1, n), max_size=4))
-        edges = sorted(set([0, n, *cuts]))
-        chunks.append(tuple(np.diff(edges).tolist()))
+    shape, chunks = draw(shapes_and_chunkings(max_dims=3, max_side=12, max_chunks_per_axis=5))
+    ndim = len(shape)
     offsets = draw(st.lists(st.tuples(*[st.integers(-1, 1)] * ndim), max_size=4))
     seed = draw(st.integers(0, 2**16))
     fraction = draw(st.floats(0.2, 0.8))
-    return shape, tuple(chunks), _symmetric(offsets, ndim), seed, fraction
+    return shape, chunks, _symmetric(offsets, ndim), seed, fraction
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -245,6 +258,7 @@ def test_graph_grows_with_chunks_not_labels():
     assert graph_few == graph_many
 
 
+@pytest.mark.parametrize("merge", ["client"], indirect=True)
 def test_graph_guard_64_blocks():
     run, graph, _ = _label_task_counts(VOLUME[:16, :16, :16], 4)  # 4 x 4 x 4 blocks
     blocks = 64
@@ -254,6 +268,7 @@ def test_graph_guard_64_blocks():
     assert graph <= 2 * blocks + 1
 
 
+@pytest.mark.parametrize("merge", ["client"], indirect=True)
 def test_computes_summaries_only_and_labels_each_block_twice(monkeypatch):
     calls = []
     original = BlockLabeller.runs
@@ -270,6 +285,37 @@ def test_computes_summaries_only_and_labels_each_block_twice(monkeypatch):
         assert len(calls) == blocks  # the call labelled every block once, no more
         labels.compute()
     assert len(calls) == 2 * blocks
+
+
+@pytest.mark.parametrize("merge", ["tree"], indirect=True)
+def test_graph_guard_64_blocks_tree():
+    run, graph, _ = _label_task_counts(VOLUME[:16, :16, :16], 4)  # 4 x 4 x 4 blocks
+    blocks = 64
+    # run (the count): per block input, summary, leaf and its two parts; per tree node
+    # the merge and its part for the parent; the count
+    assert run <= 6 * blocks + 1
+    # lazy result: the count's tasks, the down pass (4 per node), the rank (5 per
+    # block, 2 per slab, 1), the input again and the paint (2 per block)
+    assert graph <= 20 * blocks
+
+
+@pytest.mark.parametrize("merge", ["tree"], indirect=True)
+def test_tree_labels_each_block_once_per_pass(monkeypatch):
+    calls = []
+    original = BlockLabeller.runs
+
+    def counting(self, block):
+        calls.append(block.shape)
+        return original(self, block)
+
+    monkeypatch.setattr(BlockLabeller, "runs", counting)
+    x = da.from_array(VOLUME, chunks=(7, 8, 10))
+    blocks = x.npartitions
+    with dask.config.set(scheduler="sync"):
+        labels, _ = label(x, ndi.generate_binary_structure(3, 3))
+        assert len(calls) == blocks  # the count labelled every block once, no more
+        labels.compute()
+    assert len(calls) == 3 * blocks  # summaries again, then the paint
 
 
 def test_pickle_roundtrip():
