@@ -10,6 +10,7 @@ its error classes.
 from __future__ import annotations
 
 import numbers
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ __all__ = [
     "FILTER_MODES",
     "PERIODIC_MODES",
     "as_dask",
+    "index_of",
     "normalize_axes",
     "normalize_axis",
     "normalize_modes",
@@ -29,6 +31,7 @@ __all__ = [
     "probe_array",
     "resolve_output",
     "validated_dtype",
+    "whole_number",
 ]
 
 #: Boundary modes accepted by scipy.ndimage filters.
@@ -44,7 +47,6 @@ FILTER_MODES = (
 )
 #: Modes whose halo is periodic (taken from the opposite face).
 PERIODIC_MODES = frozenset({"wrap", "grid-wrap"})
-
 
 
 def as_dask(x: Any, *, name: str = "input") -> da.Array:
@@ -164,3 +166,30 @@ def validated_dtype(
     """
     probe = probe_array(x.dtype, x.ndim) if probe_shape is None else np.zeros(probe_shape, x.dtype)
     return resolve_output(output, lambda out: twin(probe, output=out, **kwargs))
+
+
+def index_of(value: Any, name: str) -> int:
+    """``value`` as an int by :func:`operator.index` (numpy integers pass), else a
+    ``TypeError`` naming the parameter.
+
+    >>> index_of(np.int16(3), "bins")
+    3
+    """
+    try:
+        return operator.index(value)
+    except TypeError as exc:
+        raise TypeError(f"`{name}` must be an integer; got {value!r}.") from exc
+
+
+def whole_number(value: Any, name: str, *, minimum: int, requirement: str) -> int:
+    """``value`` as an int of at least ``minimum`` (a bool is refused), else a
+    ``TypeError`` or ``ValueError`` "`name` must be <requirement>; got value."
+
+    >>> whole_number(2, "nbins", minimum=1, requirement="a positive integer")
+    2
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be {requirement}; got {value!r}.")
+    if value < minimum:
+        raise ValueError(f"`{name}` must be {requirement}; got {value!r}.")
+    return int(value)

@@ -15,6 +15,11 @@ entry is indented like the placeholder, so entries are written flush left::
         %(input)s
         ...
 
+Entries may hold whole sections (``returns_raises``, ``measure_parameters``) and the
+start of an example (``example``), so a family of twins writes each text once. A
+family of twins with one signature is made by one factory, and :meth:`DocFiller.named`
+gives each its name and filled docstring.
+
 Only ``%(word)s`` is touched (other ``%`` signs stay as they are); an unknown name
 raises ``KeyError`` when the module is imported, so a typo cannot ship.
 """
@@ -26,7 +31,7 @@ import textwrap
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
-__all__ = ["NDIMAGE", "DocFiller"]
+__all__ = ["NDIMAGE", "STATS", "DocFiller"]
 
 F = TypeVar("F", bound=Callable)
 
@@ -62,6 +67,19 @@ class DocFiller:
     def __call__(self, func: F) -> F:
         if func.__doc__:  # None under python -OO
             func.__doc__ = self.fill(func.__doc__)
+        return func
+
+    def named(self, func: F, name: str, doc: str) -> F:
+        """``func``, made by a factory for a family of twins, published as ``name``.
+
+        A family of public functions with one signature (``grey_erosion``,
+        ``grey_dilation``, ...) is made by one factory; this gives each its module-level
+        name and its own filled docstring, so ``help``, doctests and pickling by name see
+        a plain function of the module. The factories leave their return type to be
+        inferred from here, so a type checker sees each twin's full signature.
+        """
+        func.__name__ = func.__qualname__ = name
+        func.__doc__ = self.fill(doc)
         return func
 
 
@@ -153,6 +171,16 @@ NDIMAGE = {
     "returns": """
         dask array
             Lazy, with the input's shape and chunks; nothing is computed until asked.""",
+    "example": """
+        Examples
+        --------
+        >>> import numpy as np, scipy.ndimage as ndi
+        >>> from bigimg import ndimage""",
+    "dask_example": """
+        Examples
+        --------
+        >>> import numpy as np, dask.array as da
+        >>> from scipy import ndimage as ndi""",
     "raises": """
         TypeError
             ``output`` given as an array (the result is lazy), or what scipy raises.
@@ -184,4 +212,59 @@ NDIMAGE = {
         Each block task holds one block of ``input`` and ``labels`` plus a table of the
         labels present in it; merge tasks hold O(labels) rows; the graph has O(chunks)
         tasks whatever the number of labels. Nothing computes until the result does.""",
+}
+#: Sections built from the entries above: the start of a twin's Parameters (the header
+#: and ``input``); a per-label measurement's Parameters, and its Raises and Notes; a
+#: filter twin's Returns and Raises.
+NDIMAGE["parameters"] = DocFiller(NDIMAGE).fill(
+    """
+    Parameters
+    ----------
+    %(input)s"""
+)
+NDIMAGE["measure_parameters"] = DocFiller(NDIMAGE).fill(
+    """
+    Parameters
+    ----------
+    %(measure_input)s
+    %(measure_labels)s
+    %(measure_index)s"""
+)
+NDIMAGE["measure_raises_notes"] = DocFiller(NDIMAGE).fill(
+    """
+    Raises
+    ------
+    %(measure_raises)s
+
+    Notes
+    -----
+    %(measure_notes)s"""
+)
+NDIMAGE["returns_raises"] = DocFiller(NDIMAGE).fill(
+    """
+    Returns
+    -------
+    %(returns)s
+
+    Raises
+    ------
+    %(raises)s"""
+)
+
+
+def _skimage_example(module: str) -> str:
+    """The start of an example that compares with ``skimage.<module>``."""
+    return f"""
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skimage import {module}
+        >>> from bigimg import stats"""
+
+
+#: Entries shared by :mod:`bigimg.stats`: the start of the examples that compare with
+#: scikit-image.
+STATS = {
+    "filters_example": _skimage_example("filters"),
+    "exposure_example": _skimage_example("exposure"),
 }

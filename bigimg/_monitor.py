@@ -21,7 +21,36 @@ def format_bytes(n: float) -> str:
     raise AssertionError("unreachable")
 
 
-class ResourceMonitor:
+class _Sampler:
+    """Samples ``_sample()`` on a thread every ``interval`` seconds while a block runs.
+
+    ``peak`` is the highest value seen.
+    """
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _sample(self) -> int:  # pragma: no cover
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, self._sample())
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _join(self) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join()
+
+
+class ResourceMonitor(_Sampler):
     """Sample this process's resident memory (plus its children's) while a block runs.
 
     >>> with ResourceMonitor() as mon:
@@ -35,16 +64,13 @@ class ResourceMonitor:
     """
 
     def __init__(self, interval: float = 0.02, *, children: bool = True) -> None:
-        self.interval = interval
+        super().__init__(interval)
         self.children = children
         self._proc = psutil.Process()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.start_rss = 0
-        self.peak_rss = 0
         self.seconds = 0.0
 
-    def _rss(self) -> int:
+    def _sample(self) -> int:
         rss = self._proc.memory_info().rss
         if self.children:
             for child in self._proc.children(recursive=True):
@@ -54,32 +80,29 @@ class ResourceMonitor:
                     pass
         return rss
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.peak_rss = max(self.peak_rss, self._rss())
-
     def __enter__(self) -> ResourceMonitor:
-        self.start_rss = self.peak_rss = self._rss()
+        self.start_rss = self.peak = self._sample()
         self._t0 = time.perf_counter()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self._start()
         return self
 
     def __exit__(
         self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.seconds = time.perf_counter() - self._t0
-        self._stop.set()
-        assert self._thread is not None
-        self._thread.join()
-        self.peak_rss = max(self.peak_rss, self._rss())
+        self._join()
+        self.peak = max(self.peak, self._sample())
+
+    @property
+    def peak_rss(self) -> int:
+        return self.peak
 
     @property
     def peak_increase(self) -> int:
-        return max(0, self.peak_rss - self.start_rss)
+        return max(0, self.peak - self.start_rss)
 
 
-class DiskMonitor:
+class DiskMonitor(_Sampler):
     """Peak disk space allocated by the files under ``path`` while a block runs.
 
     Counts allocated blocks (``st_blocks``), so sparse files count what they hold, not
@@ -87,9 +110,8 @@ class DiskMonitor:
     """
 
     def __init__(self, path: str, interval: float = 0.2) -> None:
-        self.path, self.interval, self.peak = path, interval, 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(interval)
+        self.path = path
 
     def used(self) -> int:
         total = 0
@@ -101,16 +123,11 @@ class DiskMonitor:
                     pass
         return total
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, self.used())
+    _sample = used
 
     def __enter__(self) -> DiskMonitor:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self._start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        assert self._thread is not None
-        self._thread.join()
+        self._join()

@@ -8,7 +8,9 @@ for the city-block metric that choice is the minimum of the key
 so the key is separable like the distance itself and the same stages as the Euclidean
 feature transform compute it exactly, with integer arithmetic and ties resolved by
 the larger flat index. (For the chessboard metric the distance is a maximum over axes
-and the key is not separable: bigimg then returns another nearest voxel.)
+and the key is not separable: bigimg then returns another nearest voxel.) The
+per-line kernel is the feature transform's, given the strides:
+:func:`bigimg._distance._kernels.features_pass`.
 """
 
 from __future__ import annotations
@@ -18,135 +20,17 @@ from collections.abc import Sequence
 
 import dask.array as da
 import numpy as np
-from numba import njit
 
 from bigimg._distance import _graph as G
+from bigimg._distance import _kernels as K
 
 __all__ = ["bf_features", "exact_ties_possible"]
 
 
-@njit(cache=True, nogil=True)
-def _euclidean_line(nsite, pos, wr, flat, n, sd, stack, choice):
-    """Maurer's elimination in integers; among equally near sites the largest ``flat``."""
-    top = -1
-    for k in range(nsite):
-        while top >= 1:
-            i1 = stack[top]
-            i2 = stack[top - 1]
-            a = (pos[i1] - pos[i2]) * sd
-            b = (pos[k] - pos[i1]) * sd
-            c = a + b
-            if c * wr[i1] - b * wr[i2] - a * wr[k] - a * b * c <= 0:
-                break
-            top -= 1
-        top += 1
-        stack[top] = k
-    top_max = top
-    top = 0
-    for i in range(n):
-        t = (pos[stack[top]] - i) * sd
-        delta1 = wr[stack[top]] + t * t
-        while top < top_max:
-            t = (pos[stack[top + 1]] - i) * sd
-            delta2 = wr[stack[top + 1]] + t * t
-            if delta1 <= delta2:
-                break
-            delta1 = delta2
-            top += 1
-        best = stack[top]
-        j = top + 1
-        while j <= top_max:  # equally near sites are next to each other on the stack
-            t = (pos[stack[j]] - i) * sd
-            if wr[stack[j]] + t * t != delta1:
-                break
-            if flat[stack[j]] > flat[best]:
-                best = stack[j]
-            j += 1
-        choice[i] = best
-
-
-@njit(cache=True, nogil=True)
-def _better(v1, f1, v2, f2):
-    return v1 < v2 or (v1 == v2 and f1 > f2)
-
-
-@njit(cache=True, nogil=True)
-def _cityblock_line(nsite, pos, wr, flat, n, stack, choice):
-    """Nearest site in ``wr[y] + |x - pos[y]|``; among equals the largest ``flat``."""
-    k = -1  # best site at or before x: minimises wr - pos (x is added to all)
-    s = 0
-    for i in range(n):
-        while s < nsite and pos[s] <= i:
-            if k < 0 or _better(wr[s] - pos[s], flat[s], wr[k] - pos[k], flat[k]):
-                k = s
-            s += 1
-        stack[i] = k
-    k = -1  # best site at or after x: minimises wr + pos
-    s = nsite - 1
-    for i in range(n - 1, -1, -1):
-        while s >= 0 and pos[s] >= i:
-            if k < 0 or _better(wr[s] + pos[s], flat[s], wr[k] + pos[k], flat[k]):
-                k = s
-            s -= 1
-        left = stack[i]
-        if left < 0:
-            choice[i] = k
-        elif k < 0:
-            choice[i] = left
-        else:
-            vl = wr[left] + i - pos[left]
-            vr = wr[k] + pos[k] - i
-            choice[i] = k if _better(vr, flat[k], vl, flat[left]) else left
-
-
-@njit(cache=True, nogil=True)
-def bf_envelope_pass(feat, coords, s, strides, cityblock, out):
-    """One pass of the brute-force feature transform along the middle axis of ``feat``.
-
-    Like :func:`bigimg._distance._kernels.ft_envelope_pass`, but distances are
-    integers (integer ``s``; ``cityblock`` sums absolute offsets instead of squares)
-    and ties go to the largest flat index (``strides`` are the whole array's).
-    """
-    d, pre, n, post = feat.shape
-    pos = np.empty(n, np.int64)
-    wr = np.empty(n, np.int64)
-    flat = np.empty(n, np.int64)
-    fc = np.empty((n, d), np.int64)
-    stack = np.empty(n, np.int64)
-    choice = np.empty(n, np.int64)
-    sd = s[d]
-    for p in range(pre):
-        for q in range(post):
-            nsite = 0
-            for i in range(n):
-                if feat[0, p, i, q] >= 0:
-                    pos[nsite] = i
-                    w = 0
-                    fl = i * strides[d]
-                    for jj in range(d):
-                        f = feat[jj, p, i, q]
-                        fc[nsite, jj] = f
-                        t = (f - coords[p, jj]) * s[jj]
-                        w += abs(t) if cityblock else t * t
-                        fl += f * strides[jj]
-                    wr[nsite] = w
-                    flat[nsite] = fl
-                    nsite += 1
-            if nsite == 0:
-                for i in range(n):
-                    out[0, p, i, q] = -1
-                    for jj in range(1, d + 1):
-                        out[jj, p, i, q] = 0
-                continue
-            if cityblock:
-                _cityblock_line(nsite, pos, wr, flat, n, stack, choice)
-            else:
-                _euclidean_line(nsite, pos, wr, flat, n, sd, stack, choice)
-            for i in range(n):
-                k = choice[i]
-                for jj in range(d):
-                    out[jj, p, i, q] = fc[k, jj]
-                out[d, p, i, q] = pos[k]
+def _line_coords(local, origin, d) -> np.ndarray:
+    """Global coordinates along axes ``0..d-1`` of the block's lines along axis ``d``."""
+    grid = np.indices(local[:d], dtype=np.int64).reshape(d, -1).T
+    return np.ascontiguousarray(grid + np.asarray(origin[:d], np.int64))
 
 
 def _bf_stage(block, axes, first, last, sampling, shape, cityblock, block_info=None):
@@ -159,10 +43,9 @@ def _bf_stage(block, axes, first, last, sampling, shape, cityblock, block_info=N
     feat = block[None].astype(np.int32) if first else block
     for d in axes:
         pre, n, post = G._line_view(local, d)
-        grid = np.indices(local[:d], dtype=np.int64).reshape(d, -1).T
-        coords = np.ascontiguousarray(grid + np.asarray(origin[:d], np.int64))
+        coords = _line_coords(local, origin, d)
         out = np.empty((d + 1,) + local, np.int32)
-        bf_envelope_pass(
+        K.features_pass(
             np.ascontiguousarray(feat).reshape(d, pre, n, post),
             coords,
             s,

@@ -11,7 +11,7 @@ Squared Euclidean distances (:func:`nearest_to_squared`, :func:`edt_envelope_pas
     sampling. Values are summed in scipy's order (axis 0 first), so unit or integer
     sampling gives scipy's floats exactly.
 
-Euclidean feature transform (:func:`nearest_axis0`, :func:`ft_envelope_pass`)
+Euclidean feature transform (:func:`nearest_axis0`, :func:`features_pass`)
     The Voronoi-site elimination of Maurer, Qi & Raghavan (IEEE PAMI 25, 2003), the
     algorithm behind ``scipy.ndimage.distance_transform_edt``. The floating point
     expressions and comparisons are those that decide scipy's choice among equally
@@ -35,8 +35,10 @@ __all__ = [
     "chessboard_pass",
     "column_ends",
     "edt_envelope_pass",
+    "features_pass",
     "ft_envelope_pass",
     "nearest_axis0",
+    "nearest_sites",
     "nearest_to_squared",
     "nearest_to_steps",
     "taxicab_pass",
@@ -180,23 +182,26 @@ def edt_envelope_pass(g, s, out):
 # Euclidean feature transform (scipy's tie-breaking)
 # --------------------------------------------------------------------------------------
 @njit(cache=True, nogil=True)
-def _ft_line(nsite, pos, wr, n, sd, stack, choice):
-    """Maurer's elimination and query on one line; ``choice[i]`` = the winning site.
+def nearest_sites(nsite, pos, wr, flat, n, sd, stack, choice):
+    """Maurer's elimination and query on one line: ``choice[i]`` = the nearest site.
 
     ``pos`` are the sites' positions along the line (increasing), ``wr`` their squared
-    distance to the line over the axes already processed, ``sd`` the sampling of the
-    line's axis. Ties go to the earlier site, as in scipy.
+    distance to the line over the axes already processed (floats, or integers for the
+    brute-force transform), ``sd`` the sampling of the line's axis. Among equally near
+    sites the earlier one wins, as in scipy's feature transform, or, given ``flat``
+    (the sites' flat indices; None otherwise), the one with the largest flat index, as
+    in scipy's brute force. ``stack`` is scratch space.
     """
     top = -1
     for k in range(nsite):
-        wk = wr[k]
+        wk = wr[k]  # read once: numba does not hoist it out of the loop below
         while top >= 1:
             i1 = stack[top]
             i2 = stack[top - 1]
             a = (pos[i1] - pos[i2]) * sd
             b = (pos[k] - pos[i1]) * sd
             c = a + b
-            if c * wr[i1] - b * wr[i2] - a * wk - a * b * c <= 0.0:
+            if c * wr[i1] - b * wr[i2] - a * wk - a * b * c <= 0:
                 break
             top -= 1
         top += 1
@@ -213,11 +218,55 @@ def _ft_line(nsite, pos, wr, n, sd, stack, choice):
                 break
             delta1 = delta2
             top += 1
-        choice[i] = stack[top]
+        best = stack[top]
+        if flat is not None:  # equally near sites are next to each other on the stack
+            j = top + 1
+            while j <= top_max:
+                t = (pos[stack[j]] - i) * sd
+                if wr[stack[j]] + t * t != delta1:
+                    break
+                if flat[stack[j]] > flat[best]:
+                    best = stack[j]
+                j += 1
+        choice[i] = best
 
 
 @njit(cache=True, nogil=True)
-def ft_envelope_pass(feat, coords, s, out):
+def _better(v1, f1, v2, f2):
+    return v1 < v2 or (v1 == v2 and f1 > f2)
+
+
+@njit(cache=True, nogil=True)
+def _cityblock_sites(nsite, pos, wr, flat, n, stack, choice):
+    """Nearest site in ``wr[y] + |x - pos[y]|``; among equals the largest ``flat``."""
+    k = -1  # best site at or before x: minimises wr - pos (x is added to all)
+    s = 0
+    for i in range(n):
+        while s < nsite and pos[s] <= i:
+            if k < 0 or _better(wr[s] - pos[s], flat[s], wr[k] - pos[k], flat[k]):
+                k = s
+            s += 1
+        stack[i] = k
+    k = -1  # best site at or after x: minimises wr + pos
+    s = nsite - 1
+    for i in range(n - 1, -1, -1):
+        while s >= 0 and pos[s] >= i:
+            if k < 0 or _better(wr[s] + pos[s], flat[s], wr[k] + pos[k], flat[k]):
+                k = s
+            s -= 1
+        left = stack[i]
+        if left < 0:
+            choice[i] = k
+        elif k < 0:
+            choice[i] = left
+        else:
+            vl = wr[left] + i - pos[left]
+            vr = wr[k] + pos[k] - i
+            choice[i] = k if _better(vr, flat[k], vl, flat[left]) else left
+
+
+@njit(cache=True, nogil=True)
+def features_pass(feat, coords, s, strides, cityblock, out):
     """One feature-transform pass along the middle axis of ``feat`` (d, pre, n, post).
 
     ``feat[:d]`` holds, for every voxel, the coordinates along axes ``0..d-1`` of its
@@ -226,27 +275,40 @@ def ft_envelope_pass(feat, coords, s, out):
     lines with pre-index ``p``; ``s`` the sampling of axes ``0..d``. ``out`` (d+1, pre,
     n, post) receives the nearest background over axes ``0..d``; lines with no
     background get ``(-1, 0, ..., 0)`` as scipy does.
+
+    ``strides`` None: scipy's feature transform (float ``s``; ties to the earlier
+    site). Given (the whole array's strides, integer ``s``): scipy's brute force, in
+    integers (``cityblock`` sums absolute offsets instead of squares), ties to the
+    largest flat index.
     """
     d, pre, n, post = feat.shape
     pos = np.empty(n, np.int64)
-    wr = np.empty(n, np.float64)
+    wr = np.empty(n, s.dtype)
+    flat = np.empty(n, np.int64)
     fc = np.empty((n, d), np.int64)
     stack = np.empty(n, np.int64)
     choice = np.empty(n, np.int64)
-    sd = s[d]
     for p in range(pre):
         for q in range(post):
             nsite = 0
             for i in range(n):
                 if feat[0, p, i, q] >= 0:
                     pos[nsite] = i
-                    w = 0.0
+                    w = 0
                     for jj in range(d):
                         f = feat[jj, p, i, q]
                         fc[nsite, jj] = f
                         t = (f - coords[p, jj]) * s[jj]
-                        w += t * t
+                        if strides is not None and cityblock:
+                            w += abs(t)
+                        else:
+                            w += t * t
                     wr[nsite] = w
+                    if strides is not None:
+                        fl = i * strides[d]
+                        for jj in range(d):
+                            fl += feat[jj, p, i, q] * strides[jj]
+                        flat[nsite] = fl
                     nsite += 1
             if nsite == 0:
                 for i in range(n):
@@ -254,12 +316,23 @@ def ft_envelope_pass(feat, coords, s, out):
                     for jj in range(1, d + 1):
                         out[jj, p, i, q] = 0
                 continue
-            _ft_line(nsite, pos, wr, n, sd, stack, choice)
+            if strides is None:
+                nearest_sites(nsite, pos, wr, None, n, s[d], stack, choice)
+            elif cityblock:
+                _cityblock_sites(nsite, pos, wr, flat, n, stack, choice)
+            else:
+                nearest_sites(nsite, pos, wr, flat, n, s[d], stack, choice)
             for i in range(n):
                 k = choice[i]
                 for jj in range(d):
                     out[jj, p, i, q] = fc[k, jj]
                 out[d, p, i, q] = pos[k]
+
+
+@njit(cache=True, nogil=True)
+def ft_envelope_pass(feat, coords, s, out):
+    """scipy's feature transform: :func:`features_pass` without ``strides``."""
+    features_pass(feat, coords, s, None, False, out)
 
 
 # --------------------------------------------------------------------------------------

@@ -372,13 +372,13 @@ def build_interpolation(
         else:
             chunk_map = tmap.chunk(t0, t1)
         task = _Chunk(
+            local=tuple(local),
+            map=chunk_map,
             params=params,
             shape=shape,
             batch=batch,
             o0=t0,
             start=start,
-            local=tuple(local),
-            map=chunk_map,
             kernel=kernel,
             patch=patch,
             extent=extent,

@@ -27,6 +27,8 @@ import numba
 import numpy as np
 from scipy import ndimage as ndi
 
+from bigimg._geometry._taps import load_tile
+
 __all__ = ["EXTENSION", "SHORT", "filter_block", "poles"]
 
 _JIT = dict(nogil=True, cache=True)
@@ -174,9 +176,7 @@ def _filter_last(x, out, pole_list, gain, kind):  # pragma: no cover - compiled
     tail = np.empty((most, _TILE))
     for a0 in range(0, rows, _TILE):
         count = min(rows, a0 + _TILE) - a0
-        for i in range(count):
-            for j in range(n):
-                buf[j, i] = x[a0 + i, j]
+        load_tile(x, a0, count, buf)
         for i in range(count, _TILE):
             buf[:, i] = 0.0
         _lines(buf, pole_list, gain, kind, head, tail)

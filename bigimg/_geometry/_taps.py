@@ -194,6 +194,14 @@ _TILE = 16
 
 
 @numba.njit(**_JIT)
+def load_tile(src, start, count, buf):  # pragma: no cover - compiled
+    """``buf[:, i] = src[start + i]`` for ``i < count``: rows transposed into a tile."""
+    for i in range(count):
+        for j in range(src.shape[1]):
+            buf[j, i] = src[start + i, j]
+
+
+@numba.njit(**_JIT)
 def _contract_last(src, index, weight, out):  # pragma: no cover - compiled
     """``out[p, o] = sum_t weight[o, t] * src[p, index[o, t]]``.
 
@@ -206,9 +214,7 @@ def _contract_last(src, index, weight, out):  # pragma: no cover - compiled
     acc = np.empty((m, _TILE))
     for p0 in range(0, a, _TILE):
         rows = min(a, p0 + _TILE) - p0
-        for i in range(rows):
-            for j in range(n):
-                buf[j, i] = src[p0 + i, j]
+        load_tile(src, p0, rows, buf)
         for o in range(m):
             acc[o, :] = 0.0
             for t in range(k):

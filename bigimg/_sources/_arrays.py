@@ -17,14 +17,9 @@ def from_source(source: RegionSource, chunks, name: str | None = None) -> da.Arr
     name = f"{name or 'bigimg-region'}-{da.core.tokenize(source, chunks)}"
     if source.barriers:
         return attach_source(_after_barriers(source, chunks, name), source)
+    meta = np.empty((0,) * source.ndim, dtype=source.dtype)
     y = da.from_array(
-        source,
-        chunks=chunks,
-        name=name,
-        asarray=False,
-        fancy=False,
-        meta=np.empty((0,) * source.ndim, dtype=source.dtype),
-        inline_array=True,
+        source, chunks=chunks, name=name, asarray=False, fancy=False, meta=meta, inline_array=True
     )
     return attach_source(y, source)
 

@@ -93,20 +93,3 @@ def attach_source(array: da.Array, reader: Any) -> da.Array:
 def region_source(reader: Any) -> RegionSource:
     """``reader`` as a :class:`RegionSource` (an array-like that indexes cheaply)."""
     return reader if isinstance(reader, RegionSource) else _ArraySource(reader)
-
-
-def from_source(source: RegionSource, chunks, name: str | None = None) -> da.Array:
-    """A dask array with one task per block, each reading its block from ``source``."""
-    name = f"{name or 'bigimg-region'}-{da.core.tokenize(source, chunks)}"
-    if source.barriers:
-        return attach_source(_after_barriers(source, chunks, name), source)
-    y = da.from_array(
-        source,
-        chunks=chunks,
-        name=name,
-        asarray=False,
-        fancy=False,
-        meta=np.empty((0,) * source.ndim, dtype=source.dtype),
-        inline_array=True,
-    )
-    return attach_source(y, source)

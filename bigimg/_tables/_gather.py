@@ -281,15 +281,8 @@ def value_positions(x: da.Array, ignore_value=None) -> dict:
     """
     offsets = chunk_offsets(x.chunks)
     gshape = tuple(int(s) for s in x.shape)
-    parts = da.map_blocks(
-        _value_block,
-        x,
-        offsets=offsets,
-        gshape=gshape,
-        ignore_value=ignore_value,
-        dtype=object,
-        meta=np.empty((0,) * x.ndim, object),
-    )
+    kw = dict(offsets=offsets, gshape=gshape, ignore_value=ignore_value)
+    parts = da.map_blocks(_value_block, x, dtype=object, meta=np.empty((0,) * x.ndim, object), **kw)
     got = _collect(parts).compute()
     vals = np.concatenate([g[0][0] for g in got]) if got else np.zeros(0, x.dtype)
     pos = np.concatenate([g[0][1] for g in got]) if got else np.zeros(0, np.int64)

@@ -15,6 +15,7 @@ import dask.array as da
 import numpy as np
 from numpy.typing import ArrayLike
 
+from bigimg._args import whole_number
 from bigimg.display._mpl import require_matplotlib
 
 if TYPE_CHECKING:
@@ -49,11 +50,7 @@ def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"`seed` must be a non-negative integer; got {seed!r}.")
-    if seed < 0:
-        raise ValueError(f"`seed` must be a non-negative integer; got {seed!r}.")
-    return int(seed)
+    return whole_number(seed, "seed", minimum=0, requirement="a non-negative integer")
 
 
 def _check_alpha(alpha: Any) -> float:

@@ -57,3 +57,19 @@ _DOCS = {
 
 #: Fills ``%(name)s`` in the figure functions' docstrings (see :mod:`bigimg._docs`).
 fill_doc = DocFiller(_DOCS)
+fill_doc = fill_doc.extend(
+    # the Returns and Raises sections of every figure function
+    returns_raises=fill_doc.fill(
+        """
+    Returns
+    -------
+    %(returns)s
+
+    Raises
+    ------
+    ImportError
+        If matplotlib is not installed.
+    TypeError, ValueError
+        For a bad argument, before anything is read."""
+    )
+)

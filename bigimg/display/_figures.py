@@ -59,21 +59,31 @@ def _check_axis(axis: Any) -> int:
     return int(axis) % 3
 
 
-def _common(
-    func, volume, vmin, vmax, percentiles, percentile_of, cmap, spacing, colorbar, figsize, title
-):
-    """Validate the arguments every figure function takes; return them normalised."""
-    vol = check_volume(volume)
-    limits = check_limits(vmin, vmax, percentiles, percentile_of)
+def _contrast(volume, vmin, vmax, percentiles, percentile_of) -> tuple:
+    """The volume and its contrast limits, validated (every figure function takes them)."""
+    return check_volume(volume), check_limits(vmin, vmax, percentiles, percentile_of)
+
+
+def _layout(func, cmap, spacing, colorbar, figsize, title) -> tuple:
+    """Colormap, spacing, colour bar, size and title, validated (every figure takes them)."""
     return (
-        vol,
-        limits,
         check_cmap(cmap, func),
         check_spacing(spacing),
         check_bool(colorbar, "colorbar"),
         check_figsize(figsize),
         check_title(title),
     )
+
+
+def _overlays(shape, labels, contours, label_alpha, label_seed) -> tuple:
+    """The label volume and the overlay options of ``draw_rows``, validated."""
+    labels = check_labels(labels, shape)
+    style = dict(
+        contours=check_contours(contours),
+        label_alpha=_check_alpha(label_alpha),
+        label_seed=_check_seed(label_seed),
+    )
+    return labels, style
 
 
 def _limits(rows, vol, limits) -> list[tuple]:
@@ -118,16 +128,7 @@ def orthoslices(
     %(spacing)s
     %(figure)s
 
-    Returns
-    -------
-    %(returns)s
-
-    Raises
-    ------
-    ImportError
-        If matplotlib is not installed.
-    TypeError, ValueError
-        For a bad argument, before anything is read.
+    %(returns_raises)s
 
     Notes
     -----
@@ -149,39 +150,17 @@ def orthoslices(
     >>> fig.axes[1].get_aspect()  # z voxels are twice as tall
     2.0
     """
-    vol, limits, cmap, spacing, colorbar, figsize, title = _common(
-        "orthoslices",
-        volume,
-        vmin,
-        vmax,
-        percentiles,
-        percentile_of,
-        cmap,
-        spacing,
-        colorbar,
-        figsize,
-        title,
+    vol, limits = _contrast(volume, vmin, vmax, percentiles, percentile_of)
+    cmap, spacing, colorbar, figsize, title = _layout(
+        "orthoslices", cmap, spacing, colorbar, figsize, title
     )
     point = check_point(point, vol.shape)
-    labels = check_labels(labels, vol.shape)
-    contours = check_contours(contours)
-    label_alpha, label_seed = _check_alpha(label_alpha), _check_seed(label_seed)
+    labels, overlays = _overlays(vol.shape, labels, contours, label_alpha, label_seed)
     rows = [plane_panels(vol, point, labels)]
     compute_together(rows[0])
+    style = dict(cmap=cmap, spacing=spacing, colorbar=colorbar, point=point, **overlays)
     fig, axes = figure_for(rows, vol.shape, spacing, figsize, title, "orthoslices")
-    draw_rows(
-        fig,
-        axes,
-        rows,
-        limits=_limits(rows, vol, limits),
-        cmap=cmap,
-        spacing=spacing,
-        point=point,
-        contours=contours,
-        label_seed=label_seed,
-        label_alpha=label_alpha,
-        colorbar=colorbar,
-    )
+    draw_rows(fig, axes, rows, limits=_limits(rows, vol, limits), **style)
     return fig
 
 
@@ -218,16 +197,7 @@ def projection(
     %(spacing)s
     %(figure)s
 
-    Returns
-    -------
-    %(returns)s
-
-    Raises
-    ------
-    ImportError
-        If matplotlib is not installed.
-    TypeError, ValueError
-        For a bad argument, before anything is read.
+    %(returns_raises)s
 
     Examples
     --------
@@ -243,32 +213,16 @@ def projection(
     >>> np.allclose(fig.axes[0].images[0].get_array(), vol.mean(axis=1))
     True
     """
-    vol, limits, cmap, spacing, colorbar, figsize, title = _common(
-        "projection",
-        volume,
-        vmin,
-        vmax,
-        percentiles,
-        percentile_of,
-        cmap,
-        spacing,
-        colorbar,
-        figsize,
-        title,
+    vol, limits = _contrast(volume, vmin, vmax, percentiles, percentile_of)
+    cmap, spacing, colorbar, figsize, title = _layout(
+        "projection", cmap, spacing, colorbar, figsize, title
     )
     axis, kind = _check_axis(axis), _check_kind(kind)
     rows = [projection_panels(vol, [axis], kind)]
     compute_together(rows[0])
     fig, axes = figure_for(rows, vol.shape, spacing, figsize, title, "projection")
-    draw_rows(
-        fig,
-        axes,
-        rows,
-        limits=_limits(rows, vol, limits),
-        cmap=cmap,
-        spacing=spacing,
-        colorbar=colorbar,
-    )
+    limits = _limits(rows, vol, limits)
+    draw_rows(fig, axes, rows, limits=limits, cmap=cmap, spacing=spacing, colorbar=colorbar)
     return fig
 
 
@@ -318,16 +272,7 @@ def summary(
     dpi : float, optional
         Resolution of the saved PNG.
 
-    Returns
-    -------
-    %(returns)s
-
-    Raises
-    ------
-    ImportError
-        If matplotlib is not installed.
-    TypeError, ValueError
-        For a bad argument, before anything is read.
+    %(returns_raises)s
 
     Notes
     -----
@@ -351,24 +296,13 @@ def summary(
     >>> open(png, "rb").read(8) == b"\\x89PNG\\r\\n\\x1a\\n"
     True
     """
-    vol, limits, cmap, spacing, colorbar, figsize, title = _common(
-        "summary",
-        volume,
-        vmin,
-        vmax,
-        percentiles,
-        percentile_of,
-        cmap,
-        spacing,
-        colorbar,
-        figsize,
-        title,
+    vol, limits = _contrast(volume, vmin, vmax, percentiles, percentile_of)
+    cmap, spacing, colorbar, figsize, title = _layout(
+        "summary", cmap, spacing, colorbar, figsize, title
     )
     point = check_point(point, vol.shape)
     kind = _check_kind(kind)
-    labels = check_labels(labels, vol.shape)
-    contours = check_contours(contours)
-    label_alpha, label_seed = _check_alpha(label_alpha), _check_seed(label_seed)
+    labels, overlays = _overlays(vol.shape, labels, contours, label_alpha, label_seed)
     path, dpi = check_png_path(path), check_positive(dpi, "dpi")
     rows = [plane_panels(vol, point, labels), projection_panels(vol, range(3), kind)]
     compute_together(rows[0] + rows[1])
@@ -377,20 +311,9 @@ def summary(
         row_limits = [shared, shared]
     else:
         row_limits = _limits(rows, vol, limits)
+    style = dict(cmap=cmap, spacing=spacing, colorbar=colorbar, point=point, **overlays)
     fig, axes = figure_for(rows, vol.shape, spacing, figsize, title, "summary")
-    draw_rows(
-        fig,
-        axes,
-        rows,
-        limits=row_limits,
-        cmap=cmap,
-        spacing=spacing,
-        point=point,
-        contours=contours,
-        label_seed=label_seed,
-        label_alpha=label_alpha,
-        colorbar=colorbar,
-    )
+    draw_rows(fig, axes, rows, limits=row_limits, **style)
     if path is not None:
         fig.savefig(path, format="png", dpi=dpi)
     return fig

@@ -21,7 +21,7 @@ import dask.array as da
 import numpy as np
 from scipy import ndimage as ndi
 
-from bigimg._args import as_dask
+from bigimg._args import as_dask, index_of
 from bigimg._tables import make_spec, merge_tables, reduce_tables, tree_reduce
 
 __all__ = [
@@ -65,14 +65,8 @@ def map_labels_block(block: np.ndarray, mapping: dict, out_dtype=None) -> np.nda
 
 
 def _apply_mapping(lab: da.Array, mapping, dtype) -> da.Array:
-    return da.map_blocks(
-        map_labels_block,
-        lab,
-        mapping,
-        out_dtype=dtype,
-        dtype=dtype,
-        meta=np.empty((0,) * lab.ndim, dtype),
-    )
+    meta = np.empty((0,) * lab.ndim, dtype)
+    return da.map_blocks(map_labels_block, lab, mapping, out_dtype=dtype, dtype=dtype, meta=meta)
 
 
 def _check_labels(ar: Any, name: str, *, allow_bool: bool) -> da.Array:
@@ -103,10 +97,7 @@ def _label_mask(mask: da.Array, connectivity: int) -> da.Array:
 
 
 def _connectivity(connectivity: Any, ndim: int) -> int:
-    try:
-        c = operator.index(connectivity)
-    except TypeError as exc:
-        raise TypeError(f"`connectivity` must be an integer; got {connectivity!r}.") from exc
+    c = index_of(connectivity, "connectivity")
     if not 1 <= c <= ndim:
         raise ValueError(f"`connectivity` must be in 1..{ndim}; got {c}.")
     return c
@@ -254,10 +245,7 @@ def keep_largest(ar: Any, k: int = 1, connectivity: int = 1) -> da.Array:
            [1, 3, 3, 3]])
     """
     x = _check_labels(ar, "ar", allow_bool=True)
-    try:
-        k = operator.index(k)
-    except TypeError as exc:
-        raise TypeError(f"`k` must be an integer; got {k!r}.") from exc
+    k = index_of(k, "k")
     if k < 0:
         raise ValueError(f"`k` must be >= 0; got {k}.")
     connectivity = _connectivity(connectivity, x.ndim)

@@ -497,8 +497,8 @@ def regionprops_table(
     Examples
     --------
     >>> import numpy as np, dask.array as da
-    >>> from skimage.measure import regionprops_table as sk_table
     >>> from bigimg.measure import regionprops_table
+    >>> from skimage.measure import regionprops_table as sk_table
     >>> lab = np.array([[0, 1, 1, 0], [2, 2, 0, 0], [2, 0, 0, 3]])
     >>> props = ("label", "area", "centroid")
     >>> t = regionprops_table(da.from_array(lab, chunks=2), properties=props)

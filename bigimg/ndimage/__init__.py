@@ -29,6 +29,8 @@ from bigimg.ndimage._filters import (
     gaussian_filter1d,
     generate_binary_structure,
     iterate_structure,
+    maximum_filter1d,
+    minimum_filter1d,
     uniform_filter,
     uniform_filter1d,
 )
@@ -89,10 +91,8 @@ from bigimg.ndimage._morphology import (
 )
 from bigimg.ndimage._order_filters import (
     maximum_filter,
-    maximum_filter1d,
     median_filter,
     minimum_filter,
-    minimum_filter1d,
     percentile_filter,
     rank_filter,
 )

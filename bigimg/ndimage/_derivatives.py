@@ -43,6 +43,7 @@ from bigimg._halo import (
     run_twin,
     uniform_modes,
 )
+from bigimg.ndimage._filters import filter_twin, reach_on
 
 __all__ = [
     "gaussian_gradient_magnitude",
@@ -54,7 +55,48 @@ __all__ = [
     "sobel",
 ]
 
+#: generic_gradient_magnitude and generic_laplace: the parameters after their own.
+_GENERIC = """
+    %(output)s
+    %(mode_multiple)s
+    %(cval)s
+    %(extra)s
+    %(axes)s"""
+#: The Gaussian derivatives' Parameters, Returns and Raises.
+_GAUSSIAN = """
+    %(parameters)s
+    %(sigma)s
+    %(output)s
+    %(mode_multiple)s
+    %(cval)s
+    %(axes)s
+    **kwargs
+        ``truncate`` and ``radius``, passed to the Gaussian as in scipy.
+
+    %(returns_raises)s"""
+#: sobel and prewitt: every section but the summary and the example's own lines.
+_DERIVATIVE3 = """
+    %(parameters)s
+    axis : int, optional
+        The axis to differentiate along (default -1); the others are smoothed.
+    %(output)s
+    %(mode_multiple)s
+    %(cval)s
+
+    %(returns_raises)s
+
+    Notes
+    -----
+    Halo: 1 voxel on every axis (derivative along ``axis``, smoothing on the others).
+
+    %(example)s
+    >>> x = np.random.default_rng(0).integers(0, 255, (9, 10, 11)).astype(np.int32)"""
 _docs = DocFiller(NDIMAGE)
+_docs = _docs.extend(
+    gaussian_sections=_docs.fill(_GAUSSIAN),
+    derivative3_sections=_docs.fill(_DERIVATIVE3),
+    generic_sections=_docs.fill(_GENERIC),
+)
 
 
 def _derivative_term(
@@ -159,116 +201,66 @@ def _gaussian_derivative(twin, input, *, name, sigma, output, mode, cval, axes, 
     return run_twin(twin, x, depth, uniform_modes(mode, x.ndim), dtype=dtype, name=name, **kw)
 
 
-@_docs
-def gaussian_gradient_magnitude(
-    input: ArrayLike,
-    sigma: float | Sequence[float],
-    output: DTypeLike | None = None,
-    mode: str | Sequence[str] = "reflect",
-    cval: float = 0.0,
-    *,
-    axes: int | Sequence[int] | None = None,
-    **kwargs: Any,
-) -> da.Array:
+def _gaussian_twin(name: str, doc: str):
+    """``gaussian_gradient_magnitude`` or ``gaussian_laplace``: scipy's signature, ``doc``."""
+    twin = getattr(ndi, name)
+
+    def gaussian_derivative(
+        input: ArrayLike,
+        sigma: float | Sequence[float],
+        output: DTypeLike | None = None,
+        mode: str | Sequence[str] = "reflect",
+        cval: float = 0.0,
+        *,
+        axes: int | Sequence[int] | None = None,
+        **kwargs: Any,
+    ) -> da.Array:
+        return _gaussian_derivative(
+            twin,
+            input,
+            name=name,
+            sigma=sigma,
+            output=output,
+            mode=mode,
+            cval=cval,
+            axes=axes,
+            kwargs=kwargs,
+        )
+
+    return _docs.named(gaussian_derivative, name, doc)
+
+
+gaussian_gradient_magnitude = _gaussian_twin(
+    "gaussian_gradient_magnitude",
     """Blockwise twin of :func:`scipy.ndimage.gaussian_gradient_magnitude`.
 
-    Parameters
-    ----------
-    %(input)s
-    %(sigma)s
-    %(output)s
-    %(mode_multiple)s
-    %(cval)s
-    %(axes)s
-    **kwargs
-        ``truncate`` and ``radius``, passed to the Gaussian as in scipy.
-
-    Returns
-    -------
-    %(returns)s
-
-    Raises
-    ------
-    %(raises)s
+    %(gaussian_sections)s
 
     Notes
     -----
     Halo: the Gaussian's, ``int(truncate * sigma + 0.5)`` voxels (or ``radius``), on
     every axis (scipy smooths along all of them).
 
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
+    %(example)s
     >>> x = np.random.default_rng(0).random((12, 12, 12))
     >>> y = ndimage.gaussian_gradient_magnitude(x, 1.5)
     >>> np.allclose(y.compute(), ndi.gaussian_gradient_magnitude(x, 1.5))
     True
-    """
-    return _gaussian_derivative(
-        ndi.gaussian_gradient_magnitude,
-        input,
-        name="gaussian_gradient_magnitude",
-        sigma=sigma,
-        output=output,
-        mode=mode,
-        cval=cval,
-        axes=axes,
-        kwargs=kwargs,
-    )
+    """,
+)
 
-
-@_docs
-def gaussian_laplace(
-    input: ArrayLike,
-    sigma: float | Sequence[float],
-    output: DTypeLike | None = None,
-    mode: str | Sequence[str] = "reflect",
-    cval: float = 0.0,
-    *,
-    axes: int | Sequence[int] | None = None,
-    **kwargs: Any,
-) -> da.Array:
+gaussian_laplace = _gaussian_twin(
+    "gaussian_laplace",
     """Blockwise twin of :func:`scipy.ndimage.gaussian_laplace` (Laplacian of Gaussian).
 
-    Parameters
-    ----------
-    %(input)s
-    %(sigma)s
-    %(output)s
-    %(mode_multiple)s
-    %(cval)s
-    %(axes)s
-    **kwargs
-        ``truncate`` and ``radius``, passed to the Gaussian as in scipy.
+    %(gaussian_sections)s
 
-    Returns
-    -------
-    %(returns)s
-
-    Raises
-    ------
-    %(raises)s
-
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
+    %(example)s
     >>> x = np.random.default_rng(0).random((12, 12, 12))
     >>> np.allclose(ndimage.gaussian_laplace(x, 2).compute(), ndi.gaussian_laplace(x, 2))
     True
-    """
-    return _gaussian_derivative(
-        ndi.gaussian_laplace,
-        input,
-        name="gaussian_laplace",
-        sigma=sigma,
-        output=output,
-        mode=mode,
-        cval=cval,
-        axes=axes,
-        kwargs=kwargs,
-    )
+    """,
+)
 
 
 # --------------------------------------------------------------- derivative filters
@@ -283,92 +275,41 @@ def _derivative3(twin, input, *, name, axis, output, mode, cval):
     return run_twin(twin, x, (1,) * x.ndim, modes, dtype=dtype, name=name, **kw)
 
 
-@_docs
-def sobel(
-    input: ArrayLike,
-    axis: int = -1,
-    output: DTypeLike | None = None,
-    mode: str | Sequence[str] = "reflect",
-    cval: float = 0.0,
-) -> da.Array:
+def _derivative3_twin(name: str, doc: str):
+    """``sobel`` or ``prewitt``: scipy's signature, ``doc``."""
+    twin = getattr(ndi, name)
+
+    def derivative3(
+        input: ArrayLike,
+        axis: int = -1,
+        output: DTypeLike | None = None,
+        mode: str | Sequence[str] = "reflect",
+        cval: float = 0.0,
+    ) -> da.Array:
+        return _derivative3(twin, input, name=name, axis=axis, output=output, mode=mode, cval=cval)
+
+    return _docs.named(derivative3, name, doc)
+
+
+sobel = _derivative3_twin(
+    "sobel",
     """Blockwise twin of :func:`scipy.ndimage.sobel`.
 
-    Parameters
-    ----------
-    %(input)s
-    axis : int, optional
-        The axis to differentiate along (default -1); the others are smoothed.
-    %(output)s
-    %(mode_multiple)s
-    %(cval)s
-
-    Returns
-    -------
-    %(returns)s
-
-    Raises
-    ------
-    %(raises)s
-
-    Notes
-    -----
-    Halo: 1 voxel on every axis (derivative along ``axis``, smoothing on the others).
-
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
-    >>> x = np.random.default_rng(0).integers(0, 255, (9, 10, 11)).astype(np.int32)
+    %(derivative3_sections)s
     >>> np.array_equal(ndimage.sobel(x, axis=0).compute(), ndi.sobel(x, axis=0))
     True
-    """
-    return _derivative3(
-        ndi.sobel, input, name="sobel", axis=axis, output=output, mode=mode, cval=cval
-    )
+    """,
+)
 
-
-@_docs
-def prewitt(
-    input: ArrayLike,
-    axis: int = -1,
-    output: DTypeLike | None = None,
-    mode: str | Sequence[str] = "reflect",
-    cval: float = 0.0,
-) -> da.Array:
+prewitt = _derivative3_twin(
+    "prewitt",
     """Blockwise twin of :func:`scipy.ndimage.prewitt`.
 
-    Parameters
-    ----------
-    %(input)s
-    axis : int, optional
-        The axis to differentiate along (default -1); the others are smoothed.
-    %(output)s
-    %(mode_multiple)s
-    %(cval)s
-
-    Returns
-    -------
-    %(returns)s
-
-    Raises
-    ------
-    %(raises)s
-
-    Notes
-    -----
-    Halo: 1 voxel on every axis (derivative along ``axis``, smoothing on the others).
-
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
-    >>> x = np.random.default_rng(0).integers(0, 255, (9, 10, 11)).astype(np.int32)
+    %(derivative3_sections)s
     >>> np.array_equal(ndimage.prewitt(x).compute(), ndi.prewitt(x))
     True
-    """
-    return _derivative3(
-        ndi.prewitt, input, name="prewitt", axis=axis, output=output, mode=mode, cval=cval
-    )
+    """,
+)
 
 
 @_docs
@@ -382,6 +323,8 @@ def laplace(
 ) -> da.Array:
     """Blockwise twin of :func:`scipy.ndimage.laplace` (second differences).
 
+    The sum over the axes of the second differences ``[1, -2, 1]`` along each.
+
     Parameters
     ----------
     %(input)s
@@ -390,55 +333,30 @@ def laplace(
     %(cval)s
     %(axes)s
 
-    Returns
-    -------
-    %(returns)s
+    %(returns_raises)s
 
-    Raises
-    ------
-    %(raises)s
-
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
+    %(example)s
     >>> x = np.random.default_rng(0).random((9, 10, 11))
     >>> np.allclose(ndimage.laplace(x, mode="wrap").compute(), ndi.laplace(x, mode="wrap"))
     True
     """
-    x = as_dask(input)
+    depth_of = reach_on(lambda n_axes: (1,) * n_axes)
     kw = dict(mode=mode, cval=cval, axes=axes)
-    dtype = validated_dtype(ndi.laplace, x, output, kw)
-    axs = normalize_axes(axes, x.ndim)
-    depth, modes = depth_on((1,) * len(axs), axs, x.ndim), modes_on(mode, axs, x.ndim)
-    return run_twin(ndi.laplace, x, depth, modes, dtype=dtype, name="laplace", **kw)
+    return filter_twin(ndi.laplace, input, output=output, depth_of=depth_of, **kw)
 
 
 # ------------------------------------------------------- generic derivative filters
-def _generic_derivative(
-    twin,
-    input,
-    *,
-    argname,
-    derivative,
-    output,
-    mode,
-    cval,
-    extra_arguments,
-    extra_keywords,
-    axes,
-    depth,
-):
-    """generic_gradient_magnitude/generic_laplace: the halo is ``depth`` or measured."""
+def _generic_derivative(twin, input, derivative, *, output, depth, axes, **kw):
+    """generic_gradient_magnitude/generic_laplace: the halo is ``depth`` or measured.
+
+    ``kw`` are scipy's ``mode``, ``cval``, ``extra_arguments`` and ``extra_keywords``.
+    """
     x = as_dask(input)
-    kw = {
-        argname: derivative,
-        "mode": mode,
-        "cval": cval,
-        "extra_arguments": extra_arguments,
-        "extra_keywords": extra_keywords,
-        "axes": axes,
-    }
+    magnitude = twin is ndi.generic_gradient_magnitude
+    argname = "derivative" if magnitude else "derivative2"  # scipy's name of the function
+    mode, cval = kw["mode"], kw["cval"]
+    extra_arguments, extra_keywords = kw["extra_arguments"], kw["extra_keywords"]
+    kw = {argname: derivative, **kw, "axes": axes}
     dtype = validated_dtype(twin, x, output, kw)
     axs = normalize_axes(axes, x.ndim)
     if depth is None:
@@ -458,7 +376,7 @@ def _generic_derivative(
             extra_keywords=extra_keywords,
             depth=reach,
             dtype=dtype,
-            magnitude=argname == "derivative",
+            magnitude=magnitude,
             name=twin.__name__,
         )
         return terms.apply(x)
@@ -481,6 +399,9 @@ def generic_gradient_magnitude(
 ) -> da.Array:
     """Blockwise twin of :func:`scipy.ndimage.generic_gradient_magnitude`.
 
+    The root of the sum over the axes of the squared first derivatives that
+    ``derivative`` computes along each.
+
     Parameters
     ----------
     %(input)s
@@ -489,46 +410,23 @@ def generic_gradient_magnitude(
         **extra_keywords)``: the first derivative along ``axis``, as in scipy (e.g.
         :func:`scipy.ndimage.sobel`). It runs on halo-extended numpy blocks and is
         pickled into the graph.
-    %(output)s
-    %(mode_multiple)s
-    %(cval)s
-    %(extra)s
-    %(axes)s
+    %(generic_sections)s
     depth : int or sequence of int, optional (bigimg only, keyword-only)
         Halo per axis. By default it is measured from the response of the whole
         filter to an impulse, which is exact for linear ``derivative`` functions (such
         as ``scipy.ndimage.sobel``). Pass it for non-linear derivative functions.
 
-    Returns
-    -------
-    %(returns)s
+    %(returns_raises)s
 
-    Raises
-    ------
-    %(raises)s
-
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
+    %(example)s
     >>> x = np.random.default_rng(0).random((8, 9, 10))
     >>> y = ndimage.generic_gradient_magnitude(x, ndi.sobel)
     >>> np.allclose(y.compute(), ndi.generic_gradient_magnitude(x, ndi.sobel))
     True
     """
-    return _generic_derivative(
-        ndi.generic_gradient_magnitude,
-        input,
-        argname="derivative",
-        derivative=derivative,
-        output=output,
-        mode=mode,
-        cval=cval,
-        extra_arguments=extra_arguments,
-        extra_keywords=extra_keywords,
-        axes=axes,
-        depth=depth,
-    )
+    twin = ndi.generic_gradient_magnitude
+    kw = dict(mode=mode, cval=cval, extra_arguments=extra_arguments, extra_keywords=extra_keywords)
+    return _generic_derivative(twin, input, derivative, output=output, depth=depth, axes=axes, **kw)
 
 
 @_docs
@@ -546,6 +444,9 @@ def generic_laplace(
 ) -> da.Array:
     """Blockwise twin of :func:`scipy.ndimage.generic_laplace`.
 
+    The sum over the axes of the second derivatives that ``derivative2`` computes
+    along each.
+
     Parameters
     ----------
     %(input)s
@@ -553,43 +454,22 @@ def generic_laplace(
         ``derivative2(input, axis, output, mode, cval, *extra_arguments,
         **extra_keywords)``: the second derivative along ``axis``, as in scipy. It runs
         on halo-extended numpy blocks and is pickled into the graph.
-    %(output)s
-    %(mode_multiple)s
-    %(cval)s
-    %(extra)s
-    %(axes)s
+    %(generic_sections)s
     depth : int or sequence of int, optional (bigimg only, keyword-only)
         Halo per axis; measured from the impulse response when omitted (exact for
         linear ``derivative2`` functions). Pass it for non-linear ones.
 
-    Returns
-    -------
-    %(returns)s
+    %(returns_raises)s
 
-    Raises
-    ------
-    %(raises)s
-
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
+    %(example)s
     >>> def d2(input, axis, output, mode, cval):
     ...     return ndi.correlate1d(input, [1, -2, 1], axis, output, mode, cval, 0)
     >>> x = np.random.default_rng(0).random((8, 9, 10))
     >>> np.allclose(ndimage.generic_laplace(x, d2).compute(), ndi.generic_laplace(x, d2))
     True
     """
+    twin = ndi.generic_laplace
+    kw = dict(mode=mode, cval=cval, extra_arguments=extra_arguments, extra_keywords=extra_keywords)
     return _generic_derivative(
-        ndi.generic_laplace,
-        input,
-        argname="derivative2",
-        derivative=derivative2,
-        output=output,
-        mode=mode,
-        cval=cval,
-        extra_arguments=extra_arguments,
-        extra_keywords=extra_keywords,
-        axes=axes,
-        depth=depth,
+        twin, input, derivative2, output=output, depth=depth, axes=axes, **kw
     )

@@ -4,7 +4,7 @@ Every public function in this module and its siblings :mod:`bigimg.ndimage._deri
 (gradients and Laplacians), :mod:`bigimg.ndimage._generic` (user-function filters) and
 :mod:`bigimg.ndimage._order_filters` has the name, parameters, order and defaults of its
 ``scipy.ndimage`` twin and gives the twin's result for any chunking. The pattern is
-the same everywhere:
+the same everywhere, and :func:`filter_twin` is its one body:
 
 1. :func:`bigimg._args.validated_dtype` runs the twin on a one-voxel array with all the
    user's arguments: bad arguments raise what scipy raises (``ArgumentError`` where
@@ -12,11 +12,15 @@ the same everywhere:
 2. The kernel's reach per axis (its halo) is derived from the same arguments by the
    halo engine's geometry rules (:mod:`bigimg._halo`).
 3. :func:`bigimg._halo.run_twin` runs the twin on halo-extended blocks.
+
+The 1-D filters along one axis live here too (``minimum_filter1d`` and
+``maximum_filter1d`` beside ``uniform_filter1d``: one signature, one body). Twins that
+share scipy's signature are made by one factory each (``_size1d_twin``, ...).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import dask.array as da
 import numpy as np
@@ -50,6 +54,8 @@ __all__ = [
     "gaussian_filter1d",
     "generate_binary_structure",
     "iterate_structure",
+    "maximum_filter1d",
+    "minimum_filter1d",
     "uniform_filter",
     "uniform_filter1d",
 ]
@@ -57,157 +63,72 @@ __all__ = [
 generate_binary_structure = ndi.generate_binary_structure
 iterate_structure = ndi.iterate_structure
 
-_docs = DocFiller(NDIMAGE)
+#: Depth per axis of the whole array, given the filtered axes and the array's rank.
+DepthOf = Callable[[tuple[int, ...], int], tuple[int, ...]]
 
 
-def filter1d(twin, input, *, name, size, axis, output, mode, cval, origin):
-    """A size-based 1-D filter (uniform here, minimum and maximum in ``_order_filters``)."""
+def filter_twin(twin, input, *, output, depth_of: DepthOf, **kw) -> da.Array:
+    """scipy's ``twin`` on every halo-extended block: the one body of the filters.
+
+    ``twin(probe, output=..., **kw)`` first runs on a one-voxel probe, so bad arguments
+    raise what scipy raises and the output dtype is scipy's; then
+    ``depth_of(axes, ndim)`` gives the halo for the filtered axes (``kw["axis"]``, or
+    ``kw["axes"]``: all when absent or None). The tasks are named after the twin.
+    """
     x = as_dask(input)
-    kw = dict(size=size, axis=axis, mode=mode, cval=cval, origin=origin)
     dtype = validated_dtype(twin, x, output, kw)
-    ax = normalize_axis(axis, x.ndim)
-    reach = footprint_depth((size,), (origin,))
-    depth, modes = depth_on(reach, (ax,), x.ndim), modes_on(mode, (ax,), x.ndim)
-    return run_twin(twin, x, depth, modes, dtype=dtype, name=name, **kw)
+    if "axis" in kw:
+        axs = (normalize_axis(kw["axis"], x.ndim),)
+    else:
+        axs = normalize_axes(kw.get("axes"), x.ndim)
+    depth, modes = depth_of(axs, x.ndim), modes_on(kw["mode"], axs, x.ndim)
+    return run_twin(twin, x, depth, modes, dtype=dtype, name=twin.__name__, **kw)
 
 
-def _nd_linear(twin, input, *, name, weights, output, mode, cval, origin, axes):
-    """correlate/convolve: the weights' shape and origins give the halo."""
-    x = as_dask(input)
-    kw = dict(weights=weights, mode=mode, cval=cval, origin=origin, axes=axes)
-    dtype = validated_dtype(twin, x, output, kw)
-    axs = normalize_axes(axes, x.ndim)
-    origins = normalize_sequence(origin, len(axs), "origin")
-    depth = kernel_depth(
-        np.asarray(weights).shape, origins, axs, x.ndim, convolve=twin is ndi.convolve
-    )
-    return run_twin(twin, x, depth, modes_on(mode, axs, x.ndim), dtype=dtype, name=name, **kw)
+def reach_on(reach: Callable[[int], Sequence[int]]) -> DepthOf:
+    """``depth_of`` for a kernel whose reach along the filtered axes is ``reach(n_axes)``."""
+    return lambda axs, ndim: depth_on(reach(len(axs)), axs, ndim)
 
 
-@_docs
-def correlate1d(
-    input: ArrayLike,
-    weights: ArrayLike,
-    axis: int = -1,
-    output: DTypeLike | None = None,
-    mode: str = "reflect",
-    cval: float = 0.0,
-    origin: int = 0,
-) -> da.Array:
-    """Blockwise twin of :func:`scipy.ndimage.correlate1d`.
+def footprint_on(size, footprint, origin) -> DepthOf:
+    """``depth_of`` for a kernel given by ``size`` or ``footprint``, and origins."""
 
-    Parameters
-    ----------
-    %(input)s
-    weights : array_like
-        1-D sequence of weights.
+    def depth_of(axs, ndim):
+        shape, origins = footprint_geometry(size, footprint, origin, len(axs))
+        return kernel_depth(shape, origins, axs, ndim)
+
+    return depth_of
+
+
+#: The sections of the families of twins, but the summary and the example's own lines:
+#: the 1-D filters (``weights1d_sections``, ``size1d_sections``) differ in their kernel
+#: parameter and halo; correlate and convolve share ``weights_sections``.
+_SECTIONS_1D = """
+    %(parameters)s
+    %(kernel)s
     %(axis)s
     %(output)s
     %(mode_reflect)s
     %(cval)s
     %(origin)s
 
-    Returns
-    -------
-    %(returns)s
-
-    Raises
-    ------
-    %(raises)s
+    %(returns_raises)s
 
     Notes
     -----
-    Halo: ``len(weights) // 2 + |origin|`` voxels along ``axis`` only. One task holds a
-    block plus its halo.
+    %(halo)s
 
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
-    >>> x = np.arange(10.0)
-    >>> y = ndimage.correlate1d(x, [1, 2, 3], origin=1)
-    >>> np.allclose(y.compute(), ndi.correlate1d(x, [1, 2, 3], origin=1))
-    True
-    """
-    x = as_dask(input)
-    kw = dict(weights=weights, axis=axis, mode=mode, cval=cval, origin=origin)
-    dtype = validated_dtype(ndi.correlate1d, x, output, kw)
-    ax = normalize_axis(axis, x.ndim)
-    w = np.asarray(weights)
-    reach = footprint_depth(w.shape, (origin,))
-    depth, modes = depth_on(reach, (ax,), x.ndim), modes_on(mode, (ax,), x.ndim)
-    return run_twin(ndi.correlate1d, x, depth, modes, dtype=dtype, name="correlate1d", **kw)
-
-
-@_docs
-def convolve1d(
-    input: ArrayLike,
-    weights: ArrayLike,
-    axis: int = -1,
-    output: DTypeLike | None = None,
-    mode: str = "reflect",
-    cval: float = 0.0,
-    origin: int = 0,
-) -> da.Array:
-    """Blockwise twin of :func:`scipy.ndimage.convolve1d`.
-
-    Parameters
-    ----------
-    %(input)s
+    %(example)s"""
+_WEIGHTS_1D = """
     weights : array_like
-        1-D sequence of weights.
-    %(axis)s
-    %(output)s
-    %(mode_reflect)s
-    %(cval)s
-    %(origin)s
-
-    Returns
-    -------
-    %(returns)s
-
-    Raises
-    ------
-    %(raises)s
-
-    Notes
-    -----
-    Halo: ``len(weights) // 2 + |origin| (+1 for even lengths)`` voxels along ``axis``.
-
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
-    >>> x = np.arange(10.0)
-    >>> np.allclose(ndimage.convolve1d(x, [1, 0, -1]).compute(), ndi.convolve1d(x, [1, 0, -1]))
-    True
-    """
-    x = as_dask(input)
-    kw = dict(weights=weights, axis=axis, mode=mode, cval=cval, origin=origin)
-    dtype = validated_dtype(ndi.convolve1d, x, output, kw)
-    ax = normalize_axis(axis, x.ndim)
-    s = len(np.asarray(weights))
-    reach = kernel_depth((s,), (origin,), (0,), 1, convolve=True)
-    depth, modes = depth_on(reach, (ax,), x.ndim), modes_on(mode, (ax,), x.ndim)
-    return run_twin(ndi.convolve1d, x, depth, modes, dtype=dtype, name="convolve1d", **kw)
-
-
-@_docs
-def correlate(
-    input: ArrayLike,
-    weights: ArrayLike,
-    output: DTypeLike | None = None,
-    mode: str = "reflect",
-    cval: float = 0.0,
-    origin: int | Sequence[int] = 0,
-    *,
-    axes: int | Sequence[int] | None = None,
-) -> da.Array:
-    """Blockwise twin of :func:`scipy.ndimage.correlate` (multidimensional correlation).
-
-    Parameters
-    ----------
-    %(input)s
+        1-D sequence of weights."""
+_HALO_WEIGHTS_1D = """
+    Halo: ``len(weights) // 2 + |origin|`` voxels along ``axis`` only (one more for an
+    even length in ``convolve1d``). One task holds a block plus its halo."""
+_HALO_SIZE_1D = """
+    Halo: ``size // 2 + |origin|`` voxels along ``axis`` only."""
+_SECTIONS_WEIGHTS = """
+    %(parameters)s
     weights : array_like
         Array of weights, with one dimension per filtered axis.
     %(output)s
@@ -216,153 +137,174 @@ def correlate(
     %(origin_multiple)s
     %(axes)s
 
-    Returns
-    -------
-    %(returns)s
-
-    Raises
-    ------
-    %(raises)s
+    %(returns_raises)s
 
     Notes
     -----
-    Halo per axis: ``weights.shape[i] // 2 + |origin[i]|``. Each task holds one block
-    plus its halo and the weights.
+    Halo per axis: ``weights.shape[i] // 2 + |origin[i]|`` (one more for an even size
+    in ``convolve``). Each task holds one block plus its halo and the weights.
 
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
+    %(example)s"""
+_docs = DocFiller(NDIMAGE)
+_docs = _docs.extend(
+    weights1d_sections=_docs.extend(kernel=_WEIGHTS_1D, halo=_HALO_WEIGHTS_1D).fill(_SECTIONS_1D),
+    size1d_sections=_docs.extend(kernel=NDIMAGE["size1d"], halo=_HALO_SIZE_1D).fill(_SECTIONS_1D),
+    weights_sections=_docs.fill(_SECTIONS_WEIGHTS),
+)
+
+
+def _weights1d_twin(name: str, doc: str):
+    """``correlate1d`` or ``convolve1d``: scipy's signature, ``doc``."""
+    twin, convolve = getattr(ndi, name), name == "convolve1d"
+
+    def weights1d(
+        input: ArrayLike,
+        weights: ArrayLike,
+        axis: int = -1,
+        output: DTypeLike | None = None,
+        mode: str = "reflect",
+        cval: float = 0.0,
+        origin: int = 0,
+    ) -> da.Array:
+        def reach(n_axes):  # the weights are only read once scipy has accepted them
+            if convolve:
+                return kernel_depth((len(np.asarray(weights)),), (origin,), (0,), 1, convolve=True)
+            return footprint_depth(np.asarray(weights).shape, (origin,))
+
+        kw = dict(weights=weights, axis=axis, mode=mode, cval=cval, origin=origin)
+        return filter_twin(twin, input, output=output, depth_of=reach_on(reach), **kw)
+
+    return _docs.named(weights1d, name, doc)
+
+
+correlate1d = _weights1d_twin(
+    "correlate1d",
+    """Blockwise twin of :func:`scipy.ndimage.correlate1d`.
+
+    %(weights1d_sections)s
+    >>> x = np.arange(10.0)
+    >>> y = ndimage.correlate1d(x, [1, 2, 3], origin=1)
+    >>> np.allclose(y.compute(), ndi.correlate1d(x, [1, 2, 3], origin=1))
+    True
+    """,
+)
+
+convolve1d = _weights1d_twin(
+    "convolve1d",
+    """Blockwise twin of :func:`scipy.ndimage.convolve1d`.
+
+    %(weights1d_sections)s
+    >>> x = np.arange(10.0)
+    >>> np.allclose(ndimage.convolve1d(x, [1, 0, -1]).compute(), ndi.convolve1d(x, [1, 0, -1]))
+    True
+    """,
+)
+
+
+def _weights_twin(name: str, doc: str):
+    """``correlate`` or ``convolve``: scipy's signature, ``doc``."""
+    twin = getattr(ndi, name)
+
+    def weights_filter(
+        input: ArrayLike,
+        weights: ArrayLike,
+        output: DTypeLike | None = None,
+        mode: str = "reflect",
+        cval: float = 0.0,
+        origin: int | Sequence[int] = 0,
+        *,
+        axes: int | Sequence[int] | None = None,
+    ) -> da.Array:
+        def depth_of(axs, ndim):  # the weights are only read once scipy has accepted them
+            origins = normalize_sequence(origin, len(axs), "origin")
+            shape = np.asarray(weights).shape
+            return kernel_depth(shape, origins, axs, ndim, convolve=twin is ndi.convolve)
+
+        kw = dict(weights=weights, mode=mode, cval=cval, origin=origin, axes=axes)
+        return filter_twin(twin, input, output=output, depth_of=depth_of, **kw)
+
+    return _docs.named(weights_filter, name, doc)
+
+
+correlate = _weights_twin(
+    "correlate",
+    """Blockwise twin of :func:`scipy.ndimage.correlate` (multidimensional correlation).
+
+    %(weights_sections)s
     >>> x = np.arange(64.0).reshape(4, 4, 4)
     >>> w = np.ones((3, 3, 3)) / 27
     >>> y = ndimage.correlate(x, w, mode="nearest")
     >>> np.allclose(y.compute(), ndi.correlate(x, w, mode="nearest"))
     True
-    """
-    return _nd_linear(
-        ndi.correlate,
-        input,
-        name="correlate",
-        weights=weights,
-        output=output,
-        mode=mode,
-        cval=cval,
-        origin=origin,
-        axes=axes,
-    )
+    """,
+)
 
-
-@_docs
-def convolve(
-    input: ArrayLike,
-    weights: ArrayLike,
-    output: DTypeLike | None = None,
-    mode: str = "reflect",
-    cval: float = 0.0,
-    origin: int | Sequence[int] = 0,
-    *,
-    axes: int | Sequence[int] | None = None,
-) -> da.Array:
+convolve = _weights_twin(
+    "convolve",
     """Blockwise twin of :func:`scipy.ndimage.convolve` (multidimensional convolution).
 
-    Parameters
-    ----------
-    %(input)s
-    weights : array_like
-        Array of weights, with one dimension per filtered axis.
-    %(output)s
-    %(mode_reflect)s
-    %(cval)s
-    %(origin_multiple)s
-    %(axes)s
-
-    Returns
-    -------
-    %(returns)s
-
-    Raises
-    ------
-    %(raises)s
-
-    Notes
-    -----
-    Halo per axis: ``weights.shape[i] // 2 + |origin[i]|`` (+1 for even sizes).
-
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
+    %(weights_sections)s
     >>> x = np.arange(16.0).reshape(4, 4)
     >>> w = np.array([[0, 1], [1, 0]])
     >>> np.allclose(ndimage.convolve(x, w, mode="wrap").compute(), ndi.convolve(x, w, mode="wrap"))
     True
-    """
-    return _nd_linear(
-        ndi.convolve,
-        input,
-        name="convolve",
-        weights=weights,
-        output=output,
-        mode=mode,
-        cval=cval,
-        origin=origin,
-        axes=axes,
-    )
+    """,
+)
 
 
-@_docs
-def uniform_filter1d(
-    input: ArrayLike,
-    size: int,
-    axis: int = -1,
-    output: DTypeLike | None = None,
-    mode: str = "reflect",
-    cval: float = 0.0,
-    origin: int = 0,
-) -> da.Array:
+def _size1d_twin(name: str, doc: str):
+    """A size-based 1-D filter (uniform, minimum, maximum): scipy's signature, ``doc``."""
+    twin = getattr(ndi, name)
+
+    def size1d(
+        input: ArrayLike,
+        size: int,
+        axis: int = -1,
+        output: DTypeLike | None = None,
+        mode: str = "reflect",
+        cval: float = 0.0,
+        origin: int = 0,
+    ) -> da.Array:
+        kw = dict(size=size, axis=axis, mode=mode, cval=cval, origin=origin)
+        depth_of = reach_on(lambda n_axes: footprint_depth((size,), (origin,)))
+        return filter_twin(twin, input, output=output, depth_of=depth_of, **kw)
+
+    return _docs.named(size1d, name, doc)
+
+
+uniform_filter1d = _size1d_twin(
+    "uniform_filter1d",
     """Blockwise twin of :func:`scipy.ndimage.uniform_filter1d` (running mean).
 
-    Parameters
-    ----------
-    %(input)s
-    %(size1d)s
-    %(axis)s
-    %(output)s
-    %(mode_reflect)s
-    %(cval)s
-    %(origin)s
-
-    Returns
-    -------
-    %(returns)s
-
-    Raises
-    ------
-    %(raises)s
-
-    Notes
-    -----
-    Halo: ``size // 2 + |origin|`` voxels along ``axis`` only.
-
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
+    %(size1d_sections)s
     >>> x = np.arange(10.0) ** 2
     >>> np.allclose(ndimage.uniform_filter1d(x, 4).compute(), ndi.uniform_filter1d(x, 4))
     True
-    """
-    return filter1d(
-        ndi.uniform_filter1d,
-        input,
-        name="uniform_filter1d",
-        size=size,
-        axis=axis,
-        output=output,
-        mode=mode,
-        cval=cval,
-        origin=origin,
-    )
+    """,
+)
+
+minimum_filter1d = _size1d_twin(
+    "minimum_filter1d",
+    """Blockwise twin of :func:`scipy.ndimage.minimum_filter1d` (running minimum).
+
+    %(size1d_sections)s
+    >>> x = np.array([2, 8, 0, 4, 1, 9, 9, 0])
+    >>> np.array_equal(ndimage.minimum_filter1d(x, 3).compute(), ndi.minimum_filter1d(x, 3))
+    True
+    """,
+)
+
+maximum_filter1d = _size1d_twin(
+    "maximum_filter1d",
+    """Blockwise twin of :func:`scipy.ndimage.maximum_filter1d` (running maximum).
+
+    %(size1d_sections)s
+    >>> x = np.array([2, 8, 0, 4, 1, 9, 9, 0])
+    >>> y = ndimage.maximum_filter1d(x, 3, mode="nearest")
+    >>> np.array_equal(y.compute(), ndi.maximum_filter1d(x, 3, mode="nearest"))
+    True
+    """,
+)
 
 
 @_docs
@@ -389,35 +331,22 @@ def uniform_filter(
     %(origin_multiple)s
     %(axes)s
 
-    Returns
-    -------
-    %(returns)s
-
-    Raises
-    ------
-    %(raises)s
+    %(returns_raises)s
 
     Notes
     -----
     Halo per axis: ``size // 2 + |origin|``. ``mode`` may be a sequence, one per axis.
 
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
+    %(example)s
     >>> x = np.random.default_rng(0).random((6, 7, 8))
     >>> y = ndimage.uniform_filter(x, size=(3, 1, 5), mode=["wrap", "reflect", "nearest"])
     >>> np.allclose(y.compute(), ndi.uniform_filter(x, size=(3, 1, 5),
     ...                                             mode=["wrap", "reflect", "nearest"]))
     True
     """
-    x = as_dask(input)
     kw = dict(size=size, mode=mode, cval=cval, origin=origin, axes=axes)
-    dtype = validated_dtype(ndi.uniform_filter, x, output, kw)
-    axs = normalize_axes(axes, x.ndim)
-    shape, origins = footprint_geometry(size, None, origin, len(axs))
-    depth, modes = kernel_depth(shape, origins, axs, x.ndim), modes_on(mode, axs, x.ndim)
-    return run_twin(ndi.uniform_filter, x, depth, modes, dtype=dtype, name="uniform_filter", **kw)
+    depth_of = footprint_on(size, None, origin)
+    return filter_twin(ndi.uniform_filter, input, output=output, depth_of=depth_of, **kw)
 
 
 @_docs
@@ -451,38 +380,23 @@ def gaussian_filter1d(
         Keyword-only. Radius of the kernel; overrides ``truncate`` (default None), as
         in scipy.
 
-    Returns
-    -------
-    %(returns)s
-
-    Raises
-    ------
-    %(raises)s
+    %(returns_raises)s
 
     Notes
     -----
     Halo: ``int(truncate * sigma + 0.5)`` (or ``radius``) voxels along ``axis``.
 
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
+    %(example)s
     >>> x = np.random.default_rng(0).random(50)
     >>> y = ndimage.gaussian_filter1d(x, 3, order=1)
     >>> np.allclose(y.compute(), ndi.gaussian_filter1d(x, 3, order=1))
     True
     """
-    x = as_dask(input)
     kw = dict(
         sigma=sigma, axis=axis, order=order, mode=mode, cval=cval, truncate=truncate, radius=radius
     )
-    dtype = validated_dtype(ndi.gaussian_filter1d, x, output, kw)
-    ax = normalize_axis(axis, x.ndim)
-    reach = gaussian_reach(sigma, truncate, radius, 1)
-    depth, modes = depth_on(reach, (ax,), x.ndim), modes_on(mode, (ax,), x.ndim)
-    return run_twin(
-        ndi.gaussian_filter1d, x, depth, modes, dtype=dtype, name="gaussian_filter1d", **kw
-    )
+    depth_of = reach_on(lambda n_axes: gaussian_reach(sigma, truncate, radius, n_axes))
+    return filter_twin(ndi.gaussian_filter1d, input, output=output, depth_of=depth_of, **kw)
 
 
 @_docs
@@ -516,13 +430,7 @@ def gaussian_filter(
     %(radius)s
     %(axes)s
 
-    Returns
-    -------
-    %(returns)s
-
-    Raises
-    ------
-    %(raises)s
+    %(returns_raises)s
 
     Notes
     -----
@@ -530,10 +438,7 @@ def gaussian_filter(
     one block plus its halo (and scipy's float64 line buffers). With 128³ float32 chunks
     and sigma 2 that is about 12 MB.
 
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
+    %(example)s
     >>> import dask.array as da
     >>> x = np.random.default_rng(0).random((20, 20, 20)).astype(np.float32)
     >>> y = ndimage.gaussian_filter(da.from_array(x, chunks=7), sigma=2)
@@ -542,12 +447,8 @@ def gaussian_filter(
     >>> np.allclose(y.compute(), ndi.gaussian_filter(x, sigma=2))
     True
     """
-    x = as_dask(input)
     kw = dict(
         sigma=sigma, order=order, mode=mode, cval=cval, truncate=truncate, radius=radius, axes=axes
     )
-    dtype = validated_dtype(ndi.gaussian_filter, x, output, kw)
-    axs = normalize_axes(axes, x.ndim)
-    reach = gaussian_reach(sigma, truncate, radius, len(axs))
-    depth, modes = depth_on(reach, axs, x.ndim), modes_on(mode, axs, x.ndim)
-    return run_twin(ndi.gaussian_filter, x, depth, modes, dtype=dtype, name="gaussian_filter", **kw)
+    depth_of = reach_on(lambda n_axes: gaussian_reach(sigma, truncate, radius, n_axes))
+    return filter_twin(ndi.gaussian_filter, input, output=output, depth_of=depth_of, **kw)

@@ -182,6 +182,32 @@ _docs = DocFiller(
         length ``n``). A task holds one block and a few per-axis tables. Any chunking of
         the FFT output works (``dask.array.fft`` needs the transformed axes in one chunk,
         this filter does not).""",
+    fourier_example="""
+        Examples
+        --------
+        >>> import numpy as np, scipy.ndimage as ndi, dask.array as da
+        >>> from bigimg import ndimage""",
+)
+#: The sections after the filter's own parameter, for fourier_gaussian and fourier_uniform.
+_docs = _docs.extend(
+    fourier_sections=_docs.fill(
+        """
+    %(n)s
+    %(real_axis)s
+    %(fourier_output)s
+
+    Returns
+    -------
+    %(returns)s
+
+    Raises
+    ------
+    %(fourier_raises)s
+
+    Notes
+    -----
+    %(fourier_notes)s"""
+    )
 )
 
 
@@ -200,26 +226,9 @@ def fourier_gaussian(
     %(transform)s
     sigma : float or sequence of float
         Standard deviation of the Gaussian, per axis.
-    %(n)s
-    %(real_axis)s
-    %(fourier_output)s
+    %(fourier_sections)s
 
-    Returns
-    -------
-    %(returns)s
-
-    Raises
-    ------
-    %(fourier_raises)s
-
-    Notes
-    -----
-    %(fourier_notes)s
-
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi, dask.array as da
-    >>> from bigimg import ndimage
+    %(fourier_example)s
     >>> f = np.fft.fftn(np.random.default_rng(0).random((6, 7, 8)))
     >>> y = ndimage.fourier_gaussian(da.from_array(f, chunks=(2, 3, 5)), sigma=1.5)
     >>> np.array_equal(y.compute(), ndi.fourier_gaussian(f, sigma=1.5))
@@ -243,26 +252,9 @@ def fourier_uniform(
     %(transform)s
     size : float or sequence of float
         Box size per axis.
-    %(n)s
-    %(real_axis)s
-    %(fourier_output)s
+    %(fourier_sections)s
 
-    Returns
-    -------
-    %(returns)s
-
-    Raises
-    ------
-    %(fourier_raises)s
-
-    Notes
-    -----
-    %(fourier_notes)s
-
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi, dask.array as da
-    >>> from bigimg import ndimage
+    %(fourier_example)s
     >>> f = np.fft.rfftn(np.random.default_rng(0).random((6, 7, 8)))
     >>> y = ndimage.fourier_uniform(da.from_array(f, chunks=3), size=3, n=8, axis=-1)
     >>> np.array_equal(y.compute(), ndi.fourier_uniform(f, size=3, n=8, axis=-1))
@@ -308,10 +300,7 @@ def fourier_ellipsoid(
     they agree with scipy's C math library to the last bit on common platforms (the
     tests allow 1e-14 relative).
 
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi, dask.array as da
-    >>> from bigimg import ndimage
+    %(fourier_example)s
     >>> f = np.fft.fftn(np.random.default_rng(0).random((6, 7, 8)))
     >>> y = ndimage.fourier_ellipsoid(da.from_array(f, chunks=4), size=(2, 3, 2.5))
     >>> np.allclose(y.compute(), ndi.fourier_ellipsoid(f, size=(2, 3, 2.5)), rtol=1e-14)
@@ -354,10 +343,7 @@ def fourier_shift(
     -----
     %(fourier_notes)s
 
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi, dask.array as da
-    >>> from bigimg import ndimage
+    %(fourier_example)s
     >>> f = np.fft.fftn(np.random.default_rng(0).random((6, 7, 8)))
     >>> y = ndimage.fourier_shift(da.from_array(f, chunks=(3, 7, 4)), shift=(1.5, -2, 0.25))
     >>> np.allclose(y.compute(), ndi.fourier_shift(f, shift=(1.5, -2, 0.25)), rtol=1e-14)

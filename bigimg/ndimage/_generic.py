@@ -18,23 +18,10 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 from scipy import ndimage as ndi
 
-from bigimg._args import (
-    as_dask,
-    normalize_axes,
-    normalize_axis,
-    normalize_sequence,
-    resolve_output,
-    validated_dtype,
-)
+from bigimg._args import as_dask, normalize_axes, normalize_sequence, resolve_output
 from bigimg._docs import NDIMAGE, DocFiller
-from bigimg._halo import (
-    depth_on,
-    footprint_depth,
-    footprint_geometry,
-    kernel_depth,
-    modes_on,
-    run_twin,
-)
+from bigimg._halo import footprint_depth, kernel_depth, modes_on, run_twin
+from bigimg.ndimage._filters import filter_twin, footprint_on, reach_on
 
 __all__ = ["generic_filter", "generic_filter1d", "vectorized_filter"]
 
@@ -75,22 +62,13 @@ def generic_filter1d(
     %(origin)s
     %(extra)s
 
-    Returns
-    -------
-    %(returns)s
-
-    Raises
-    ------
-    %(raises)s
+    %(returns_raises)s
 
     Notes
     -----
     Halo: ``filter_size // 2 + |origin|`` voxels along ``axis`` only.
 
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
+    %(example)s
     >>> def running_sum(iline, oline):
     ...     oline[...] = iline[:-2] + iline[1:-1] + iline[2:]
     >>> x = np.arange(20.0).reshape(4, 5)
@@ -98,24 +76,11 @@ def generic_filter1d(
     >>> np.allclose(y.compute(), ndi.generic_filter1d(x, running_sum, 3))
     True
     """
-    x = as_dask(input)
-    kw = dict(
-        function=function,
-        filter_size=filter_size,
-        axis=axis,
-        mode=mode,
-        cval=cval,
-        origin=origin,
-        extra_arguments=extra_arguments,
-        extra_keywords=extra_keywords,
-    )
-    dtype = validated_dtype(ndi.generic_filter1d, x, output, kw)
-    ax = normalize_axis(axis, x.ndim)
-    reach = footprint_depth((filter_size,), (origin,))
-    depth, modes = depth_on(reach, (ax,), x.ndim), modes_on(mode, (ax,), x.ndim)
-    return run_twin(
-        ndi.generic_filter1d, x, depth, modes, dtype=dtype, name="generic_filter1d", **kw
-    )
+    kw = dict(function=function, filter_size=filter_size, axis=axis, mode=mode, cval=cval)
+    extra = dict(extra_arguments=extra_arguments, extra_keywords=extra_keywords)
+    depth_of = reach_on(lambda n_axes: footprint_depth((filter_size,), (origin,)))
+    twin = ndi.generic_filter1d
+    return filter_twin(twin, input, output=output, depth_of=depth_of, origin=origin, **kw, **extra)
 
 
 @_docs
@@ -152,44 +117,22 @@ def generic_filter(
     %(extra)s
     %(axes)s
 
-    Returns
-    -------
-    %(returns)s
-
-    Raises
-    ------
-    %(raises)s
+    %(returns_raises)s
 
     Notes
     -----
     Halo per axis: ``footprint.shape[i] // 2 + |origin[i]|`` (or from ``size``).
 
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
+    %(example)s
     >>> x = np.random.default_rng(0).random((6, 7))
     >>> y = ndimage.generic_filter(x, np.ptp, size=3, mode="mirror")
     >>> np.allclose(y.compute(), ndi.generic_filter(x, np.ptp, size=3, mode="mirror"))
     True
     """
-    x = as_dask(input)
-    kw = dict(
-        function=function,
-        size=size,
-        footprint=footprint,
-        mode=mode,
-        cval=cval,
-        origin=origin,
-        extra_arguments=extra_arguments,
-        extra_keywords=extra_keywords,
-        axes=axes,
-    )
-    dtype = validated_dtype(ndi.generic_filter, x, output, kw)
-    axs = normalize_axes(axes, x.ndim)
-    shape, origins = footprint_geometry(size, footprint, origin, len(axs))
-    depth, modes = kernel_depth(shape, origins, axs, x.ndim), modes_on(mode, axs, x.ndim)
-    return run_twin(ndi.generic_filter, x, depth, modes, dtype=dtype, name="generic_filter", **kw)
+    kw = dict(function=function, size=size, footprint=footprint, mode=mode, cval=cval, axes=axes)
+    extra = dict(extra_arguments=extra_arguments, extra_keywords=extra_keywords)
+    depth_of, twin = footprint_on(size, footprint, origin), ndi.generic_filter
+    return filter_twin(twin, input, output=output, depth_of=depth_of, origin=origin, **kw, **extra)
 
 
 def _vectorized_block(block, *, output, **kwargs):
@@ -256,10 +199,7 @@ def vectorized_filter(
     Halo per axis: ``window.shape[i] // 2 + |origin[i]|``. ``batch_memory`` bounds the
     windows' memory inside each task, as in scipy.
 
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
+    %(example)s
     >>> x = np.random.default_rng(0).random((7, 8, 9))
     >>> y = ndimage.vectorized_filter(x, np.std, size=3)
     >>> np.allclose(y.compute(), ndi.vectorized_filter(x, np.std, size=3))
@@ -278,16 +218,8 @@ def vectorized_filter(
     if mode == "valid":
         for ax, w in zip(axs, window):
             probe_shape[ax] = w
-    kw = dict(
-        function=function,
-        size=size,
-        footprint=footprint,
-        mode=mode,
-        cval=cval,
-        origin=origin,
-        axes=axes,
-        batch_memory=batch_memory,
-    )
+    shape_kw = dict(size=size, footprint=footprint, origin=origin, axes=axes)
+    kw = dict(function=function, mode=mode, cval=cval, batch_memory=batch_memory, **shape_kw)
     probe = np.zeros(probe_shape, x.dtype)
     # scipy's vectorized_filter takes only an array as `output`; bigimg takes a dtype
     dtype = resolve_output(

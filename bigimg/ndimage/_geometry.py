@@ -53,10 +53,6 @@ __all__ = [
 #: The transforms' shared texts, on top of :data:`bigimg._docs.NDIMAGE`.
 _docs = DocFiller(
     NDIMAGE,
-    geometry_returns="""
-        dask array
-            Lazy, of the output shape, in ``output_chunks``; nothing is computed until
-            asked (except as said in the Notes).""",
     geometry_notes="""
         Accuracy: wherever the interpolant jumps (``order=0``; ``constant`` and ``wrap`` at
         the faces) scipy's coordinates are reproduced bit for bit, so nearest-neighbour
@@ -72,6 +68,24 @@ _docs = DocFiller(
         chunks that cross a face read the whole axis) and at most 2**20 float64
         coordinates (8 MiB) at a time. Zoom and shift read the region slab by slab instead
         (partial sums of at most 2**19 float64 values, 4 MiB, per slab).""",
+)
+_docs = _docs.extend(
+    # Returns, Raises and the Notes header of every transform
+    geometry_returns=_docs.fill(
+        """
+    Returns
+    -------
+    dask array
+        Lazy, of the output shape, in ``output_chunks``; nothing is computed until
+        asked (except as said in the Notes).
+
+    Raises
+    ------
+    %(raises)s
+
+    Notes
+    -----"""
+    )
 )
 
 
@@ -111,24 +125,12 @@ def affine_transform(
     %(prefilter)s
     %(output_chunks)s
 
-    Returns
-    -------
     %(geometry_returns)s
-
-    Raises
-    ------
-    %(raises)s
-
-    Notes
-    -----
     Each output chunk's input region is the bounding box of its corners' images.
 
     %(geometry_notes)s
 
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
+    %(example)s
     >>> x = np.random.default_rng(0).random((20, 24))
     >>> m = [[0.9, 0.2], [-0.1, 1.1]]
     >>> y = ndimage.affine_transform(x, m, offset=(1.5, -2), output_chunks=(8, 8))
@@ -156,18 +158,8 @@ def affine_transform(
             tmap = separable(shape, m, "shift-zoom", off / m)
     else:
         tmap = AffineMap(m, off)
-    return interpolate(
-        x,
-        tmap,
-        shape,
-        output_chunks=output_chunks,
-        dtype=dtype,
-        order=order,
-        mode=mode,
-        cval=cval,
-        prefilter=prefilter,
-        name="affine_transform",
-    )
+    opts = dict(order=order, mode=mode, cval=cval, prefilter=prefilter, output_chunks=output_chunks)
+    return interpolate(x, tmap, shape, dtype=dtype, name="affine_transform", **opts)
 
 
 @_docs
@@ -196,24 +188,12 @@ def shift(
     %(prefilter)s
     %(output_chunks)s
 
-    Returns
-    -------
     %(geometry_returns)s
-
-    Raises
-    ------
-    %(raises)s
-
-    Notes
-    -----
     Coordinates are scipy's (``o + (-shift)``), computed per axis.
 
     %(geometry_notes)s
 
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
+    %(example)s
     >>> x = np.arange(30.0).reshape(5, 6)
     >>> y = ndimage.shift(x, (1.5, -0.25), order=1, mode="nearest")
     >>> np.array_equal(y.compute(), ndi.shift(x, (1.5, -0.25), order=1, mode="nearest"))
@@ -225,18 +205,8 @@ def shift(
     )
     neg = np.asarray([-ii for ii in sequence(shift, x.ndim)], dtype=np.float64)
     tmap = separable(x.shape, np.ones(x.ndim), "shift", neg)
-    return interpolate(
-        x,
-        tmap,
-        x.shape,
-        output_chunks=output_chunks,
-        dtype=dtype,
-        order=order,
-        mode=mode,
-        cval=cval,
-        prefilter=prefilter,
-        name="shift",
-    )
+    opts = dict(order=order, mode=mode, cval=cval, prefilter=prefilter, output_chunks=output_chunks)
+    return interpolate(x, tmap, x.shape, dtype=dtype, name="shift", **opts)
 
 
 @_docs
@@ -268,26 +238,14 @@ def zoom(
         Keyword-only, as scipy: zoom the pixel grid (edges), not the sample centres.
     %(output_chunks)s
 
-    Returns
-    -------
     %(geometry_returns)s
-
-    Raises
-    ------
-    %(raises)s
-
-    Notes
-    -----
     scipy's factors are recomputed from the shapes, ``(in - 1) / (out - 1)`` (or
     ``in / out`` with ``grid_mode``), and its coordinates reproduced bit for bit.
 
     %(geometry_notes)s
 
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
+    %(example)s
     >>> import dask.array as da
-    >>> from bigimg import ndimage
     >>> x = np.random.default_rng(0).random((12, 14))
     >>> y = ndimage.zoom(da.from_array(x, chunks=5), 2.0, order=1)
     >>> y.shape, y.chunks[0]
@@ -310,18 +268,8 @@ def zoom(
         div, num = div - 1, num - 1
     factors = np.divide(num, div, out=np.ones_like(x.shape, dtype=np.float64), where=div != 0)
     tmap = separable(shape, factors, "grid-zoom" if grid_mode else "zoom")
-    return interpolate(
-        x,
-        tmap,
-        shape,
-        output_chunks=output_chunks,
-        dtype=dtype,
-        order=order,
-        mode=mode,
-        cval=cval,
-        prefilter=prefilter,
-        name="zoom",
-    )
+    opts = dict(order=order, mode=mode, cval=cval, prefilter=prefilter, output_chunks=output_chunks)
+    return interpolate(x, tmap, shape, dtype=dtype, name="zoom", **opts)
 
 
 @_docs
@@ -358,26 +306,14 @@ def rotate(
         The prefilter runs in the rotation plane only, as scipy does plane by plane.
     %(output_chunks)s
 
-    Returns
-    -------
     %(geometry_returns)s
-
-    Raises
-    ------
-    %(raises)s
-
-    Notes
-    -----
     scipy's matrix (``cosdg``/``sindg``), centre and reshaped shape are reproduced. scipy
     rotates one plane at a time; here every plane of a chunk shares scipy's 2-D taps,
     found once per chunk and summed over all planes together.
 
     %(geometry_notes)s
 
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
+    %(example)s
     >>> x = np.random.default_rng(0).random((3, 16, 20))
     >>> y = ndimage.rotate(x, 30, axes=(1, 2), output_chunks=(1, 10, 10))
     >>> y.shape == ndi.rotate(x, 30, axes=(1, 2)).shape
@@ -407,19 +343,9 @@ def rotate(
     out_shape = img_shape.copy()
     out_shape[ax] = out_plane
     out_shape = tuple(int(n) for n in out_shape)
-    return interpolate(
-        x,
-        AffineMap(rot, offset),
-        out_shape,
-        output_chunks=output_chunks,
-        dtype=dtype,
-        order=order,
-        mode=mode,
-        cval=cval,
-        prefilter=prefilter,
-        name="rotate",
-        axes=tuple(ax),
-    )
+    opts = dict(order=order, mode=mode, cval=cval, prefilter=prefilter, output_chunks=output_chunks)
+    tmap = AffineMap(rot, offset)
+    return interpolate(x, tmap, out_shape, dtype=dtype, name="rotate", axes=tuple(ax), **opts)
 
 
 @_docs
@@ -450,26 +376,14 @@ def map_coordinates(
         Keyword-only. Chunks of the result. Default: the chunks of a dask
         ``coordinates`` (axes 1...), else the input's chunk sizes.
 
-    Returns
-    -------
     %(geometry_returns)s
-
-    Raises
-    ------
-    %(raises)s
-
-    Notes
-    -----
     **Computes at call time** the minimum and maximum coordinate of every output chunk
     (one pass over ``coordinates``, a tiny result): the input region each chunk reads
     must be known to build the graph. Coordinates are used exactly as given.
 
     %(geometry_notes)s
 
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
+    %(example)s
     >>> x = np.arange(12.0).reshape(4, 3)
     >>> c = [[0.5, 2.0, 3.5], [0.5, 1.0, -1.0]]
     >>> y = ndimage.map_coordinates(x, c, order=1)
@@ -496,18 +410,8 @@ def map_coordinates(
         output_chunks = coords.chunks[1:]
     chunks = output_chunks_for(output_chunks, x, shape, dtype)
     tmap = coordinate_map(coords, chunks)
-    return interpolate(
-        x,
-        tmap,
-        shape,
-        output_chunks=chunks,
-        dtype=dtype,
-        order=order,
-        mode=mode,
-        cval=cval,
-        prefilter=prefilter,
-        name="map_coordinates",
-    )
+    opts = dict(order=order, mode=mode, cval=cval, prefilter=prefilter, output_chunks=chunks)
+    return interpolate(x, tmap, shape, dtype=dtype, name="map_coordinates", **opts)
 
 
 @_docs
@@ -544,16 +448,7 @@ def geometric_transform(
     %(extra)s
     %(output_chunks)s
 
-    Returns
-    -------
     %(geometry_returns)s
-
-    Raises
-    ------
-    %(raises)s
-
-    Notes
-    -----
     **Calls ``mapping`` on every output voxel at call time**, to find each output
     chunk's input region exactly (an arbitrary mapping has no cheaper safe bound), and
     again in the tasks, as scipy does; this is as slow as scipy's own per-voxel Python
@@ -561,10 +456,7 @@ def geometric_transform(
 
     %(geometry_notes)s
 
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
+    %(example)s
     >>> x = np.arange(20.0).reshape(4, 5)
     >>> def f(o):
     ...     return (o[0] * 0.5, o[1] - 0.5)
@@ -584,15 +476,5 @@ def geometric_transform(
     )
     shape = tuple(int(s) for s in shape)
     tmap = MappingMap(mapping, tuple(extra_arguments), kw, x.ndim)
-    return interpolate(
-        x,
-        tmap,
-        shape,
-        output_chunks=output_chunks,
-        dtype=dtype,
-        order=order,
-        mode=mode,
-        cval=cval,
-        prefilter=prefilter,
-        name="geometric_transform",
-    )
+    opts = dict(order=order, mode=mode, cval=cval, prefilter=prefilter, output_chunks=output_chunks)
+    return interpolate(x, tmap, shape, dtype=dtype, name="geometric_transform", **opts)

@@ -29,7 +29,20 @@ from bigimg._morphology import fill_holes, propagate
 
 __all__ = ["binary_fill_holes", "binary_propagation"]
 
-_docs = DocFiller(NDIMAGE)
+#: Returns and the start of Raises, the same for both operations.
+_docs = DocFiller(
+    NDIMAGE,
+    bool_returns="""
+        Returns
+        -------
+        dask.array.Array of bool
+            Lazy, with ``input``'s chunks.
+
+        Raises
+        ------
+        TypeError
+            Complex input or an array as ``output``.""",
+)
 
 
 def _validate(func, x: da.Array, output: Any, **kwargs) -> None:
@@ -89,15 +102,7 @@ def binary_fill_holes(
     %(origin_multiple)s
     %(axes)s
 
-    Returns
-    -------
-    dask.array.Array of bool
-        Lazy, with ``input``'s chunks.
-
-    Raises
-    ------
-    TypeError
-        Complex input or an array as ``output``.
+    %(bool_returns)s
     ArgumentError
         Invalid ``structure``, ``origin`` or ``axes`` (scipy's ``RuntimeError``).
     NotImplementedError
@@ -111,10 +116,7 @@ def binary_fill_holes(
     ``input`` once more. One task holds one block, its mask, its run tables and its
     output; the client holds an int64 table of all block-local background labels.
 
-    Examples
-    --------
-    >>> import numpy as np, dask.array as da
-    >>> from scipy import ndimage as ndi
+    %(dask_example)s
     >>> from bigimg.ndimage import binary_fill_holes
     >>> a = np.zeros((5, 6), dtype=bool)
     >>> a[1:4, 1:5] = True
@@ -169,15 +171,7 @@ def binary_propagation(
     %(origin_multiple)s
     %(axes)s
 
-    Returns
-    -------
-    dask.array.Array of bool
-        Lazy, with ``input``'s chunks.
-
-    Raises
-    ------
-    TypeError
-        Complex input or an array as ``output``.
+    %(bool_returns)s
     ArgumentError
         Invalid ``structure``, ``origin`` or ``axes``, or ``mask`` of another shape
         (scipy's ``RuntimeError``).
@@ -194,10 +188,7 @@ def binary_propagation(
     tables and its output; the client holds an int64 table of all block-local mask
     labels.
 
-    Examples
-    --------
-    >>> import numpy as np, dask.array as da
-    >>> from scipy import ndimage as ndi
+    %(dask_example)s
     >>> from bigimg.ndimage import binary_propagation
     >>> mask = np.array([[1, 1, 0, 1, 1, 1],
     ...                  [0, 1, 0, 0, 0, 1],

@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import dask.array as da
@@ -114,11 +114,10 @@ def _fast_geometry(
     return ("offsets", offsets), tuple(modes)
 
 
-@dataclass(frozen=True, eq=False, kw_only=True)
+@dataclass(frozen=True, eq=False)
 class _GreyCall:
-    """One call of a grey operation: scipy's arguments, by name."""
+    """One call of a grey operation: scipy's arguments, in scipy's order, and its name."""
 
-    name: str  # the scipy twin, a key of _OPS
     size: Any
     footprint: Any
     structure: Any
@@ -127,6 +126,7 @@ class _GreyCall:
     cval: Any
     origin: Any
     axes: Any
+    name: str = field(kw_only=True)  # the scipy twin, a key of _OPS
 
 
 def _grey(input, call: _GreyCall) -> da.Array:
@@ -142,15 +142,9 @@ def _grey(input, call: _GreyCall) -> da.Array:
             stacklevel=3,
         )
         size = None
-    kw = dict(
-        size=size,
-        footprint=footprint,
-        structure=structure,
-        mode=mode,
-        cval=cval,
-        origin=call.origin,
-        axes=call.axes,
-    )
+    # scipy's keyword arguments: the call's but name and output, ``size`` as used
+    kw = {f.name: getattr(call, f.name) for f in fields(call) if f.name not in ("name", "output")}
+    kw["size"] = size
     dtype = output_dtype(twin, x, call.output, kw)
     axs = normalize_axes(call.axes, x.ndim)
     if footprint is not None:
@@ -162,45 +156,28 @@ def _grey(input, call: _GreyCall) -> da.Array:
     origins = tuple(int(o) for o in normalize_sequence(call.origin, len(axs), "origin"))
     separable = structure is None and (footprint is None or np.asarray(footprint, bool).all())
     depth = grey_depth(shape, origins, axs, x.ndim, separable=separable)
-    fast = _fast_geometry(
-        x_dtype=x.dtype,
-        dtype=dtype,
-        size=size,
-        footprint=footprint,
-        structure=structure,
-        mode=mode,
-        cval=cval,
-        origins=origins,
-        shape=shape,
-        axes=axs,
-        ndim=x.ndim,
-    )
+    geometry = dict(origins=origins, shape=shape, axes=axs, ndim=x.ndim)
+    fast = _fast_geometry(x.dtype, dtype, size, footprint, structure, mode, cval, **geometry)
     if fast is not None:  # cval only matters (and is only cast) where a mode is constant
         fast = (fast[0], fast[1], cval if any(m in _CONSTANT for m in fast[1]) else 0)
     modes = modes_on(mode, axs, x.ndim)
     stages = tuple(s for s in (first, second) if s)
     if len(stages) == 2 and 2 * max(depth, default=0) > _MAX_PASS_HALO:
         # two steps: scipy computes the first stage into the input's dtype
-        one = functools.partial(
-            grey_block,
-            stages=(first,),
-            finish=None,
-            fast=fast,
-            twin=getattr(ndi, f"grey_{first}"),
-            dtype=x.dtype,
-            **kw,
-        )
-        tmp = apply_blockwise(one, x, depth, modes, dtype=x.dtype, name=f"{name}-1")
-        two = functools.partial(
-            grey_block,
-            stages=(second,),
-            finish=None,
-            fast=fast,
-            twin=getattr(ndi, f"grey_{second}"),
-            dtype=dtype,
-            **kw,
-        )
-        tmp = apply_blockwise(two, tmp, depth, modes, dtype=dtype, name=f"{name}-2")
+        tmp = x
+        for step, (stage, stage_dtype) in enumerate(((first, x.dtype), (second, dtype)), 1):
+            kernel = functools.partial(
+                grey_block,
+                stages=(stage,),
+                finish=None,
+                fast=fast,
+                twin=getattr(ndi, f"grey_{stage}"),
+                dtype=stage_dtype,
+                **kw,
+            )
+            tmp = apply_blockwise(
+                kernel, tmp, depth, modes, dtype=stage_dtype, name=f"{name}-{step}"
+            )
         if finish is None:
             return tmp
         return da.map_blocks(tophat_finish, x, tmp, finish=finish, dtype=dtype)
@@ -213,12 +190,11 @@ def _grey(input, call: _GreyCall) -> da.Array:
     )
 
 
-#: Parameters, Returns, Raises and Notes, the same for every grey operation but for the
-#: halo: ``%(grey_sections)s`` (one reach) or ``%(grey_sections_twice)s`` (two stages).
+#: Parameters, Returns, Raises, Notes and the start of Examples, the same for every
+#: grey operation but for the halo: ``%(grey_sections)s`` (one reach) or
+#: ``%(grey_sections_twice)s`` (two stages); each docstring ends with its own example.
 _SECTIONS = """
-    Parameters
-    ----------
-    %(input)s
+    %(parameters)s
     %(size_foot)s
     structure : array_like, optional
         Non-flat structuring element: added (dilation) or subtracted (erosion).
@@ -245,6 +221,9 @@ _SECTIONS = """
     -----
     Halo per axis: %(halo)s.
     One task holds one block plus its halo and a few block-sized temporaries.
+
+    %(example)s
+    >>> x = np.random.default_rng(0).integers(0, 200, (8, 9, 10)).astype(np.uint8)
 """
 _REACH = "``size // 2 + |origin|``"
 _docs = DocFiller(
@@ -256,329 +235,126 @@ _docs = DocFiller(
 )
 
 
-@_docs
-def grey_erosion(
-    input: ArrayLike,
-    size: int | Sequence[int] | None = None,
-    footprint: ArrayLike | None = None,
-    structure: ArrayLike | None = None,
-    output: DTypeLike | None = None,
-    mode: str | Sequence[str] = "reflect",
-    cval: float = 0.0,
-    origin: int | Sequence[int] = 0,
-    *,
-    axes: int | Sequence[int] | None = None,
-) -> da.Array:
+def _grey_twin(name: str, doc: str):
+    """The public grey operation ``name`` (a key of ``_OPS``): scipy's signature, ``doc``."""
+
+    def twin(
+        input: ArrayLike,
+        size: int | Sequence[int] | None = None,
+        footprint: ArrayLike | None = None,
+        structure: ArrayLike | None = None,
+        output: DTypeLike | None = None,
+        mode: str | Sequence[str] = "reflect",
+        cval: float = 0.0,
+        origin: int | Sequence[int] = 0,
+        *,
+        axes: int | Sequence[int] | None = None,
+    ) -> da.Array:
+        call = _GreyCall(size, footprint, structure, output, mode, cval, origin, axes, name=name)
+        return _grey(input, call)
+
+    return _docs.named(twin, name, doc)
+
+
+grey_erosion = _grey_twin(
+    "grey_erosion",
     """Blockwise twin of :func:`scipy.ndimage.grey_erosion` (minimum over the element).
 
     %(grey_sections)s
-
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
-    >>> x = np.random.default_rng(0).integers(0, 200, (8, 9, 10)).astype(np.uint8)
-    >>> y = ndimage.grey_erosion(x, size=3)
-    >>> np.array_equal(y.compute(), ndi.grey_erosion(x, size=3))
+    >>> y = ndimage.grey_erosion(x, size=(3, 2, 3))
+    >>> np.array_equal(y.compute(), ndi.grey_erosion(x, size=(3, 2, 3)))
     True
-    """
-    call = _GreyCall(
-        name="grey_erosion",
-        size=size,
-        footprint=footprint,
-        structure=structure,
-        output=output,
-        mode=mode,
-        cval=cval,
-        origin=origin,
-        axes=axes,
-    )
-    return _grey(input, call)
+    """,
+)
 
 
-@_docs
-def grey_dilation(
-    input: ArrayLike,
-    size: int | Sequence[int] | None = None,
-    footprint: ArrayLike | None = None,
-    structure: ArrayLike | None = None,
-    output: DTypeLike | None = None,
-    mode: str | Sequence[str] = "reflect",
-    cval: float = 0.0,
-    origin: int | Sequence[int] = 0,
-    *,
-    axes: int | Sequence[int] | None = None,
-) -> da.Array:
+grey_dilation = _grey_twin(
+    "grey_dilation",
     """Blockwise twin of :func:`scipy.ndimage.grey_dilation` (maximum over the element).
 
     %(grey_sections)s
-
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
-    >>> x = np.random.default_rng(0).integers(0, 200, (8, 9, 10)).astype(np.uint8)
     >>> fp = ndi.generate_binary_structure(3, 1)
     >>> y = ndimage.grey_dilation(x, footprint=fp)
     >>> np.array_equal(y.compute(), ndi.grey_dilation(x, footprint=fp))
     True
-    """
-    call = _GreyCall(
-        name="grey_dilation",
-        size=size,
-        footprint=footprint,
-        structure=structure,
-        output=output,
-        mode=mode,
-        cval=cval,
-        origin=origin,
-        axes=axes,
-    )
-    return _grey(input, call)
+    """,
+)
 
 
-@_docs
-def grey_opening(
-    input: ArrayLike,
-    size: int | Sequence[int] | None = None,
-    footprint: ArrayLike | None = None,
-    structure: ArrayLike | None = None,
-    output: DTypeLike | None = None,
-    mode: str | Sequence[str] = "reflect",
-    cval: float = 0.0,
-    origin: int | Sequence[int] = 0,
-    *,
-    axes: int | Sequence[int] | None = None,
-) -> da.Array:
+grey_opening = _grey_twin(
+    "grey_opening",
     """Blockwise twin of :func:`scipy.ndimage.grey_opening` (erosion, then dilation).
 
     %(grey_sections_twice)s
-
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
-    >>> x = np.random.default_rng(0).integers(0, 200, (8, 9, 10)).astype(np.uint8)
     >>> y = ndimage.grey_opening(x, size=(3, 1, 5), mode='wrap')
     >>> np.array_equal(y.compute(), ndi.grey_opening(x, size=(3, 1, 5), mode='wrap'))
     True
-    """
-    call = _GreyCall(
-        name="grey_opening",
-        size=size,
-        footprint=footprint,
-        structure=structure,
-        output=output,
-        mode=mode,
-        cval=cval,
-        origin=origin,
-        axes=axes,
-    )
-    return _grey(input, call)
+    """,
+)
 
 
-@_docs
-def grey_closing(
-    input: ArrayLike,
-    size: int | Sequence[int] | None = None,
-    footprint: ArrayLike | None = None,
-    structure: ArrayLike | None = None,
-    output: DTypeLike | None = None,
-    mode: str | Sequence[str] = "reflect",
-    cval: float = 0.0,
-    origin: int | Sequence[int] = 0,
-    *,
-    axes: int | Sequence[int] | None = None,
-) -> da.Array:
+grey_closing = _grey_twin(
+    "grey_closing",
     """Blockwise twin of :func:`scipy.ndimage.grey_closing` (dilation, then erosion).
 
     %(grey_sections_twice)s
-
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
-    >>> x = np.random.default_rng(0).integers(0, 200, (8, 9, 10)).astype(np.uint8)
     >>> y = ndimage.grey_closing(x, structure=np.ones((3, 3, 3)))
     >>> np.array_equal(y.compute(), ndi.grey_closing(x, structure=np.ones((3, 3, 3))))
     True
-    """
-    call = _GreyCall(
-        name="grey_closing",
-        size=size,
-        footprint=footprint,
-        structure=structure,
-        output=output,
-        mode=mode,
-        cval=cval,
-        origin=origin,
-        axes=axes,
-    )
-    return _grey(input, call)
+    """,
+)
 
 
-@_docs
-def white_tophat(
-    input: ArrayLike,
-    size: int | Sequence[int] | None = None,
-    footprint: ArrayLike | None = None,
-    structure: ArrayLike | None = None,
-    output: DTypeLike | None = None,
-    mode: str | Sequence[str] = "reflect",
-    cval: float = 0.0,
-    origin: int | Sequence[int] = 0,
-    *,
-    axes: int | Sequence[int] | None = None,
-) -> da.Array:
+white_tophat = _grey_twin(
+    "white_tophat",
     """Blockwise twin of :func:`scipy.ndimage.white_tophat` (input minus its opening).
 
     As in scipy, integer results wrap around where the opening exceeds the input
     (possible with ``mode='constant'``); pass ``output`` to widen the dtype.
 
     %(grey_sections_twice)s
-
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
-    >>> x = np.random.default_rng(0).integers(0, 200, (8, 9, 10)).astype(np.uint8)
-    >>> y = ndimage.white_tophat(x, size=3)
-    >>> np.array_equal(y.compute(), ndi.white_tophat(x, size=3))
+    >>> y = ndimage.white_tophat(x, size=3, output=np.int16)
+    >>> np.array_equal(y.compute(), ndi.white_tophat(x, size=3, output=np.int16))
     True
-    """
-    call = _GreyCall(
-        name="white_tophat",
-        size=size,
-        footprint=footprint,
-        structure=structure,
-        output=output,
-        mode=mode,
-        cval=cval,
-        origin=origin,
-        axes=axes,
-    )
-    return _grey(input, call)
+    """,
+)
 
 
-@_docs
-def black_tophat(
-    input: ArrayLike,
-    size: int | Sequence[int] | None = None,
-    footprint: ArrayLike | None = None,
-    structure: ArrayLike | None = None,
-    output: DTypeLike | None = None,
-    mode: str | Sequence[str] = "reflect",
-    cval: float = 0.0,
-    origin: int | Sequence[int] = 0,
-    *,
-    axes: int | Sequence[int] | None = None,
-) -> da.Array:
+black_tophat = _grey_twin(
+    "black_tophat",
     """Blockwise twin of :func:`scipy.ndimage.black_tophat` (closing minus the input).
 
     %(grey_sections_twice)s
-
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
-    >>> x = np.random.default_rng(0).integers(0, 200, (8, 9, 10)).astype(np.uint8)
     >>> y = ndimage.black_tophat(x, size=3, mode='nearest')
     >>> np.array_equal(y.compute(), ndi.black_tophat(x, size=3, mode='nearest'))
     True
-    """
-    call = _GreyCall(
-        name="black_tophat",
-        size=size,
-        footprint=footprint,
-        structure=structure,
-        output=output,
-        mode=mode,
-        cval=cval,
-        origin=origin,
-        axes=axes,
-    )
-    return _grey(input, call)
+    """,
+)
 
 
-@_docs
-def morphological_gradient(
-    input: ArrayLike,
-    size: int | Sequence[int] | None = None,
-    footprint: ArrayLike | None = None,
-    structure: ArrayLike | None = None,
-    output: DTypeLike | None = None,
-    mode: str | Sequence[str] = "reflect",
-    cval: float = 0.0,
-    origin: int | Sequence[int] = 0,
-    *,
-    axes: int | Sequence[int] | None = None,
-) -> da.Array:
+morphological_gradient = _grey_twin(
+    "morphological_gradient",
     """Blockwise twin of :func:`scipy.ndimage.morphological_gradient` (dilation - erosion).
 
     Computed in the input's dtype, as scipy does, unless ``output`` is given: then
     the erosion is cast to ``output`` first, as scipy does with an output array.
 
     %(grey_sections)s
-
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
-    >>> x = np.random.default_rng(0).integers(0, 200, (8, 9, 10)).astype(np.uint8)
     >>> y = ndimage.morphological_gradient(x, size=3)
     >>> np.array_equal(y.compute(), ndi.morphological_gradient(x, size=3))
     True
-    """
-    call = _GreyCall(
-        name="morphological_gradient",
-        size=size,
-        footprint=footprint,
-        structure=structure,
-        output=output,
-        mode=mode,
-        cval=cval,
-        origin=origin,
-        axes=axes,
-    )
-    return _grey(input, call)
+    """,
+)
 
 
-@_docs
-def morphological_laplace(
-    input: ArrayLike,
-    size: int | Sequence[int] | None = None,
-    footprint: ArrayLike | None = None,
-    structure: ArrayLike | None = None,
-    output: DTypeLike | None = None,
-    mode: str | Sequence[str] = "reflect",
-    cval: float = 0.0,
-    origin: int | Sequence[int] = 0,
-    *,
-    axes: int | Sequence[int] | None = None,
-) -> da.Array:
+morphological_laplace = _grey_twin(
+    "morphological_laplace",
     """Blockwise twin of :func:`scipy.ndimage.morphological_laplace`
     (dilation + erosion - 2 x input, in the input's dtype as in scipy).
 
     %(grey_sections)s
-
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
-    >>> x = np.random.default_rng(0).integers(0, 200, (8, 9, 10)).astype(np.uint8)
     >>> y = ndimage.morphological_laplace(x, size=3, mode='constant', cval=1)
     >>> np.array_equal(y.compute(), ndi.morphological_laplace(x, size=3, mode='constant', cval=1))
     True
-    """
-    call = _GreyCall(
-        name="morphological_laplace",
-        size=size,
-        footprint=footprint,
-        structure=structure,
-        output=output,
-        mode=mode,
-        cval=cval,
-        origin=origin,
-        axes=axes,
-    )
-    return _grey(input, call)
+    """,
+)

@@ -11,7 +11,6 @@ brings every value of a label into one task. Here: the public signatures, docstr
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +18,7 @@ import dask.array as da
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from bigimg._args import as_dask
+from bigimg._args import as_dask, index_of
 from bigimg._docs import NDIMAGE, DocFiller
 from bigimg._tables import (
     align,
@@ -64,10 +63,7 @@ def find_objects(input: ArrayLike, max_label: int = 0) -> list[tuple[slice, ...]
     merged in a tree), then builds the list on the client. Tasks hold one block or
     O(labels) rows; the list itself is O(max_label).
 
-    Examples
-    --------
-    >>> import numpy as np, dask.array as da
-    >>> from scipy import ndimage as ndi
+    %(dask_example)s
     >>> from bigimg.ndimage import find_objects
     >>> a = np.array([[0, 2, 2], [0, 0, 3], [1, 0, 0]])
     >>> find_objects(da.from_array(a, chunks=2))[1]
@@ -78,10 +74,7 @@ def find_objects(input: ArrayLike, max_label: int = 0) -> list[tuple[slice, ...]
     lab = align(None, input, labels_name="input")[1]
     if lab.dtype.kind not in "iu":
         raise TypeError(f"`input` must be an integer label array; got dtype {lab.dtype}.")
-    try:
-        max_label = operator.index(max_label)
-    except TypeError as exc:
-        raise TypeError(f"`max_label` must be an integer; got {max_label!r}.") from exc
+    max_label = index_of(max_label, "max_label")
     return bounding_slices(lab, max_label)
 
 
@@ -128,10 +121,7 @@ def histogram(
     labels x bins counts per task) and a tree reduction adds them. Memory per task:
     one block plus O(labels x bins).
 
-    Examples
-    --------
-    >>> import numpy as np, dask.array as da
-    >>> from scipy import ndimage as ndi
+    %(dask_example)s
     >>> from bigimg.ndimage import histogram
     >>> x = np.array([0.5, 1.5, 2.5, 1.2]); lab = np.array([1, 1, 2, 1])
     >>> h = histogram(da.from_array(x, chunks=3), 0, 3, 3, lab, [1, 2])
@@ -140,10 +130,7 @@ def histogram(
     >>> all((a == b).all() for a, b in zip(h, ndi.histogram(x, 0, 3, 3, lab, [1, 2])))
     True
     """
-    try:
-        bins = operator.index(bins)
-    except TypeError as exc:
-        raise TypeError(f"`bins` must be an integer; got {bins!r}.") from exc
+    bins = index_of(bins, "bins")
     if bins < 1:
         raise ValueError(f"`bins` must be at least 1; got {bins}.")
     if not float(max) >= float(min):
@@ -159,11 +146,7 @@ def median(
 ) -> np.floating | np.ndarray:
     """Exact median of ``input`` per region; twin of ``scipy.ndimage.median``. Computes.
 
-    Parameters
-    ----------
-    %(measure_input)s
-    %(measure_labels)s
-    %(measure_index)s
+    %(measure_parameters)s
 
     Returns
     -------
@@ -189,10 +172,7 @@ def median(
     and shrinks it to the values present, so small labels finish after one selection
     pass and large ones after a few.
 
-    Examples
-    --------
-    >>> import numpy as np, dask.array as da
-    >>> from scipy import ndimage as ndi
+    %(dask_example)s
     >>> from bigimg.ndimage import median
     >>> x = np.array([1., 7., 3., 5., 2., 9.]); lab = np.array([1, 1, 1, 2, 2, 0])
     >>> median(da.from_array(x, chunks=2), lab, [1, 2])
@@ -261,10 +241,7 @@ def labeled_comprehension(
     ``labels`` or ``index`` None the selected voxels are gathered into memory and
     ``func`` runs on the client.
 
-    Examples
-    --------
-    >>> import numpy as np, dask.array as da
-    >>> from scipy import ndimage as ndi
+    %(dask_example)s
     >>> from bigimg.ndimage import labeled_comprehension
     >>> x = np.array([[1, 2, 0, 0], [5, 3, 0, 4], [0, 0, 0, 7], [9, 3, 0, 0]])
     >>> lab, n = ndi.label(x)
@@ -329,10 +306,7 @@ def value_indices(
     per voxel, so the client needs O(voxels) memory, as scipy does; tasks hold one
     block.
 
-    Examples
-    --------
-    >>> import numpy as np, dask.array as da
-    >>> from scipy import ndimage as ndi
+    %(dask_example)s
     >>> from bigimg.ndimage import value_indices
     >>> a = np.array([[1, 0, 2], [2, 1, 1]])
     >>> got = value_indices(da.from_array(a, chunks=1), ignore_value=0)

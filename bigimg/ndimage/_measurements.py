@@ -56,6 +56,24 @@ STATISTICS = {
 }
 
 _docs = DocFiller(NDIMAGE)
+#: minimum and maximum: every section but the summary and the example's own lines.
+_docs = _docs.extend(
+    extremum_sections=_docs.fill(
+        """
+    %(measure_parameters)s
+
+    Returns
+    -------
+    dask array
+        Lazy, ``input``'s dtype, ``index``'s shape (0-d for one region); 0 where a
+        label is not present, as scipy. For one empty region, computing raises
+        ``ValueError`` as scipy does.
+
+    %(measure_raises_notes)s
+
+    %(dask_example)s"""
+    )
+)
 
 
 def _one(
@@ -63,6 +81,18 @@ def _one(
 ) -> da.Array:
     r = regions(input, labels, index)
     return extract(name, measure_table(r, [name]), r)
+
+
+def _measurement(name: str, doc: str, *, statistic: str | None = None):
+    """The public measurement ``name``: the table engine's ``statistic`` (default: ``name``)."""
+    statistic = statistic or name
+
+    def measurement(
+        input: ArrayLike, labels: ArrayLike | None = None, index: ArrayLike | None = None
+    ) -> da.Array:
+        return _one(statistic, input, labels, index)
+
+    return _docs.named(measurement, name, doc)
 
 
 # ------------------------------------------------------------------------ public API
@@ -77,11 +107,7 @@ def label_statistics(
 ) -> dict[str, da.Array]:
     """Many per-label statistics from ONE pass over the data (no scipy twin).
 
-    Parameters
-    ----------
-    %(measure_input)s
-    %(measure_labels)s
-    %(measure_index)s
+    %(measure_parameters)s
     statistics : str or sequence of str, optional
         Keyword-only. Names from :data:`STATISTICS`: ``count``, ``sum``, ``mean``,
         ``variance``, ``standard_deviation``, ``minimum``, ``maximum``,
@@ -132,17 +158,11 @@ def label_statistics(
     return {name: extract(name, table, r) for name in statistics}
 
 
-@_docs
-def sum_labels(
-    input: ArrayLike, labels: ArrayLike | None = None, index: ArrayLike | None = None
-) -> da.Array:
+sum_labels = _measurement(
+    "sum_labels",
     """Sum of ``input`` per labelled region; twin of ``scipy.ndimage.sum_labels``.
 
-    Parameters
-    ----------
-    %(measure_input)s
-    %(measure_labels)s
-    %(measure_index)s
+    %(measure_parameters)s
 
     Returns
     -------
@@ -151,19 +171,10 @@ def sum_labels(
         present), as scipy. For one region, 0-d with numpy's sum dtype for
         ``input`` (int64/uint64/float32/float64), as scipy.
 
-    Raises
-    ------
-    %(measure_raises)s
-
-    Notes
-    -----
-    %(measure_notes)s
+    %(measure_raises_notes)s
     Integer inputs are summed exactly in 64 bits; floats in float64.
 
-    Examples
-    --------
-    >>> import numpy as np, dask.array as da
-    >>> from scipy import ndimage as ndi
+    %(dask_example)s
     >>> from bigimg.ndimage import sum_labels
     >>> x = np.array([1, 2, 3, 4]); lab = np.array([1, 1, 2, 2])
     >>> s = sum_labels(da.from_array(x, chunks=3), lab, [1, 2, 5])
@@ -171,58 +182,36 @@ def sum_labels(
     array([3., 7., 0.])
     >>> bool((s.compute() == ndi.sum_labels(x, lab, [1, 2, 5])).all())
     True
-    """
-    return _one("sum", input, labels, index)
+    """,
+    statistic="sum",
+)
 
-
-@_docs
-def sum(  # noqa: A001
-    input: ArrayLike, labels: ArrayLike | None = None, index: ArrayLike | None = None
-) -> da.Array:
+sum = _measurement(  # noqa: A001
+    "sum",
     """Alias of :func:`sum_labels`; twin of ``scipy.ndimage.sum``.
 
-    Parameters
-    ----------
-    %(measure_input)s
-    %(measure_labels)s
-    %(measure_index)s
+    %(measure_parameters)s
 
     Returns
     -------
     dask array
         Lazy, as :func:`sum_labels`.
 
-    Raises
-    ------
-    %(measure_raises)s
+    %(measure_raises_notes)s
 
-    Notes
-    -----
-    %(measure_notes)s
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from scipy import ndimage as ndi
+    %(dask_example)s
     >>> from bigimg import ndimage
     >>> x = np.array([1, 2, 3, 4]); lab = np.array([1, 1, 2, 2])
     >>> bool(ndimage.sum(x, lab, 2).compute() == ndi.sum(x, lab, 2))
     True
-    """
-    return sum_labels(input, labels, index)
+    """,
+)
 
-
-@_docs
-def mean(
-    input: ArrayLike, labels: ArrayLike | None = None, index: ArrayLike | None = None
-) -> da.Array:
+mean = _measurement(
+    "mean",
     """Mean of ``input`` per labelled region; twin of ``scipy.ndimage.mean``.
 
-    Parameters
-    ----------
-    %(measure_input)s
-    %(measure_labels)s
-    %(measure_index)s
+    %(measure_parameters)s
 
     Returns
     -------
@@ -230,39 +219,23 @@ def mean(
         Lazy float64, ``index``'s shape (0-d for one region); NaN where a label is
         not present, as scipy.
 
-    Raises
-    ------
-    %(measure_raises)s
+    %(measure_raises_notes)s
 
-    Notes
-    -----
-    %(measure_notes)s
-
-    Examples
-    --------
-    >>> import numpy as np, dask.array as da
-    >>> from scipy import ndimage as ndi
+    %(dask_example)s
     >>> from bigimg.ndimage import mean
     >>> x = np.array([1., 2., 3., 6.]); lab = np.array([1, 1, 2, 2])
     >>> mean(da.from_array(x, chunks=3), lab, [1, 2]).compute()
     array([1.5, 4.5])
     >>> bool(mean(x, lab).compute() == ndi.mean(x, lab))
     True
-    """
-    return _one("mean", input, labels, index)
+    """,
+)
 
-
-@_docs
-def variance(
-    input: ArrayLike, labels: ArrayLike | None = None, index: ArrayLike | None = None
-) -> da.Array:
+variance = _measurement(
+    "variance",
     """Population variance per labelled region; twin of ``scipy.ndimage.variance``.
 
-    Parameters
-    ----------
-    %(measure_input)s
-    %(measure_labels)s
-    %(measure_index)s
+    %(measure_parameters)s
 
     Returns
     -------
@@ -270,21 +243,12 @@ def variance(
         Lazy float64, ``index``'s shape (0-d for one region); NaN where a label is
         not present.
 
-    Raises
-    ------
-    %(measure_raises)s
-
-    Notes
-    -----
-    %(measure_notes)s
+    %(measure_raises_notes)s
     Each block sums squared deviations from its own per-label mean (two passes over
     the block in memory); blocks combine with Chan's parallel formula, which keeps
     the result as accurate as scipy's centred computation.
 
-    Examples
-    --------
-    >>> import numpy as np, dask.array as da
-    >>> from scipy import ndimage as ndi
+    %(dask_example)s
     >>> from bigimg.ndimage import variance
     >>> x = np.array([1., 2., 3., 6.]); lab = np.array([1, 1, 2, 2])
     >>> v = variance(da.from_array(x, chunks=1), lab, [1, 2]).compute()
@@ -292,21 +256,14 @@ def variance(
     array([0.25, 2.25])
     >>> np.allclose(v, ndi.variance(x, lab, [1, 2]))
     True
-    """
-    return _one("variance", input, labels, index)
+    """,
+)
 
-
-@_docs
-def standard_deviation(
-    input: ArrayLike, labels: ArrayLike | None = None, index: ArrayLike | None = None
-) -> da.Array:
+standard_deviation = _measurement(
+    "standard_deviation",
     """Standard deviation per region; twin of ``scipy.ndimage.standard_deviation``.
 
-    Parameters
-    ----------
-    %(measure_input)s
-    %(measure_labels)s
-    %(measure_index)s
+    %(measure_parameters)s
 
     Returns
     -------
@@ -314,120 +271,50 @@ def standard_deviation(
         Lazy float64, the square root of :func:`variance`: ``index``'s shape (0-d
         for one region); NaN where a label is not present.
 
-    Raises
-    ------
-    %(measure_raises)s
+    %(measure_raises_notes)s
 
-    Notes
-    -----
-    %(measure_notes)s
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from scipy import ndimage as ndi
+    %(dask_example)s
     >>> from bigimg.ndimage import standard_deviation
     >>> x = np.array([1., 2., 3., 6.]); lab = np.array([1, 1, 2, 2])
     >>> s = standard_deviation(x, lab, [1, 2]).compute()
     >>> np.allclose(s, ndi.standard_deviation(x, lab, [1, 2]))
     True
-    """
-    return _one("standard_deviation", input, labels, index)
+    """,
+)
 
-
-@_docs
-def minimum(
-    input: ArrayLike, labels: ArrayLike | None = None, index: ArrayLike | None = None
-) -> da.Array:
+minimum = _measurement(
+    "minimum",
     """Minimum of ``input`` per labelled region; twin of ``scipy.ndimage.minimum``.
 
-    Parameters
-    ----------
-    %(measure_input)s
-    %(measure_labels)s
-    %(measure_index)s
-
-    Returns
-    -------
-    dask array
-        Lazy, ``input``'s dtype, ``index``'s shape (0-d for one region); 0 where a
-        label is not present, as scipy. For one empty region, computing raises
-        ``ValueError`` as scipy does.
-
-    Raises
-    ------
-    %(measure_raises)s
-
-    Notes
-    -----
-    %(measure_notes)s
-
-    Examples
-    --------
-    >>> import numpy as np, dask.array as da
-    >>> from scipy import ndimage as ndi
+    %(extremum_sections)s
     >>> from bigimg.ndimage import minimum
     >>> x = np.array([5, 2, 3, 6]); lab = np.array([1, 1, 2, 2])
     >>> minimum(da.from_array(x, chunks=3), lab, [1, 2, 9]).compute()
     array([2, 3, 0])
     >>> list(ndi.minimum(x, lab, [1, 2, 9]))
     [np.int64(2), np.int64(3), np.int64(0)]
-    """
-    return _one("minimum", input, labels, index)
+    """,
+)
 
-
-@_docs
-def maximum(
-    input: ArrayLike, labels: ArrayLike | None = None, index: ArrayLike | None = None
-) -> da.Array:
+maximum = _measurement(
+    "maximum",
     """Maximum of ``input`` per labelled region; twin of ``scipy.ndimage.maximum``.
 
-    Parameters
-    ----------
-    %(measure_input)s
-    %(measure_labels)s
-    %(measure_index)s
-
-    Returns
-    -------
-    dask array
-        Lazy, ``input``'s dtype, ``index``'s shape (0-d for one region); 0 where a
-        label is not present, as scipy. For one empty region, computing raises
-        ``ValueError`` as scipy does.
-
-    Raises
-    ------
-    %(measure_raises)s
-
-    Notes
-    -----
-    %(measure_notes)s
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from scipy import ndimage as ndi
+    %(extremum_sections)s
     >>> from bigimg.ndimage import maximum
     >>> x = np.array([5, 2, 3, 6]); lab = np.array([1, 1, 2, 2])
     >>> maximum(x, lab, [1, 2, 9]).compute()
     array([5, 6, 0])
     >>> bool((maximum(x, lab, [1, 2]).compute() == ndi.maximum(x, lab, [1, 2])).all())
     True
-    """
-    return _one("maximum", input, labels, index)
+    """,
+)
 
-
-@_docs
-def minimum_position(
-    input: ArrayLike, labels: ArrayLike | None = None, index: ArrayLike | None = None
-) -> da.Array:
+minimum_position = _measurement(
+    "minimum_position",
     """Position of the minimum per region; twin of ``scipy.ndimage.minimum_position``.
 
-    Parameters
-    ----------
-    %(measure_input)s
-    %(measure_labels)s
-    %(measure_index)s
+    %(measure_parameters)s
 
     Returns
     -------
@@ -439,18 +326,9 @@ def minimum_position(
         choice for one region; for an array ``index`` scipy's unstable sort may pick
         another of the tied voxels).
 
-    Raises
-    ------
-    %(measure_raises)s
+    %(measure_raises_notes)s
 
-    Notes
-    -----
-    %(measure_notes)s
-
-    Examples
-    --------
-    >>> import numpy as np, dask.array as da
-    >>> from scipy import ndimage as ndi
+    %(dask_example)s
     >>> from bigimg.ndimage import minimum_position
     >>> x = np.array([[5, 2], [3, 6]]); lab = np.array([[1, 1], [2, 2]])
     >>> minimum_position(da.from_array(x, chunks=1), lab, [1, 2]).compute()
@@ -458,21 +336,14 @@ def minimum_position(
            [1, 0]])
     >>> ndi.minimum_position(x, lab, [1, 2])
     [(np.int64(0), np.int64(1)), (np.int64(1), np.int64(0))]
-    """
-    return _one("minimum_position", input, labels, index)
+    """,
+)
 
-
-@_docs
-def maximum_position(
-    input: ArrayLike, labels: ArrayLike | None = None, index: ArrayLike | None = None
-) -> da.Array:
+maximum_position = _measurement(
+    "maximum_position",
     """Position of the maximum per region; twin of ``scipy.ndimage.maximum_position``.
 
-    Parameters
-    ----------
-    %(measure_input)s
-    %(measure_labels)s
-    %(measure_index)s
+    %(measure_parameters)s
 
     Returns
     -------
@@ -481,26 +352,17 @@ def maximum_position(
         region, ``(index.size, ndim)`` for an array ``index``; the origin for absent
         labels; the first of tied voxels in C order.
 
-    Raises
-    ------
-    %(measure_raises)s
+    %(measure_raises_notes)s
 
-    Notes
-    -----
-    %(measure_notes)s
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from scipy import ndimage as ndi
+    %(dask_example)s
     >>> from bigimg.ndimage import maximum_position
     >>> x = np.array([[5, 2], [3, 6]]); lab = np.array([[1, 1], [2, 2]])
     >>> maximum_position(x, lab, 2).compute()
     array([1, 1])
     >>> tuple(maximum_position(x, lab, 2).compute()) == ndi.maximum_position(x, lab, 2)
     True
-    """
-    return _one("maximum_position", input, labels, index)
+    """,
+)
 
 
 @_docs
@@ -509,11 +371,7 @@ def extrema(
 ) -> tuple[da.Array, da.Array, da.Array, da.Array]:
     """Minima, maxima and their positions per region; twin of ``scipy.ndimage.extrema``.
 
-    Parameters
-    ----------
-    %(measure_input)s
-    %(measure_labels)s
-    %(measure_index)s
+    %(measure_parameters)s
 
     Returns
     -------
@@ -521,13 +379,7 @@ def extrema(
         As :func:`minimum`, :func:`maximum`, :func:`minimum_position` and
         :func:`maximum_position`, all from one pass over the data (lazy).
 
-    Raises
-    ------
-    %(measure_raises)s
-
-    Notes
-    -----
-    %(measure_notes)s
+    %(measure_raises_notes)s
 
     Examples
     --------
@@ -554,11 +406,7 @@ def center_of_mass(
 ) -> da.Array:
     """Centre of mass of ``input`` per region; twin of ``scipy.ndimage.center_of_mass``.
 
-    Parameters
-    ----------
-    %(measure_input)s
-    %(measure_labels)s
-    %(measure_index)s
+    %(measure_parameters)s
         Here an array ``index`` must be 1-D.
 
     Returns
@@ -577,10 +425,7 @@ def center_of_mass(
     -----
     %(measure_notes)s
 
-    Examples
-    --------
-    >>> import numpy as np, dask.array as da
-    >>> from scipy import ndimage as ndi
+    %(dask_example)s
     >>> from bigimg.ndimage import center_of_mass
     >>> x = np.array([[1., 0.], [1., 2.]]); lab = np.array([[1, 1], [2, 2]])
     >>> c = center_of_mass(da.from_array(x, chunks=1), lab, [1, 2]).compute()

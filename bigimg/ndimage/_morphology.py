@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import dask.array as da
@@ -82,12 +82,11 @@ def _plan(pattern: tuple, reach: int) -> list[tuple]:
     return passes
 
 
-@dataclass(frozen=True, eq=False, kw_only=True)
+@dataclass(frozen=True, eq=False)
 class _BinaryCall:
-    """One call of an iterated binary operation: scipy's arguments, by name."""
+    """One call of an iterated binary operation: scipy's arguments (in the order of
+    ``binary_erosion``), its name and its pattern."""
 
-    name: str  # the scipy twin, e.g. "binary_opening"
-    pattern: str  # "erosion", "dilation", "opening" (erosion first) or "closing"
     structure: Any
     iterations: Any
     mask: Any
@@ -96,6 +95,8 @@ class _BinaryCall:
     origin: Any
     brute_force: Any
     axes: Any
+    name: str = field(kw_only=True)  # the scipy twin, e.g. "binary_opening"
+    pattern: str = field(kw_only=True)  # "erosion", "dilation", "opening" or "closing"
 
 
 def _binary(input, call: _BinaryCall) -> da.Array:
@@ -154,12 +155,12 @@ def _binary(input, call: _BinaryCall) -> da.Array:
         n_iter = sum(s[1] for s in steps)
         kernel = functools.partial(
             binary_steps,
+            dtype=dtype if last else np.dtype(bool),
+            keep_packed=packed and not last,
             geometry=offsets,
             steps=steps,
             border=border,
             packed=packed,
-            keep_packed=packed and not last,
-            dtype=dtype if last else np.dtype(bool),
         )
         out_dtype = dtype if last else (np.dtype(np.uint8) if packed else np.dtype(bool))
         cur = apply_blockwise(
@@ -233,33 +234,28 @@ _docs = DocFiller(
 )
 
 
-@_docs
-def binary_erosion(
-    input: ArrayLike,
-    structure: ArrayLike | None = None,
-    iterations: int = 1,
-    mask: ArrayLike | None = None,
-    output: DTypeLike | None = None,
-    border_value: int = 0,
-    origin: int | Sequence[int] = 0,
-    brute_force: bool = False,
-    *,
-    axes: int | Sequence[int] | None = None,
-) -> da.Array:
-    """Blockwise twin of :func:`scipy.ndimage.binary_erosion`.
-
-    Parameters
-    ----------
-    %(binary_input)s
-    %(binary_structure)s
-    %(iterations)s
+#: The sections of the four iterated operations but the summary and the example's own
+#: lines: erosion and dilation (``%(binary_sections)s``) and opening and closing
+#: (``%(binary_pair_sections)s``) differ in scipy's order of their parameters.
+_PARAMETERS = """
+    %(binary_head)s
     %(mask)s
     %(binary_output)s
     %(border_value)s
     %(origin_multiple)s
     %(brute_force)s
     %(axes)s
-
+"""
+_PAIR_PARAMETERS = """
+    %(binary_head)s
+    %(binary_output)s
+    %(origin_multiple)s
+    %(mask)s
+    %(border_value)s
+    %(brute_force)s
+    %(axes)s
+"""
+_TAIL = """
     Returns
     -------
     %(binary_returns)s
@@ -271,226 +267,127 @@ def binary_erosion(
     Notes
     -----
     %(binary_notes)s
+"""
+_PAIR_NOTE = """
+    When both stages fit in one pass (``2 x iterations x reach <= 16``) they run in
+    one blockwise step with the doubled halo.
+"""
+_docs = _docs.extend(
+    binary_head=_docs.fill(
+        """
+    Parameters
+    ----------
+    %(binary_input)s
+    %(binary_structure)s
+    %(iterations)s"""
+    )
+)
+_docs = _docs.extend(
+    binary_sections=_docs.fill(_PARAMETERS + _TAIL + "\n    %(example)s"),
+    binary_pair_sections=_docs.fill(_PAIR_PARAMETERS + _TAIL + _PAIR_NOTE + "\n    %(example)s"),
+)
 
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
+
+def _binary_twin(name: str, doc: str):
+    """The public iterated operation ``name``: scipy's signature, ``doc``."""
+    pattern = name.removeprefix("binary_")
+
+    def twin(
+        input: ArrayLike,
+        structure: ArrayLike | None = None,
+        iterations: int = 1,
+        mask: ArrayLike | None = None,
+        output: DTypeLike | None = None,
+        border_value: int = 0,
+        origin: int | Sequence[int] = 0,
+        brute_force: bool = False,
+        *,
+        axes: int | Sequence[int] | None = None,
+    ) -> da.Array:
+        args = (structure, iterations, mask, output, border_value, origin, brute_force, axes)
+        return _binary(input, _BinaryCall(*args, name=name, pattern=pattern))
+
+    return _docs.named(twin, name, doc)
+
+
+def _binary_pair_twin(name: str, doc: str):
+    """Opening or closing: scipy's other order of parameters, then :func:`_binary_twin`'s."""
+    in_erosion_order = _binary_twin(name, "")
+
+    def pair_twin(
+        input: ArrayLike,
+        structure: ArrayLike | None = None,
+        iterations: int = 1,
+        output: DTypeLike | None = None,
+        origin: int | Sequence[int] = 0,
+        mask: ArrayLike | None = None,
+        border_value: int = 0,
+        brute_force: bool = False,
+        *,
+        axes: int | Sequence[int] | None = None,
+    ) -> da.Array:
+        return in_erosion_order(
+            input, structure, iterations, mask, output, border_value, origin, brute_force, axes=axes
+        )
+
+    return _docs.named(pair_twin, name, doc)
+
+
+binary_erosion = _binary_twin(
+    "binary_erosion",
+    """Blockwise twin of :func:`scipy.ndimage.binary_erosion`.
+
+    %(binary_sections)s
     >>> x = np.random.default_rng(0).random((8, 9, 10)) > 0.3
     >>> y = ndimage.binary_erosion(x, iterations=2)
     >>> np.array_equal(y.compute(), ndi.binary_erosion(x, iterations=2))
     True
-    """
-    call = _BinaryCall(
-        name="binary_erosion",
-        pattern="erosion",
-        structure=structure,
-        iterations=iterations,
-        mask=mask,
-        output=output,
-        border_value=border_value,
-        origin=origin,
-        brute_force=brute_force,
-        axes=axes,
-    )
-    return _binary(input, call)
+    """,
+)
 
 
-@_docs
-def binary_dilation(
-    input: ArrayLike,
-    structure: ArrayLike | None = None,
-    iterations: int = 1,
-    mask: ArrayLike | None = None,
-    output: DTypeLike | None = None,
-    border_value: int = 0,
-    origin: int | Sequence[int] = 0,
-    brute_force: bool = False,
-    *,
-    axes: int | Sequence[int] | None = None,
-) -> da.Array:
+binary_dilation = _binary_twin(
+    "binary_dilation",
     """Blockwise twin of :func:`scipy.ndimage.binary_dilation`.
 
-    Parameters
-    ----------
-    %(binary_input)s
-    %(binary_structure)s
-    %(iterations)s
-    %(mask)s
-    %(binary_output)s
-    %(border_value)s
-    %(origin_multiple)s
-    %(brute_force)s
-    %(axes)s
-
-    Returns
-    -------
-    %(binary_returns)s
-
-    Raises
-    ------
-    %(binary_raises)s
-
-    Notes
-    -----
-    %(binary_notes)s
-
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
+    %(binary_sections)s
     >>> x = np.random.default_rng(0).random((8, 9, 10)) > 0.9
     >>> m = np.random.default_rng(1).random((8, 9, 10)) > 0.2
     >>> y = ndimage.binary_dilation(x, iterations=3, mask=m, border_value=1)
     >>> np.array_equal(y.compute(),
     ...                ndi.binary_dilation(x, iterations=3, mask=m, border_value=1))
     True
-    """
-    call = _BinaryCall(
-        name="binary_dilation",
-        pattern="dilation",
-        structure=structure,
-        iterations=iterations,
-        mask=mask,
-        output=output,
-        border_value=border_value,
-        origin=origin,
-        brute_force=brute_force,
-        axes=axes,
-    )
-    return _binary(input, call)
+    """,
+)
 
 
-@_docs
-def binary_opening(
-    input: ArrayLike,
-    structure: ArrayLike | None = None,
-    iterations: int = 1,
-    output: DTypeLike | None = None,
-    origin: int | Sequence[int] = 0,
-    mask: ArrayLike | None = None,
-    border_value: int = 0,
-    brute_force: bool = False,
-    *,
-    axes: int | Sequence[int] | None = None,
-) -> da.Array:
+binary_opening = _binary_pair_twin(
+    "binary_opening",
     """Blockwise twin of :func:`scipy.ndimage.binary_opening` (erosion, then dilation).
 
-    Parameters
-    ----------
-    %(binary_input)s
-    %(binary_structure)s
-    %(iterations)s
-    %(binary_output)s
-    %(origin_multiple)s
-    %(mask)s
-    %(border_value)s
-    %(brute_force)s
-    %(axes)s
-
-    Returns
-    -------
-    %(binary_returns)s
-
-    Raises
-    ------
-    %(binary_raises)s
-
-    Notes
-    -----
-    %(binary_notes)s
-
-    When both stages fit in one pass (``2 x iterations x reach <= 16``) they run in
-    one blockwise step with the doubled halo.
-
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
+    %(binary_pair_sections)s
     >>> x = np.random.default_rng(0).random((8, 9, 10)) > 0.3
     >>> s = ndi.generate_binary_structure(3, 2)
     >>> y = ndimage.binary_opening(x, s, iterations=2)
     >>> np.array_equal(y.compute(), ndi.binary_opening(x, s, iterations=2))
     True
-    """
-    call = _BinaryCall(
-        name="binary_opening",
-        pattern="opening",
-        structure=structure,
-        iterations=iterations,
-        mask=mask,
-        output=output,
-        border_value=border_value,
-        origin=origin,
-        brute_force=brute_force,
-        axes=axes,
-    )
-    return _binary(input, call)
+    """,
+)
 
 
-@_docs
-def binary_closing(
-    input: ArrayLike,
-    structure: ArrayLike | None = None,
-    iterations: int = 1,
-    output: DTypeLike | None = None,
-    origin: int | Sequence[int] = 0,
-    mask: ArrayLike | None = None,
-    border_value: int = 0,
-    brute_force: bool = False,
-    *,
-    axes: int | Sequence[int] | None = None,
-) -> da.Array:
+binary_closing = _binary_pair_twin(
+    "binary_closing",
     """Blockwise twin of :func:`scipy.ndimage.binary_closing` (dilation, then erosion).
 
-    Parameters
-    ----------
-    %(binary_input)s
-    %(binary_structure)s
-    %(iterations)s
-    %(binary_output)s
-    %(origin_multiple)s
-    %(mask)s
-    %(border_value)s
-    %(brute_force)s
-    %(axes)s
-
-    Returns
-    -------
-    %(binary_returns)s
-
-    Raises
-    ------
-    %(binary_raises)s
-
-    Notes
-    -----
-    %(binary_notes)s
-
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
+    %(binary_pair_sections)s
     >>> x = np.random.default_rng(0).random((8, 9, 10)) > 0.7
     >>> y = ndimage.binary_closing(x, np.ones((2, 3, 2)), output=np.uint8)
     >>> y.dtype
     dtype('uint8')
     >>> np.array_equal(y.compute(), ndi.binary_closing(x, np.ones((2, 3, 2))))
     True
-    """
-    call = _BinaryCall(
-        name="binary_closing",
-        pattern="closing",
-        structure=structure,
-        iterations=iterations,
-        mask=mask,
-        output=output,
-        border_value=border_value,
-        origin=origin,
-        brute_force=brute_force,
-        axes=axes,
-    )
-    return _binary(input, call)
+    """,
+)
 
 
 @_docs
@@ -518,23 +415,14 @@ def binary_hit_or_miss(
         Placements of the two structures (``origin2`` defaults to ``origin1``).
     %(axes)s
 
-    Returns
-    -------
-    %(returns)s
-
-    Raises
-    ------
-    %(raises)s
+    %(returns_raises)s
 
     Notes
     -----
     Halo per axis: the larger reach of the two structures (one structure radius plus
     the origin shift). One task holds a block plus its halo; scipy's kernel runs on it.
 
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
+    %(example)s
     >>> x = np.random.default_rng(0).random((8, 9, 10)) > 0.5
     >>> s1 = np.zeros((3, 3, 3), bool); s1[1, 1, :] = True
     >>> y = ndimage.binary_hit_or_miss(x, s1, origin1=(0, 1, 0))

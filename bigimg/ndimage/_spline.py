@@ -60,10 +60,7 @@ def spline_filter1d(
     giving coefficients within ``SPLINE_TOL * max|input|`` (1e-13) of scipy's. One task
     holds a block plus its halo along ``axis``.
 
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
-    >>> from bigimg import ndimage
+    %(example)s
     >>> x = np.random.default_rng(0).random((40, 50))
     >>> y = ndimage.spline_filter1d(x, order=3, axis=1)
     >>> np.allclose(y.compute(), ndi.spline_filter1d(x, order=3, axis=1), atol=1e-12)
@@ -86,6 +83,9 @@ def spline_filter(
     mode: str = "mirror",
 ) -> da.Array:
     """Chunked twin of :func:`scipy.ndimage.spline_filter` (N-D B-spline prefilter).
+
+    Every axis is filtered in turn, as in scipy, each with the halo scheme of
+    :func:`spline_filter1d`.
 
     Parameters
     ----------
@@ -112,11 +112,8 @@ def spline_filter(
     its halo. One task holds one block plus :func:`~bigimg._geometry.spline_halo` voxels
     (26 for cubic splines in 3-D) on each side along the axis being filtered.
 
-    Examples
-    --------
-    >>> import numpy as np, scipy.ndimage as ndi
+    %(example)s
     >>> import dask.array as da
-    >>> from bigimg import ndimage
     >>> x = np.random.default_rng(0).random((60, 70))
     >>> y = ndimage.spline_filter(da.from_array(x, chunks=20), order=3)
     >>> y.chunks

@@ -15,11 +15,14 @@ import dask.array as da
 import numpy as np
 from numpy.typing import ArrayLike
 
+from bigimg._docs import STATS, DocFiller
 from bigimg._errors import BigimgWarning
 from bigimg._tables import min_max
 from bigimg.stats._args import as_real_dask
 
 __all__ = ["rescale_intensity"]
+
+_docs = DocFiller(STATS)
 
 # scikit-image's DTYPE_RANGE: dtype types and names -> (min, max)
 _RANGES: dict[Any, tuple] = {
@@ -111,6 +114,7 @@ def _rescale_block(block, *, imin, imax, omin, omax, out_type):
     return np.clip(block, omin, omax).astype(out_type)
 
 
+@_docs
 def rescale_intensity(
     image: ArrayLike,
     in_range: str | tuple[float, float] = "image",
@@ -151,11 +155,7 @@ def rescale_intensity(
     ``"image"`` ranges cost one min/max pass, computed when this function is called;
     the result itself is elementwise (a task holds one block).
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skimage import exposure
-    >>> from bigimg import stats
+    %(exposure_example)s
     >>> x = np.random.default_rng(0).integers(0, 4000, (6, 7, 8), dtype=np.uint16)
     >>> p5, p95 = stats.percentile(x, (5, 95))
     >>> y = stats.rescale_intensity(x, in_range=(p5, p95), out_range=(0.0, 1.0))
@@ -183,13 +183,6 @@ def rescale_intensity(
             stacklevel=2,
         )
     dtype = np.dtype(out_type)
-    return x.map_blocks(
-        _rescale_block,
-        imin=imin,
-        imax=imax,
-        omin=omin,
-        omax=omax,
-        out_type=out_type,
-        dtype=dtype,
-        meta=np.empty((0,) * x.ndim, dtype),
-    )
+    levels = dict(imin=imin, imax=imax, omin=omin, omax=omax, out_type=out_type)
+    meta = np.empty((0,) * x.ndim, dtype)
+    return x.map_blocks(_rescale_block, dtype=dtype, meta=meta, **levels)

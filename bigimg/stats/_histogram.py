@@ -9,18 +9,20 @@ numpy's on the whole array.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import dask.array as da
 import numpy as np
 from numpy.typing import ArrayLike
 
-from bigimg._args import as_dask
+from bigimg._args import as_dask, whole_number
+from bigimg._docs import STATS, DocFiller
 from bigimg._tables import add_merge, min_max, run_passes, tree_pass
 from bigimg.stats._args import as_real_dask, known_shape
 
 __all__ = ["histogram", "image_histogram"]
+
+_docs = DocFiller(STATS)
 
 #: Largest number of per-integer bins of :func:`image_histogram` (512 MiB of counts).
 MAX_INTEGER_BINS = 1 << 26
@@ -111,13 +113,10 @@ def histogram(
             f"string `bins` estimators are not supported; got {bins!r}. Pass a bin count "
             "or the bin edges."
         )
-    w = None
-    if weights is not None:
-        w = as_dask(weights, name="weights")
-        if w.shape != x.shape:
-            raise ValueError(
-                f"weights should have the same shape as a; got {w.shape} and {x.shape}."
-            )
+    w = None if weights is None else as_dask(weights, name="weights")
+    if w is not None and w.shape != x.shape:
+        raise ValueError(f"weights should have the same shape as a; got {w.shape} and {x.shape}.")
+    if w is not None:
         w = w.rechunk(x.chunks)
     # numpy validates bins and range (and the dtype) on an empty array of the same dtype
     probe_w = None if w is None else np.empty(0, w.dtype)
@@ -197,13 +196,10 @@ def _skimage_hist(x: da.Array, nbins: int, source_range: str, info=None) -> tupl
 
 
 def check_nbins(nbins: Any) -> int:
-    if isinstance(nbins, bool) or not isinstance(nbins, numbers.Integral):
-        raise TypeError(f"`nbins` must be an integer; got {nbins!r}.")
-    if nbins < 1:
-        raise ValueError(f"`nbins` must be positive; got {nbins}.")
-    return int(nbins)
+    return whole_number(nbins, "nbins", minimum=1, requirement="a positive integer")
 
 
+@_docs
 def image_histogram(
     image: ArrayLike, nbins: int = 256, source_range: str = "image", normalize: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -244,11 +240,7 @@ def image_histogram(
     A min/max pass (``source_range="image"``, except for integers of at most 16 bits)
     then one histogram pass; a task holds one block and one vector of counts.
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skimage import exposure
-    >>> from bigimg import stats
+    %(exposure_example)s
     >>> x = np.random.default_rng(0).integers(10, 50, (5, 6, 7), dtype=np.uint8)
     >>> h, c = stats.image_histogram(x)
     >>> h0, c0 = exposure.histogram(x)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from bigimg._docs import DocFiller
 from bigimg._tables import min_max_pass, order_statistics, run_passes
 from bigimg.stats._args import as_real_dask
 
@@ -184,17 +185,34 @@ def _combine(arr, vidx, prev, nxt, fix_gamma, weak_q):
     return _lerp(arr[prev], arr[nxt], gamma)
 
 
-def quantile(
-    a: ArrayLike,
-    q: ArrayLike,
-    axis: int | tuple[int, ...] | None = None,
-    out: np.ndarray | None = None,
-    overwrite_input: bool = False,
-    method: str = "linear",
-    keepdims: bool = False,
-    *,
-    weights: ArrayLike | None = None,
-) -> np.generic | np.ndarray:
+def _quantile_twin(name: str, doc: str):
+    """``quantile``, or ``percentile`` (``q`` in percent): numpy's signature, ``doc``."""
+    percent = name == "percentile"
+
+    def twin(
+        a: ArrayLike,
+        q: ArrayLike,
+        axis: int | tuple[int, ...] | None = None,
+        out: np.ndarray | None = None,
+        overwrite_input: bool = False,
+        method: str = "linear",
+        keepdims: bool = False,
+        *,
+        weights: ArrayLike | None = None,
+    ) -> np.generic | np.ndarray:
+        x = _validate(a, q, axis, out, method, keepdims, weights, name)
+        weak_q = type(q) in (int, float)
+        qa = np.true_divide(q, 100, out=...) if percent else np.asanyarray(q)
+        if not (qa.size == 0 or (qa.min() >= 0 and qa.max() <= 1)):
+            what, bounds = ("Percentiles", "[0, 100]") if percent else ("Quantiles", "[0, 1]")
+            raise ValueError(f"{what} must be in the range {bounds}; got {q!r}.")
+        return _quantile(x, qa, method, weak_q)
+
+    return DocFiller().named(twin, name, doc)
+
+
+quantile = _quantile_twin(
+    "quantile",
     """Exact whole-volume quantile: the twin of :func:`numpy.quantile` with ``axis=None``.
 
     Computes eagerly and returns what numpy returns for the same data (a numpy scalar
@@ -248,26 +266,11 @@ def quantile(
     >>> x = np.random.default_rng(0).random((6, 7, 8))
     >>> stats.quantile(da.from_array(x, chunks=3), [0.05, 0.5]) == np.quantile(x, [0.05, 0.5])
     array([ True,  True])
-    """
-    x = _validate(a, q, axis, out, method, keepdims, weights, "quantile")
-    weak_q = type(q) in (int, float)
-    qa = np.asanyarray(q)
-    if not (qa.size == 0 or (qa.min() >= 0 and qa.max() <= 1)):
-        raise ValueError(f"Quantiles must be in the range [0, 1]; got {q!r}.")
-    return _quantile(x, qa, method, weak_q)
+    """,
+)
 
-
-def percentile(
-    a: ArrayLike,
-    q: ArrayLike,
-    axis: int | tuple[int, ...] | None = None,
-    out: np.ndarray | None = None,
-    overwrite_input: bool = False,
-    method: str = "linear",
-    keepdims: bool = False,
-    *,
-    weights: ArrayLike | None = None,
-) -> np.generic | np.ndarray:
+percentile = _quantile_twin(
+    "percentile",
     """Exact whole-volume percentile: the twin of :func:`numpy.percentile` with ``axis=None``.
 
     Same as :func:`quantile` with ``q`` in percent; bit-for-bit numpy's answer.
@@ -299,13 +302,8 @@ def percentile(
     >>> p5, p95 = stats.percentile(x, [5, 95])
     >>> (p5, p95) == tuple(np.percentile(x, [5, 95]))
     True
-    """
-    x = _validate(a, q, axis, out, method, keepdims, weights, "percentile")
-    weak_q = type(q) in (int, float)
-    qa = np.true_divide(q, 100, out=...)
-    if not (qa.size == 0 or (qa.min() >= 0 and qa.max() <= 1)):
-        raise ValueError(f"Percentiles must be in the range [0, 100]; got {q!r}.")
-    return _quantile(x, qa, method, weak_q)
+    """,
+)
 
 
 def scoreatpercentile(

@@ -21,20 +21,31 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import ndimage as ndi
 
+from bigimg._docs import STATS, DocFiller
 from bigimg._errors import ArgumentError
 from bigimg._tables import add_merge, min_max, run_passes, tree_pass
 from bigimg.stats._args import as_real_dask
 from bigimg.stats._histogram import _skimage_hist, check_nbins
 
-__all__ = [
-    "threshold_isodata",
-    "threshold_li",
-    "threshold_mean",
-    "threshold_minimum",
+__all__ = [  # in the order of the module: the histogram methods first
     "threshold_otsu",
-    "threshold_triangle",
     "threshold_yen",
+    "threshold_isodata",
+    "threshold_minimum",
+    "threshold_triangle",
+    "threshold_mean",
+    "threshold_li",
 ]
+
+
+_docs = DocFiller(
+    STATS,
+    histogram_notes="""
+        Notes
+        -----
+        Two passes (min/max, histogram; just the histogram for integers of at most 16
+        bits), then scikit-image's arithmetic on the histogram.""",
+)
 
 
 # ------------------------------------------------------------------------- helpers
@@ -151,6 +162,7 @@ def threshold_otsu(
     return float(centers[np.argmax(between)])
 
 
+@_docs
 def threshold_yen(
     image: ArrayLike | None = None,
     nbins: int = 256,
@@ -168,16 +180,9 @@ def threshold_yen(
     -------
     float
 
-    Notes
-    -----
-    Two passes (min/max, histogram; just the histogram for integers of at most 16
-    bits), then scikit-image's arithmetic on the histogram.
+    %(histogram_notes)s
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skimage import filters
-    >>> from bigimg import stats
+    %(filters_example)s
     >>> x = np.random.default_rng(0).integers(0, 200, (6, 7, 8), dtype=np.uint8)
     >>> bool(stats.threshold_yen(x) == filters.threshold_yen(x))
     True
@@ -194,6 +199,7 @@ def threshold_yen(
     return float(centers[crit.argmax()])
 
 
+@_docs
 def threshold_isodata(
     image: ArrayLike | None = None,
     nbins: int = 256,
@@ -215,16 +221,9 @@ def threshold_isodata(
     -------
     float or ndarray
 
-    Notes
-    -----
-    Two passes (min/max, histogram; just the histogram for integers of at most 16
-    bits), then scikit-image's arithmetic on the histogram.
+    %(histogram_notes)s
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skimage import filters
-    >>> from bigimg import stats
+    %(filters_example)s
     >>> x = np.random.default_rng(0).normal(size=(6, 7, 8))
     >>> bool(stats.threshold_isodata(x) == filters.threshold_isodata(x))
     True
@@ -261,6 +260,7 @@ def _local_maxima(h: np.ndarray) -> np.ndarray:
     return where[(signs < 0) & (before > 0)]
 
 
+@_docs
 def threshold_minimum(
     image: ArrayLike | None = None,
     nbins: int = 256,
@@ -295,11 +295,7 @@ def threshold_minimum(
     Two passes (min/max, histogram; just the histogram for integers of at most 16
     bits); the smoothing runs on the histogram only.
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skimage import filters
-    >>> from bigimg import stats
+    %(filters_example)s
     >>> rng = np.random.default_rng(0)
     >>> x = np.concatenate([rng.normal(50, 5, 500), rng.normal(150, 10, 500)]).reshape(10, 10, 10)
     >>> bool(stats.threshold_minimum(x) == filters.threshold_minimum(x))
@@ -326,6 +322,7 @@ def threshold_minimum(
     return float(centers[maxima[0] + lowest])
 
 
+@_docs
 def threshold_triangle(image: ArrayLike, nbins: int = 256) -> float:
     """Triangle threshold: the twin of :func:`skimage.filters.threshold_triangle`.
 
@@ -344,11 +341,7 @@ def threshold_triangle(image: ArrayLike, nbins: int = 256) -> float:
     Two passes (min/max, histogram; just the histogram for integers of at most 16
     bits); the geometry runs on the histogram only.
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skimage import filters
-    >>> from bigimg import stats
+    %(filters_example)s
     >>> x = np.random.default_rng(0).gamma(2.0, 10.0, (6, 7, 8))
     >>> bool(stats.threshold_triangle(x) == filters.threshold_triangle(x))
     True
@@ -381,6 +374,7 @@ def threshold_triangle(image: ArrayLike, nbins: int = 256) -> float:
     return float(centers[level])
 
 
+@_docs
 def threshold_mean(image: ArrayLike) -> float:
     """Mean threshold: the twin of :func:`skimage.filters.threshold_mean`.
 
@@ -394,11 +388,7 @@ def threshold_mean(image: ArrayLike) -> float:
         The mean, accumulated per block in float64 (numpy accumulates float32 images in
         float32), so it agrees with scikit-image to rounding.
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skimage import filters
-    >>> from bigimg import stats
+    %(filters_example)s
     >>> x = np.random.default_rng(0).integers(0, 99, (6, 7, 8))
     >>> bool(stats.threshold_mean(x) == filters.threshold_mean(x))
     True
@@ -422,6 +412,7 @@ def _li_block(block, *, lo, t):
     )
 
 
+@_docs
 def threshold_li(
     image: ArrayLike,
     *,
@@ -469,11 +460,7 @@ def threshold_li(
     With the same ``tolerance`` the float result agrees with scikit-image to rounding
     (scikit-image accumulates float32 images in float32).
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skimage import filters
-    >>> from bigimg import stats
+    %(filters_example)s
     >>> x = np.random.default_rng(0).integers(0, 255, (6, 7, 8), dtype=np.uint8)
     >>> bool(stats.threshold_li(x) == filters.threshold_li(x))
     True
