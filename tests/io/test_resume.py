@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import threading
 import uuid
 
 import dask
@@ -21,26 +20,17 @@ from bigimg._atomic import PARTIAL_TAG
 from bigimg.io._blocks import PROGRESS_DIR
 from bigimg.io._target import INCOMPLETE_ATTR
 from bigimg.testing import raise_if_dask_computes, random_volume
+from tests._flaky import CALLS, FAIL, count_or_fail
 
 SHAPE = (16, 12, 10)
 DATA = random_volume(SHAPE, np.uint16, seed=11)
 LABELS = (DATA // 9000).astype(np.uint32)
 
-#: ``FAIL["after"]``: how many blocks the source computes before it fails (None: never).
-FAIL: dict = {"after": None, "seen": 0}
-CALLS: dict = {}
-_LOCK = threading.Lock()
-
 
 def _flaky(x, block_info=None):
     """Counts each block's computations; fails once ``FAIL["after"]`` blocks were computed."""
     where = block_info[0]["chunk-location"]
-    with _LOCK:
-        CALLS[where] = CALLS.get(where, 0) + 1
-        FAIL["seen"] += 1
-        if FAIL["after"] is not None and FAIL["seen"] > FAIL["after"]:
-            raise OSError(f"node lost at block {where}")
-    return x
+    return count_or_fail(x, where, f"node lost at block {where}")
 
 
 def _source(data=DATA, chunks=(4, 12, 10)) -> da.Array:

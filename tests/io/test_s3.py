@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import threading
 
 import dask
 import dask.array as da
@@ -19,25 +18,16 @@ from bigimg import IncompleteOutputError
 from bigimg.io import open_zarr, save_ome_zarr, save_zarr
 from bigimg.io._target import INCOMPLETE_ATTR
 from bigimg.testing import raise_if_dask_computes, random_volume
+from tests._flaky import CALLS, FAIL, count_or_fail
 
 SHAPE = (12, 10, 14)
 DATA = random_volume(SHAPE, np.uint16, seed=3)
-
-#: ``FAIL["after"]``: how many blocks the source computes before it fails (None: never).
-FAIL: dict = {"after": None, "seen": 0}
-CALLS: dict = {}
-_LOCK = threading.Lock()
 
 
 def _flaky(x, block_info=None):
     """Counts each block's computations; fails once ``FAIL["after"]`` blocks were computed."""
     where = block_info[0]["chunk-location"]
-    with _LOCK:
-        CALLS[where] = CALLS.get(where, 0) + 1
-        FAIL["seen"] += 1
-        if FAIL["after"] is not None and FAIL["seen"] > FAIL["after"]:
-            raise OSError(f"worker lost while computing block {where}")
-    return x
+    return count_or_fail(x, where, f"worker lost while computing block {where}")
 
 
 def _interrupted(write, after: int):
