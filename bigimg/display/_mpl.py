@@ -8,8 +8,9 @@ alive by pyplot after the caller drops it, and no double display in notebooks.
 from __future__ import annotations
 
 import importlib
+import io
 import sys
-from types import ModuleType
+from types import MethodType, ModuleType
 
 __all__ = ["new_figure", "require_matplotlib"]
 
@@ -38,10 +39,21 @@ def _in_ipython() -> bool:
 def new_figure(func: str, figsize: tuple[float, float]):
     """A new constrained-layout :class:`~matplotlib.figure.Figure` (not managed by pyplot).
 
-    Inside IPython/Jupyter, pyplot is imported once so that the kernel's matplotlib
-    integration is active and a returned figure is shown as an image.
+    Inside IPython/Jupyter the figure also renders itself as PNG (``_repr_png_``): a
+    figure pyplot does not manage is otherwise shown as ``<Figure size ...>`` text in a
+    fresh kernel until pyplot has drawn something (matplotlib 3.11 registers its
+    notebook formatter lazily).
     """
     mpl = require_matplotlib(func)
+    fig = mpl.figure.Figure(figsize=figsize, layout="constrained")
     if _in_ipython():
-        importlib.import_module("matplotlib.pyplot")
-    return mpl.figure.Figure(figsize=figsize, layout="constrained")
+        importlib.import_module("matplotlib.pyplot")  # the kernel's matplotlib integration
+        fig._repr_png_ = MethodType(_png, fig)
+    return fig
+
+
+def _png(fig) -> bytes:
+    """The figure as PNG bytes, cropped like the notebook's inline backend."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    return buf.getvalue()

@@ -347,7 +347,8 @@ def test_package_imports_without_matplotlib_and_explains_the_fix(monkeypatch):
 
 def test_figures_display_in_notebooks(monkeypatch):
     monkeypatch.delitem(sys.modules, "matplotlib.pyplot", raising=False)
-    shell = types.SimpleNamespace(get_ipython=lambda: object())  # a running IPython
+    # a running IPython (matplotlib reads its version when it makes a canvas)
+    shell = types.SimpleNamespace(get_ipython=lambda: object(), version_info=(9, 0))
     monkeypatch.setitem(sys.modules, "IPython", shell)
     fig = orthoslices(np.zeros((2, 3, 4)))
     # importing pyplot activates the kernel's inline backend, which shows returned figures
