@@ -51,7 +51,7 @@ def fill_holes(x: da.Array, *, structure: Any, origin: Any, axes: Any) -> da.Arr
         return _in_memory(ndi.binary_fill_holes, x, structure=structure, origin=origin, axes=axes)
     reach = unit_neighbourhood(x.ndim, structure, origin, axes, "binary_fill_holes")
     found = label_across_blocks(x == 0, reach, border=_border_axes(reach))
-    return found.paint(np.r_[True, ~found.touches_border[1:]])
+    return found.paint_flags(border=True, invert=True, background=True)
 
 
 def propagate(
@@ -79,11 +79,7 @@ def propagate(
     found: GlobalLabels = label_across_blocks(
         region, reach, seeds=seeds, border=_border_axes(reach) if border_value else None
     )
-    grow = found.has_seed.copy()
-    if border_value:
-        grow |= found.touches_border
-    grow[0] = False
-    return seeds | found.paint(grow)
+    return seeds | found.paint_flags(seed=True, border=bool(border_value))
 
 
 def until_stable(

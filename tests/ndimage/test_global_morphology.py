@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 
+import dask
 import dask.array as da
 import numpy as np
 import pytest
@@ -181,6 +182,21 @@ def test_pickle_and_graph_size():
     np.testing.assert_array_equal(
         restored.compute(scheduler="sync"), ndi.binary_fill_holes(SOLID[:16, :16, :16])
     )
+
+
+def test_tree_merge_computes_nothing_until_asked():
+    """With the tree merge the flags travel through the tree: the call computes nothing
+    and the graph grows with the blocks only."""
+    x = _chunked(SOLID[:16, :16, :16], 4)  # 64 blocks
+    with dask.config.set({"bigimg.label-merge": "tree"}), count_computes() as c:
+        filled = binary_fill_holes(x)
+        grown = binary_propagation(x & ~x, mask=x, border_value=1)
+    assert c.tasks == 0
+    assert len(filled.__dask_graph__()) <= 16 * 64
+    np.testing.assert_array_equal(filled.compute(), ndi.binary_fill_holes(SOLID[:16, :16, :16]))
+    solid = SOLID[:16, :16, :16]
+    ref = ndi.binary_propagation(np.zeros_like(solid), mask=solid, border_value=1)
+    np.testing.assert_array_equal(grown.compute(), ref)
 
 
 @st.composite
