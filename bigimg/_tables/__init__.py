@@ -18,6 +18,8 @@ is a small result per block merged in a tree of tasks. The steps, one module eac
   min/max pass that bounds it;
 * :mod:`bigimg._tables._select` — the one selection of order statistics (per-label
   ``median``, whole-volume ranks) by gathering and bucketing passes;
+* :mod:`bigimg._tables._frame` — the same tables as a dask DataFrame partitioned by
+  label range (:func:`label_frame`), for tables too large for the client;
 * :mod:`bigimg._tables._gather` — ``labeled_comprehension`` and ``value_indices``:
   every value of a label brought into one task.
 
@@ -27,11 +29,13 @@ functions here (:func:`extract`, :func:`region_median`, :func:`comprehension`, .
 
 Owns: per-block tables and their tree reduction, order keys, order-statistic
 selection, per-label gathers.
-May import: numpy, numba and dask, and :mod:`bigimg._args`.
+May import: numpy, numba and dask (pandas and dask.dataframe in `_frame`, when a lazy
+table is asked for), and :mod:`bigimg._args`.
 """
 
 from bigimg._tables._args import Regions, regions
 from bigimg._tables._extract import extract, measure_table
+from bigimg._tables._frame import label_frame
 from bigimg._tables._gather import comprehension, gather_apply, value_positions
 from bigimg._tables._keys import FLOAT_SIZES, from_keys, min_max, min_max_pass, to_keys
 from bigimg._tables._objects import bounding_slices, region_histograms
@@ -59,6 +63,7 @@ __all__ = [
     "extract",
     "from_keys",
     "gather_apply",
+    "label_frame",
     "make_spec",
     "measure_table",
     "merge_tables",

@@ -15,7 +15,6 @@ exact out-of-core median. Each of these adds passes over the data; the table say
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from numbers import Real
 from typing import Any
@@ -23,8 +22,16 @@ from typing import Any
 import dask
 import numpy as np
 
-from bigimg._args import as_dask
-from bigimg._tables import align, gather_apply, reduce_tables, region_median, regions, shift_moments
+from bigimg._args import as_dask as to_dask
+from bigimg._tables import (
+    align,
+    gather_apply,
+    label_frame,
+    reduce_tables,
+    region_median,
+    regions,
+)
+from bigimg.measure._props import assemble, extra_kind, finish_table
 
 __all__ = ["INTENSITY_PROPERTIES", "PROPERTIES", "regionprops_table"]
 
@@ -116,241 +123,6 @@ def _check_properties(properties, extra_properties, ndim, has_intensity, spacing
     return properties, extras
 
 
-# ------------------------------------------------------------------ derived values
-def _axis_index(ndim: int, order: int, powers) -> int:
-    return int(np.ravel_multi_index(tuple(powers), (order + 1,) * ndim))
-
-
-def _scale(mom: np.ndarray, order: int, spacing: np.ndarray) -> np.ndarray:
-    ndim = spacing.size
-    exps = np.indices((order + 1,) * ndim).reshape(ndim, -1).T
-    return mom * np.prod(spacing[None, :] ** exps, axis=1)[None, :]
-
-
-def _centroid_local(mom, order, ndim):
-    m0 = mom[:, 0]
-    idx = [_axis_index(ndim, order, np.eye(ndim, dtype=int)[d]) for d in range(ndim)]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return mom[:, idx] / m0[:, None]
-
-
-def _central(mom, order, ctr):
-    return shift_moments(mom, -ctr, order)
-
-
-def _normalized(mu, order, spacing):
-    ndim = spacing.size
-    exps = np.indices((order + 1,) * ndim).reshape(ndim, -1).T
-    tot = exps.sum(axis=1)
-    scale = spacing.min()
-    mu0 = mu[:, :1]
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        nu = (mu / scale ** tot[None, :]) / mu0 ** (tot[None, :] / ndim + 1)
-    nu[:, tot < 2] = np.nan
-    return nu
-
-
-def _hu(nu: np.ndarray) -> np.ndarray:
-    """The seven Hu invariants of 2-D normalised central moments ``nu`` (n, 4, 4)."""
-    n20, n02, n11 = nu[:, 2, 0], nu[:, 0, 2], nu[:, 1, 1]
-    n30, n03, n21, n12 = nu[:, 3, 0], nu[:, 0, 3], nu[:, 2, 1], nu[:, 1, 2]
-    a, b = n30 + n12, n21 + n03
-    c, d = n30 - 3 * n12, 3 * n21 - n03
-    return np.stack(
-        [
-            n20 + n02,
-            (n20 - n02) ** 2 + 4 * n11**2,
-            c**2 + d**2,
-            a**2 + b**2,
-            c * a * (a**2 - 3 * b**2) + d * b * (3 * a**2 - b**2),
-            (n20 - n02) * (a**2 - b**2) + 4 * n11 * a * b,
-            d * a * (a**2 - 3 * b**2) - c * b * (3 * a**2 - b**2),
-        ],
-        axis=1,
-    )
-
-
-def _inertia(mu, order, ndim):
-    mu0 = mu[:, 0]
-    eye = np.eye(ndim, dtype=int)
-    sq = np.stack([mu[:, _axis_index(ndim, order, 2 * eye[d])] for d in range(ndim)], axis=1)
-    t = np.zeros((mu.shape[0], ndim, ndim))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for i in range(ndim):
-            t[:, i, i] = (sq.sum(axis=1) - sq[:, i]) / mu0
-            for j in range(i + 1, ndim):
-                v = -mu[:, _axis_index(ndim, order, eye[i] + eye[j])] / mu0
-                t[:, i, j] = t[:, j, i] = v
-    return t
-
-
-def _eigvals(t):
-    ev = np.linalg.eigvalsh(t) if t.shape[0] else np.zeros(t.shape[:2])
-    return np.clip(ev, 0, None)[:, ::-1]
-
-
-class _Derived:
-    """Columns computed from the merged table, memoised per property."""
-
-    def __init__(self, table, spacing, medians):
-        self.t = table
-        self.s = spacing
-        self.ndim = spacing.size
-        self.medians = medians
-        self.cache: dict = {}
-
-    def get(self, name):
-        if name not in self.cache:
-            self.cache[name] = getattr(self, "p_" + name)()
-        return self.cache[name]
-
-    # geometry
-    def p_label(self):
-        return self.t["labels"].astype(np.int64)
-
-    def p_num_pixels(self):
-        return self.t["count"].astype(np.int64)
-
-    def p_area(self):
-        return self.t["count"] * float(np.prod(self.s))
-
-    def p_bbox(self):
-        return np.concatenate([self.t["lo"], self.t["hi"] + 1], axis=1)
-
-    def p_slice(self):
-        out = np.empty(self.t["labels"].size, object)
-        for i, (a, b) in enumerate(
-            zip(self.t["lo"].tolist(), (self.t["hi"] + 1).tolist(), strict=True)
-        ):
-            out[i] = tuple(slice(x, y) for x, y in zip(a, b, strict=True))
-        return out
-
-    def p_area_bbox(self):
-        return np.prod(self.t["hi"] + 1 - self.t["lo"], axis=1) * float(np.prod(self.s))
-
-    def p_extent(self):
-        return self.get("area") / self.get("area_bbox")
-
-    def p_equivalent_diameter_area(self):
-        return (2 * self.ndim * self.get("area") / math.pi) ** (1 / self.ndim)
-
-    # unweighted moments
-    def _mom(self, weighted=False):
-        key = "_wmom" if weighted else "_mom"
-        if key not in self.cache:
-            col, order = (
-                ("wmom", self.t["wmom_order"]) if weighted else ("mom", self.t["mom_order"])
-            )
-            self.cache[key] = (_scale(self.t[col], order, self.s), order)
-        return self.cache[key]
-
-    def _grid(self, flat, order):
-        return flat.reshape((-1,) + (order + 1,) * self.ndim)
-
-    def p_centroid_local(self):
-        mom, order = self._mom()
-        return _centroid_local(mom, order, self.ndim)
-
-    def p_centroid(self):
-        return self.t["lo"] * self.s + self.get("centroid_local")
-
-    def p_moments(self):
-        mom, order = self._mom()
-        return self._grid(mom, order)
-
-    def _mu(self, weighted=False):
-        key = "_wmu" if weighted else "_mu"
-        if key not in self.cache:
-            mom, order = self._mom(weighted)
-            ctr = self.get("centroid_weighted_local" if weighted else "centroid_local")
-            self.cache[key] = (_central(mom, order, ctr), order)
-        return self.cache[key]
-
-    def p_moments_central(self):
-        mu, order = self._mu()
-        return self._grid(mu, order)
-
-    def p_moments_normalized(self):
-        mu, order = self._mu()
-        return self._grid(_normalized(mu, order, self.s), order)
-
-    def p_moments_hu(self):
-        return _hu(self.get("moments_normalized"))
-
-    def p_inertia_tensor(self):
-        mu, order = self._mu()
-        return _inertia(mu, order, self.ndim)
-
-    def p_inertia_tensor_eigvals(self):
-        return _eigvals(self.get("inertia_tensor"))
-
-    def _lengths(self, major):
-        ev = self.get("inertia_tensor_eigvals")
-        if self.ndim == 2:
-            return 4 * np.sqrt(ev[:, 0] if major else ev[:, -1])
-        if self.ndim == 3:
-            sign = np.array([1, 1, -1]) if major else np.array([-1, 1, 1])
-            return np.sqrt(np.clip(10 * (ev * sign).sum(axis=1), 0, None))
-        raise ValueError(
-            f"axis lengths are defined for 2-D and 3-D labels only; got {self.ndim}-D."
-        )
-
-    def p_axis_major_length(self):
-        return self._lengths(True)
-
-    def p_axis_minor_length(self):
-        return self._lengths(False)
-
-    def p_eccentricity(self):
-        ev = self.get("inertia_tensor_eigvals")
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(ev[:, 0] == 0, 0.0, np.sqrt(1 - ev[:, 1] / ev[:, 0]))
-
-    def p_orientation(self):
-        t = self.get("inertia_tensor")
-        a, b, c = t[:, 0, 0], t[:, 0, 1], t[:, 1, 1]
-        flat = np.where(b < 0, math.pi / 4, -math.pi / 4)
-        return np.where(a - c == 0, flat, 0.5 * np.arctan2(-2 * b, c - a))
-
-    # intensity
-    def p_intensity_mean(self):
-        return self.t["sum"].astype(np.float64) / self.t["count"]
-
-    def p_intensity_min(self):
-        return self.t["vmin"].astype(self.t["dtype"]).astype(np.float64)
-
-    def p_intensity_max(self):
-        return self.t["vmax"].astype(self.t["dtype"]).astype(np.float64)
-
-    def p_intensity_std(self):
-        return np.sqrt(self.t["m2"] / self.t["count"])
-
-    def p_intensity_median(self):
-        return np.asarray(self.medians, np.float64)
-
-    def p_centroid_weighted_local(self):
-        mom, order = self._mom(True)
-        return _centroid_local(mom, order, self.ndim)
-
-    def p_centroid_weighted(self):
-        return self.t["lo"] * self.s + self.get("centroid_weighted_local")
-
-    def p_moments_weighted(self):
-        mom, order = self._mom(True)
-        return self._grid(mom, order)
-
-    def p_moments_weighted_central(self):
-        mu, order = self._mu(True)
-        return self._grid(mu, order)
-
-    def p_moments_weighted_normalized(self):
-        mu, order = self._mu(True)
-        return self._grid(_normalized(mu, order, self.s), order)
-
-    def p_moments_weighted_hu(self):
-        return _hu(self.get("moments_weighted_normalized"))
-
-
 # ------------------------------------------------------------------- crop properties
 class _CropProps:
     """Per-object evaluation of scikit-image properties on the object's crop.
@@ -402,30 +174,6 @@ class _CropProps:
         return tuple(out)
 
 
-# ----------------------------------------------------------------------- assembling
-def _columns(name, values, kind, separator, out):
-    if kind is object:
-        col = np.empty(len(values), object)
-        for i, v in enumerate(values):
-            col[i] = v
-        out[name] = col
-        return
-    arr = np.asarray(values)
-    if arr.ndim == 1:
-        out[name] = arr.astype(kind)
-        return
-    for ind in np.ndindex(arr.shape[1:]):
-        out[separator.join(map(str, (name,) + ind))] = arr[(slice(None),) + ind].astype(kind)
-
-
-def _extra_kind(values):
-    try:
-        arr = np.asarray(values)
-    except ValueError:
-        return object
-    return object if arr.dtype == object else arr.dtype.type
-
-
 def regionprops_table(
     label_image: Any,
     intensity_image: Any = None,
@@ -436,11 +184,12 @@ def regionprops_table(
     extra_properties: Sequence[Callable] | None = None,
     spacing: float | Sequence[float] | None = None,
     as_dataframe: bool = False,
+    as_dask: bool = False,
     split_every: int = 16,
 ) -> dict[str, np.ndarray] | Any:
     """Region properties as columns; twin of ``skimage.measure.regionprops_table``.
 
-    Computes.
+    Computes (with ``as_dask=True``: only the largest label).
 
     Parameters
     ----------
@@ -463,14 +212,21 @@ def regionprops_table(
         Voxel size per axis (plane, row, column), as scikit-image.
     as_dataframe : bool, optional, keyword-only
         Return a ``pandas.DataFrame`` (needs pandas) instead of a dict.
+    as_dask : bool, optional, keyword-only
+        Return a lazy ``dask.dataframe.DataFrame`` (needs pandas and pyarrow) whose
+        partitions are consecutive label ranges, indexed by label: the table never has
+        to fit on the client. Write it with ``.to_parquet(url)`` or compute parts of it.
+        Covers every property except the crop properties, ``intensity_median`` and
+        ``extra_properties``.
     split_every : int, optional, keyword-only
         Fan-in of the merge tree.
 
     Returns
     -------
-    dict of str to ndarray, or pandas.DataFrame
+    dict of str to ndarray, pandas.DataFrame or dask.dataframe.DataFrame
         One row per label present, in increasing label order; the same column names,
-        dtypes and values as scikit-image.
+        dtypes and values as scikit-image. With ``as_dask=True`` the index is the label
+        and the divisions are the label ranges.
 
     Raises
     ------
@@ -494,6 +250,13 @@ def regionprops_table(
     that gathers each object's voxels into the task of its home block (an object
     must fit in a task).
 
+    With ``as_dask=True`` nothing per label reaches the client: each block's rows are
+    shuffled by label into partitions of ``bigimg.table-partition-labels`` consecutive
+    labels (dask config, default 2**18; dask's peer-to-peer shuffle on a ``distributed``
+    cluster, through each worker's local disk), and each partition merges its rows and
+    derives its properties when computed. The call computes the largest label (one pass
+    over ``label_image``); computing the frame makes one pass over both images.
+
     Examples
     --------
     >>> import numpy as np, dask.array as da
@@ -508,7 +271,7 @@ def regionprops_table(
     >>> all(np.allclose(t[k], ref[k]) for k in ref) and list(t) == list(ref)
     True
     """
-    lab = as_dask(label_image, name="label_image")
+    lab = to_dask(label_image, name="label_image")
     if lab.dtype.kind not in "iu":
         raise TypeError(
             f"`label_image` must have an integer dtype; got {lab.dtype}. Label a mask "
@@ -516,7 +279,7 @@ def regionprops_table(
         )
     x = None
     if intensity_image is not None:
-        x = as_dask(intensity_image, name="intensity_image")
+        x = to_dask(intensity_image, name="intensity_image")
         if x.shape != lab.shape:
             if x.shape[: lab.ndim] == lab.shape:
                 raise NotImplementedError(
@@ -532,6 +295,8 @@ def regionprops_table(
     ndim = lab.ndim
     sp = _spacing(spacing, ndim)
     properties, extras = _check_properties(properties, extra_properties, ndim, x is not None, sp)
+    if as_dask:
+        return _lazy_table(lab, x, properties, extras, sp, separator)
     if as_dataframe:
         try:
             import pandas as pd
@@ -542,28 +307,34 @@ def regionprops_table(
     if "intensity_median" in properties:
         labels = table["labels"]
         medians = region_median(regions(x, lab, labels)) if labels.size else np.zeros(0)
-    derived = _Derived(table, sp, medians)
     crop_names = [p for p in properties if p in _CROP]
     crop_values = {}
     if crop_names or extras:
         crop_values = _crop_properties(lab, x, table, crop_names, extras, sp)
-    out: dict = {}
-    for p in properties:
-        vals = crop_values[p] if p in crop_values else derived.get(p)
-        _columns(p, vals, PROPERTIES[p], separator, out)
-    for f in extras:
-        vals = crop_values[f.__name__]
-        _columns(f.__name__, vals, _extra_kind(vals), separator, out)
+    kinds = dict(PROPERTIES)
+    kinds.update({f.__name__: extra_kind(crop_values[f.__name__]) for f in extras})
+    out = assemble(
+        table,
+        names=[*properties, *(f.__name__ for f in extras)],
+        kinds=kinds,
+        spacing=sp,
+        separator=separator,
+        medians=medians,
+        values=crop_values,
+    )
     if as_dataframe:
         return pd.DataFrame(out)
     return out
 
 
-def _reduce(lab, x, props: set, split_every: int) -> dict:
+def _table_spec(lab, x, props: set):
+    """The aligned arrays, the table columns to measure and the moment orders."""
     order = 3 if props & _ORDER3 else 2 if props & _ORDER2 else 1 if props & _ORDER1 else -1
     wprops = {p for p in props if p.startswith(("moments_weighted", "centroid_weighted"))}
     worder = 3 if {p for p in wprops if p.startswith("moments")} else 1 if wprops else -1
     cols = {
+        "mode": "labels",
+        "lo": 1,
         "bbox": True,
         "moments": order,
         "wmoments": worder,
@@ -575,11 +346,38 @@ def _reduce(lab, x, props: set, split_every: int) -> dict:
     xa, la = align(
         x if use_x else None, lab, input_name="intensity_image", labels_name="label_image"
     )
-    lazy = reduce_tables(xa, la, {"mode": "labels", "lo": 1, **cols}, split_every=split_every)
+    orders = {"mom_order": order, "wmom_order": worder}
+    return xa, la, cols, orders
+
+
+def _reduce(lab, x, props: set, split_every: int) -> dict:
+    xa, la, cols, orders = _table_spec(lab, x, props)
+    lazy = reduce_tables(xa, la, cols, split_every=split_every)
     (table,) = dask.compute(lazy.delayed)
-    table["mom_order"], table["wmom_order"] = order, worder
-    table["dtype"] = x.dtype if x is not None else None
+    table.update(orders, dtype=x.dtype if x is not None else None)
     return table
+
+
+def _lazy_table(lab, x, properties, extras, spacing, separator):
+    """The table as a dask DataFrame partitioned by label range (``as_dask=True``)."""
+    slow = [p for p in properties if p in _CROP or p == "intensity_median"]
+    slow += [f.__name__ for f in extras]
+    if slow:
+        raise NotImplementedError(
+            f"`as_dask=True` covers the properties computed from per-label sums; {slow} "
+            "need each object's voxels in one task. Measure them with `as_dask=False` "
+            "(on the objects you need, e.g. after `remove_small_objects`)."
+        )
+    xa, la, cols, orders = _table_spec(lab, x, set(properties))
+    finish_kwargs = dict(
+        orders,
+        dtype=x.dtype if x is not None else None,
+        names=list(properties),
+        kinds=PROPERTIES,
+        spacing=spacing,
+        separator=separator,
+    )
+    return label_frame(xa, la, cols, finish=finish_table, finish_kwargs=finish_kwargs)
 
 
 def _crop_properties(lab, x, table, names, extras, spacing) -> dict:

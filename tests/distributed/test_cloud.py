@@ -225,6 +225,26 @@ def test_measurements(cloud):
         np.testing.assert_allclose(table[column], local[column], rtol=1e-6, err_msg=column)
 
 
+@pytest.mark.filterwarnings("ignore:The inplace keyword")  # dask's parquet reader, pandas 3.1
+def test_region_table_to_parquet_on_s3(cloud):
+    """The lazy table shuffles between workers (no shared disk) and lands in S3."""
+    pd = pytest.importorskip("pandas")
+    labels, smooth = cloud.open("labels"), cloud.open("smooth")
+    properties = ("label", "area", "bbox", "centroid", "intensity_mean", "intensity_max")
+    url = f"s3://{cloud.bucket}/tables/regions.parquet"
+    per = max(1, int(DATA["labels"].max()) // 4)
+    with dask.config.set({"bigimg.table-partition-labels": per}):
+        frame = measure.regionprops_table(labels, smooth, properties, as_dask=True)
+    assert frame.npartitions >= 4
+    frame.to_parquet(url, storage_options=cloud.s3.options)
+    back = pd.read_parquet(url, storage_options=cloud.s3.options).sort_index()
+    with dask.config.set(scheduler="sync"):
+        local = measure.regionprops_table(DATA["labels"], DATA["smooth"], properties=properties)
+    assert list(back.columns) == list(local)
+    for column in local:
+        np.testing.assert_allclose(back[column], local[column], rtol=1e-9, err_msg=column)
+
+
 def test_binary_fill_holes(cloud):
     got = ndimage.binary_fill_holes(cloud.open("mask")).compute()
     np.testing.assert_array_equal(got, ndi.binary_fill_holes(DATA["mask"]))
