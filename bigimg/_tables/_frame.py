@@ -85,9 +85,14 @@ def _block_frame(spec, layout, *blocks, block_id=None):
     return _to_frame(block_table(spec, *blocks, block_id=block_id), layout)
 
 
-def _finish(df, spec, layout, finish: Callable, finish_kwargs: dict):
+def _finish(df, spec, layout, finish: Callable, finish_kwargs: dict, top=None):
     _, pd = _dataframe()
     merged = merge_tables(spec, [_from_frame(df, layout)])
+    if top is not None and merged["labels"].size and merged["labels"][-1] > top:
+        raise ValueError(
+            f"`label_image` holds label {merged['labels'][-1]}, above `max_label={top}`; "
+            "pass the largest label (or leave `max_label` out to have it computed)."
+        )
     columns = finish(merged, **finish_kwargs)
     return pd.DataFrame(columns, index=pd.Index(merged["labels"]))
 
@@ -99,12 +104,14 @@ def label_frame(
     *,
     finish: Callable,
     finish_kwargs: dict,
+    top: int | None = None,
 ) -> Any:
     """A dask DataFrame of ``finish(merged_table, **finish_kwargs)`` per label range.
 
     ``x`` (values, may be ``None``) and ``lab`` are aligned dask arrays; ``spec_kwargs``
-    are :class:`BlockSpec` fields (``mode`` must be ``"labels"``, ``lo >= 1``). Computes
-    the largest label (one pass over ``lab``) to fix the partitions' label ranges: each
+    are :class:`BlockSpec` fields (``mode`` must be ``"labels"``, ``lo >= 1``). ``top``
+    is the largest label if known (checked when each partition computes); otherwise it
+    is computed (one pass over ``lab``). It fixes the partitions' label ranges: each
     holds at most ``bigimg.table-partition-labels`` labels (dask config, default 2**18).
     ``finish`` runs per partition on a merged table (a dict of columns, sorted by label)
     and returns a dict of 1-D columns; the frame's index is the label.
@@ -120,7 +127,8 @@ def label_frame(
     meta_out = _finish(
         _to_frame(empty, layout).set_index("labels"), spec, layout, finish, finish_kwargs
     )
-    top = int(lab.max().compute())
+    checked = top is not None
+    top = int(top) if checked else int(lab.max().compute())
     lowest = max(int(spec.lo), 1)
     if top < lowest:
         return dd.from_pandas(meta_out, npartitions=1)
@@ -140,5 +148,12 @@ def label_frame(
     rows = dd.from_delayed(list(parts.to_delayed().ravel()), meta=meta_rows, verify_meta=False)
     by_label = rows.set_index("labels", divisions=divisions)
     return by_label.map_partitions(
-        _finish, spec, layout, finish, finish_kwargs, meta=meta_out, align_dataframes=False
+        _finish,
+        spec,
+        layout,
+        finish,
+        finish_kwargs,
+        top if checked else None,
+        meta=meta_out,
+        align_dataframes=False,
     )

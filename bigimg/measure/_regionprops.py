@@ -16,7 +16,7 @@ exact out-of-core median. Each of these adds passes over the data; the table say
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from numbers import Real
+from numbers import Integral, Real
 from typing import Any
 
 import dask
@@ -185,11 +185,12 @@ def regionprops_table(
     spacing: float | Sequence[float] | None = None,
     as_dataframe: bool = False,
     as_dask: bool = False,
+    max_label: int | None = None,
     split_every: int = 16,
 ) -> dict[str, np.ndarray] | Any:
     """Region properties as columns; twin of ``skimage.measure.regionprops_table``.
 
-    Computes (with ``as_dask=True``: only the largest label).
+    Computes (with ``as_dask=True``: only the largest label, unless ``max_label``).
 
     Parameters
     ----------
@@ -218,6 +219,10 @@ def regionprops_table(
         to fit on the client. Write it with ``.to_parquet(url)`` or compute parts of it.
         Covers every property except the crop properties, ``intensity_median`` and
         ``extra_properties``.
+    max_label : int, optional, keyword-only
+        With ``as_dask=True``: the largest label, if known (e.g. the count
+        :func:`bigimg.ndimage.label` returned), which saves the pass that finds it. A
+        larger label raises ``ValueError`` when its partition computes.
     split_every : int, optional, keyword-only
         Fan-in of the merge tree.
 
@@ -296,7 +301,7 @@ def regionprops_table(
     sp = _spacing(spacing, ndim)
     properties, extras = _check_properties(properties, extra_properties, ndim, x is not None, sp)
     if as_dask:
-        return _lazy_table(lab, x, properties, extras, sp, separator)
+        return _lazy_table(lab, x, properties, extras, sp, separator, max_label)
     if as_dataframe:
         try:
             import pandas as pd
@@ -358,7 +363,7 @@ def _reduce(lab, x, props: set, split_every: int) -> dict:
     return table
 
 
-def _lazy_table(lab, x, properties, extras, spacing, separator):
+def _lazy_table(lab, x, properties, extras, spacing, separator, max_label):
     """The table as a dask DataFrame partitioned by label range (``as_dask=True``)."""
     slow = [p for p in properties if p in _CROP or p == "intensity_median"]
     slow += [f.__name__ for f in extras]
@@ -368,6 +373,10 @@ def _lazy_table(lab, x, properties, extras, spacing, separator):
             "need each object's voxels in one task. Measure them with `as_dask=False` "
             "(on the objects you need, e.g. after `remove_small_objects`)."
         )
+    if max_label is not None:
+        if isinstance(max_label, bool) or not isinstance(max_label, Integral):
+            raise TypeError(f"`max_label` must be an integer; got {max_label!r}.")
+        max_label = int(max_label)
     xa, la, cols, orders = _table_spec(lab, x, set(properties))
     finish_kwargs = dict(
         orders,
@@ -377,7 +386,9 @@ def _lazy_table(lab, x, properties, extras, spacing, separator):
         spacing=spacing,
         separator=separator,
     )
-    return label_frame(xa, la, cols, finish=finish_table, finish_kwargs=finish_kwargs)
+    return label_frame(
+        xa, la, cols, finish=finish_table, finish_kwargs=finish_kwargs, top=max_label
+    )
 
 
 def _crop_properties(lab, x, table, names, extras, spacing) -> dict:

@@ -154,10 +154,14 @@ def watershed_ift(
     at 256³ with a 32 MiB budget the solve took 18.5 s in bricks against 29.0 s in C
     order (6.5 against 11.5 million page faults). See ``benchmarks/bench_watershed.py``.
 
-    **Distributed.** ``temp_dir`` must be on a filesystem every worker sees. Read
-    tasks find the file gone if one of them runs again after the last block was
-    read (a worker lost after that point); the computation then fails with a
-    ``FileNotFoundError`` saying so, and must be run again.
+    **Distributed.** ``temp_dir`` (or the ``bigimg.scratch`` setting) is either a
+    directory every worker sees or an object-store prefix (``s3://bucket/tmp``). On an
+    object store there is no shared file: each block's records and labels are one
+    object, and the solve task assembles the flood in memory or, over
+    ``bigimg.watershed-resident-bytes``, in a file under its own worker's temporary
+    directory. Read tasks find the scratch gone if one of them runs again after the
+    last block was read (a worker lost after that point); the computation then fails
+    with a ``FileNotFoundError`` saying so, and must be run again.
 
     scipy computes byte offsets in 32-bit ``int``; on inputs or outputs of more than
     2 GiB scipy's own result is undefined. bigimg uses 64-bit indices throughout.

@@ -113,3 +113,17 @@ def test_voxel_properties_are_refused_before_computing():
             regionprops_table(lab, INTEN, ["label"], extra_properties=[peak], as_dask=True)
     assert c.tasks == 0
     assert "image" in PROPERTIES
+
+
+def test_max_label_saves_the_pass_and_is_checked():
+    lab = da.from_array(LAB, chunks=8)
+    top = int(LAB.max())
+    with count_computes() as c:
+        frame = regionprops_table(lab, None, ("label", "area"), as_dask=True, max_label=top)
+    assert c.tasks == 0
+    np.testing.assert_array_equal(frame["label"].compute().to_numpy(), np.arange(1, top + 1))
+    short = regionprops_table(lab, None, ("label",), as_dask=True, max_label=top - 3)
+    with pytest.raises(ValueError, match=f"label {top}, above `max_label={top - 3}`"):
+        short.compute()
+    with pytest.raises(TypeError, match="max_label"):
+        regionprops_table(lab, None, ("label",), as_dask=True, max_label=2.5)
