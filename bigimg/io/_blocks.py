@@ -105,6 +105,9 @@ def write_blocks(
     if not aligned(arr, unit):  # two tasks writing parts of one unit would lose data
         raise ValueError(f"blocks {arr.chunks} straddle the stored units {unit}; rechunk first.")
     ndim = arr.ndim
+    # every chunk is stored, even one equal to the fill value: readers of a bigimg-written
+    # store take a missing chunk for damage (see bigimg.io._zarr.EVERY_CHUNK_ATTR)
+    target = target.with_config({"write_empty_chunks": True})
     starts = [np.cumsum((0,) + c) for c in arr.chunks]
     token = tokenize(arr.name, records, unit, sorted(done))
     name, back_name = f"zarr-write-{token}", f"zarr-read-back-{token}"

@@ -43,7 +43,7 @@ from bigimg.io._downsample import downsample, ints, mode_downsample, out_shape
 from bigimg.io._shards import aligned, normalize_shards
 from bigimg.io._stores import locate
 from bigimg.io._target import Target, open_target, resume_identity
-from bigimg.io._zarr import default_compressor
+from bigimg.io._zarr import stored_codecs
 
 __all__ = ["IMAGE_REDUCTIONS", "mode_downsample", "save_ome_zarr"]
 
@@ -251,7 +251,7 @@ def _create_image(group, name: str, arr: da.Array, method: str, lay: _Layout, la
             fill_value=0,
             chunks=chunk,
             shards=shard,
-            compressors=[default_compressor(zarr_format, dtype)],
+            **stored_codecs(zarr_format, dtype),
             **extra,
         )
 

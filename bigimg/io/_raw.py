@@ -38,7 +38,7 @@ class _RawLayout(BlockReader):
 
     def __init__(self, path: str, shape, dtype, offset: int, order: str, stamp=None) -> None:
         self.path = path
-        self.stamp = stamp  # the file's mtime when opened: names the graph, never read
+        self.stamp = None if stamp is None else tuple(stamp)  # (size, mtime) when opened
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
         self.offset = int(offset)
@@ -82,13 +82,38 @@ class RawReader(_RawLayout):
     """
 
     def _read(self, region: tuple[slice, ...]) -> np.ndarray:
+        self._check_stamp()
         if any(s.step != 1 for s in region) or 0 in (s.stop - s.start for s in region):
             _, view = self._map(region, "r")
-            return np.array(view, order="C")
-        if self.order == "F":  # the file is the C layout of the transposed volume
+            block = np.array(view, order="C")
+        elif self.order == "F":  # the file is the C layout of the transposed volume
             block = read_runs(self.path, self.offset, self.shape[::-1], region[::-1], self.dtype)
-            return np.ascontiguousarray(block.T)
-        return read_runs(self.path, self.offset, self.shape, region, self.dtype)
+            block = np.ascontiguousarray(block.T)
+        else:
+            block = read_runs(self.path, self.offset, self.shape, region, self.dtype)
+        self._check_stamp()  # a write during the read would mix old and new voxels
+        return block
+
+    def _check_stamp(self) -> None:
+        """Refuse a file that was rewritten (or replaced) since it was opened."""
+        if self.stamp is None:
+            return
+        try:
+            now = file_stamp(self.path)
+        except FileNotFoundError:
+            now = None
+        if now != self.stamp:
+            raise OSError(
+                f"raw file {self.path} changed after it was opened (size, modification time "
+                "or the file itself differ), so its blocks could mix old and new voxels; "
+                "open it again."
+            )
+
+
+def file_stamp(path: str) -> tuple[int, int, int]:
+    """What changes when a file is rewritten or replaced: (size, mtime in ns, inode)."""
+    st = os.stat(path)
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 class RawWriter(_RawLayout):
@@ -155,8 +180,20 @@ def _check_order(order: Any) -> str:
     return order
 
 
+#: Largest count of extra bytes suggested as a header or trailer: headers of raw
+#: volumes (NRRD, ENVI, scanner dumps) are kilobytes, rarely more than a few MiB.
+_PLAUSIBLE_EXTRA = 4 * 2**20
+
+
 def _size_hint(size: int, shape: tuple[int, ...], dtype: np.dtype, offset: int) -> str:
+    """Why ``size`` does not fit, in words: another dtype, a header, or a wrong shape.
+
+    A header (or trailing bytes) is suggested only when the extra bytes are few next to
+    the data (at most 4 MiB and less than the data); more than that means the shape or
+    the dtype is wrong, and the message says so instead of suggesting a huge offset.
+    """
     n = math.prod(shape)
+    needed = n * dtype.itemsize
     hints = []
     fits = [
         np.dtype(t)
@@ -165,13 +202,39 @@ def _size_hint(size: int, shape: tuple[int, ...], dtype: np.dtype, offset: int) 
     ]
     if fits and fits[0].itemsize != dtype.itemsize:
         hints.append(f"the size fits a {fits[0].itemsize}-byte dtype such as {fits[0]}")
-    extra = size - n * dtype.itemsize
-    if extra > 0 and extra != offset:
-        hints.append(f"or a {extra:,}-byte header (offset={extra})")
-    return f" ({', '.join(hints)})" if hints else ""
+    extra = size - offset - needed
+    if extra > 0:
+        if extra <= min(_PLAUSIBLE_EXTRA, max(needed - 1, 0)):
+            hints.append(
+                f"the file has {extra:,} more bytes: a header of that size (offset="
+                f"{offset + extra}) or trailing bytes after the data (allow_trailing=True)"
+            )
+        elif needed and (size - offset) % needed == 0:
+            hints.append(
+                f"the file holds {(size - offset) // needed} times the bytes the shape needs: "
+                "the shape or the dtype is wrong"
+            )
+        else:
+            hints.append(
+                f"{extra:,} extra bytes are too many for a header: the shape or the dtype is wrong"
+            )
+    voxels, rest = divmod(size - offset, dtype.itemsize)
+    edge = round(voxels ** (1 / 3)) if len(shape) == 3 and voxels > 0 and not rest else 0
+    if edge and edge**3 == voxels and (edge,) * 3 != shape:
+        hints.append(f"as {dtype} it would fit shape ({edge}, {edge}, {edge})")
+    return f" ({'; '.join(hints)})" if hints else ""
 
 
-def open_raw(path, shape, dtype, *, offset: int = 0, order: str = "C", chunks="auto") -> da.Array:
+def open_raw(
+    path,
+    shape,
+    dtype,
+    *,
+    offset: int = 0,
+    order: str = "C",
+    chunks="auto",
+    allow_trailing: bool = False,
+) -> da.Array:
     """Open a headerless binary volume lazily as a dask array.
 
     Parameters
@@ -185,11 +248,16 @@ def open_raw(path, shape, dtype, *, offset: int = 0, order: str = "C", chunks="a
         The array keeps this dtype exactly.
     offset : int, optional
         Bytes to skip at the start of the file (a header). The file must hold exactly
-        ``offset + prod(shape) * itemsize`` bytes.
+        ``offset + prod(shape) * itemsize`` bytes (at least that many with
+        ``allow_trailing=True``).
     order : {"C", "F"}, optional
         ``"C"``: the last axis varies fastest in the file; ``"F"``: the first axis.
     chunks : "auto", int or tuple, optional
         Block shape. ``"auto"`` gives roughly cubic blocks of about 32 MiB, equal along each axis.
+    allow_trailing : bool, optional
+        Accept a file with more bytes after the volume (a footer, padding); they are
+        ignored. By default such a file is refused, since extra bytes usually mean a
+        wrong shape, dtype or offset.
 
     Returns
     -------
@@ -201,7 +269,9 @@ def open_raw(path, shape, dtype, *, offset: int = 0, order: str = "C", chunks="a
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the file's size does not match ``shape``, ``dtype`` and ``offset``.
+        If the file's size does not match ``shape``, ``dtype`` and ``offset``. The
+        message suggests another dtype, or an offset or ``allow_trailing=True`` when
+        the extra bytes are few enough to be a header or a footer.
     bigimg.IncompleteOutputError
         If ``path`` is the partial output of an interrupted bigimg write.
 
@@ -212,6 +282,9 @@ def open_raw(path, shape, dtype, *, offset: int = 0, order: str = "C", chunks="a
     range is mapped and only the block's rows are touched) and holds one copy of its
     block. The graph holds just the path and the layout, so it pickles to a few hundred
     bytes whatever the volume's size; on a cluster every worker must see the file.
+    Each task checks, before and after its read, that the file's size, modification
+    time and inode are those it had when opened, and raises ``OSError`` otherwise (a
+    file rewritten during a computation would mix old and new voxels).
 
     Examples
     --------
@@ -232,23 +305,24 @@ def open_raw(path, shape, dtype, *, offset: int = 0, order: str = "C", chunks="a
         raise TypeError(f"`offset` must be an int (bytes to skip); got {offset!r}.")
     if offset < 0:
         raise ValueError(f"`offset` must be >= 0 bytes; got {offset}.")
+    if not isinstance(allow_trailing, bool):
+        raise TypeError(f"`allow_trailing` must be True or False; got {allow_trailing!r}.")
     chunks = normalize_chunks(chunks, shape, dtype)
     refuse_partial(path, "raw file")
     if not os.path.exists(path):
         raise FileNotFoundError(f"raw file {path} does not exist.")
     if os.path.isdir(path):
         raise IsADirectoryError(f"raw file {path} is a folder; open_raw reads one file.")
-    size = os.path.getsize(path)
+    stamp = file_stamp(path)  # before the size check: a later change is caught by tasks
+    size = stamp[0]
     needed = math.prod(shape) * dtype.itemsize
-    if size != offset + needed:
+    if size < offset + needed or (size > offset + needed and not allow_trailing):
         raise ValueError(
             f"raw file {path} holds {size:,} bytes but shape {shape} with dtype {dtype} "
             f"needs {needed:,} after offset {offset:,}; check shape, dtype and offset"
             f"{_size_hint(size, shape, dtype, offset)}."
         )
-    reader = RawReader(
-        os.path.abspath(path), shape, dtype, offset, order, stamp=os.stat(path).st_mtime_ns
-    )
+    reader = RawReader(os.path.abspath(path), shape, dtype, offset, order, stamp=stamp)
     return reader_to_dask(reader, chunks, "open_raw")
 
 

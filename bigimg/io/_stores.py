@@ -128,23 +128,31 @@ class Location:
 
     def stamp(self) -> tuple:
         """What changes when the store's metadata is rewritten (names dask graphs)."""
-        out = []
-        for name in _METADATA:
-            target = f"{self.path.rstrip('/')}/{name}"
-            if self.local:
-                out.append(os.stat(target).st_mtime_ns if os.path.exists(target) else 0)
-                continue
+        return tuple(self.file_stamp(name) or 0 for name in _METADATA)
+
+    def file_stamp(self, key: str):
+        """What changes when the object ``key`` is rewritten or replaced; None if absent.
+
+        Locally (size, modification time, inode); at a URL the object's ETag (or
+        modification time) and size, asked for afresh (no listing cache).
+        """
+        target = f"{self.path.rstrip('/')}/{key}"
+        if self.local:
             try:
-                info = self.fs.info(target)
-            except (FileNotFoundError, OSError):
-                out.append(0)
-                continue
-            out.append(
-                str(info.get("ETag") or info.get("etag") or info.get("mtime") or "")
-                + str(info.get("LastModified") or info.get("created") or "")
-                + f":{info.get('size')}"
-            )
-        return tuple(out)
+                st = os.stat(target)
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+            return (st.st_size, st.st_mtime_ns, st.st_ino)
+        try:
+            self.fs.invalidate_cache(target)
+            info = self.fs.info(target)
+        except (FileNotFoundError, OSError):
+            return None
+        return (
+            str(info.get("ETag") or info.get("etag") or info.get("mtime") or "")
+            + str(info.get("LastModified") or info.get("created") or "")
+            + f":{info.get('size')}"
+        )
 
 
 def locate(path: Any, storage_options: Mapping | None = None, *, name: str = "path") -> Location:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import logging
 import math
 import os
 import re
@@ -125,37 +126,132 @@ class TiffReader(BlockReader):
 
 
 class TiffSequenceReader(BlockReader):
-    """Picklable array-like view of a stack of equally shaped TIFF files (axis 0)."""
+    """Picklable array-like view of a stack of equally shaped TIFF files (axis 0).
 
-    def __init__(self, files: Sequence[str], frame_shape, dtype) -> None:
+    ``stamps`` holds each file's (size, modification time) when the stack was opened;
+    a task refuses a slice that changed since (a rewritten slice would otherwise be
+    mixed with the old ones, or cast silently to the stack's dtype).
+    """
+
+    def __init__(self, files: Sequence[str], frame_shape, dtype, stamps=None) -> None:
         self.files = tuple(files)
         self.shape = (len(self.files), *tuple(frame_shape))
         self.dtype = np.dtype(dtype)
+        self.stamps = None if stamps is None else tuple(tuple(s) for s in stamps)
 
     def _read(self, region: tuple[slice, ...]) -> np.ndarray:
-        files = self.files[region[0]]
+        picked = range(*region[0].indices(len(self.files)))
         out = np.empty(
-            (len(files), *(len(range(s.start, s.stop, s.step)) for s in region[1:])),
+            (len(picked), *(len(range(s.start, s.stop, s.step)) for s in region[1:])),
             dtype=self.dtype,
         )
-        for i, path in enumerate(files):
-            frame = tifffile.imread(path)
-            if frame.shape != self.shape[1:]:
+        for i, k in enumerate(picked):
+            path = self.files[k]
+            try:
+                frame = tifffile.imread(path)
+            except (OSError, ValueError, tifffile.TiffFileError) as exc:
                 raise OSError(
-                    f"TIFF slice {path} holds shape {frame.shape} but had shape "
-                    f"{self.shape[1:]} when the stack was opened; open it again."
+                    f"TIFF slice {path} cannot be read ({type(exc).__name__}: {exc}); it is "
+                    "damaged, or changed after the stack was opened: open it again."
+                ) from exc
+            if frame.shape != self.shape[1:] or not _same_type(frame.dtype, self.dtype):
+                raise OSError(
+                    f"TIFF slice {path} holds shape {frame.shape} and dtype {frame.dtype} "
+                    f"but had shape {self.shape[1:]} and dtype {self.dtype} when the stack "
+                    "was opened; it was rewritten: open the stack again."
+                )
+            if self.stamps is not None and _stamp(path) != self.stamps[k]:
+                raise OSError(
+                    f"TIFF slice {path} changed after the stack was opened (size or "
+                    "modification time differ); open the stack again."
                 )
             out[i] = frame[region[1:]]
         return out
 
 
+def _same_type(a: np.dtype, b: np.dtype) -> bool:
+    """Equal dtypes up to byte order (tifffile decodes to native order)."""
+    return a.newbyteorder("=") == b.newbyteorder("=")
+
+
+class _TiffLog(logging.Handler):
+    """Collects what tifffile logs while it parses a file (it logs damage, never raises)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    def __enter__(self) -> _TiffLog:
+        logger = logging.getLogger("tifffile")
+        self._saved = (logger.level, logger.propagate)
+        if not logger.isEnabledFor(logging.WARNING):  # silenced by the user: still listen,
+            logger.setLevel(logging.WARNING)  # but pass nothing on
+            logger.propagate = False
+        logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        logger = logging.getLogger("tifffile")
+        logger.removeHandler(self)
+        logger.setLevel(self._saved[0])
+        logger.propagate = self._saved[1]
+
+
+#: What tifffile logs for a file whose IFD chain or shape metadata point past its end.
+_DAMAGE = ("invalid page offset", "failed to reshape", "invalid value offset", "corrupted")
+
+
+def _check_complete(tif: tifffile.TiffFile, series, path: str, log: _TiffLog) -> None:
+    """Refuse a file whose pages stop short of what it declares (truncated or damaged).
+
+    tifffile reads such a file as whatever it can: a 20-page volume cut short opens as
+    its first page, an OME series as fewer planes. Header-only checks: the IFD chain
+    and shape metadata (tifffile's log), and that every page's data ends inside the file.
+    """
+    size = os.path.getsize(path)
+    ends = []
+    if getattr(series, "dataoffset", None) is not None:  # one contiguous block of data
+        ends.append(series.dataoffset + series.nbytes)
+    for page in series.pages:
+        if page is not None:
+            ends += [o + n for o, n in zip(page.dataoffsets, page.databytecounts) if n]
+    damage = [m for m in log.messages if any(d in m for d in _DAMAGE)]
+    short = max(ends, default=0) > size
+    if not damage and not short:
+        return
+    detail = (
+        f"its data needs {max(ends):,} bytes but the file holds {size:,}"
+        if short
+        else f"tifffile reports: {damage[0]}"
+    )
+    pages = len(tif.pages)
+    raise ValueError(
+        f"TIFF file {path} is truncated or damaged ({detail}; {pages} readable "
+        f"page{'s' * (pages != 1)}, series shape {tuple(series.shape)}); reading it would "
+        "give a volume with missing or wrong planes. Copy or write the file again."
+    )
+
+
 def _header(path: str) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype of a file's first series, reading only its header and IFDs."""
     try:
-        with tifffile.TiffFile(path) as tif:
+        with _TiffLog() as log, tifffile.TiffFile(path) as tif:
+            if not tif.series:
+                raise ValueError(_no_image(path, tif))
+            _check_complete(tif, tif.series[0], path, log)
             return tuple(tif.series[0].shape), np.dtype(tif.series[0].dtype)
     except tifffile.TiffFileError as exc:
         raise ValueError(f"{path} is not a readable TIFF file ({exc}).") from None
+
+
+def _no_image(path: str, tif: tifffile.TiffFile) -> str:
+    return (
+        f"TIFF file {path} holds no readable image: it has a TIFF header but "
+        f"{len(tif.pages)} readable pages; it is empty, truncated or damaged."
+    )
 
 
 def _expand(source) -> tuple[str, list[str]]:
@@ -223,6 +319,7 @@ def _open_stack(files: list[str], chunks) -> da.Array:
         refuse_partial(path, "TIFF slice")
         if not os.path.isfile(path):
             raise FileNotFoundError(f"TIFF slice {path} does not exist.")
+    stamps = [_stamp(p) for p in files]  # before the headers: a later change is caught
     shape, dtype = _header(files[0])
     for path in files[1:]:
         other_shape, other_dtype = _header(path)
@@ -232,7 +329,7 @@ def _open_stack(files: list[str], chunks) -> da.Array:
                 f"{other_dtype} but the first slice {files[0]} holds {shape} {dtype}; "
                 "remove or fix that file."
             )
-    reader = TiffSequenceReader([os.path.abspath(p) for p in files], shape, dtype)
+    reader = TiffSequenceReader([os.path.abspath(p) for p in files], shape, dtype, stamps)
     one_per_file = (1, *shape)
     if isinstance(chunks, str) and chunks == "auto":
         chunks = da.core.normalize_chunks(one_per_file, reader.shape)
@@ -269,7 +366,9 @@ def open_tiff(path_or_pattern, *, series: int = 0, level: int = 0, chunks="auto"
         If the file, folder or pattern names nothing.
     ValueError
         If stacked files differ in shape or dtype (names the first offending file and
-        both shapes), or a file is not a TIFF.
+        both shapes), a file is not a TIFF or holds no image, or a file is truncated or
+        damaged (its pages stop short of the volume it declares; tifffile would read
+        it with fewer or missing planes).
     bigimg.IncompleteOutputError
         If a file is the partial output of an interrupted bigimg write.
 
@@ -277,7 +376,9 @@ def open_tiff(path_or_pattern, *, series: int = 0, level: int = 0, chunks="auto"
     -----
     A file's task decodes just the stored pages/tiles covering its block; a stack's
     task reads its whole files. Either holds one block (plus the decoded pages) in
-    memory. Values come back in native byte order, as tifffile decodes them.
+    memory. Values come back in native byte order, as tifffile decodes them. A task
+    raises ``OSError`` if its file (or slice file) changed after it was opened: other
+    size or modification time, or a slice of another shape or dtype.
 
     Examples
     --------
@@ -307,7 +408,9 @@ def open_tiff(path_or_pattern, *, series: int = 0, level: int = 0, chunks="auto"
     refuse_partial(path, "TIFF file")
     stamp = _stamp(path)
     try:
-        with tifffile.TiffFile(path) as tif:
+        with _TiffLog() as log, tifffile.TiffFile(path) as tif:
+            if not tif.series:
+                raise ValueError(_no_image(path, tif))
             if not 0 <= series < len(tif.series):
                 raise ValueError(
                     f"`series` must be in 0..{len(tif.series) - 1} for TIFF file {path}, which "
@@ -319,6 +422,7 @@ def open_tiff(path_or_pattern, *, series: int = 0, level: int = 0, chunks="auto"
                     f"`level` must be in 0..{levels - 1} for series {series} of TIFF file "
                     f"{path}; got {level}."
                 )
+            _check_complete(tif, tif.series[series].levels[level], path, log)
             array = zarr.open_array(tif.aszarr(series=series, level=level), mode="r")
             shape, dtype = tuple(array.shape), np.dtype(array.dtype)
             stored = tuple(min(c, n) if n else 1 for c, n in zip(array.chunks, shape, strict=True))

@@ -8,10 +8,12 @@ then; see :mod:`bigimg.io._target`); :func:`open_zarr` refuses a store that carr
 
 from __future__ import annotations
 
+import asyncio
 import numbers
 import os
 import uuid
 from collections.abc import Mapping
+from itertools import product
 from typing import Any
 
 import dask.array as da
@@ -19,6 +21,7 @@ import numpy as np
 import zarr
 import zarr.errors
 from dask.base import tokenize
+from zarr.core.sync import sync
 
 from bigimg._args import as_dask
 from bigimg._atomic import refuse_partial, resolve_progress
@@ -30,7 +33,20 @@ from bigimg.io._shards import aligned, normalize_shards, read_chunks, store_chun
 from bigimg.io._stores import check_reachable, locate
 from bigimg.io._target import INCOMPLETE_ATTR, open_target, resume_identity
 
-__all__ = ["INCOMPLETE_ATTR", "ZarrReader", "default_compressor", "open_zarr", "save_zarr"]
+__all__ = [
+    "EVERY_CHUNK_ATTR",
+    "INCOMPLETE_ATTR",
+    "ZarrReader",
+    "default_compressor",
+    "open_zarr",
+    "save_zarr",
+    "stored_codecs",
+]
+
+
+#: Array attribute of the arrays bigimg writes: every chunk (or shard) is stored, even
+#: one holding only the fill value, so a missing chunk is damage, never zeros.
+EVERY_CHUNK_ATTR = "bigimg_every_chunk_stored"
 
 
 class ZarrReader(BlockReader):
@@ -38,20 +54,94 @@ class ZarrReader(BlockReader):
 
     For on-disk and remote stores the array pickles as its metadata and the store's
     location, never its chunks (an in-memory ``MemoryStore`` pickles its contents).
+
+    Each read checks, before and after, that the array's metadata object is the one
+    that was opened (``watch``: the store's location, the metadata key and its stamp),
+    and for arrays written by bigimg (:data:`EVERY_CHUNK_ATTR`) that every stored chunk
+    the block covers exists; chunks that fail to decode (a checksum mismatch, a chunk
+    cut short) raise ``OSError`` naming the store and the chunks.
     """
 
-    def __init__(self, array: zarr.Array, source: str, stamp: Any) -> None:
+    def __init__(self, array: zarr.Array, source: str, stamp: Any, watch=None) -> None:
         self.array = array
         self.shape = tuple(array.shape)
         self.dtype = _stored_dtype(array)
         self.source = source
         self.stamp = stamp
+        self.watch = watch
+        self.every_chunk = bool(array.attrs.get(EVERY_CHUNK_ATTR, False))
 
     def _read(self, region: tuple[slice, ...]) -> np.ndarray:
-        return np.asarray(self.array[region]).astype(self.dtype, copy=False)
+        self._check_unchanged()
+        if self.every_chunk:
+            self._check_stored(region)
+        try:
+            block = np.asarray(self.array[region])
+        except (ValueError, RuntimeError) as exc:  # codecs: checksum, decompression
+            self._check_unchanged()
+            keys = ", ".join(self._chunk_keys(region)[:4])
+            raise OSError(
+                f"zarr store {self.source}: stored chunk(s) {keys} of voxels "
+                f"{_region_text(region)} cannot be decoded ({type(exc).__name__}: {exc}); "
+                "the store is damaged (a chunk cut short or altered): copy or write it again."
+            ) from exc
+        self._check_unchanged()  # a rewrite during the read would mix old and new voxels
+        return block.astype(self.dtype, copy=False)
+
+    def _check_unchanged(self) -> None:
+        if self.watch is None:
+            return
+        location, key, stamp = self.watch
+        if location.file_stamp(key) != stamp:
+            raise OSError(
+                f"zarr store {self.source} changed after it was opened (its {key} was "
+                "rewritten, replaced or removed), so its blocks could mix old and new "
+                "voxels; open it again."
+            )
+
+    def _chunk_keys(self, region: tuple[slice, ...]) -> list[str]:
+        """The keys of the stored chunks (shards, when sharded) that cover ``region``."""
+        unit = self.array.shards or self.array.chunks
+        ranges = [range(s.start // u, (s.stop - 1) // u + 1) for s, u in zip(region, unit)]
+        encode = self.array.metadata.encode_chunk_key
+        return [encode(idx) for idx in product(*ranges)]
+
+    def _check_stored(self, region: tuple[slice, ...]) -> None:
+        keys = self._chunk_keys(region)
+        store, prefix = self.array.store_path.store, self.array.store_path.path
+        full = [f"{prefix}/{k}" if prefix else k for k in keys]
+        found = sync(_exist(store, full))
+        missing = [k for k, ok in zip(keys, found, strict=True) if not ok]
+        if missing:
+            self._check_unchanged()
+            shown = ", ".join(missing[:4]) + (
+                f" and {len(missing) - 4} more" if len(missing) > 4 else ""
+            )
+            raise FileNotFoundError(
+                f"zarr store {self.source}: chunk {shown} (voxels {_region_text(region)}) "
+                f"is missing, but bigimg stored every chunk of this array (attribute "
+                f"{EVERY_CHUNK_ATTR!r}): the store is damaged or was copied incompletely, "
+                "so these voxels are lost, not zeros. Copy or write it again."
+            )
 
     def _token(self) -> tuple:
-        return (self.source, self.array.path, self.shape, self.dtype.str, self.stamp)
+        watched = None if self.watch is None else self.watch[2]
+        return (self.source, self.array.path, self.shape, self.dtype.str, self.stamp, watched)
+
+
+async def _exist(store, keys: list[str]) -> list[bool]:
+    return list(await asyncio.gather(*(store.exists(k) for k in keys)))
+
+
+def _region_text(region: tuple[slice, ...]) -> str:
+    return "[" + ", ".join(f"{s.start}:{s.stop}" for s in region) + "]"
+
+
+def _watch(loc, array: zarr.Array):
+    """What a task checks to know the array was not rewritten: (location, key, stamp)."""
+    name = "zarr.json" if array.metadata.zarr_format == 3 else ".zarray"
+    key = f"{array.path}/{name}" if array.path else name
+    return (loc.bare(), key, loc.file_stamp(key))
 
 
 def _stored_dtype(array: zarr.Array) -> np.dtype:
@@ -194,12 +284,25 @@ def open_zarr(
     bigimg.IncompleteOutputError
         If the store is the partial output of an interrupted bigimg write (it carries
         the ``"bigimg_incomplete"`` attribute, or a local partial name).
+    OSError, FileNotFoundError
+        When computed: the store changed after it was opened, a chunk is damaged, or
+        a chunk of a bigimg-written array is missing (see Notes).
 
     Notes
     -----
     Each task reads and decompresses the stored chunks that cover its block and holds
     one copy of the block. The graph holds the array's metadata and the store's
     location, so it pickles small and workers open the store themselves.
+
+    Integrity: each task checks, before and after its read, that the array's metadata
+    object (``zarr.json`` or ``.zarray``) is the one opened, so a store rewritten or
+    replaced during a computation raises ``OSError`` instead of mixing old and new
+    voxels (chunks rewritten in place without touching the metadata are not seen). A
+    chunk that fails to decode (the CRC32C checksum :func:`save_zarr` writes, or a
+    decompression error) raises ``OSError`` naming the store and the chunks. In an
+    array written by bigimg, which stores every chunk, a missing chunk raises
+    ``FileNotFoundError`` (one existence check per stored chunk of the block); other
+    stores keep zarr's rule that a missing chunk holds the fill value.
 
     Examples
     --------
@@ -218,6 +321,7 @@ def open_zarr(
         raise TypeError(f"`component` must be a str such as '0' or None; got {component!r}.")
     from zarr.abc.store import Store
 
+    loc = None
     if isinstance(store, Store):
         if storage_options is not None:
             raise ValueError("`storage_options` apply to URLs; got a zarr store object.")
@@ -239,8 +343,9 @@ def open_zarr(
             stamp = loc.stamp()
         store = loc.zarr_store(read_only=True)
     array = _resolve(store, component, label)
+    watch = None if loc is None else _watch(loc, array)
     chunks = read_chunks(array, chunks)
-    return reader_to_dask(ZarrReader(array, source, stamp), chunks, "open_zarr")
+    return reader_to_dask(ZarrReader(array, source, stamp, watch), chunks, "open_zarr")
 
 
 def default_compressor(zarr_format: int, dtype: np.dtype):
@@ -261,6 +366,33 @@ def default_compressor(zarr_format: int, dtype: np.dtype):
     )
 
 
+def stored_codecs(zarr_format: int, dtype: np.dtype, compressor="default", checksum=True) -> dict:
+    """The ``zarr.create_array`` keywords of every array bigimg writes.
+
+    ``compressors`` (``"default"``: :func:`default_compressor`) followed, with
+    ``checksum``, by a CRC32C checksum of each stored chunk: zarr v3's ``crc32c``
+    codec after the compressor (it checks the compressed bytes); zarr v2 has one
+    compressor slot, so there numcodecs' ``CRC32C`` is a filter (it checks the
+    decompressed bytes; a chunk cut short fails to decompress first). ``config``
+    stores every chunk, even one equal to the fill value, and the attribute
+    :data:`EVERY_CHUNK_ATTR` says so: :func:`open_zarr` then refuses a missing chunk.
+    """
+    out: dict = {
+        "compressors": _compressors(compressor, zarr_format, dtype),
+        "attributes": {EVERY_CHUNK_ATTR: True},
+        "config": {"write_empty_chunks": True},
+    }
+    if checksum and zarr_format == 3:
+        from zarr.codecs import Crc32cCodec
+
+        out["compressors"] = [*(out["compressors"] or []), Crc32cCodec()]
+    elif checksum:
+        from numcodecs import CRC32C
+
+        out["filters"] = [CRC32C()]
+    return out
+
+
 def save_zarr(
     array,
     path,
@@ -268,6 +400,7 @@ def save_zarr(
     chunks=None,
     shards=None,
     compressor="default",
+    checksum: bool = True,
     zarr_format: int = 3,
     overwrite: bool = False,
     resume: bool | str = False,
@@ -297,6 +430,11 @@ def save_zarr(
         ``"default"``: Blosc with zstd level 3 and shuffle. ``None``: uncompressed.
         A codec: a ``zarr.codecs`` bytes-to-bytes codec for ``zarr_format=3``, a
         numcodecs codec for ``zarr_format=2``.
+    checksum : bool, optional
+        Store a CRC32C checksum with every chunk (zarr v3: the ``crc32c`` codec after
+        the compressor; zarr v2: numcodecs' ``CRC32C`` filter), so that a damaged
+        chunk is an error when read instead of wrong voxels. Readers need zarr-python
+        3 or numcodecs 0.14 or later (``crc32c``); pass False for older readers.
     zarr_format : {3, 2}, optional
         The zarr specification to write.
     overwrite : bool, optional
@@ -337,7 +475,9 @@ def save_zarr(
     Notes
     -----
     Each task holds one block (plus its compressed bytes) and writes whole stored
-    chunks, or whole shards. The store is created with the attribute
+    chunks, or whole shards; every chunk is stored, even one holding only zeros, and
+    the array carries the attribute ``"bigimg_every_chunk_stored"``, so that
+    :func:`open_zarr` refuses a store that lost a chunk. The store is created with the attribute
     ``"bigimg_incomplete"``; after its last block the completion records are
     deleted and the attribute is removed, last. A local store also lives under a
     partial name until then and is renamed to ``path``; at a URL (object stores
@@ -372,6 +512,8 @@ def save_zarr(
         raise ValueError(f"`zarr_format` must be 2 or 3; got {zarr_format!r}.")
     if not isinstance(compute, bool):
         raise TypeError(f"`compute` must be True or False; got {compute!r}.")
+    if not isinstance(checksum, bool):
+        raise TypeError(f"`checksum` must be True or False; got {checksum!r}.")
     if arr.dtype.hasobject:
         raise TypeError(f"`array` must have a numeric dtype; got {arr.dtype}.")
     if any(not isinstance(n, numbers.Integral) for n in arr.shape):
@@ -382,12 +524,14 @@ def save_zarr(
     show = resolve_progress(progress)
     chunk_shape = store_chunks(arr, chunks, was_dask)
     shard_shape = normalize_shards(shards, chunk_shape, zarr_format)
+    codecs = stored_codecs(zarr_format, arr.dtype, compressor, checksum)
+    every_chunk, config = codecs.pop("attributes"), codecs.pop("config")
     spec = {
         "shape": arr.shape,
         "dtype": arr.dtype,
         "chunks": chunk_shape,
         "shards": shard_shape,
-        "compressors": _compressors(compressor, zarr_format, arr.dtype),
+        **codecs,
         "zarr_format": zarr_format,
     }
     if zarr_format == 3 and arr.dtype.byteorder == ">":  # keep the dtype's own bytes
@@ -417,8 +561,9 @@ def save_zarr(
             zarray = zarr.open_array(store, mode="r+")
             done = Records(target.store.bare()).covered(unit)
         else:
-            attrs = target.create_attrs(zarr_format)
-            zarray, done = zarr.create_array(store, attributes=attrs, **spec), set()
+            attrs = target.create_attrs(zarr_format) | every_chunk
+            zarray = zarr.create_array(store, attributes=attrs, config=config, **spec)
+            done = set()
     counts, _, written, total = write_blocks(arr, zarray, Records(target.store.bare()), unit, done)
     return target.run(
         [counts], progress=show, compute=compute, desc="save_zarr", blocks=(written, total)

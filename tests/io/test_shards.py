@@ -67,12 +67,18 @@ def test_source_backed_input_is_read_once_per_shard(tmp_path, caplog):
     np.testing.assert_array_equal(open_zarr(out).compute(), data + 1)
 
 
-def test_empty_shards_are_skipped_but_complete(tmp_path):
+def test_empty_shards_are_stored_and_a_lost_one_is_an_error(tmp_path):
     data = np.zeros((16, 16), np.uint8)
     data[:8, :8] = 7
     path = save_zarr(data, tmp_path / "e.zarr", chunks=4, shards=8, progress=False)
-    assert _shard_files(path) == [os.path.join("c", "0", "0")]  # zero shards not stored
+    # every shard is stored, zeros too: a missing shard is damage, never zeros
+    assert len(_shard_files(path)) == 4
     np.testing.assert_array_equal(open_zarr(path).compute(), data)
+    os.remove(os.path.join(path, "c", "1", "1"))
+    with pytest.raises(
+        FileNotFoundError, match=r"chunk c/1/1 \(voxels \[8:16, 8:16\]\) is missing"
+    ):
+        open_zarr(path).compute()
 
 
 @pytest.mark.parametrize(
