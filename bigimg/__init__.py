@@ -8,6 +8,12 @@ from bigimg import data, display, io, measure, ndimage, restoration, stats
 from bigimg._errors import ArgumentError, BigimgWarning, IncompleteOutputError
 from bigimg.display import view
 from bigimg.io import (
+    open,
+    open_dicom,
+    open_hdf5,
+    open_mrc,
+    open_nifti,
+    open_nrrd,
     open_raw,
     open_tiff,
     open_zarr,
@@ -29,6 +35,12 @@ __all__ = [
     "io",
     "measure",
     "ndimage",
+    "open",
+    "open_dicom",
+    "open_hdf5",
+    "open_mrc",
+    "open_nifti",
+    "open_nrrd",
     "open_raw",
     "open_tiff",
     "open_zarr",

@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 from bigimg._atomic import PARTIAL_TAG, commit, discard_on_error, progress_bar
 from bigimg.cli._common import UsageError, shape_text
-from bigimg.cli._info import spacing_of
+from bigimg.cli._info import array_spacing, spacing_of
 from bigimg.cli._outputs import output_format, write_volume
-from bigimg.cli._sources import detect_format, open_volume
+from bigimg.cli._sources import PHYSICAL_FORMATS, detect_format, open_volume
 
 __all__ = ["check_new_output", "convert", "view"]
 
@@ -49,7 +49,8 @@ def convert(
 
     For zarr outputs ``chunks`` sets the stored chunk shape (rechunking on the way); a
     raw input is then read in blocks of exactly that shape. For OME-Zarr outputs the
-    voxel spacing recorded in the input (OME or TIFF metadata) becomes the scale unless
+    voxel spacing recorded in the input (OME or TIFF metadata; the NIfTI, DICOM, HDF5,
+    MRC or NRRD header) becomes the scale, and its unit the units, unless
     ``ome["scale"]`` is given.
     """
     fmt = detect_format(src, in_format)
@@ -61,14 +62,17 @@ def convert(
     arr = open_volume(src, fmt, chunks=read_chunks, **open_options)
     ome = dict(ome or {})
     if out_fmt == "ome-zarr" and "scale" not in ome:
-        spacing, unit = spacing_of(
-            src, fmt, open_options.get("component"), open_options.get("series", 0)
-        )
+        if fmt in PHYSICAL_FORMATS:
+            spacing, unit = array_spacing(arr)
+        else:
+            spacing, unit = spacing_of(
+                src, fmt, open_options.get("component"), open_options.get("series", 0)
+            )
         if spacing is not None and len(spacing) == arr.ndim:
             ome["scale"] = spacing
             log(f"scale {' x '.join(f'{s:g}' for s in spacing)} {unit or ''} from {src}")
-        if unit is not None and "units" not in ome:
-            ome["units"] = unit
+        if (unit is not None or fmt in PHYSICAL_FORMATS) and "units" not in ome:
+            ome["units"] = unit  # a header without a unit gets none, not micrometers
     log(f"{src} ({fmt}, {shape_text(arr.shape)} {arr.dtype}) -> {dst} ({out_fmt})")
     return write_volume(
         arr,

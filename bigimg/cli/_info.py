@@ -12,10 +12,10 @@ import numpy as np
 from bigimg._atomic import refuse_partial
 from bigimg._monitor import format_bytes
 from bigimg.cli._common import disk_size, shape_text
-from bigimg.cli._sources import open_volume
-from bigimg.io import tiff_stack_files
+from bigimg.cli._sources import PHYSICAL_FORMATS, open_volume
+from bigimg.io import header, tiff_stack_files
 
-__all__ = ["describe", "render", "spacing_of"]
+__all__ = ["array_spacing", "describe", "render", "spacing_of"]
 
 _INCH_UM, _CM_UM = 25400.0, 10000.0
 _UNIT_NAMES = {"um": "micrometer", "µm": "micrometer", "\\u00B5m": "micrometer",
@@ -43,6 +43,8 @@ def describe(path: str, fmt: str, **open_options) -> dict:
     }
     if fmt == "tiff":
         info.update(_tiff_facts(path, open_options.get("series", 0), open_options.get("level", 0)))
+    elif fmt in PHYSICAL_FORMATS:
+        info.update(_physical_facts(arr))
     else:
         info.update(_zarr_facts(path, open_options.get("component")))
     info["nbytes"] = int(arr.nbytes)
@@ -212,10 +214,49 @@ def _codec_name(codec) -> str:
     return f"{name} {cname}" if cname else name
 
 
+def _physical_facts(arr) -> dict:
+    """What a NIfTI, DICOM, HDF5, MRC or NRRD header says (``bigimg.io.header``)."""
+    h = header(arr)
+    detail = {
+        "nifti": lambda f: f"NIfTI ({f['class']})",
+        "dicom": lambda f: f"DICOM {f['Modality']} series {f['SeriesNumber']}, {f['files']} files",
+        "hdf5": lambda f: f"HDF5 dataset {f['dataset']}",
+        "mrc": lambda f: f"MRC (mode {f['mode']})",
+        "nrrd": lambda f: f"NRRD ({f.get('encoding', 'raw')})",
+    }[h.format](h.fields)
+    known = [u for u in h.units if u is not None]
+    same = len(set(h.units)) == 1
+    unit = h.units[0] if same else (" / ".join(u or "?" for u in h.units) if known else None)
+    facts = {"format_detail": detail, "chunks": list(arr.chunksize), "unit": unit}
+    facts["spacing"] = list(h.spacing) if any(s is not None for s in h.spacing) else None
+    as_dict = h.as_dict()
+    for key in ("units", "origin", "direction", "space"):
+        facts[key] = as_dict[key]
+    facts["header"] = as_dict["fields"]
+    return facts
+
+
+def array_spacing(arr):
+    """The spacing and unit the header of an array straight from a reader records.
+
+    ``(None, unit)`` unless every axis's spacing is known.
+    """
+    h = header(arr)
+    if h is None:
+        return None, None
+    if any(s is None for s in h.spacing):
+        return None, h.unit
+    return tuple(float(s) for s in h.spacing), h.unit
+
+
 def spacing_of(path: str, fmt: str, component=None, series: int = 0):
     """Voxel spacing (z, y, x) if the file records all of it, else None; and its unit."""
     if fmt == "raw":
         return None, None
+    if fmt in PHYSICAL_FORMATS:
+        return array_spacing(
+            open_volume(path, fmt, component=component, series=series if fmt == "dicom" else 0)
+        )
     facts = _tiff_facts(path, series, 0) if fmt == "tiff" else _zarr_facts(path, component)
     spacing = facts.get("spacing")
     if not spacing or any(s is None for s in spacing):
@@ -253,6 +294,9 @@ def render(info: dict, as_json: bool = False) -> str:
         ratio = info["nbytes"] / max(info["size_on_disk"], 1)
         size += f"  (uncompressed {format_bytes(info['nbytes'])}, ratio {ratio:.2f})"
     rows.append(("size on disk", size))
+    if info.get("origin") is not None:
+        where = ", ".join(f"{v:g}" for v in info["origin"])
+        rows.append(("origin", f"({where}) {info.get('space') or ''}".rstrip()))
     if info.get("spacing"):
         values = " x ".join("?" if s is None else f"{s:g}" for s in info["spacing"])
         rows.append(("spacing", f"{values} {info.get('unit') or '(no unit)'}"))

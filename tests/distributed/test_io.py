@@ -43,7 +43,27 @@ def files(volumes, tmp_path_factory):
         store=str(folder / "f32.zarr"), shape=SHAPE, chunks=(7, 13, 26), dtype="f4", zarr_format=2
     )
     store[...] = volumes.data["f32"]
+    _write_formats(folder, volumes)
     return folder
+
+
+def _write_formats(folder, volumes):
+    """The same volumes as DICOM, NIfTI (gzip), HDF5, MRC and NRRD (gzip) files."""
+    import h5py
+    import mrcfile
+    import nrrd
+
+    from tests.io.test_formats_dicom import write_series
+    from tests.io.test_formats_nifti import write_nifti
+
+    u16, f32 = volumes.data["u16"], volumes.data["f32"]
+    write_series(folder / "dicom", u16)
+    write_nifti(str(folder / "u16.nii.gz"), u16)
+    with h5py.File(folder / "f32.h5", "w") as f:
+        f.create_dataset("scan/volume", data=f32, chunks=(8, 13, 13))
+    with mrcfile.new(folder / "f32.mrc") as mrc:
+        mrc.set_data(f32)
+    nrrd.write(str(folder / "u16.nrrd"), u16, {"encoding": "gzip"}, index_order="C")
 
 
 def _filtered(volumes):
@@ -91,12 +111,28 @@ IO: dict[str, Callable] = {
         levels=3,
         progress=False,
     ),
+    "open": lambda f, v, fl, out: f(str(fl / "f32.mrc"), chunks=(5, 25, 9)),
+    "open_dicom": lambda f, v, fl, out: f(str(fl / "dicom"), chunks=(3, 25, 26)),
+    "open_nifti": lambda f, v, fl, out: f(str(fl / "u16.nii.gz"), chunks=(4, 25, 26)),
+    "open_hdf5": lambda f, v, fl, out: f(str(fl / "f32.h5"), "scan/volume", chunks=(8, 13, 26)),
+    "open_mrc": lambda f, v, fl, out: f(str(fl / "f32.mrc"), chunks=(5, 7, 26)),
+    "open_nrrd": lambda f, v, fl, out: f(str(fl / "u16.nrrd"), chunks=(4, 25, 26)),
 }
-SOURCES = {"open_raw": "u16", "open_tiff": "u16", "open_zarr": "f32"}
+SOURCES = {
+    "open_raw": "u16",
+    "open_tiff": "u16",
+    "open_zarr": "f32",
+    "open": "f32",
+    "open_dicom": "u16",
+    "open_nifti": "u16",
+    "open_hdf5": "f32",
+    "open_mrc": "f32",
+    "open_nrrd": "u16",
+}
 
 
-#: Helpers that run on the client only (they list files; no task, nothing to distribute).
-CLIENT_ONLY = {"tiff_stack_files"}
+#: Helpers that run on the client only (they list files or read a header; no task).
+CLIENT_ONLY = {"tiff_stack_files", "Header", "format_of", "header"}
 
 
 def test_every_io_name_has_a_case():
