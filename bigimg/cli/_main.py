@@ -47,7 +47,9 @@ EPILOG = """examples:
 def _add_source(p: argparse.ArgumentParser, what: str = "input") -> None:
     g = p.add_argument_group(f"{what} (raw files need --shape and --dtype)")
     g.add_argument(
-        "--format", choices=("raw", "tiff", "zarr"), help="input format (default: from the path)"
+        "--format",
+        choices=("raw", "tiff", "zarr", "nifti", "dicom", "hdf5", "mrc", "nrrd"),
+        help="input format (default: from the path)",
     )
     g.add_argument("--shape", help="raw: shape, e.g. 512,512,512 (plane, row, column)")
     g.add_argument("--dtype", help="raw: voxel type, e.g. uint16, >u2, float32")
@@ -55,8 +57,12 @@ def _add_source(p: argparse.ArgumentParser, what: str = "input") -> None:
     g.add_argument(
         "--order", choices=("C", "F"), default="C", help="raw: C (last axis fastest, default) or F"
     )
-    g.add_argument("--component", help="zarr: array or OME-Zarr image inside the store")
-    g.add_argument("--series", type=int, default=0, help="TIFF: image series")
+    g.add_argument(
+        "--component", help="zarr: array or OME-Zarr image inside the store; HDF5: dataset path"
+    )
+    g.add_argument(
+        "--series", type=int, default=0, help="TIFF: image series; DICOM: series 1, 2, ..."
+    )
     g.add_argument("--level", type=int, default=0, help="TIFF: pyramid level")
 
 
@@ -150,7 +156,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("pipeline")
     p.add_argument(
         "--dir",
-        help="folder that relative paths in the file are relative to (default: the file's folder)",
+        help="the run folder: paths in the file are relative to it, and every output, table "
+        "and temporary store must stay inside it (default: the pipeline file's folder)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument(
@@ -159,7 +166,11 @@ def _parser() -> argparse.ArgumentParser:
         help="continue an interrupted run of the same pipeline: keep what it wrote, compute "
         "the rest (and keep the partial outputs if this run fails too)",
     )
-    p.add_argument("--dry-run", action="store_true", help="check the file and stop")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the file, list every path the run would write, and stop",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     _add_compute(p)
 
@@ -198,7 +209,9 @@ def _format_options(args, path: str) -> dict:
         "raw": ("shape", "dtype", "offset", "order"),
         "tiff": ("series", "level"),
         "zarr": ("component",),
-    }[fmt]
+        "hdf5": ("component",),
+        "dicom": ("series",),
+    }.get(fmt, ())
     given = [k for k, v in opts.items() if k not in keep and v not in (None, 0, "C")]
     if given:
         raise UsageError(f"--{' --'.join(given)} do not apply to {fmt} input.")
@@ -287,7 +300,7 @@ def _cmd_view(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from bigimg.cli._pipeline import execute, plan_storage, rehearse
+    from bigimg.cli._pipeline import describe_writes, execute, plan_storage, rehearse
     from bigimg.cli._scheduler import check_scheduler, use_scheduler
     from bigimg.cli._spec import load_pipeline
 
@@ -316,6 +329,8 @@ def _cmd_run(args) -> int:
                 f"  step   {step.name} = {step.op.name}({step.input})"
                 f"{stored.get(plan.get(step.name), '')}"
             )
+        for line in describe_writes(pipe, plan):
+            log(line)
         return 0
     with use_scheduler(args.scheduler, args.workers, args.memory_limit, log=log):
         execute(
@@ -402,6 +417,13 @@ def main(argv: list[str] | None = None) -> int:
     except _USER_ERRORS as exc:
         if args.traceback:
             raise
+        problems = getattr(exc, "problems", None) or [exc]
+        if len(problems) > 1:  # every problem of a pipeline file, one per line
+            lines = "".join(f"\n  {_one_line(p)}" for p in problems)
+            print(
+                f"bigimg {args.command}: error: {len(problems)} problems:{lines}", file=sys.stderr
+            )
+            return 2
         print(f"bigimg {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except Exception as exc:

@@ -21,7 +21,7 @@ import uuid
 
 import numpy as np
 
-from bigimg._atomic import PARTIAL_TAG, commit
+from bigimg._atomic import PARTIAL_TAG
 from bigimg.cli._common import UsageError
 from bigimg.cli._sources import RAW_SUFFIXES, TIFF_SUFFIXES
 from bigimg.io import save_ome_zarr, save_raw, save_tiff, save_zarr
@@ -169,28 +169,57 @@ class Staging:
         The pipeline's hash, recorded in every staging folder (for ``--resume``).
     token : str, optional
         Reuse the staging folders of an interrupted run with this token.
+    root : str, optional
+        The run folder: every staging folder and output must resolve (symbolic links
+        followed) to a place inside it, checked again right before each is created or
+        moved into place.
     """
 
-    def __init__(self, tag: str, pipeline: str = "", token: str | None = None) -> None:
+    def __init__(
+        self, tag: str, pipeline: str = "", token: str | None = None, root: str | None = None
+    ) -> None:
         self.tag = tag
         self.pipeline = pipeline
         self.token = token or uuid.uuid4().hex[:10]
+        self.root = None if root is None else os.path.realpath(root)
         self.folders: dict[str, str] = {}
         self.staged: list[tuple[str, str]] = []
         self.keep = False
+
+    def _confine(self, path: str) -> None:
+        if self.root is None:
+            return
+        real = os.path.realpath(path)
+        if os.path.commonpath([real, self.root]) != self.root:
+            raise UsageError(
+                f"{path} now leads to {real}, outside the run folder {self.root} (a symbolic "
+                "link changed during the run); nothing was written there."
+            )
 
     def folder(self, parent: str) -> str:
         """The staging folder in ``parent`` (created, with its parents, on first use)."""
         parent = os.path.abspath(parent)
         if parent not in self.folders:
-            os.makedirs(parent, exist_ok=True)
-            folder = os.path.join(parent, f"{self.tag}{PARTIAL_TAG}{self.token}")
-            if not os.path.isdir(folder):  # a resumed run reuses its folder
-                os.mkdir(folder)
-                with open(os.path.join(folder, RUN_RECORD), "w") as fh:
-                    json.dump({"pipeline": self.pipeline}, fh)
+            self._confine(parent)
+            try:
+                os.makedirs(parent, exist_ok=True)
+                folder = os.path.join(parent, f"{self.tag}{PARTIAL_TAG}{self.token}")
+                if not os.path.isdir(folder):  # a resumed run reuses its folder
+                    os.mkdir(folder)
+                    with open(os.path.join(folder, RUN_RECORD), "w") as fh:
+                        json.dump({"pipeline": self.pipeline}, fh)
+            except OSError as exc:
+                raise UsageError(
+                    f"cannot write into {parent} ({type(exc).__name__}: "
+                    f"{exc.strerror or exc}); choose a writable output folder."
+                ) from None
             self.folders[parent] = folder
         return self.folders[parent]
+
+    def prepare(self, finals: list[str]) -> None:
+        """Create the staging folders of every output now, before anything is computed."""
+        for final in finals:
+            self.folder(os.path.dirname(os.path.abspath(final)))
 
     def path_for(self, final: str, *, register: bool = True) -> str:
         """Where to write the output whose final path is ``final`` (same name, staged).
@@ -199,7 +228,7 @@ class Staging:
         """
         final = os.path.abspath(final)
         staged = os.path.join(self.folder(os.path.dirname(final)), os.path.basename(final))
-        if register:
+        if register and (staged, final) not in self.staged:
             self.staged.append((staged, final))
         return staged
 
@@ -210,16 +239,55 @@ class Staging:
         return os.path.join(folder, "intermediate", name)
 
     def commit(self, overwrite: bool) -> list[str]:
-        """Move every staged output onto its final path, then delete the staging folders."""
-        done = []
-        for staged, final in self.staged:
-            try:
-                done.append(commit(staged, final, overwrite))
-            except FileExistsError as exc:  # someone created ``final`` during the run
-                self.keep = True
-                raise UsageError(str(exc)) from None
+        """Move every staged output onto its final path, all of them or none.
+
+        Outputs it replaces (``overwrite``) are first moved into the staging folder; if
+        any move fails (an output appeared during the run, a folder was changed), the
+        moves already made are undone, the old outputs put back, and the new outputs
+        kept in the staging folders, and the error says so. Then the staging folders
+        are deleted.
+        """
+        appeared = [f for _, f in self.staged if os.path.lexists(f) and not overwrite]
+        if appeared:
+            self.keep = True
+            raise UsageError(
+                f"{', '.join(appeared)} appeared during the run; nothing was moved into place. "
+                f"The complete outputs are kept in {', '.join(sorted(set(self.folders.values())))}:"
+                " move them yourself, or run again with --overwrite."
+            )
+        undo: list[tuple[str, str]] = []  # (from, to) renames that put things back
+        try:
+            for k, (staged, final) in enumerate(self.staged):
+                self._confine(final)
+                if os.path.lexists(final):
+                    if not overwrite:
+                        raise FileExistsError(f"{final} appeared during the run")
+                    old = os.path.join(os.path.dirname(staged), f"replaced-{k}")
+                    os.rename(final, old)
+                    undo.append((old, final))
+                os.rename(staged, final)
+                undo.append((final, staged))
+        except (OSError, UsageError) as exc:
+            failed = self._undo(undo)
+            self.keep = True
+            moved = f"; could not undo: {', '.join(failed)}" if failed else ""
+            raise UsageError(
+                f"committing the outputs failed ({exc}); none was moved into place{moved}. "
+                f"The complete outputs are kept in {', '.join(sorted(set(self.folders.values())))}."
+            ) from None
+        done = [final for _, final in self.staged]
         self.discard()
         return done
+
+    @staticmethod
+    def _undo(undo: list[tuple[str, str]]) -> list[str]:
+        failed = []
+        for source, target in reversed(undo):
+            try:
+                os.rename(source, target)
+            except OSError:
+                failed.append(f"{source} -> {target}")
+        return failed
 
     def discard(self) -> None:
         """Delete the staging folders and whatever they hold (unless an output must be kept)."""

@@ -40,7 +40,14 @@ from bigimg.cli._outputs import Staging, run_record, write_table, write_volume
 from bigimg.cli._spec import Pipeline, PipelineError, Step
 from bigimg.io import open_zarr, save_zarr
 
-__all__ = ["Rehearsal", "execute", "pipeline_hash", "plan_storage", "rehearse"]
+__all__ = [
+    "Rehearsal",
+    "describe_writes",
+    "execute",
+    "pipeline_hash",
+    "plan_storage",
+    "rehearse",
+]
 
 CROP = 16
 _REFUSALS = (
@@ -114,17 +121,56 @@ def _split(step: Step, result, shape):
     return None, result, extras
 
 
-def _fail(pipe: Pipeline, where: str, message: str):
-    raise PipelineError(f"{os.path.basename(pipe.file)}: {where}: {message}")
+def _problem(pipe: Pipeline, where: str, message: str) -> str:
+    return f"{os.path.basename(pipe.file)}: {where}: {message}"
 
 
 def rehearse(pipe: Pipeline) -> Rehearsal:
-    """Run every step, output writer and table on a small crop; raise PipelineError."""
-    reh = Rehearsal()
+    """Run every step, output writer and table on a small crop; raise PipelineError.
+
+    A step (writer, table) refused on the crop is refused for good only if it is also
+    refused on a synthetic crop of varied content (two phases and noise, in each
+    input's dtype): a refusal that depends on what the corner of the volume holds (a
+    flat crop has no two histogram peaks for ``threshold value="minimum"``) is left
+    for the run to meet on the whole volume. Every refusal is reported at once.
+    """
+    crops = {}
+    for name, inp in pipe.inputs.items():
+        crops[name] = np.asarray(inp.array[tuple(slice(0, min(n, CROP)) for n in inp.array.shape)])
+    reh, refused = _rehearse_on(pipe, crops)
+    if refused:
+        _, again = _rehearse_on(pipe, {name: _varied(c) for name, c in crops.items()})
+        refused = {where: text for where, text in refused.items() if where in again}
+    if refused:
+        raise PipelineError.of(list(refused.values()))
+    return reh
+
+
+def _varied(crop: np.ndarray) -> np.ndarray:
+    """A crop-shaped volume of ``crop``'s dtype holding a bright ball on noise."""
+    rng = np.random.default_rng(0)
+    grid = np.indices(crop.shape, dtype=np.float64)
+    centre = [(n - 1) / 2 for n in crop.shape]
+    radius = np.sqrt(sum((g - c) ** 2 for g, c in zip(grid, centre)))
+    ball = radius < max(crop.shape) / 3
+    noise = rng.normal(0.0, 1.0, crop.shape)
+    if crop.dtype == bool:
+        return ball ^ (noise > 2.0)
+    if crop.dtype.kind in "iu":
+        top = min(np.iinfo(crop.dtype).max, 4000)
+        values = np.where(ball, 0.7, 0.3) * top + noise * top * 0.05
+        return np.clip(np.rint(values), 0, top).astype(crop.dtype)
+    if crop.dtype.kind == "f":
+        return (np.where(ball, 0.7, 0.3) + 0.05 * noise).astype(crop.dtype)
+    return crop
+
+
+def _rehearse_on(pipe: Pipeline, crops: dict) -> tuple[Rehearsal, dict]:
+    """Rehearse on ``crops`` (input name -> array); return what it learnt and the refusals."""
+    reh, refused = Rehearsal(), {}
     volumes = {}
     with dask.config.set(scheduler="synchronous"):
-        for name, inp in pipe.inputs.items():
-            crop = np.asarray(inp.array[tuple(slice(0, min(n, CROP)) for n in inp.array.shape)])
+        for name, crop in crops.items():
             volumes[name] = da.from_array(crop, chunks=max(1, CROP // 2))
             reh.kinds[name], reh.eager[name] = "volume", False
         values: dict = {}
@@ -139,9 +185,11 @@ def rehearse(pipe: Pipeline) -> Rehearsal:
                     result = step.op.func(arg, **kwargs)
                 vol, value, _ = _split(step, result, arg.shape if hasattr(arg, "shape") else ())
             except _REFUSALS as exc:
-                _fail(
+                refused[step.where] = _problem(
                     pipe, step.where, f"{step.op.name} refused its arguments on a test crop: {exc}"
                 )
+                reh.skipped.add(step.name)
+                continue
             except Exception:  # data-dependent (e.g. no two peaks in a crop): tell at run time
                 reh.skipped.add(step.name)
                 continue
@@ -150,17 +198,17 @@ def rehearse(pipe: Pipeline) -> Rehearsal:
                 volumes[step.name], reh.kinds[step.name] = vol, "volume"
             else:
                 values[step.name], reh.kinds[step.name] = value, "value"
-        _rehearse_outputs(pipe, reh, volumes)
-    return reh
+        _rehearse_outputs(pipe, reh, volumes, refused)
+    return reh, refused
 
 
-def _rehearse_outputs(pipe: Pipeline, reh: Rehearsal, volumes: dict) -> None:
+def _rehearse_outputs(pipe: Pipeline, reh: Rehearsal, volumes: dict, refused: dict) -> None:
     from bigimg.measure import regionprops_table
 
     for out in pipe.outputs:
         for name in (out.name, *out.labels):
             if reh.kinds.get(name) == "value":
-                _fail(
+                refused[out.where] = _problem(
                     pipe,
                     out.where,
                     f"{name!r} is a value, not a volume; only volumes can be written.",
@@ -168,10 +216,14 @@ def _rehearse_outputs(pipe: Pipeline, reh: Rehearsal, volumes: dict) -> None:
     for table in pipe.tables:
         for name in (table.labels, table.intensity):
             if name is not None and reh.kinds.get(name) == "value":
-                _fail(pipe, table.where, f"{name!r} is a value, not a volume.")
+                refused[table.where] = _problem(
+                    pipe, table.where, f"{name!r} is a value, not a volume."
+                )
     with tempfile.TemporaryDirectory(prefix="bigimg-rehearsal-") as tmp:
         for i, out in enumerate(pipe.outputs):
-            if out.name not in volumes or not all(n in volumes for n in out.labels):
+            if out.where in refused or out.name not in volumes:
+                continue
+            if not all(n in volumes for n in out.labels):
                 continue
             target = os.path.join(tmp, f"{i}-{os.path.basename(out.path)}")
             try:
@@ -183,9 +235,13 @@ def _rehearse_outputs(pipe: Pipeline, reh: Rehearsal, volumes: dict) -> None:
                     progress=False,
                 )
             except _REFUSALS as exc:
-                _fail(pipe, out.where, f"the {out.format} writer refused it: {exc}")
+                refused[out.where] = _problem(
+                    pipe, out.where, f"the {out.format} writer refused it: {exc}"
+                )
     for table in pipe.tables:
-        if table.labels not in volumes or (table.intensity and table.intensity not in volumes):
+        if table.where in refused or table.labels not in volumes:
+            continue
+        if table.intensity and table.intensity not in volumes:
             continue
         try:
             regionprops_table(
@@ -195,7 +251,9 @@ def _rehearse_outputs(pipe: Pipeline, reh: Rehearsal, volumes: dict) -> None:
                 spacing=table.spacing,
             )
         except _REFUSALS as exc:
-            _fail(pipe, table.where, f"regionprops_table refused it: {exc}")
+            refused[table.where] = _problem(
+                pipe, table.where, f"regionprops_table refused it: {exc}"
+            )
 
 
 def _writer_options(out, volumes: dict) -> dict:
@@ -333,10 +391,13 @@ def execute(
                 else "delete it"
             )
             log(f"note: ignoring {old}, left by an interrupted run ({hint})")
-    run = _Run(pipe, reh, plan, Staging(stem, pipeline, token), progress, log, resume)
+    staging = Staging(stem, pipeline, token, root=pipe.base)
+    run = _Run(pipe, reh, plan, staging, progress, log, resume)
     run.volumes.update({name: inp.array for name, inp in pipe.inputs.items()})
     with ResourceMonitor() as mon:
         try:
+            # every output folder is made (so checked writable) before anything computes
+            staging.prepare([o.path for o in pipe.outputs] + [t.path for t in pipe.tables])
             with _relay_io_log(log if resume else None):
                 for step in pipe.steps:
                     _run_step(run, step)
@@ -356,6 +417,24 @@ def execute(
     )
     values = run.values
     return {"values": values, "outputs": done, "seconds": mon.seconds, "peak_rss": mon.peak_rss}
+
+
+def describe_writes(pipe: Pipeline, plan: dict) -> list[str]:
+    """Lines naming every path a run writes: outputs, tables, staging and scratch folders."""
+    stem = os.path.splitext(os.path.basename(pipe.file))[0]
+    lines = [f"  output {o.name} -> {o.path} ({o.format})" for o in pipe.outputs]
+    lines += [f"  table  {t.labels} -> {t.path} ({t.format})" for t in pipe.tables]
+    finals = [o.path for o in pipe.outputs] + [t.path for t in pipe.tables]
+    folders = sorted({os.path.dirname(p) for p in finals} or {pipe.base})
+    scratch = any(how == "scratch" for how in plan.values())
+    for k, folder in enumerate(folders):
+        note = ", with the temporary stores" if scratch and k == 0 else ""
+        lines.append(
+            f"  staging {os.path.join(folder, stem + PARTIAL_TAG)}<token>/ (until the run "
+            f"succeeds{note})"
+        )
+    lines.append(f"  all inside the run folder {os.path.realpath(pipe.base)}")
+    return lines
 
 
 def _write_output(run: _Run, out) -> None:

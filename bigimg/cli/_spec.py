@@ -9,9 +9,11 @@ found, the line.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from bigimg.cli._common import UsageError
@@ -48,8 +50,28 @@ _OME_KEYS = {
 _TABLE_KEYS = ("labels", "intensity", "properties", "path", "spacing")
 
 
+#: Largest pipeline file read, and most values its parsed data may expand to (YAML
+#: aliases share nodes: a few hundred bytes can expand to billions of values).
+MAX_FILE_BYTES = 2**20
+MAX_VALUES = 100_000
+
+
 class PipelineError(UsageError):
-    """A problem in a pipeline file, found before anything is computed."""
+    """A problem in a pipeline file, found before anything is computed.
+
+    ``problems`` lists every problem found in one pass (the message joins them).
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
+
+    @classmethod
+    def of(cls, problems: list[str]) -> PipelineError:
+        """One error for several problems (the message is their lines)."""
+        if len(problems) == 1:
+            return cls(problems[0])
+        return cls(f"{len(problems)} problems:\n" + "\n".join(problems), list(problems))
 
 
 @dataclass
@@ -113,13 +135,55 @@ class Pipeline:
 
 
 def _read(file: str):
-    """Parse ``file``; return the data and a locator."""
+    """Parse ``file``; return the data and a locator. The cost of both is bounded."""
     try:
         with open(file, "rb") as fh:
-            raw = fh.read()
+            raw = fh.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise PipelineError(f"pipeline file {file} does not exist.") from None
+    except IsADirectoryError:
+        raise PipelineError(
+            f"pipeline file {file} is a folder; name a .toml or .yaml file."
+        ) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise PipelineError(
+            f"pipeline file {file} is larger than {MAX_FILE_BYTES:,} bytes; a pipeline file "
+            "holds a few steps (is it the right file?)."
+        )
     text = raw.decode("utf-8", errors="replace")
+    try:
+        data, locator = _parse(file, text)
+    except RecursionError:
+        raise PipelineError(
+            f"{os.path.basename(file)} nests lists or tables too deeply to be a pipeline file."
+        ) from None
+    _check_cost(file, data)
+    return data, locator
+
+
+def _check_cost(file: str, data) -> None:
+    """Refuse data that expands to more than :data:`MAX_VALUES` values (before any check).
+
+    Counts values as a walk over the data would meet them, so shared nodes (YAML
+    aliases) count every time; the walk stops at the limit, so it costs at most that.
+    """
+    stack, seen = [data], 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            raise PipelineError(
+                f"{os.path.basename(file)} expands to more than {MAX_VALUES:,} values (YAML "
+                "anchors and aliases repeat what they name); a pipeline file needs far fewer."
+            )
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list | tuple):
+            stack.extend(node)
+
+
+def _parse(file: str, text: str):
     if file.lower().endswith((".yaml", ".yml")):
         try:
             import yaml
@@ -143,8 +207,21 @@ def _read(file: str):
 class _Checker:
     def __init__(self, file: str, base: str, locator: Locator, overwrite: bool) -> None:
         self.file, self.base, self.loc, self.overwrite = file, base, locator, overwrite
+        self.root = os.path.realpath(base)
         self.written: dict[str, str] = {}
         self.step_names: list = []
+        self.input_names: list = []
+        self.last_step: str | None = None
+        self.problems: list[str] = []
+        self.broken: set = set()  # names whose definition has a problem (no cascades)
+
+    @contextlib.contextmanager
+    def collect(self) -> Iterator[None]:
+        """Record a problem of one item and go on with the next (every problem, one pass)."""
+        try:
+            yield
+        except PipelineError as exc:
+            self.problems.extend(exc.problems)
 
     def fail(self, where: str, path: tuple, message: str):
         line = self.loc.line(path)
@@ -168,8 +245,46 @@ class _Checker:
             self.fail(where, path, f"path must be a non-empty string; got {value!r}.")
         return os.path.normpath(os.path.join(self.base, os.path.expanduser(value)))
 
+    def confined(self, value, where, path) -> str:
+        """An output path of the file, checked to stay inside the run folder.
+
+        A pipeline file is data, not authority: it may write only under the folder named
+        on the command line (``--dir``, by default the file's own folder). Absolute
+        paths, ``~``, ``..`` and paths that leave the folder through a symbolic link
+        are refused, before anything is computed.
+        """
+        if not isinstance(value, str) or not value:
+            self.fail(where, path, f"path must be a non-empty string; got {value!r}.")
+        rule = (
+            f"outputs must stay inside the run folder {self.root} (--dir, by default the "
+            "pipeline file's folder): use a relative path such as 'out/result.zarr'"
+        )
+        if "\0" in value:
+            self.fail(where, path, f"path {value!r} holds a NUL character.")
+        if os.path.isabs(value) or value.startswith("~") or os.path.splitdrive(value)[0]:
+            self.fail(where, path, f"path {value!r} is absolute or starts with ~; {rule}.")
+        if ".." in re.split(r"[\\/]", value):
+            self.fail(where, path, f"path {value!r} climbs out with '..'; {rule}.")
+        full = os.path.normpath(os.path.join(self.base, value))
+        real = os.path.realpath(full)
+        if os.path.commonpath([real, self.root]) != self.root or real == self.root:
+            how = "is the run folder itself" if real == self.root else f"leads to {real}"
+            self.fail(where, path, f"path {value!r} {how} (symbolic links resolved); {rule}.")
+        self.check_writable(real, where, path)
+        return real
+
+    def check_writable(self, real: str, where, path) -> None:
+        """The output's folder exists and is writable, or can be created in one that is."""
+        folder = os.path.dirname(real)
+        while not os.path.lexists(folder):
+            folder = os.path.dirname(folder)
+        if not os.path.isdir(folder):
+            self.fail(where, path, f"cannot write {real}: {folder} is a file, not a folder.")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            self.fail(where, path, f"cannot write {real}: the folder {folder} is not writable.")
+
     def new_output(self, value, where, path) -> str:
-        full = self.path(value, where, path)
+        full = self.confined(value, where, path)
         if full in self.written:
             self.fail(where, path, f"{full} is also written by {self.written[full]}.")
         if os.path.lexists(full) and not self.overwrite:
@@ -186,7 +301,9 @@ class _Checker:
 def load_pipeline(file: str, *, base: str | None = None, overwrite: bool = False) -> Pipeline:
     """Read and check a pipeline file; open its inputs lazily (headers only).
 
-    Relative paths in the file are relative to ``base``, by default the file's folder.
+    Relative paths in the file are relative to ``base``, by default the file's folder;
+    every output and table must stay inside it (see ``_Checker.confined``). Every
+    problem is reported at once, in one :class:`PipelineError`.
     """
     data, locator = _read(file)
     base = os.path.abspath(base or os.path.dirname(os.path.abspath(file)))
@@ -213,21 +330,36 @@ def load_pipeline(file: str, *, base: str | None = None, overwrite: bool = False
             "it has no [input] (or [inputs.NAME]) table: say which volume "
             "to read, e.g. [input] path = 'ct.zarr'.",
         )
+    c.input_names = list(raw_inputs)
     for name, (spec, path, where) in raw_inputs.items():
-        pipe.inputs[name] = _check_input(c, name, spec, path, where)
+        with c.collect():
+            pipe.inputs[name] = _check_input(c, name, spec, path, where)
+        if name not in pipe.inputs:
+            c.broken.add(name)
     steps = data.get("steps", [])
     if not isinstance(steps, list):
         c.fail("steps", ("steps",), "must be an array of tables ([[steps]] headers).")
     c.step_names = [s.get("name") for s in steps if isinstance(s, dict)]
     for i, spec in enumerate(steps):
-        pipe.steps.append(_check_step(c, pipe, i, spec))
-    outputs = c.mapping(data.get("outputs", {}), "[outputs]", ("outputs",))
-    for name, spec in outputs.items():
-        pipe.outputs.append(_check_output(c, pipe, name, spec))
+        count = len(pipe.steps)
+        with c.collect():
+            pipe.steps.append(_check_step(c, pipe, i, spec))
+        name = spec.get("name") if isinstance(spec, dict) else None
+        if len(pipe.steps) == count and isinstance(name, str):
+            c.broken.add(name)
+        c.last_step = name if isinstance(name, str) else c.last_step
+    with c.collect():
+        outputs = c.mapping(data.get("outputs", {}), "[outputs]", ("outputs",))
+        for name, spec in outputs.items():
+            with c.collect():
+                pipe.outputs.append(_check_output(c, pipe, name, spec))
     tables = data.get("table", [])
     tables = [tables] if isinstance(tables, dict) else tables
-    for i, spec in enumerate(tables):
-        pipe.tables.append(_check_table(c, pipe, i, spec, len(tables) > 1))
+    for i, spec in enumerate(tables if isinstance(tables, list) else [tables]):
+        with c.collect():
+            pipe.tables.append(_check_table(c, pipe, i, spec, len(tables) > 1))
+    if c.problems:
+        raise PipelineError.of(c.problems)
     if not pipe.outputs and not pipe.tables and not pipe.steps:
         c.fail("the file", (), "it has no [[steps]], [outputs] or [table]: nothing to do.")
     return pipe
@@ -282,10 +414,10 @@ def _check_step(c: _Checker, pipe: Pipeline, i: int, spec) -> Step:
         c.fail(where, (*path, "op"), str(exc))
     if "input" in spec:
         source = spec["input"]
-    elif pipe.steps:
-        source = pipe.steps[-1].name
-    elif len(pipe.inputs) == 1:
-        source = next(iter(pipe.inputs))
+    elif c.last_step is not None:
+        source = c.last_step
+    elif len(c.input_names) == 1:
+        source = c.input_names[0]
     else:
         c.fail(
             where,
@@ -309,7 +441,7 @@ def _ref(c: _Checker, pipe: Pipeline, where, path, value, *, bare=False) -> str:
     if not isinstance(value, str):
         c.fail(where, path, f"must name an input or an earlier step; got {value!r}.")
     name = value[1:] if value.startswith("@") else value
-    if name in _names(pipe):
+    if name in _names(pipe) or name in c.broken:
         return name
     if name in c.step_names:
         c.fail(
@@ -329,7 +461,7 @@ def _ref(c: _Checker, pipe: Pipeline, where, path, value, *, bare=False) -> str:
 
 def _check_output(c: _Checker, pipe: Pipeline, name, spec) -> Output:
     where, path = f"outputs.{name}", ("outputs", name)
-    if name not in _names(pipe):
+    if name not in _names(pipe) and name not in c.broken:
         c.fail(
             where,
             path,
