@@ -20,6 +20,8 @@ from numba import njit
 
 __all__ = [
     "block_geometry",
+    "dense_codes",
+    "int_range",
     "block_moments",
     "block_sq_dev",
     "block_values",
@@ -64,6 +66,48 @@ def _advance(rowpos, shape):
             return
         rowpos[d] = 0
         d -= 1
+
+
+@njit(nogil=True, cache=True)
+def int_range(flat):
+    """Smallest and largest value of a non-empty integer array, as int64 (one pass)."""
+    lo = np.int64(flat[0])
+    hi = lo
+    for i in range(1, flat.size):
+        v = np.int64(flat[i])
+        if v < lo:
+            lo = v
+        elif v > hi:
+            hi = v
+    return lo, hi
+
+
+@njit(nogil=True, cache=True)
+def dense_codes(flat, lo, span, keep_lo, keep_hi):
+    """Slot codes of integer labels whose range ``lo .. lo + span - 1`` is small.
+
+    Labels ``keep_lo <= v <= keep_hi`` get slots in increasing label order, others
+    ``-1``. Returns the kept labels (as int64) and the ``int32`` codes: two passes over
+    the block, no sort and no temporary of the block's size beyond the codes.
+    """
+    slot = np.zeros(span, np.int32)
+    for i in range(flat.size):
+        slot[np.int64(flat[i]) - lo] = 1
+    n = 0
+    for k in range(span):
+        if slot[k] != 0 and keep_lo <= lo + k <= keep_hi:
+            slot[k] = n
+            n += 1
+        else:
+            slot[k] = -1
+    keys = np.empty(n, np.int64)
+    for k in range(span):
+        if slot[k] >= 0:
+            keys[slot[k]] = lo + k
+    codes = np.empty(flat.size, np.int32)
+    for i in range(flat.size):
+        codes[i] = slot[np.int64(flat[i]) - lo]
+    return keys, codes
 
 
 @njit(nogil=True, cache=True)

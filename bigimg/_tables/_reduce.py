@@ -58,6 +58,7 @@ SINGLE = np.zeros(1, np.int64)
 #: Largest exact index set embedded in every block task (bigger sets filter by range).
 _MAX_EMBEDDED_MEMBERS = 64
 _INT64_MAX = np.iinfo(np.int64).max
+_INT64_MIN = np.iinfo(np.int64).min
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,22 @@ def _as_label_values(lab: np.ndarray) -> np.ndarray:
     return flat.view(np.uint8) if flat.dtype == bool else flat
 
 
+def _bound(value, lower: bool) -> int:
+    """The integer range ``v >= value`` (``lower``) or ``v <= value`` keeps, for any real."""
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    value = float(value)
+    if math.isnan(value):
+        return _INT64_MAX if lower else _INT64_MIN  # keeps nothing
+    if math.isinf(value):
+        return (
+            (_INT64_MIN if value < 0 else _INT64_MAX)
+            if lower
+            else (_INT64_MAX if value > 0 else _INT64_MIN)
+        )
+    return math.ceil(value) if lower else math.floor(value)
+
+
 def block_codes(lab: np.ndarray | None, spec: BlockSpec, size: int):
     """The block's slot array (``int32``, C order, ``-1`` = not measured) and slot keys.
 
@@ -156,6 +173,16 @@ def block_codes(lab: np.ndarray | None, spec: BlockSpec, size: int):
     if flat.size == 0:
         return flat[:0], np.zeros(0, np.int32)
     kind = flat.dtype.kind
+    if kind in "iu" and spec.members is None and not (kind == "u" and flat.itemsize == 8):
+        lo, hi = (int(v) for v in K.int_range(flat))
+        span = hi - lo + 1
+        if span <= 2 * flat.size + 65536:
+            keep_lo = _INT64_MIN if spec.lo is None else max(_bound(spec.lo, True), _INT64_MIN)
+            keep_hi = _INT64_MAX if spec.hi is None else min(_bound(spec.hi, False), _INT64_MAX)
+            if keep_lo > keep_hi:
+                return flat[:0], np.full(flat.size, -1, np.int32)
+            keys, codes = K.dense_codes(flat, lo, span, keep_lo, keep_hi)
+            return keys.astype(flat.dtype), codes
     if kind in "iu":
         lo, hi = int(flat.min()), int(flat.max())
         span = hi - lo + 1
