@@ -218,6 +218,8 @@ def block_moments(codes, vals, weighted, shape, corner, exps, order):
     Moment ``k`` is ``sum(w * prod_d (x_d - corner_d) ** exps[k, d])`` with ``w`` the
     voxel value when ``weighted`` else 1. All coordinates are >= 0 relative to the
     corner, so every term is non-negative for non-negative weights (no cancellation).
+    Unweighted moments are sums of integers, accumulated per run of one slot along the
+    last axis (the leading axes' powers once per run); they are exact below 2**53.
     """
     ndim = shape.size
     rowlen = shape[ndim - 1]
@@ -226,25 +228,41 @@ def block_moments(codes, vals, weighted, shape, corner, exps, order):
     nk = exps.shape[0]
     out = np.zeros((nslots, nk), np.float64)
     pw = np.ones((ndim, order + 1), np.float64)
+    runsum = np.zeros(order + 1, np.float64)
     rowpos = np.zeros(max(ndim - 1, 1), np.int64)
     last = ndim - 1
     for r in range(nrows):
         base = r * rowlen
-        for j in range(rowlen):
+        j = 0
+        while j < rowlen:
             c = codes[base + j]
             if c < 0:
+                j += 1
                 continue
-            for d in range(ndim):
-                x = np.float64((rowpos[d] if d < last else j) - corner[c, d])
+            end = j + 1
+            if not weighted:
+                while end < rowlen and codes[base + end] == c:
+                    end += 1
+            for d in range(last):
+                x = np.float64(rowpos[d] - corner[c, d])
                 p = 1.0
                 for k in range(order + 1):
                     pw[d, k] = p
                     p *= x
             w = np.float64(vals[base + j]) if weighted else 1.0
+            for k in range(order + 1):
+                runsum[k] = 0.0
+            for jj in range(j, end):
+                x = np.float64(jj - corner[c, last])
+                p = w
+                for k in range(order + 1):
+                    runsum[k] += p
+                    p *= x
             for k in range(nk):
-                prod = w
-                for d in range(ndim):
+                prod = runsum[exps[k, last]]
+                for d in range(last):
                     prod *= pw[d, exps[k, d]]
                 out[c, k] += prod
+            j = end
         _advance(rowpos, shape)
     return out
