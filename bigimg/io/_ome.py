@@ -40,6 +40,7 @@ from bigimg._atomic import resolve_progress
 from bigimg._sources import rechunk
 from bigimg.io._blocks import Records, write_blocks
 from bigimg.io._downsample import downsample, ints, mode_downsample, out_shape
+from bigimg.io._formats import header_of
 from bigimg.io._shards import aligned, normalize_shards
 from bigimg.io._stores import locate
 from bigimg.io._target import Target, open_target, resume_identity
@@ -105,6 +106,34 @@ def _check_units(units, ndim: int) -> tuple[str | None, ...]:
                 f"(full UDUNITS-2 names); got {units!r}."
             )
     return tuple(values)
+
+
+def _from_header(arr: da.Array, scale, units):
+    """``scale`` and ``units`` with the defaults resolved (``None`` and ``"auto"``).
+
+    Only an array straight from a reader has a header (:func:`header_of`); its spacing
+    is used if complete and valid, its units (space units only) if a scale is written
+    that they describe: the header's own, or one the caller gave.
+    """
+    auto = isinstance(units, str) and units == "auto"
+    if scale is not None and not auto:
+        return scale, units
+    h = header_of(arr)
+    picked, given = False, scale is not None
+    if not given:
+        spacing = () if h is None else h.spacing
+        picked = bool(spacing) and all(
+            isinstance(s, numbers.Real) and math.isfinite(s) and s > 0 for s in spacing
+        )
+        scale = tuple(float(s) for s in spacing) if picked else 1.0
+    if auto:
+        if h is None:
+            units = "micrometer"
+        elif picked or given:
+            units = tuple(u if u in SPACE_UNITS else None for u in h.units)
+        else:
+            units = None
+    return scale, units
 
 
 def _plan(shape, chunk, factors, levels) -> list[tuple[int, ...]]:
@@ -300,9 +329,9 @@ def save_ome_zarr(
     path,
     *,
     labels: Mapping | None = None,
-    scale=1.0,
+    scale=None,
     translation=0.0,
-    units="micrometer",
+    units="auto",
     axes: str = "zyx",
     levels: int | None = None,
     factors=2,
@@ -329,11 +358,17 @@ def save_ome_zarr(
         Label images of the image's shape and an integer dtype, written under
         ``labels/<name>`` with ``image-label`` metadata and downsampled by the mode.
     scale : float or sequence of float, optional
-        Physical voxel size of the full-resolution level, per axis.
+        Physical voxel size of the full-resolution level, per axis. ``None`` (default):
+        the spacing of the file ``image`` was read from, if it comes straight from a
+        NIfTI, DICOM, HDF5, MRC or NRRD reader (see :func:`bigimg.io.header`) and the
+        header gives every axis's spacing; else 1.0.
     translation : float or sequence of float, optional
         Physical position of the centre of the first full-resolution voxel.
     units : str, None or sequence, optional
-        OME-NGFF space unit(s), e.g. ``"micrometer"``, ``"nanometer"``.
+        OME-NGFF space unit(s), e.g. ``"micrometer"``, ``"nanometer"``; ``None`` writes
+        no unit. ``"auto"`` (default): for an array straight from a reader, its header's
+        units (none where the header gives none, or when neither its spacing nor a
+        ``scale`` is written); for any other array ``"micrometer"``, as before.
     axes : {"zyx", "yx"}, optional
         Axis names; must match the image's dimensionality.
     levels : int, optional
@@ -407,6 +442,12 @@ def save_ome_zarr(
     :func:`bigimg.io.open_zarr` opens level 0 (``component="2"`` for level 2,
     ``component="labels/<name>"`` for a label image).
 
+    Only an array straight from a reader (or a rechunk of it) lends its header's
+    spacing and units; a slice, a transpose or any computed result has no header
+    (:func:`bigimg.io.header` gives ``None``), so it is written with ``scale=1.0``
+    unless given one: pass ``scale=h.spacing, units=h.unit`` from the original's
+    header ``h`` when the result keeps its grid (a filter, a threshold, labels).
+
     Examples
     --------
     >>> import numpy as np, tempfile, os
@@ -420,6 +461,18 @@ def save_ome_zarr(
     (4, 3, 3)
     >>> bool((open_zarr(path, component="labels/cells").compute() == cells).all())
     True
+
+    An array straight from a reader brings its header's spacing and unit:
+
+    >>> import nibabel, zarr
+    >>> from bigimg.io import open
+    >>> brain = open(os.path.join(os.path.dirname(nibabel.__file__), "tests", "data",
+    ...                           "anatomical.nii"))  # 2 mm voxels
+    >>> path = save_ome_zarr(brain, os.path.join(tempfile.mkdtemp(), "brain.zarr"),
+    ...                      levels=1, progress=False)
+    >>> ms = zarr.open_group(path, mode="r").attrs["ome"]["multiscales"][0]
+    >>> ms["datasets"][0]["coordinateTransformations"][0], ms["axes"][0]
+    ({'type': 'scale', 'scale': [2.0, 2.0, 2.0]}, {'name': 'z', 'type': 'space', 'unit': 'millimeter'})
     """
     arr = as_dask(image, name="image")
     if arr.dtype.kind not in "biuf":
@@ -428,6 +481,7 @@ def save_ome_zarr(
         raise ValueError(f"`image` must have a known, non-empty shape; got {arr.shape}.")
     ndim = arr.ndim
     axes = _check_axes(axes, ndim)
+    scale, units = _from_header(arr, scale, units)
     scale = _per_axis(scale, ndim, "scale", positive=True)
     translation = _per_axis(translation, ndim, "translation", positive=False)
     units = _check_units(units, ndim)
