@@ -51,7 +51,9 @@ def convert(
     raw input is then read in blocks of exactly that shape. For OME-Zarr outputs the
     voxel spacing recorded in the input (OME or TIFF metadata; the NIfTI, DICOM, HDF5,
     MRC or NRRD header) becomes the scale, and its unit the units, unless
-    ``ome["scale"]`` is given.
+    ``ome["scale"]`` is given. A file that records no unit (a raw file, a TIFF without
+    resolution tags) gets none unless ``ome["units"]`` is given; "micrometer" is never
+    assumed.
     """
     fmt = detect_format(src, in_format)
     out_fmt = output_format(dst, out_format)
@@ -61,18 +63,20 @@ def convert(
     read_chunks = chunks if fmt == "raw" and out_fmt in ("zarr", "ome-zarr") else None
     arr = open_volume(src, fmt, chunks=read_chunks, **open_options)
     ome = dict(ome or {})
-    if out_fmt == "ome-zarr" and "scale" not in ome:
+    if out_fmt == "ome-zarr" and not ("scale" in ome and "units" in ome):
         if fmt in PHYSICAL_FORMATS:
             spacing, unit = array_spacing(arr)
         else:
             spacing, unit = spacing_of(
                 src, fmt, open_options.get("component"), open_options.get("series", 0)
             )
-        if spacing is not None and len(spacing) == arr.ndim:
+        if "scale" not in ome and spacing is not None and len(spacing) == arr.ndim:
             ome["scale"] = spacing
             log(f"scale {' x '.join(f'{s:g}' for s in spacing)} {unit or ''} from {src}")
-        if (unit is not None or fmt in PHYSICAL_FORMATS) and "units" not in ome:
-            ome["units"] = unit  # a header without a unit gets none, not micrometers
+        if "units" not in ome:
+            # the file's unit labels a scale (its own or --scale); none is ever invented:
+            # a file without a unit, or without a complete spacing, gets no unit
+            ome["units"] = unit if "scale" in ome else None
     log(f"{src} ({fmt}, {shape_text(arr.shape)} {arr.dtype}) -> {dst} ({out_fmt})")
     return write_volume(
         arr,

@@ -15,7 +15,7 @@ from bigimg.cli._common import disk_size, shape_text
 from bigimg.cli._sources import PHYSICAL_FORMATS, open_volume
 from bigimg.io import header, tiff_stack_files
 
-__all__ = ["array_spacing", "describe", "render", "spacing_of"]
+__all__ = ["array_spacing", "describe", "render", "spacing_of", "unit_name"]
 
 _INCH_UM, _CM_UM = 25400.0, 10000.0
 _UNIT_NAMES = {"um": "micrometer", "µm": "micrometer", "\\u00B5m": "micrometer",
@@ -23,7 +23,8 @@ _UNIT_NAMES = {"um": "micrometer", "µm": "micrometer", "\\u00B5m": "micrometer"
                "cm": "centimeter", "m": "meter", "pixel": None, "": None}  # fmt: skip
 
 
-def _unit(name):
+def unit_name(name):
+    """The OME-NGFF (UDUNITS-2) name of a unit as files write it (``"mm"``, ``"µm"``, ...)."""
     if name is None:
         return None
     return _UNIT_NAMES.get(str(name).strip().lower(), str(name).strip())
@@ -135,7 +136,7 @@ def _tiff_spacing(tif, page):
         if pixels is not None:
             sizes = [pixels.get(f"PhysicalSize{a}") for a in "ZYX"]
             if any(sizes):
-                unit = _unit(pixels.get("PhysicalSizeXUnit", "µm"))
+                unit = unit_name(pixels.get("PhysicalSizeXUnit", "µm"))
                 return [None if v is None else float(v) for v in sizes], unit
     tags = page.tags
     res = [tags[t].value for t in ("YResolution", "XResolution") if t in tags]
@@ -143,7 +144,7 @@ def _tiff_spacing(tif, page):
     if tif.is_imagej:
         meta = tif.imagej_metadata or {}
         z = meta.get("spacing")
-        unit = _unit(meta.get("unit"))
+        unit = unit_name(meta.get("unit"))
         if z is None and unit is None and yx == [1.0, 1.0]:
             return None, None
         return [None if z is None else float(z), *yx], unit
@@ -154,13 +155,13 @@ def _tiff_spacing(tif, page):
     return [None, yx[0] * scale, yx[1] * scale], "micrometer"
 
 
-def _ome_spacing(multiscale: dict, ndim: int):
-    """Spacing and unit of level 0 from OME-Zarr ``multiscales`` metadata."""
+def _ome_spacing(multiscale: dict, ndim: int, level: int = 0):
+    """Spacing and unit of a level (0: full resolution) from OME-Zarr ``multiscales``."""
     scale = [1.0] * ndim
     found = False
     transforms = [
         multiscale.get("coordinateTransformations") or [],
-        multiscale["datasets"][0].get("coordinateTransformations") or [],
+        multiscale["datasets"][level].get("coordinateTransformations") or [],
     ]
     for group in transforms:
         for t in group:
@@ -182,6 +183,9 @@ def _zarr_facts(path: str, component: str | None) -> dict:
         node = root[where]
     facts: dict = {}
     spacing = unit = None
+    if isinstance(node, zarr.Array) and where:  # a level of an OME-Zarr image?
+        parent, _, name = where.rpartition("/")
+        spacing, unit = _level_spacing(root[parent] if parent else root, name, node.ndim)
     if isinstance(node, zarr.Group):
         attrs = node.attrs.asdict()
         multiscales = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
@@ -205,6 +209,17 @@ def _zarr_facts(path: str, component: str | None) -> dict:
     facts["compressor"] = ", ".join(_codec_name(c) for c in node.compressors) or None
     facts["spacing"], facts["unit"] = spacing, unit
     return facts
+
+
+def _level_spacing(group, name: str, ndim: int):
+    """Spacing and unit of the array ``name`` in ``group`` if it is a level of its image."""
+    attrs = group.attrs.asdict()
+    multiscales = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales") or []
+    for ms in multiscales[:1]:
+        paths = [str(d.get("path")) for d in ms.get("datasets", [])]
+        if name in paths:
+            return _ome_spacing(ms, ndim, paths.index(name))
+    return None, None
 
 
 def _codec_name(codec) -> str:

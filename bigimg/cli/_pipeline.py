@@ -15,6 +15,10 @@
 3. **Run.** Steps in file order, then the remaining outputs, then the tables, all
    written into staging folders (see :mod:`bigimg.cli._outputs`) and moved into place
    only when everything succeeded.
+
+Every volume carries its input's physical frame (spacing and unit, see
+:mod:`bigimg.cli._physical`): OME-Zarr outputs are labelled with it and region tables
+get physical columns (``area_mm3``, ``centroid-0_mm``, ...) beside the voxel ones.
 """
 
 from __future__ import annotations
@@ -37,6 +41,14 @@ from bigimg._atomic import PARTIAL_TAG, progress_bar
 from bigimg._monitor import ResourceMonitor, format_bytes
 from bigimg.cli._common import UsageError, shape_text
 from bigimg.cli._outputs import Staging, run_record, write_table, write_volume
+from bigimg.cli._physical import (
+    Frame,
+    check_spacing,
+    describe_frame,
+    ome_options,
+    physical_columns,
+    step_frame,
+)
 from bigimg.cli._spec import Pipeline, PipelineError, Step
 from bigimg.io import open_zarr, save_zarr
 
@@ -168,11 +180,12 @@ def _varied(crop: np.ndarray) -> np.ndarray:
 def _rehearse_on(pipe: Pipeline, crops: dict) -> tuple[Rehearsal, dict]:
     """Rehearse on ``crops`` (input name -> array); return what it learnt and the refusals."""
     reh, refused = Rehearsal(), {}
-    volumes = {}
+    volumes, frames = {}, {}
     with dask.config.set(scheduler="synchronous"):
         for name, crop in crops.items():
             volumes[name] = da.from_array(crop, chunks=max(1, CROP // 2))
             reh.kinds[name], reh.eager[name] = "volume", False
+            frames[name] = pipe.inputs[name].frame
         values: dict = {}
         for step in pipe.steps:
             if any(r in reh.skipped for r in step.refs):
@@ -196,14 +209,26 @@ def _rehearse_on(pipe: Pipeline, crops: dict) -> tuple[Rehearsal, dict]:
             reh.eager[step.name] = counter.count > 0
             if vol is not None:
                 volumes[step.name], reh.kinds[step.name] = vol, "volume"
+                frames[step.name] = _frame_of(step, frames, arg, vol)
             else:
                 values[step.name], reh.kinds[step.name] = value, "value"
-        _rehearse_outputs(pipe, reh, volumes, refused)
+        _rehearse_outputs(pipe, reh, (volumes, frames), refused)
     return reh, refused
 
 
-def _rehearse_outputs(pipe: Pipeline, reh: Rehearsal, volumes: dict, refused: dict) -> None:
+def _frame_of(step: Step, frames: dict, arg, vol) -> Frame | None:
+    """The physical frame of a step's volume: its input's, where the grid is the same."""
+    shape = getattr(arg, "shape", None)
+    if shape is None:
+        return None
+    grid_mode = step.params.get("grid_mode") is True
+    return step_frame(frames.get(step.input), step.op.name, (shape, vol.shape), grid_mode)
+
+
+def _rehearse_outputs(pipe: Pipeline, reh: Rehearsal, known: tuple, refused: dict) -> None:
     from bigimg.measure import regionprops_table
+
+    volumes, frames = known
 
     for out in pipe.outputs:
         for name in (out.name, *out.labels):
@@ -231,7 +256,7 @@ def _rehearse_outputs(pipe: Pipeline, reh: Rehearsal, volumes: dict, refused: di
                     volumes[out.name],
                     target,
                     out.format,
-                    **_writer_options(out, volumes),
+                    **_writer_options(out, volumes, frames),
                     progress=False,
                 )
             except _REFUSALS as exc:
@@ -244,21 +269,23 @@ def _rehearse_outputs(pipe: Pipeline, reh: Rehearsal, volumes: dict, refused: di
         if table.intensity and table.intensity not in volumes:
             continue
         try:
-            regionprops_table(
+            columns = regionprops_table(
                 volumes[table.labels],
                 None if table.intensity is None else volumes[table.intensity],
                 properties=table.properties,
-                spacing=table.spacing,
             )
+            physical_columns(columns, _table_frame(table, frames, volumes[table.labels].ndim))
         except _REFUSALS as exc:
             refused[table.where] = _problem(
                 pipe, table.where, f"regionprops_table refused it: {exc}"
             )
 
 
-def _writer_options(out, volumes: dict) -> dict:
+def _writer_options(out, volumes: dict, frames: dict) -> dict:
     options = {k: v for k, v in out.options.items() if k != "ome"}
     ome = dict(out.options.get("ome", {}))
+    if out.format == "ome-zarr":  # the volume's spacing and unit unless the output names them
+        ome.update(ome_options(frames.get(out.name), ome))
     if out.labels:
         ome["labels"] = {n: volumes[n] for n in out.labels}
     if ome:
@@ -352,6 +379,7 @@ class _Run:
     volumes: dict = field(default_factory=dict)
     values: dict = field(default_factory=dict)
     written: set = field(default_factory=set)
+    frames: dict = field(default_factory=dict)  # name -> physical Frame or None
 
     def key(self, name: str) -> str:
         """How the zarr writers name this run's computation of ``name`` (for resume)."""
@@ -394,6 +422,9 @@ def execute(
     staging = Staging(stem, pipeline, token, root=pipe.base)
     run = _Run(pipe, reh, plan, staging, progress, log, resume)
     run.volumes.update({name: inp.array for name, inp in pipe.inputs.items()})
+    run.frames.update({name: inp.frame for name, inp in pipe.inputs.items()})
+    for name, inp in pipe.inputs.items():
+        log(f"  spacing {name}: {describe_frame(inp.frame)}")
     with ResourceMonitor() as mon:
         try:
             # every output folder is made (so checked writable) before anything computes
@@ -405,7 +436,7 @@ def execute(
                     if out.path not in run.written:
                         _write_output(run, out)
             for table in pipe.tables:
-                _run_table(table, run.volumes, run.staging, progress, log)
+                _run_table(table, run, progress, log)
             done = run.staging.commit(overwrite)
         except BaseException:
             if not resume:
@@ -447,7 +478,7 @@ def _write_output(run: _Run, out) -> None:
         run.volumes[out.name],
         path,
         out.format,
-        **_writer_options(out, run.volumes),
+        **_writer_options(out, run.volumes, run.frames),
         progress=run.progress,
         resume=run.key(out.path),
     )
@@ -491,6 +522,9 @@ def _run_step(run: _Run, step: Step) -> None:
     stored = _stored_path(run, step, how) if how is not None else None
     if stored is not None and run.done(stored[0]):
         run.volumes[step.name] = open_zarr(stored[0])
+        run.frames[step.name] = _frame_of(
+            step, run.frames, run.volumes.get(step.input), run.volumes[step.name]
+        )
         if stored[2] is not None:
             run.staging.path_for(stored[2].path)
             run.written.add(stored[2].path)
@@ -506,7 +540,10 @@ def _run_step(run: _Run, step: Step) -> None:
         note = f"= {_short(value)}"
     else:
         run.volumes[step.name] = vol
+        run.frames[step.name] = _frame_of(step, run.frames, arg, vol)
         note = f"{shape_text(vol.shape)} {vol.dtype}" + (f", {note}" if note else "")
+        if run.frames.get(step.input) is not None and run.frames[step.name] is None:
+            note += " (a new grid: its spacing is not known)"
     seconds = time.perf_counter() - t0
     when = f"{seconds:.1f} s" if run.reh.eager.get(step.name, True) else "lazy"
     run.log(f"  step   {step.name} = {step.op.name}: {note}  {when}")
@@ -517,7 +554,7 @@ def _run_step(run: _Run, step: Step) -> None:
     key = run.key(out.path if out is not None else step.name)
     if out is not None:
         run.staging.path_for(out.path)
-        options = _writer_options(out, run.volumes)
+        options = _writer_options(out, run.volumes, run.frames)
         write_volume(vol, path, "zarr", **options, progress=run.progress, resume=key)
         run.written.add(out.path)
     else:
@@ -526,18 +563,28 @@ def _run_step(run: _Run, step: Step) -> None:
     run.log(f"  store  {step.name} -> {shown}  {time.perf_counter() - t0:.1f} s")
 
 
-def _run_table(table, volumes, staging, progress, log):
+def _table_frame(table, frames: dict, ndim: int) -> Frame | None:
+    """The labels' frame, with the table's own ``spacing``/``unit`` winning."""
+    frame = frames.get(table.labels)
+    if table.spacing is None:
+        return frame if table.unit is None or frame is None else frame._replace(unit=table.unit)
+    unit = table.unit if table.unit is not None else frame and frame.unit
+    return Frame(check_spacing(table.spacing, ndim), unit, "the table's spacing")
+
+
+def _run_table(table, run: _Run, progress, log):
     from bigimg.measure import regionprops_table
 
     t0 = time.perf_counter()
+    labels = run.volumes[table.labels]
     with progress_bar(progress, "table"):
         columns = regionprops_table(
-            volumes[table.labels],
-            None if table.intensity is None else volumes[table.intensity],
+            labels,
+            None if table.intensity is None else run.volumes[table.intensity],
             properties=table.properties,
-            spacing=table.spacing,
         )
-    write_table(columns, staging.path_for(table.path), table.format)
+    columns = physical_columns(columns, _table_frame(table, run.frames, labels.ndim))
+    write_table(columns, run.staging.path_for(table.path), table.format)
     rows = len(next(iter(columns.values()))) if columns else 0
     log(f"  table  {table.labels} -> {table.path} ({rows} rows)  {time.perf_counter() - t0:.1f} s")
 

@@ -17,9 +17,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from bigimg.cli._common import UsageError
+from bigimg.cli._info import unit_name
 from bigimg.cli._locate import Locator
 from bigimg.cli._ops import Op, resolve_op
 from bigimg.cli._outputs import output_format, table_format
+from bigimg.cli._physical import check_spacing, input_frame
 from bigimg.cli._sources import detect_format, open_volume
 
 __all__ = ["Input", "Output", "Pipeline", "PipelineError", "Step", "Table", "load_pipeline"]
@@ -38,6 +40,7 @@ _INPUT_KEYS = (
     "series",
     "level",
 )
+_FRAME_KEYS = ("spacing", "unit")  # the voxel size, when the file has none or a wrong one
 _OUTPUT_KEYS = ("path", "format", "chunks", "zarr_format", "compression")
 _OME_KEYS = {
     "scale": "scale",
@@ -47,7 +50,7 @@ _OME_KEYS = {
     "reduce": "image_reduce",
     "ome_version": "ome_version",
 }
-_TABLE_KEYS = ("labels", "intensity", "properties", "path", "spacing")
+_TABLE_KEYS = ("labels", "intensity", "properties", "path", "spacing", "unit")
 
 
 #: Largest pipeline file read, and most values its parsed data may expand to (YAML
@@ -82,6 +85,7 @@ class Input:
     options: dict
     where: str
     array: object = None  # the lazy dask array, opened while checking
+    frame: object = None  # its physical frame (bigimg.cli._physical.Frame) or None
 
 
 @dataclass
@@ -114,6 +118,7 @@ class Table:
     format: str
     spacing: object
     where: str
+    unit: str | None = None
 
 
 @dataclass
@@ -372,7 +377,7 @@ def _names(pipe: Pipeline) -> list[str]:
 def _check_input(c: _Checker, name, spec, path, where) -> Input:
     if not _NAME.match(name):
         c.fail(where, path, f"input name {name!r} must be letters, digits and _.")
-    c.keys(spec, _INPUT_KEYS, where, path)
+    c.keys(spec, (*_INPUT_KEYS, *_FRAME_KEYS), where, path)
     if "path" not in spec:
         c.fail(where, path, "needs path = '...' (the volume to read).")
     full = c.path(spec["path"], where, (*path, "path"))
@@ -385,7 +390,18 @@ def _check_input(c: _Checker, name, spec, path, where) -> Input:
     except (ValueError, TypeError, NotImplementedError, OSError) as exc:
         key = next((k for k in ("shape", "dtype", "format") if k in str(exc)), "path")
         c.fail(where, (*path, key if key in spec else "path"), str(exc))
-    return Input(name, full, fmt, options, where, array)
+    unit = _unit(c, spec.get("unit"), where, (*path, "unit"))
+    try:
+        frame = input_frame(array, fmt, full, options, spec.get("spacing"), unit)
+    except ValueError as exc:
+        c.fail(where, (*path, "spacing"), str(exc))
+    return Input(name, full, fmt, options, where, array, frame)
+
+
+def _unit(c: _Checker, value, where, path) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        c.fail(where, path, f"unit must be a name such as 'millimeter' or 'mm'; got {value!r}.")
+    return unit_name(value)
 
 
 def _check_step(c: _Checker, pipe: Pipeline, i: int, spec) -> Step:
@@ -539,4 +555,11 @@ def _check_table(c: _Checker, pipe: Pipeline, i: int, spec, many: bool) -> Table
         fmt = table_format(full)
     except UsageError as exc:
         c.fail(where, (*path, "path"), str(exc))
-    return Table(labels, intensity, props, full, fmt, spec.get("spacing"), where)
+    spacing = spec.get("spacing")
+    if spacing is not None:
+        try:
+            spacing = check_spacing(spacing)
+        except ValueError as exc:
+            c.fail(where, (*path, "spacing"), str(exc))
+    unit = _unit(c, spec.get("unit"), where, (*path, "unit"))
+    return Table(labels, intensity, props, full, fmt, spacing, where, unit)
