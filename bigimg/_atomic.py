@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from collections.abc import Iterator
 import dask
 
 from bigimg._errors import IncompleteOutputError
+from bigimg._monitor import progress_bar, resolve_progress  # re-exported for the writers
 
 __all__ = [
     "PARTIAL_TAG",
@@ -132,39 +132,6 @@ def commit(partial: str, path: str, overwrite: bool, finish=None) -> str:
             return path
     os.replace(partial, path)
     return path
-
-
-def resolve_progress(progress) -> bool:
-    """``None`` means: show a bar when stderr is a terminal."""
-    if progress is None:
-        return bool(getattr(sys.stderr, "isatty", lambda: False)())
-    if not isinstance(progress, bool):
-        raise TypeError(f"`progress` must be True, False or None; got {progress!r}.")
-    return progress
-
-
-def _distributed_client_active() -> bool:
-    try:
-        from distributed import default_client
-    except ImportError:
-        return False
-    try:
-        default_client()
-    except ValueError:
-        return False
-    return True
-
-
-@contextlib.contextmanager
-def progress_bar(show: bool, desc: str) -> Iterator[None]:
-    """A tqdm bar counting dask tasks (local schedulers; the dashboard shows distributed)."""
-    if not show or _distributed_client_active():
-        yield
-        return
-    from tqdm.dask import TqdmCallback
-
-    with TqdmCallback(desc=desc, unit="task", leave=False):
-        yield
 
 
 def run_write(

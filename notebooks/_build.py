@@ -1,7 +1,9 @@
-"""Write the tutorial notebooks from the cell texts in ``_cells_*.py``, outputs stripped.
+"""Write the tutorial notebooks from the cell texts in ``_cells_*.py`` (without outputs).
 
-Run ``python notebooks/_build.py`` after editing a ``_cells_*.py`` file; commit both.
-Each ``_cells_*.py`` holds a list ``CELLS`` of ``("md", text)`` / ``("code", text)``.
+After editing a ``_cells_*.py`` file run ``python notebooks/_build.py``, then
+``python benchmarks/run_notebooks.py --write`` (executes every notebook at its default
+size and writes the outputs back); commit all three. Each ``_cells_*.py`` holds a list
+``CELLS`` of ``("md", text)`` / ``("code", text)``.
 """
 
 from __future__ import annotations

@@ -212,7 +212,7 @@ index = np.arange(1, min(4, len(boxes)) + 1)
 com, brightest = dask.compute(ndimage.center_of_mass(ct, lab2, index),
                               ndimage.maximum_position(ct, lab2, index))   # lazy, one pass
 print("centres of mass:", np.round(com, 1).tolist())
-print("brightest voxels:", brightest.tolist())
+print("brightest voxels:", np.asarray(brightest).tolist())
 
 props = ("label", "area", "centroid", "bbox", "intensity_mean", "equivalent_diameter_area")
 table = measure.regionprops_table(lab2, ct, properties=props, as_dataframe=True)

@@ -6,6 +6,7 @@ Names and semantics follow :mod:`skimage.measure`, :mod:`skimage.morphology` and
 >>> from bigimg.measure import regionprops_table, remove_small_objects, clear_border
 """
 
+from bigimg._monitor import shows_progress
 from bigimg.measure._cleanup import (
     LabelMap,
     clear_border,
@@ -25,3 +26,9 @@ __all__ = [
     "relabel_sequential",
     "remove_small_objects",
 ]
+
+# The calls that compute when called show progress as the writers do (dask config
+# ``bigimg.progress``, else when stderr is a terminal).
+regionprops_table, relabel_sequential, remove_small_objects, keep_largest = map(
+    shows_progress, (regionprops_table, relabel_sequential, remove_small_objects, keep_largest)
+)

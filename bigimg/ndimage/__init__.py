@@ -6,6 +6,7 @@ dask arrays; results are lazy dask arrays with the input's chunks (numpy input g
 dask's automatic chunks).
 """
 
+from bigimg._monitor import shows_progress
 from bigimg.ndimage._derivatives import (
     gaussian_gradient_magnitude,
     gaussian_laplace,
@@ -177,3 +178,7 @@ __all__ = [
     "white_tophat",
     "zoom",
 ]
+
+# The calls that compute when called show progress as the writers do (dask config
+# ``bigimg.progress``, else when stderr is a terminal).
+label, find_objects, value_indices = map(shows_progress, (label, find_objects, value_indices))

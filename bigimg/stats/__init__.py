@@ -7,6 +7,7 @@ memory of one block per task; everything that returns a volume (``rescale_intens
 same data for any chunking (see each function for the rare exceptions).
 """
 
+from bigimg._monitor import shows_progress
 from bigimg.stats._exposure import rescale_intensity
 from bigimg.stats._granulometry import ball, granulometry, radial_profile
 from bigimg.stats._histogram import histogram, image_histogram
@@ -42,3 +43,40 @@ __all__ = [
     "threshold_triangle",
     "threshold_yen",
 ]
+
+# Everything returning numbers computes when called: it shows progress as the writers
+# do (dask config ``bigimg.progress``, else when stderr is a terminal).
+(
+    granulometry,
+    histogram,
+    image_histogram,
+    percentile,
+    quantile,
+    radial_profile,
+    scoreatpercentile,
+    threshold_isodata,
+    threshold_li,
+    threshold_mean,
+    threshold_minimum,
+    threshold_otsu,
+    threshold_triangle,
+    threshold_yen,
+) = map(
+    shows_progress,
+    (
+        granulometry,
+        histogram,
+        image_histogram,
+        percentile,
+        quantile,
+        radial_profile,
+        scoreatpercentile,
+        threshold_isodata,
+        threshold_li,
+        threshold_mean,
+        threshold_minimum,
+        threshold_otsu,
+        threshold_triangle,
+        threshold_yen,
+    ),
+)

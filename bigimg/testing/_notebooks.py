@@ -1,6 +1,7 @@
 """Run a notebook top to bottom in a fresh kernel of the current interpreter.
 
-Used by ``tests/test_notebooks.py``; needs ``nbformat``, ``nbclient`` and ``ipykernel``.
+Used by ``tests/test_notebooks.py`` and ``benchmarks/run_notebooks.py``; needs ``nbformat``,
+``nbclient`` and ``ipykernel``.
 The notebook file is only read: outputs stay in memory, and the kernel runs in a
 scratch folder, so executing never writes into the repository.
 """
@@ -14,7 +15,7 @@ import sys
 import tempfile
 from collections.abc import Mapping
 
-__all__ = ["notebook_outputs", "run_notebook"]
+__all__ = ["run_notebook"]
 
 
 def _kernel_spec_manager(folder: pathlib.Path):
@@ -69,18 +70,9 @@ def run_notebook(path, *, env: Mapping[str, str] | None = None, timeout: int = 1
         client = NotebookClient(
             nb, km=km, timeout=timeout, resources={"metadata": {"path": str(work)}}
         )
-        client.execute(env={**os.environ, **(env or {})})
+        try:
+            client.execute(env={**os.environ, **(env or {})})
+        finally:  # nbclient leaves a kernel it did not start running
+            if km.has_kernel:
+                km.shutdown_kernel(now=True)
     return nb
-
-
-def notebook_outputs(path) -> list[int]:
-    """Indices of the code cells of the notebook at ``path`` that hold outputs or counts."""
-    import nbformat
-
-    nb = nbformat.read(os.fspath(path), as_version=4)
-    return [
-        i
-        for i, cell in enumerate(nb.cells)
-        if cell.cell_type == "code"
-        and (cell.get("outputs") or cell.get("execution_count") is not None)
-    ]
