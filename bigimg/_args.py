@@ -2,15 +2,21 @@
 
 Small pure functions that turn what a user passed (a numpy or dask array, a scalar or
 per-axis sequence, scipy's ``axes``, ``mode`` and ``output``) into the canonical form
-the engines take, raising the error that says how to fix the call. They know nothing
+the engines take, raising the error that says how to fix the call; and, at the end,
+the arrays scipy lets a caller pass to be filled (``output=``, ``distances=``,
+``indices=``): :func:`writes_output` and :func:`returned` store a lazy result into them
+block by block and return what scipy returns. They know nothing
 about dask graphs beyond wrapping an array, and import nothing else from bigimg but
 its error classes.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import numbers
 import operator
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,15 +29,20 @@ __all__ = [
     "FILTER_MODES",
     "PERIODIC_MODES",
     "as_dask",
+    "check_returns",
     "index_of",
+    "is_target",
     "normalize_axes",
     "normalize_axis",
     "normalize_modes",
     "normalize_sequence",
     "probe_array",
     "resolve_output",
+    "returned",
+    "store_into",
     "validated_dtype",
     "whole_number",
+    "writes_output",
 ]
 
 #: Boundary modes accepted by scipy.ndimage filters.
@@ -125,9 +136,9 @@ def resolve_output(output: Any, probe: Callable[[Any], np.ndarray]) -> np.dtype:
     """
     if isinstance(output, np.ndarray | da.Array):
         raise TypeError(
-            "`output` must be a dtype (e.g. np.float32) or None; got an array. bigimg "
-            "returns a lazy dask array, so it cannot write into one: pass "
-            "output=arr.dtype and store the result with bigimg.save_zarr or da.store."
+            "`output` must be a dtype (e.g. np.float32) or None here; got an array. The "
+            "public bigimg.ndimage functions fill an output array (writes_output); this "
+            "internal call returns a lazy dask array: pass output=arr.dtype."
         )
     if output is not None:
         try:
@@ -193,3 +204,149 @@ def whole_number(value: Any, name: str, *, minimum: int, requirement: str) -> in
     if value < minimum:
         raise ValueError(f"`{name}` must be {requirement}; got {value!r}.")
     return int(value)
+
+
+# --------------------------------------------------------------------------------------
+# arrays given to fill: ``output=`` of the filters, ``distances=``/``indices=`` of the
+# distance transforms (scipy fills them and returns the rest)
+# --------------------------------------------------------------------------------------
+#: What scipy returns when ``output`` is an array, where it is not that array.
+_RETURNS = {"label": "count", "binary_fill_holes": None, "binary_hit_or_miss": None}
+
+
+def is_target(value: Any) -> bool:
+    """Whether ``value`` is an array to write into (not a dtype, a type or a name)."""
+    if value is None or isinstance(value, type | np.dtype | str):
+        return False
+    return all(hasattr(value, a) for a in ("shape", "dtype", "__setitem__"))
+
+
+def store_into(result: da.Array, target: Any, name: str = "output") -> None:
+    """Compute ``result`` into ``target`` block by block; refuse a wrong shape first."""
+    if isinstance(target, da.Array):
+        raise TypeError(
+            f"`{name}` must be a dtype or a writable array (numpy, np.memmap, zarr); got a "
+            "dask array, which cannot be written into."
+        )
+    if tuple(result.shape) != tuple(target.shape):
+        raise ArgumentError(
+            f"`{name}` has shape {tuple(target.shape)} but the result has shape "
+            f"{tuple(result.shape)}; pass an array of the result's shape."
+        )
+    da.store(result, target, lock=True)
+
+
+def writes_output(func: Callable) -> Callable:
+    """``func`` accepting an array as ``output`` (unchanged if it has no such parameter).
+
+    scipy writes a filter's result into an ``output`` array and returns that array
+    (``label`` returns only the count, ``binary_fill_holes`` and ``binary_hit_or_miss``
+    return None). The wrapper calls ``func`` with the array's dtype (and, for the
+    geometric transforms, its shape as ``output_shape``) and stores the lazy result
+    into the array with :func:`store_into`, one block at a time: any array that takes
+    slice assignment works, so an ``np.memmap`` or a zarr array is the output of an
+    out-of-core run. A dtype (or None) passes through and the result stays lazy.
+    """
+    signature = inspect.signature(func)
+    if "output" not in signature.parameters:
+        return func
+    first = next(iter(signature.parameters))
+    returns = _RETURNS.get(func.__name__, "output")
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        target = bound.arguments.get("output")
+        if not is_target(target):
+            return func(*args, **kwargs)
+        if isinstance(target, da.Array):
+            store_into(target, target)  # raises the TypeError
+        bound.arguments["output"] = target.dtype
+        if "output_shape" in signature.parameters and bound.arguments.get("output_shape") is None:
+            bound.arguments["output_shape"] = tuple(target.shape)
+        source = bound.arguments.get(first)
+        if isinstance(source, np.ndarray) and np.shares_memory(source, target):
+            bound.arguments[first] = source.copy()  # written while read: read a copy
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = func(*bound.args, **bound.kwargs)
+        for w in caught:  # scipy promotes a real output dtype, but refuses a real array
+            if "promoting specified output dtype" not in str(w.message):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        array = result[0] if returns == "count" else result
+        if array.dtype.kind == "c" and np.dtype(target.dtype).kind != "c":
+            raise ArgumentError(
+                f"output must have complex dtype: the result is {array.dtype}; got an "
+                f"`output` array of {target.dtype}."
+            )
+        store_into(array, target)
+        if returns == "count":
+            return result[1]
+        return None if returns is None else target
+
+    return wrapper
+
+
+def check_returns(return_distances, return_indices, distances, indices) -> None:
+    """scipy's rules for the return flags and the in-place arrays (ArgumentError)."""
+    problems = []
+    if not return_distances and not return_indices:
+        problems.append("at least one of `return_distances`/`return_indices` must be True")
+    if distances is not None and not return_distances:
+        problems.append("return_distances must be True if distances is supplied")
+    if indices is not None and not return_indices:
+        problems.append("return_indices must be True if indices is supplied")
+    if problems:
+        raise ArgumentError(
+            "; ".join(problems) + f"; got return_distances={return_distances!r}, "
+            f"return_indices={return_indices!r}."
+        )
+    for name, target in (("distances", distances), ("indices", indices)):
+        if target is not None and (
+            isinstance(target, da.Array)
+            or not all(hasattr(target, a) for a in ("shape", "dtype", "__setitem__"))
+        ):
+            raise TypeError(
+                f"`{name}` must be None or a writable array (numpy, np.memmap, zarr); got "
+                f"{type(target).__name__}."
+            )
+
+
+def _check_target(name: str, target: Any, result: da.Array) -> None:
+    if target.dtype != result.dtype:
+        raise ArgumentError(
+            f"{name} array must be {result.dtype}; got dtype {target.dtype} (`{name}`)."
+        )
+    if tuple(target.shape) != tuple(result.shape):
+        raise ArgumentError(
+            f"{name} array has wrong shape: {tuple(target.shape)}, the result's is "
+            f"{tuple(result.shape)} (`{name}`)."
+        )
+
+
+def returned(
+    dist: da.Array | None,
+    ind: da.Array | None,
+    return_distances: bool,
+    return_indices: bool,
+    distances: Any = None,
+    indices: Any = None,
+):
+    """scipy's return value; ``distances``/``indices`` arrays are filled first."""
+    pairs = []
+    if return_distances and distances is not None:
+        _check_target("distances", distances, dist)
+        pairs.append((dist, distances))
+    if return_indices and indices is not None:
+        _check_target("indices", indices, ind)
+        pairs.append((ind, indices))
+    if pairs:  # one compute: distances and indices share their graph
+        da.store([p[0] for p in pairs], [p[1] for p in pairs], lock=True)
+    out = []
+    if return_distances and distances is None:
+        out.append(dist)
+    if return_indices and indices is None:
+        out.append(ind)
+    if len(out) == 2:
+        return tuple(out)
+    return out[0] if out else None

@@ -90,9 +90,10 @@ NDIMAGE = {
             The volume. A numpy array (or anything with ``__array__``) is wrapped with
             dask's automatic chunks; a dask array keeps its chunks.""",
     "output": """
-        output : dtype, optional
-            The result's dtype, by scipy's rules when omitted. An array is refused with a
-            ``TypeError``: the result is lazy, store it with :func:`bigimg.save_zarr`.""",
+        output : dtype or array, optional
+            The result's dtype, by scipy's rules when omitted; the result is lazy. An
+            array (numpy, ``np.memmap``, zarr: anything taking slice assignment) of the
+            result's shape is filled block by block instead, and returned, as scipy.""",
     "mode_reflect": """
         mode : {'reflect', 'constant', 'nearest', 'mirror', 'wrap', 'grid-constant', \
 'grid-mirror', 'grid-wrap'}, optional
@@ -183,7 +184,7 @@ NDIMAGE = {
         >>> from scipy import ndimage as ndi""",
     "raises": """
         TypeError
-            ``output`` given as an array (the result is lazy), or what scipy raises.
+            ``output`` given as a dask array, or what scipy raises.
         ValueError
             What scipy raises for these arguments, before any graph is built
             (:class:`bigimg.ArgumentError`, also a ``RuntimeError``, where scipy raises

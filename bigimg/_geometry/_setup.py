@@ -7,8 +7,10 @@ prefilters and hands everything to the graph builder.
 
 from __future__ import annotations
 
+import math
 import warnings
 
+import dask
 import dask.array as da
 import numpy as np
 from scipy import ndimage as ndi
@@ -46,20 +48,57 @@ def _cval_fill(x: da.Array, cval, dtype: np.dtype):
     return ndi.map_coordinates(probe, far, output=dtype, order=0, mode="constant", cval=cval)[0]
 
 
+#: Most output blocks a transform builds a graph for (``bigimg.max-output-tasks``).
+MAX_OUTPUT_TASKS = 4_000_000
+
+
 def output_chunks_for(output_chunks, x: da.Array, shape: tuple[int, ...], dtype) -> tuple:
-    """Normalised output chunks; by default the input's chunk sizes on the output shape."""
+    """Normalised output chunks; by default the input's chunk sizes on the output shape.
+
+    Refuses, before any graph exists, a negative output size (scipy: "negative
+    dimensions are not allowed"), chunk sizes below 1, and an output of more blocks
+    than ``bigimg.max-output-tasks`` (dask config; default 4,000,000): a graph that
+    size takes minutes to build, where scipy fails at once with ``MemoryError``.
+    """
+    if any(int(s) < 0 for s in shape):
+        raise ValueError(
+            f"`output_shape` must hold sizes >= 0 (negative dimensions are not allowed); "
+            f"got {tuple(shape)}."
+        )
     if output_chunks is None:
         if len(shape) == x.ndim:
             output_chunks = tuple(max(max(c, default=1), 1) for c in x.chunks)
         else:
             output_chunks = "auto"
+    flat = np.ravel(np.asarray(output_chunks, dtype=object)) if output_chunks != "auto" else []
+    bad = [c for c in flat if isinstance(c, int | np.integer) and c < 1 and -1 != c]
+    if bad:
+        raise ValueError(
+            f"`output_chunks` must be chunk sizes >= 1 for the output shape {tuple(shape)}; "
+            f"got {output_chunks!r}."
+        )
     try:
-        return da.core.normalize_chunks(output_chunks, shape, dtype=dtype)
-    except (ValueError, TypeError) as exc:
+        chunks = da.core.normalize_chunks(output_chunks, shape, dtype=dtype)
+    except (ValueError, TypeError, ZeroDivisionError) as exc:
         raise ValueError(
             f"`output_chunks` must be chunk sizes for the output shape {shape}; got "
             f"{output_chunks!r} ({exc})."
         ) from exc
+    _check_task_count(chunks, shape, dtype)
+    return chunks
+
+
+def _check_task_count(chunks: tuple, shape: tuple[int, ...], dtype) -> None:
+    limit = int(dask.config.get("bigimg.max-output-tasks", MAX_OUTPUT_TASKS))
+    tasks = math.prod(len(c) for c in chunks)
+    if tasks > limit:
+        nbytes = math.prod(int(s) for s in shape) * np.dtype(dtype).itemsize
+        raise MemoryError(
+            f"the output of shape {tuple(shape)} ({nbytes:,} bytes of {np.dtype(dtype)}) in "
+            f"blocks of {tuple(max(c) for c in chunks)} needs {tasks:,} tasks, more than "
+            f"the {limit:,} of dask config 'bigimg.max-output-tasks'; check the zoom or "
+            "output_shape, or pass larger output_chunks."
+        )
 
 
 def interpolate(

@@ -72,6 +72,29 @@ def _index_array(index: Any) -> np.ndarray:
     return arr
 
 
+def _scipy_index_values(arr: np.ndarray, lab: da.Array) -> np.ndarray:
+    """The labels scipy measures for an array ``index`` with non-integral values.
+
+    scipy casts such an ``index`` to integers (1.5 -> 1, -0.5 -> 0; NaN cannot be
+    cast: ``ValueError``) when the labels are integers in ``[0, labels.size]``, and
+    matches values exactly otherwise (1.5 is then absent). Deciding which computes the
+    labels' minimum and maximum, only for such an ``index``.
+    """
+    if arr.dtype.kind != "f" or np.all(np.trunc(arr) == arr):
+        return arr
+    if lab.dtype.kind not in "biu":
+        return arr
+    lo, hi = (int(v) for v in da.compute(lab.min(), lab.max()))
+    if lo < 0 or hi > lab.size:
+        return arr
+    if np.isnan(arr).any():
+        raise ValueError(
+            f"`index` must hold label values; got NaN in {arr.tolist()!r} (scipy casts "
+            "this index to integers and cannot convert NaN)."
+        )
+    return np.trunc(arr)
+
+
 def regions(
     input: Any,
     labels: Any,
@@ -89,10 +112,9 @@ def regions(
     else:
         x, lab = None, align(None, labels)[1]
     ref = x if x is not None else lab
-    if ref is not None and ref.ndim == 0:
-        raise NotImplementedError(
-            f"`{input_name}` must have at least one dimension; got a 0-d array. Use np.atleast_1d."
-        )
+    if ref is not None and ref.ndim == 0:  # one voxel: scipy measures it as such
+        x = None if x is None else x.reshape(1)
+        lab = None if lab is None else lab.reshape(1)
     if lab is not None:
         check_values(lab, "labels")
     if lab is None:
@@ -102,7 +124,7 @@ def regions(
     if _is_scalar(index):
         _index_array(index)
         return Regions(x, lab, "equal", np.asarray(index), True, {"target": index})
-    arr = _index_array(index)
+    arr = _scipy_index_values(_index_array(index), lab)
     flat = arr.reshape(-1)
     if flat.size == 0:
         filters: dict = {"members": ()}

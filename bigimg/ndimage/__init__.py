@@ -3,9 +3,11 @@
 ``from bigimg import ndimage`` and use it like ``scipy.ndimage``: same names, same
 parameters and defaults, the same numbers for any chunking. Inputs may be numpy or
 dask arrays; results are lazy dask arrays with the input's chunks (numpy input gets
-dask's automatic chunks).
+dask's automatic chunks). An array as ``output=`` is filled block by block and
+returned, as scipy does (an ``np.memmap`` or zarr array makes an out-of-core run).
 """
 
+from bigimg._args import writes_output
 from bigimg._monitor import shows_progress
 from bigimg.ndimage._derivatives import (
     gaussian_gradient_magnitude,
@@ -182,3 +184,8 @@ __all__ = [
 # The calls that compute when called show progress as the writers do (dask config
 # ``bigimg.progress``, else when stderr is a terminal).
 label, find_objects, value_indices = map(shows_progress, (label, find_objects, value_indices))
+
+# ``output=`` may be an array, as in scipy: the result is stored into it block by block
+for _name in __all__:
+    globals()[_name] = writes_output(globals()[_name])
+del _name

@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import ndimage as ndi
 
-from bigimg._args import as_dask, normalize_sequence
+from bigimg._args import as_dask, check_returns, normalize_sequence, returned
 from bigimg._distance import (
     bf_features,
     chamfer_chain,
@@ -51,8 +51,11 @@ _docs = DocFiller(
         return_indices : bool, optional
             Return the feature transform (coordinates of the nearest background voxel).
             Default False.
-        distances, indices : None
-            Must be None: results are lazy and cannot be written into an existing array.""",
+        distances, indices : array, optional
+            Arrays to fill instead of returning the result (scipy's dtypes: float64,
+            int32 or uint32 distances as the result's, int32 indices; numpy,
+            ``np.memmap`` or zarr), block by block. What was filled is not returned:
+            as scipy, the function returns the rest (a tuple, one array, or None).""",
     indices_result="""
         indices : dask array of int32, optional
             Shape ``(input.ndim,) + input.shape``, chunked like ``input`` along the spatial
@@ -63,20 +66,6 @@ _docs = DocFiller(
 # --------------------------------------------------------------------------------------
 # argument checks (all run before any graph is built)
 # --------------------------------------------------------------------------------------
-def _check_returns(return_distances, return_indices, distances, indices) -> None:
-    for name, value in (("distances", distances), ("indices", indices)):
-        if value is not None:
-            raise TypeError(
-                f"`{name}` must be None; got {type(value).__name__}. bigimg returns lazy "
-                f"dask arrays, so it cannot write into an existing array: use "
-                f"return_{name}=True and store the result (e.g. with da.store)."
-            )
-    if not return_distances and not return_indices:
-        raise ArgumentError(
-            "at least one of `return_distances`/`return_indices` must be True; got both False."
-        )
-
-
 def _as_input(input: Any) -> da.Array:
     x = as_dask(input)
     if x.dtype.kind not in "biufc":
@@ -116,7 +105,7 @@ def _structure_offsets(structure: np.ndarray) -> np.ndarray:
     """
     flat = structure.ravel()
     half = [j for j in range(flat.size // 2) if flat[j]]
-    offsets = np.array(np.unravel_index(half, structure.shape), dtype=np.int64).T - 1
+    offsets = np.array(np.unravel_index(np.array(half, np.intp), structure.shape), np.int64).T - 1
     return np.ascontiguousarray(offsets.reshape(len(half), structure.ndim))
 
 
@@ -127,8 +116,8 @@ def _cdt_structure(metric: Any, ndim: int) -> np.ndarray:
         if metric == "chessboard":
             return ndi.generate_binary_structure(ndim, ndim)
         raise ValueError(
-            "`metric` must be 'chessboard', 'taxicab' ('cityblock', 'manhattan') or a "
-            f"structure array with every side 3; got {metric!r}."
+            "invalid metric provided: `metric` must be 'chessboard', 'taxicab' "
+            f"('cityblock', 'manhattan') or a structure array with every side 3; got {metric!r}."
         )
     try:
         structure = np.asarray(metric)
@@ -143,7 +132,10 @@ def _cdt_structure(metric: Any, ndim: int) -> np.ndarray:
             f"`metric` must have the input's rank ({ndim}); got a {structure.ndim}-d "
             "structure. Build one with scipy.ndimage.generate_binary_structure(input.ndim, c)."
         )
-    return structure != 0
+    # scipy's C pass reads the array's first ``size`` BYTES as booleans whatever its
+    # dtype (ones((3, 3)) of float64 has nonzero bytes only at 6 and 7): so do we
+    raw = np.frombuffer(np.ascontiguousarray(structure).tobytes(), dtype=np.uint8)
+    return (raw[: structure.size] != 0).reshape(structure.shape)
 
 
 def _bf_metric(metric: Any) -> str:
@@ -158,12 +150,6 @@ def _bf_metric(metric: Any) -> str:
         "`metric` must be 'euclidean', 'taxicab' ('cityblock', 'manhattan') or "
         f"'chessboard'; got {metric!r}."
     )
-
-
-def _result(distances, indices, return_distances, return_indices):
-    if return_distances and return_indices:
-        return distances, indices
-    return distances if return_distances else indices
 
 
 def _empty(x: da.Array, ddtype) -> tuple[da.Array, da.Array]:
@@ -181,8 +167,8 @@ def distance_transform_edt(
     sampling: float | Sequence[float] | None = None,
     return_distances: bool = True,
     return_indices: bool = False,
-    distances: None = None,
-    indices: None = None,
+    distances: np.ndarray | None = None,
+    indices: np.ndarray | None = None,
     *,
     temp_dir: str | os.PathLike[str] | None = None,
 ) -> da.Array | tuple[da.Array, da.Array]:
@@ -219,11 +205,12 @@ def distance_transform_edt(
     Raises
     ------
     TypeError
-        ``distances`` or ``indices`` is given; non-numeric input or sampling;
+        ``distances`` or ``indices`` not an array; non-numeric input or sampling;
         ``temp_dir`` is not a path.
     ValueError
         ``sampling`` has the wrong length or a non-positive entry; both returns are
-        False (:class:`bigimg.ArgumentError`, also a ``RuntimeError`` like scipy's);
+        False, or a given array of the wrong dtype or shape
+        (:class:`bigimg.ArgumentError`, also a ``RuntimeError`` like scipy's);
         ``temp_dir`` is not an existing directory.
 
     Notes
@@ -304,14 +291,16 @@ def distance_transform_edt(
     >>> bool(np.array_equal(d.compute(), d_ref) and np.array_equal(i.compute(), i_ref))
     True
     """
-    _check_returns(return_distances, return_indices, distances, indices)
+    check_returns(return_distances, return_indices, distances, indices)
     check_temp_dir(temp_dir)
     x = _as_input(input)
     if x.ndim == 0:
         x = x.reshape((1,))
     samp = _normalize_sampling(sampling, x.ndim)
     if x.size == 0:
-        return _result(*_empty(x, np.float64), return_distances, return_indices)
+        return returned(
+            *_empty(x, np.float64), return_distances, return_indices, distances, indices
+        )
     mask = x != 0
     dist = ind = None
     if return_indices:
@@ -320,7 +309,7 @@ def distance_transform_edt(
             dist = features_to_distances(ind, samp)
     else:
         dist = edt_distances(mask, samp or (1.0,) * x.ndim, temp_dir=temp_dir)
-    return _result(dist, ind, return_distances, return_indices)
+    return returned(dist, ind, return_distances, return_indices, distances, indices)
 
 
 @_docs
@@ -329,8 +318,8 @@ def distance_transform_cdt(
     metric: str | ArrayLike = "chessboard",
     return_distances: bool = True,
     return_indices: bool = False,
-    distances: None = None,
-    indices: None = None,
+    distances: np.ndarray | None = None,
+    indices: np.ndarray | None = None,
     *,
     temp_dir: str | os.PathLike[str] | None = None,
 ) -> da.Array | tuple[da.Array, da.Array]:
@@ -369,10 +358,11 @@ def distance_transform_cdt(
     Raises
     ------
     TypeError
-        ``distances`` or ``indices`` given; ``metric`` of a wrong kind.
+        ``distances`` or ``indices`` not an array; ``metric`` of a wrong kind.
     ValueError
         Unknown metric name, a structure side other than 3 or of the wrong rank,
-        0-d input, or both returns False (:class:`bigimg.ArgumentError`).
+        0-d input, both returns False, or a given array of the wrong dtype or shape
+        (:class:`bigimg.ArgumentError`).
 
     Notes
     -----
@@ -428,24 +418,25 @@ def distance_transform_cdt(
     >>> bool(np.array_equal(d.compute(), ndi.distance_transform_cdt(a, metric="taxicab")))
     True
     """
-    _check_returns(return_distances, return_indices, distances, indices)
+    check_returns(return_distances, return_indices, distances, indices)
     check_temp_dir(temp_dir)
     x = _as_input(input)
     if x.ndim == 0:
         raise ValueError("`input` must have at least one dimension; got a 0-d array.")
     structure = _cdt_structure(metric, x.ndim)
     if x.size == 0:
-        return _result(*_empty(x, np.int32), return_distances, return_indices)
+        return returned(*_empty(x, np.int32), return_distances, return_indices, distances, indices)
     mask = x != 0
     offsets = _structure_offsets(structure)
     if not return_indices:
         kind = _separable_kind(offsets, x.ndim)
         if kind is not None:
-            return chamfer_distances(mask, kind, temp_dir=temp_dir)
+            dist = chamfer_distances(mask, kind, temp_dir=temp_dir)
+            return returned(dist, None, True, False, distances, None)
     dist, ind = chamfer_chain(
         mask, offsets, temp_dir, distances=return_distances, features=return_indices
     )
-    return _result(dist, ind, return_distances, return_indices)
+    return returned(dist, ind, return_distances, return_indices, distances, indices)
 
 
 def _separable_kind(offsets: np.ndarray, ndim: int) -> str | None:
@@ -464,8 +455,8 @@ def distance_transform_bf(
     sampling: float | Sequence[float] | None = None,
     return_distances: bool = True,
     return_indices: bool = False,
-    distances: None = None,
-    indices: None = None,
+    distances: np.ndarray | None = None,
+    indices: np.ndarray | None = None,
     *,
     temp_dir: str | os.PathLike[str] | None = None,
 ) -> da.Array | tuple[da.Array, da.Array]:
@@ -505,10 +496,11 @@ def distance_transform_bf(
     Raises
     ------
     TypeError
-        ``distances`` or ``indices`` given; ``metric`` not a string.
+        ``distances`` or ``indices`` not an array; ``metric`` not a string.
     ValueError
         Unknown metric or bad ``sampling`` (:class:`bigimg.ArgumentError`, also a
-        ``RuntimeError`` like scipy's); both returns False.
+        ``RuntimeError`` like scipy's); both returns False; a given array of the
+        wrong dtype or shape.
 
     Notes
     -----
@@ -548,7 +540,7 @@ def distance_transform_bf(
            [1, 1, 1, 1],
            [2, 2, 1, 0]], dtype=uint32)
     """
-    _check_returns(return_distances, return_indices, distances, indices)
+    check_returns(return_distances, return_indices, distances, indices)
     check_temp_dir(temp_dir)
     name = _bf_metric(metric)
     x = _as_input(input)
@@ -558,9 +550,9 @@ def distance_transform_bf(
     if x.ndim == 0:
         dist = da.where(x != 0, fill, 0).astype(ddtype)
         ind = da.zeros((0,), dtype=np.int32)
-        return _result(dist, ind, return_distances, return_indices)
+        return returned(dist, ind, return_distances, return_indices, distances, indices)
     if x.size == 0:
-        return _result(*_empty(x, ddtype), return_distances, return_indices)
+        return returned(*_empty(x, ddtype), return_distances, return_indices, distances, indices)
     mask = x != 0
     dist = ind = None
     if return_indices:
@@ -583,7 +575,7 @@ def distance_transform_bf(
             dist = edt_distances(mask, samp or (1.0,) * x.ndim, fill=fill, temp_dir=temp_dir)
     if return_indices:
         ind = _bf_no_background_indices(ind, unreached)
-    return _result(dist, ind, return_distances, return_indices)
+    return returned(dist, ind, return_distances, return_indices, distances, indices)
 
 
 def _zero_unreached(feat, reached):

@@ -140,6 +140,8 @@ def _apply(kind, twin, input, param, n, axis, output):
             "`n` must be -1 (complex FFT) or the positive length of the signal "
             "before a real FFT; got 0."
         )
+    if x.size == 0:  # nothing to filter (and no frequency step to divide by)
+        return x.astype(dtype)
     return x.map_blocks(
         _fourier_block,
         kind=kind,
@@ -167,9 +169,10 @@ _docs = DocFiller(
         axis : int, optional
             Axis of the real transform (default -1).""",
     fourier_output="""
-        output : dtype, optional
+        output : dtype or array, optional
             ``float32``, ``float64``, ``complex64`` or ``complex128`` (scipy's rules). An
-            array is refused with a ``TypeError``: the result is lazy.""",
+            array of the result's shape (numpy, ``np.memmap``, zarr) is filled block by
+            block and returned, as scipy.""",
     fourier_raises="""
         TypeError
             ``output`` given as an array, or a non-integer ``n``.
@@ -326,9 +329,9 @@ def fourier_shift(
         Shift per axis, in voxels.
     %(n)s
     %(real_axis)s
-    output : dtype, optional
-        ``complex64`` or ``complex128`` (scipy's rules). An array is refused with a
-        ``TypeError``: the result is lazy.
+    output : dtype or array, optional
+        ``complex64`` or ``complex128`` (scipy's rules). An array of the result's shape
+        is filled block by block and returned, as scipy.
 
     Returns
     -------

@@ -168,9 +168,9 @@ def vectorized_filter(
         Keyword-only. Shape of the (box) window; ignored when ``footprint`` is given.
     footprint : array_like of bool, optional
         Keyword-only. The window's shape as a mask; takes precedence over ``size``.
-    output : dtype, optional
+    output : dtype or array, optional
         Keyword-only. The result's dtype (default: what ``function`` returns). An
-        array is refused with a ``TypeError``: the result is lazy.
+        array of the result's shape is filled block by block and returned, as scipy.
     mode : {'reflect', 'constant', 'nearest', 'mirror', 'wrap', 'valid'}, optional
         Keyword-only. Boundary mode as in scipy (default ``'reflect'``); ``'valid'``
         keeps only the voxels whose whole window lies inside the volume.

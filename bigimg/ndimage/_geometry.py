@@ -254,10 +254,16 @@ def zoom(
     True
     """
     x = as_dask(input)
+    try:  # the one-voxel probe grows by the zoom: cap it (zoom=1000 would make 10^9)
+        probe_zoom = np.minimum(np.asarray(zoom, dtype=np.float64), 4.0)
+    except (TypeError, ValueError):
+        probe_zoom = zoom  # scipy raises its own error for it
     dtype = scipy_dtype(
         x,
         output,
-        lambda p, out: ndi.zoom(p, zoom, out, order, mode, cval, prefilter, grid_mode=grid_mode),
+        lambda p, out: ndi.zoom(
+            p, probe_zoom, out, order, mode, cval, prefilter, grid_mode=grid_mode
+        ),
     )
     zooms = sequence(zoom, x.ndim)
     shape = tuple(int(round(ii * jj)) for ii, jj in zip(x.shape, zooms))

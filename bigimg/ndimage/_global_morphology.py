@@ -96,9 +96,9 @@ def binary_fill_holes(
     structure : array_like, optional
         Connectivity of the background; default ``generate_binary_structure(ndim, 1)``
         (over ``axes``).
-    output : dtype, optional
-        Ignored like scipy does for a dtype: the result is bool. An array is refused
-        (the result is lazy).
+    output : dtype or array, optional
+        Ignored like scipy does for a dtype: the result is bool. An array of
+        ``input``'s shape is filled block by block and None is returned, as scipy.
     %(origin_multiple)s
     %(axes)s
 
@@ -163,8 +163,9 @@ def binary_propagation(
     mask : array_like or dask array, optional
         Where propagation may go (nonzero voxels); default everywhere. Voxels outside
         it keep their ``input`` value.
-    output : dtype, optional
-        Ignored like scipy does for a dtype: the result is bool. An array is refused.
+    output : dtype or array, optional
+        Ignored like scipy does for a dtype: the result is bool. An array of
+        ``input``'s shape is filled block by block and returned, as scipy.
     border_value : int, optional
         Value of the voxels outside the array (default 0; 1 propagates in from the
         border).

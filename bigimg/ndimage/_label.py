@@ -74,9 +74,10 @@ def label(
     structure : array_like, optional
         Connectivity: a centrosymmetric bool array of shape 3 on every axis (as for
         scipy). Default: ``generate_binary_structure(input.ndim, 1)`` (faces only).
-    output : dtype, optional
+    output : dtype or array, optional
         dtype of the labels. Default int32, or int64 (``intp``) when ``input.size >=
-        2**31 - 2`` (scipy's rule). An array is refused: the result is lazy.
+        2**31 - 2`` (scipy's rule). An array of ``input``'s shape is filled block by
+        block and only the count is returned, as scipy.
 
     Returns
     -------

@@ -75,6 +75,10 @@ def find_objects(input: ArrayLike, max_label: int = 0) -> list[tuple[slice, ...]
     if lab.dtype.kind not in "iu":
         raise TypeError(f"`input` must be an integer label array; got dtype {lab.dtype}.")
     max_label = index_of(max_label, "max_label")
+    if lab.ndim == 0:  # one voxel: its label's entry is the empty tuple, as scipy
+        value = int(lab.compute())
+        count = max_label if max_label >= 1 else value
+        return [() if i + 1 == value else None for i in range(count)]
     return bounding_slices(lab, max_label)
 
 
@@ -295,9 +299,7 @@ def value_indices(
     Raises
     ------
     ValueError
-        ``arr`` not of an integer dtype (as scipy).
-    NotImplementedError
-        A 0-d ``arr``.
+        ``arr`` not of an integer dtype (scipy's message).
 
     Notes
     -----
@@ -318,8 +320,9 @@ def value_indices(
     True
     """
     x = as_dask(arr, name="arr")
-    if x.dtype.kind not in "iu":
-        raise ValueError(f"`arr` must be an integer array; got dtype {x.dtype}.")
-    if x.ndim == 0:
-        raise NotImplementedError("`arr` must have at least one dimension; got a 0-d array.")
+    if x.dtype.kind not in "iu":  # scipy's words: code matches them
+        raise ValueError(f"Parameter 'arr' must be an integer array; got dtype {x.dtype}.")
+    if x.ndim == 0:  # one voxel, at the empty position
+        value = x.dtype.type(x.compute())
+        return {} if ignore_value is not None and value == ignore_value else {value: ()}
     return value_positions(x, ignore_value)

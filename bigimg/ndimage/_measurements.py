@@ -4,8 +4,9 @@
 each build the same kind of graph (the table engine, :mod:`bigimg._tables`): one task
 per block that measures every label present in the block, a tree of merge tasks, and
 one small task that answers for ``index``. They return lazy dask arrays: shape
-``index.shape`` for an array ``index``, 0-d for a scalar (or absent) ``index``, with
-``(..., ndim)`` added for positions and centres of mass. :func:`label_statistics` returns many of
+``index.shape`` for an array ``index``, 0-d for a scalar (or absent) ``index``.
+Positions and centres of mass are lazy too (a dask ``Delayed``) and compute to scipy's
+structure: a tuple per region, a list of tuples for an array ``index``. :func:`label_statistics` returns many of
 them from ONE pass over the data.
 
 ``find_objects``, ``histogram``, ``median``, ``labeled_comprehension`` and
@@ -20,6 +21,8 @@ from collections.abc import Sequence
 
 import dask.array as da
 import numpy as np
+from dask.base import tokenize
+from dask.delayed import Delayed, delayed
 from numpy.typing import ArrayLike
 
 from bigimg._docs import NDIMAGE, DocFiller
@@ -78,9 +81,35 @@ _docs = _docs.extend(
 
 def _one(
     name: str, input: ArrayLike, labels: ArrayLike | None, index: ArrayLike | None
-) -> da.Array:
+) -> da.Array | Delayed:
     r = regions(input, labels, index)
-    return extract(name, measure_table(r, [name]), r)
+    return _scipy_structure(name, extract(name, measure_table(r, [name]), r), r)
+
+
+def _tuples(coords: np.ndarray, index_shape: tuple[int, ...] | None) -> tuple | list:
+    """scipy's structure of positions or centres: ``coords`` holds one row per region.
+
+    One region (``index_shape`` None): a tuple of numpy scalars. An array ``index``: a
+    list of tuples, built as scipy builds it (``[tuple(v) for v in results.T]`` for
+    ``center_of_mass``, whose multi-dimensional ``index`` gives tuples of arrays).
+    """
+    if index_shape is None:
+        return tuple(coords.reshape(coords.shape[-1]))
+    results = np.moveaxis(coords.reshape(*index_shape, coords.shape[-1]), -1, 0)
+    return [tuple(v) for v in results.T]
+
+
+def _scipy_structure(name: str, arr: da.Array, r) -> da.Array | Delayed:
+    """Positions and centres as scipy returns them, lazily: tuples, lists of tuples."""
+    if name not in ("minimum_position", "maximum_position", "center_of_mass"):
+        return arr
+    index_shape = tuple(r.index.shape) if r.mode == "labels" else None
+    if index_shape == ():  # a 0-d index array: one region, as scipy
+        index_shape = None
+    if index_shape is not None and name != "center_of_mass":
+        index_shape = (int(np.prod(index_shape)),)  # scipy flattens positions
+    key = f"{name}-tuples-{tokenize(arr, index_shape)}"
+    return delayed(_tuples, pure=True)(arr, index_shape, dask_key_name=key)
 
 
 def _measurement(name: str, doc: str, *, statistic: str | None = None):
@@ -318,13 +347,14 @@ minimum_position = _measurement(
 
     Returns
     -------
-    dask array
-        Lazy intp coordinates: shape ``(ndim,)`` for one region (scipy: a tuple),
-        ``(index.size, ndim)`` for an array ``index`` (scipy: a list of tuples).
-        ``np.asarray`` of scipy's result equals the computed array. Absent labels
-        give the origin, as scipy. Ties give the first voxel in C order (scipy's
-        choice for one region; for an array ``index`` scipy's unstable sort may pick
-        another of the tied voxels).
+    dask Delayed
+        Lazy; computes to scipy's structure: a tuple of ``ndim`` integers for one
+        region, a list of such tuples (one per entry of the flattened ``index``) for
+        an array ``index``. One small task turns the table's coordinates into
+        tuples, so ``dask.compute`` of it with other measurements still reads the
+        data once. Absent labels give the origin, as scipy. Ties give the first
+        voxel in C order (scipy's choice for one region; for an array ``index``
+        scipy's unstable sort may pick another of the tied voxels).
 
     %(measure_raises_notes)s
 
@@ -332,10 +362,9 @@ minimum_position = _measurement(
     >>> from bigimg.ndimage import minimum_position
     >>> x = np.array([[5, 2], [3, 6]]); lab = np.array([[1, 1], [2, 2]])
     >>> minimum_position(da.from_array(x, chunks=1), lab, [1, 2]).compute()
-    array([[0, 1],
-           [1, 0]])
-    >>> ndi.minimum_position(x, lab, [1, 2])
     [(np.int64(0), np.int64(1)), (np.int64(1), np.int64(0))]
+    >>> minimum_position(x, lab, [1, 2]).compute() == ndi.minimum_position(x, lab, [1, 2])
+    True
     """,
 )
 
@@ -347,10 +376,10 @@ maximum_position = _measurement(
 
     Returns
     -------
-    dask array
-        Lazy intp coordinates, as :func:`minimum_position`: shape ``(ndim,)`` for one
-        region, ``(index.size, ndim)`` for an array ``index``; the origin for absent
-        labels; the first of tied voxels in C order.
+    dask Delayed
+        Lazy, as :func:`minimum_position`: computes to a tuple for one region, a list
+        of tuples for an array ``index``; the origin for absent labels; the first of
+        tied voxels in C order.
 
     %(measure_raises_notes)s
 
@@ -358,8 +387,8 @@ maximum_position = _measurement(
     >>> from bigimg.ndimage import maximum_position
     >>> x = np.array([[5, 2], [3, 6]]); lab = np.array([[1, 1], [2, 2]])
     >>> maximum_position(x, lab, 2).compute()
-    array([1, 1])
-    >>> tuple(maximum_position(x, lab, 2).compute()) == ndi.maximum_position(x, lab, 2)
+    (np.int64(1), np.int64(1))
+    >>> maximum_position(x, lab, 2).compute() == ndi.maximum_position(x, lab, 2)
     True
     """,
 )
@@ -375,9 +404,11 @@ def extrema(
 
     Returns
     -------
-    minimums, maximums, min_positions, max_positions : tuple of dask arrays
-        As :func:`minimum`, :func:`maximum`, :func:`minimum_position` and
-        :func:`maximum_position`, all from one pass over the data (lazy).
+    minimums, maximums, min_positions, max_positions : tuple
+        Lazy, as :func:`minimum`, :func:`maximum` (dask arrays),
+        :func:`minimum_position` and :func:`maximum_position` (dask Delayed that
+        compute to scipy's tuples or lists of tuples), all from one pass over the
+        data: ``dask.compute(*extrema(...))`` gives what scipy returns.
 
     %(measure_raises_notes)s
 
@@ -391,13 +422,13 @@ def extrema(
     >>> lo, hi
     (array([2, 3]), array([5, 6]))
     >>> ref = ndi.extrema(x, lab, [1, 2])
-    >>> bool((lo == ref[0]).all() and (hi_pos == np.array(ref[3])).all())
+    >>> bool((lo == ref[0]).all()) and lo_pos == ref[2] and hi_pos == ref[3]
     True
     """
     r = regions(input, labels, index)
     names = ("minimum", "maximum", "minimum_position", "maximum_position")
     table = measure_table(r, names)
-    return tuple(extract(n, table, r) for n in names)
+    return tuple(_scipy_structure(n, extract(n, table, r), r) for n in names)
 
 
 @_docs
@@ -407,37 +438,24 @@ def center_of_mass(
     """Centre of mass of ``input`` per region; twin of ``scipy.ndimage.center_of_mass``.
 
     %(measure_parameters)s
-        Here an array ``index`` must be 1-D.
 
     Returns
     -------
-    dask array
-        Lazy float64: shape ``(ndim,)`` for one region (scipy: a tuple) or
-        ``(len(index), ndim)`` (scipy: a list of tuples); NaN for absent labels.
+    dask Delayed
+        Lazy; computes to scipy's structure: a tuple of ``ndim`` floats for one
+        region, a list of tuples for a 1-D ``index`` (scipy's transposed nest for a
+        multi-dimensional one); NaN for absent labels. One small task builds the
+        tuples from the table's float64 coordinates.
 
-    Raises
-    ------
-    %(measure_raises)s
-        Also ``NotImplementedError`` for a multi-dimensional ``index`` (scipy returns
-        a transposed nest of arrays for it); pass ``np.ravel(index)``.
-
-    Notes
-    -----
-    %(measure_notes)s
+    %(measure_raises_notes)s
 
     %(dask_example)s
     >>> from bigimg.ndimage import center_of_mass
     >>> x = np.array([[1., 0.], [1., 2.]]); lab = np.array([[1, 1], [2, 2]])
     >>> c = center_of_mass(da.from_array(x, chunks=1), lab, [1, 2]).compute()
-    >>> c
-    array([[0.        , 0.        ],
-           [1.        , 0.66666667]])
+    >>> [tuple(round(float(v), 3) for v in t) for t in c]
+    [(0.0, 0.0), (1.0, 0.667)]
     >>> np.allclose(c, ndi.center_of_mass(x, lab, [1, 2]))
     True
     """
-    if index is not None and not np.isscalar(index) and np.ndim(index) > 1:
-        raise NotImplementedError(
-            f"`index` must be a scalar or 1-D for center_of_mass; got {np.ndim(index)}-D. "
-            "Pass np.ravel(index)."
-        )
     return _one("center_of_mass", input, labels, index)

@@ -196,9 +196,10 @@ _docs = DocFiller(
         mask : array_like or dask array, optional
             Only voxels where ``mask`` is nonzero change; the input's shape.""",
     binary_output="""
-        output : dtype, optional
+        output : dtype or array, optional
             Result dtype (default bool); it holds 0/1, like scipy writing into an array
-            of that dtype. An array is refused with a ``TypeError``: the result is lazy.""",
+            of that dtype. An array of ``input``'s shape is filled block by block and
+            returned, as scipy (``binary_hit_or_miss`` then returns None, as scipy).""",
     border_value="""
         border_value : int, optional
             Value of the voxels outside the volume (default 0).""",

@@ -136,6 +136,8 @@ def _rank_common(twin, input, *, name, rank_of, output, **kw):
     """
     x = as_dask(input)
     dtype = validated_dtype(twin, x, output, kw)
+    if x.ndim == 0:  # one value, no neighbours: scipy's own answer on the one block
+        return x.map_blocks(functools.partial(twin, output=dtype, **kw), dtype=dtype, name=name)
     axs = normalize_axes(kw["axes"], x.ndim)
     footprint = kw["footprint"]
     shape, origins = footprint_geometry(kw["size"], footprint, kw["origin"], len(axs))

@@ -40,8 +40,9 @@ def spline_filter1d(
     order : int, optional
         Spline order, 0-5 (default 3; orders 0 and 1 copy the input).
     %(axis)s
-    output : dtype, optional
-        Output dtype (default float64). An array is a ``TypeError``: results are lazy.
+    output : dtype or array, optional
+        Output dtype (default float64). An array of ``input``'s shape is filled block
+        by block and returned, as scipy.
     %(mode_interp_mirror)s
 
     Returns
@@ -92,8 +93,9 @@ def spline_filter(
     %(input)s
     order : int, optional
         Spline order, 2-5 (default 3).
-    output : dtype, optional
-        Output dtype (default float64); intermediate passes are stored in it, as in scipy.
+    output : dtype or array, optional
+        Output dtype (default float64); intermediate passes are stored in it, as in
+        scipy. An array of ``input``'s shape is filled block by block and returned.
     %(mode_interp_mirror)s
 
     Returns

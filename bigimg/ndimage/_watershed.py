@@ -61,11 +61,11 @@ def watershed_ift(
     structure : array_like, optional
         Connectivity: an array of the input's rank with 3 on every axis (nonzero
         elements are neighbours). Default ``generate_binary_structure(input.ndim, 1)``.
-    output : dtype, optional
+    output : dtype or array, optional
         dtype of the labels: int8, int16, int32 or int64. Default ``markers.dtype``.
         The labels equal what scipy writes into an ``output`` array of that dtype
         (scipy itself ignores a dtype here and returns ``markers.dtype``). An array
-        is refused: the result is lazy.
+        of ``input``'s shape is filled block by block and returned, as scipy.
     temp_dir : str or os.PathLike, optional
         Keyword-only. Where the state spills (see Notes), for this call: an existing
         directory or an fsspec URL prefix (``s3://bucket/tmp``, ``gs://...``; storage

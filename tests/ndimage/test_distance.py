@@ -665,10 +665,14 @@ def test_stage_plan_and_chunks():
 def test_argument_errors():
     a = np.ones((4, 5))
     for f in (distance_transform_edt, distance_transform_cdt, distance_transform_bf):
-        with pytest.raises(TypeError, match="`distances` must be None"):
-            f(a, distances=np.empty((4, 5)))
-        with pytest.raises(TypeError, match="`indices` must be None"):
-            f(a, return_indices=True, indices=np.empty((2, 4, 5), np.int32))
+        with pytest.raises(TypeError, match="`distances` must be None or a writable"):
+            f(a, distances=da.zeros((4, 5)))
+        with pytest.raises(ArgumentError, match="indices array must be int32"):
+            f(a, return_indices=True, indices=np.empty((2, 4, 5), np.int64))
+        with pytest.raises(ArgumentError, match="wrong shape"):
+            f(a, return_indices=True, indices=np.empty((2, 4, 4), np.int32))
+        with pytest.raises(RuntimeError, match="return_distances must be True"):
+            f(a, return_distances=False, return_indices=True, distances=np.empty((4, 5)))
         with pytest.raises(ArgumentError, match="at least one"):
             f(a, return_distances=False)
         with pytest.raises(RuntimeError):  # scipy raises RuntimeError here: still caught

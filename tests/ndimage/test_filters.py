@@ -218,9 +218,13 @@ def test_one_and_two_dimensional():
 
 
 # ------------------------------------------------------------------------ errors
-def test_output_array_is_a_type_error():
-    with pytest.raises(TypeError, match="lazy"):
-        ndimage.gaussian_filter(np.zeros((4, 4)), 1, output=np.zeros((4, 4)))
+def test_output_array_is_filled_and_returned_as_scipy():
+    x = np.arange(16.0).reshape(4, 4)
+    out = np.zeros((4, 4))
+    assert ndimage.gaussian_filter(da.from_array(x, chunks=3), 1, output=out) is out
+    np.testing.assert_allclose(out, ndi.gaussian_filter(x, 1))
+    with pytest.raises(TypeError, match="dask array"):
+        ndimage.gaussian_filter(x, 1, output=da.zeros((4, 4)))
 
 
 def test_bad_mode_raises_like_scipy_and_as_valueerror():

@@ -136,7 +136,7 @@ def test_directional_neighbourhoods_not_implemented(kwargs, func):
     [
         (binary_fill_holes, dict(input=np.ones((4, 4), np.complex64)), TypeError, "real"),
         (binary_fill_holes, dict(structure=np.ones((3, 3))), ArgumentError, "dimensionality"),
-        (binary_fill_holes, dict(output=np.zeros((6, 6, 6), bool)), TypeError, "lazy"),
+        (binary_fill_holes, dict(output=da.zeros((6, 6, 6), dtype=bool)), TypeError, "array"),
         (binary_propagation, dict(mask=np.ones((6, 6))), ArgumentError, "`mask`"),
         (binary_propagation, dict(axes=(0, 5)), ValueError, "`axes`"),
     ],

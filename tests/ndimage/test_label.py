@@ -183,7 +183,7 @@ def test_scalar_and_empty_inputs():
             StructureNotSymmetricError,
             "centrosymmetric",
         ),
-        (dict(output=np.zeros((4, 4, 4), np.int32)), TypeError, "lazy"),
+        (dict(output=da.zeros((4, 4, 4), dtype=np.int32)), TypeError, "array"),
         (dict(output=np.complex64), TypeError, "`output` must be"),
         (dict(output="not a dtype"), TypeError, "`output`"),
     ],

@@ -402,7 +402,7 @@ X = np.zeros((4, 5, 6), bool)
         (lambda: binary.binary_closing(X, mask=np.ones((4, 5))), ArgumentError, "mask"),
         (lambda: binary.binary_erosion(X, border_value=0.5), TypeError, "border_value"),
         (lambda: binary.binary_erosion(X, axes=(0, 5)), ValueError, "axes"),
-        (lambda: binary.binary_erosion(X, output=np.zeros(X.shape)), TypeError, "lazy"),
+        (lambda: binary.binary_erosion(X, output=da.zeros(X.shape)), TypeError, "array"),
         (lambda: binary.binary_erosion(X, output=np.complex64), TypeError, "omplex"),
         (
             lambda: binary.binary_dilation(X, np.ones((3, 4)), origin=(-1, 1), axes=(2, 0)),
@@ -421,7 +421,7 @@ X = np.zeros((4, 5, 6), bool)
             "cast",
         ),
         (lambda: grey.morphological_laplace(X, size=3), TypeError, "boolean"),
-        (lambda: grey.grey_erosion(X, size=3, output=np.zeros(X.shape)), TypeError, "lazy"),
+        (lambda: grey.grey_erosion(X, size=3, output=da.zeros(X.shape)), TypeError, "array"),
     ],
 )
 def test_invalid_arguments(call, exc, match):
