@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 from scipy import ndimage as ndi
 
+from bigimg import _linear
 from bigimg._args import (
     as_dask,
     normalize_axes,
@@ -156,13 +157,13 @@ class _AxisTerms:
 def _gauss_d1(input, axis, output, mode, cval, sigma, **kwargs):
     order = [0] * input.ndim
     order[axis] = 1
-    return ndi.gaussian_filter(input, sigma, order, output, mode, cval, **kwargs)
+    return _linear.gaussian_filter(input, sigma, order, output, mode, cval, **kwargs)
 
 
 def _gauss_d2(input, axis, output, mode, cval, sigma, **kwargs):
     order = [0] * input.ndim
     order[axis] = 2
-    return ndi.gaussian_filter(input, sigma, order, output, mode, cval, **kwargs)
+    return _linear.gaussian_filter(input, sigma, order, output, mode, cval, **kwargs)
 
 
 def _gaussian_derivative(twin, input, *, name, sigma, output, mode, cval, axes, kwargs):
@@ -198,7 +199,8 @@ def _gaussian_derivative(twin, input, *, name, sigma, output, mode, cval, axes, 
             name=name,
         )
         return terms.apply(x)
-    return run_twin(twin, x, depth, uniform_modes(mode, x.ndim), dtype=dtype, name=name, **kw)
+    kernel, modes = getattr(_linear, name), uniform_modes(mode, x.ndim)
+    return run_twin(kernel, x, depth, modes, dtype=dtype, name=name, **kw)
 
 
 def _gaussian_twin(name: str, doc: str):
@@ -272,7 +274,8 @@ def _derivative3(twin, input, *, name, axis, output, mode, cval):
     normalize_axis(axis, x.ndim)
     axs = tuple(range(x.ndim))
     modes = modes_on(mode, axs, x.ndim)
-    return run_twin(twin, x, (1,) * x.ndim, modes, dtype=dtype, name=name, **kw)
+    kernel = getattr(_linear, name)
+    return run_twin(kernel, x, (1,) * x.ndim, modes, dtype=dtype, name=name, **kw)
 
 
 def _derivative3_twin(name: str, doc: str):
@@ -342,7 +345,8 @@ def laplace(
     """
     depth_of = reach_on(lambda n_axes: (1,) * n_axes)
     kw = dict(mode=mode, cval=cval, axes=axes)
-    return filter_twin(ndi.laplace, input, output=output, depth_of=depth_of, **kw)
+    kernel = _linear.laplace
+    return filter_twin(ndi.laplace, input, output=output, depth_of=depth_of, kernel=kernel, **kw)
 
 
 # ------------------------------------------------------- generic derivative filters
@@ -366,6 +370,8 @@ def _generic_derivative(twin, input, derivative, *, output, depth, axes, **kw):
         reach = tuple(int(d) for d in normalize_sequence(depth, x.ndim, "depth"))
         if any(r < 0 for r in reach):
             raise ValueError(f"`depth` must be non-negative integers; got {depth!r}.")
+    derivative = _linear.derivative_kernel(derivative)  # sobel, prewitt: compiled
+    kw[argname] = derivative
     if mixes_periodic(mode):
         terms = _AxisTerms(
             derivative=derivative,

@@ -11,7 +11,8 @@ the same everywhere, and :func:`filter_twin` is its one body:
    scipy says ``RuntimeError``) before a graph exists, and the output dtype is scipy's.
 2. The kernel's reach per axis (its halo) is derived from the same arguments by the
    halo engine's geometry rules (:mod:`bigimg._halo`).
-3. :func:`bigimg._halo.run_twin` runs the twin on halo-extended blocks.
+3. :func:`bigimg._halo.run_twin` runs the twin on halo-extended blocks; the linear
+   filters run the compiled, bit-identical kernel of :mod:`bigimg._linear` instead.
 
 The 1-D filters along one axis live here too (``minimum_filter1d`` and
 ``maximum_filter1d`` beside ``uniform_filter1d``: one signature, one body). Twins that
@@ -27,6 +28,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 from scipy import ndimage as ndi
 
+from bigimg import _linear
 from bigimg._args import (
     as_dask,
     normalize_axes,
@@ -67,13 +69,14 @@ iterate_structure = ndi.iterate_structure
 DepthOf = Callable[[tuple[int, ...], int], tuple[int, ...]]
 
 
-def filter_twin(twin, input, *, output, depth_of: DepthOf, **kw) -> da.Array:
+def filter_twin(twin, input, *, output, depth_of: DepthOf, kernel=None, **kw) -> da.Array:
     """scipy's ``twin`` on every halo-extended block: the one body of the filters.
 
     ``twin(probe, output=..., **kw)`` first runs on a one-voxel probe, so bad arguments
     raise what scipy raises and the output dtype is scipy's; then
     ``depth_of(axes, ndim)`` gives the halo for the filtered axes (``kw["axis"]``, or
     ``kw["axes"]``: all when absent or None). The tasks are named after the twin.
+    ``kernel`` (same signature, same results) runs on the blocks in the twin's place.
     """
     x = as_dask(input)
     dtype = validated_dtype(twin, x, output, kw)
@@ -82,7 +85,8 @@ def filter_twin(twin, input, *, output, depth_of: DepthOf, **kw) -> da.Array:
     else:
         axs = normalize_axes(kw.get("axes"), x.ndim)
     depth, modes = depth_of(axs, x.ndim), modes_on(kw["mode"], axs, x.ndim)
-    return run_twin(twin, x, depth, modes, dtype=dtype, name=twin.__name__, **kw)
+    block = twin if kernel is None else kernel
+    return run_twin(block, x, depth, modes, dtype=dtype, name=twin.__name__, **kw)
 
 
 def reach_on(reach: Callable[[int], Sequence[int]]) -> DepthOf:
@@ -172,7 +176,8 @@ def _weights1d_twin(name: str, doc: str):
             return footprint_depth(np.asarray(weights).shape, (origin,))
 
         kw = dict(weights=weights, axis=axis, mode=mode, cval=cval, origin=origin)
-        return filter_twin(twin, input, output=output, depth_of=reach_on(reach), **kw)
+        depth_of, kernel = reach_on(reach), getattr(_linear, name)
+        return filter_twin(twin, input, output=output, depth_of=depth_of, kernel=kernel, **kw)
 
     return _docs.named(weights1d, name, doc)
 
@@ -221,7 +226,8 @@ def _weights_twin(name: str, doc: str):
             return kernel_depth(shape, origins, axs, ndim, convolve=twin is ndi.convolve)
 
         kw = dict(weights=weights, mode=mode, cval=cval, origin=origin, axes=axes)
-        return filter_twin(twin, input, output=output, depth_of=depth_of, **kw)
+        kernel = getattr(_linear, name)
+        return filter_twin(twin, input, output=output, depth_of=depth_of, kernel=kernel, **kw)
 
     return _docs.named(weights_filter, name, doc)
 
@@ -396,7 +402,8 @@ def gaussian_filter1d(
         sigma=sigma, axis=axis, order=order, mode=mode, cval=cval, truncate=truncate, radius=radius
     )
     depth_of = reach_on(lambda n_axes: gaussian_reach(sigma, truncate, radius, n_axes))
-    return filter_twin(ndi.gaussian_filter1d, input, output=output, depth_of=depth_of, **kw)
+    kernel, twin = _linear.gaussian_filter1d, ndi.gaussian_filter1d
+    return filter_twin(twin, input, output=output, depth_of=depth_of, kernel=kernel, **kw)
 
 
 @_docs
@@ -451,4 +458,5 @@ def gaussian_filter(
         sigma=sigma, order=order, mode=mode, cval=cval, truncate=truncate, radius=radius, axes=axes
     )
     depth_of = reach_on(lambda n_axes: gaussian_reach(sigma, truncate, radius, n_axes))
-    return filter_twin(ndi.gaussian_filter, input, output=output, depth_of=depth_of, **kw)
+    kernel, twin = _linear.gaussian_filter, ndi.gaussian_filter
+    return filter_twin(twin, input, output=output, depth_of=depth_of, kernel=kernel, **kw)
