@@ -243,6 +243,8 @@ class ProcessPeaks:
 
         self.interval = interval
         self.peaks: dict[int, int] = {}
+        self.phases: dict[str, dict[int, int]] = {}
+        self.total: dict[int, int] = {}
         self.names: dict[int, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -259,6 +261,12 @@ class ProcessPeaks:
                     continue
                 self.peaks[proc.pid] = max(self.peaks.get(proc.pid, 0), rss)
             self._stop.wait(self.interval)
+
+    def mark(self, phase: str) -> None:
+        """Close a phase: keep each process's peak since the last mark under ``phase``."""
+        self.phases[phase] = dict(self.peaks)
+        self.total = {p: max(self.total.get(p, 0), v) for p, v in self.peaks.items()}
+        self.peaks = {}
 
     def __enter__(self):
         self._thread.start()
@@ -306,6 +314,7 @@ def run_spheres(args) -> None:
                 t0 = time.perf_counter()
                 labels, count = ndimage.label(mask, structure)
                 out["call"] = time.perf_counter() - t0
+            peaks.mark("label call")
             out["label_graph"] = len(pickle.dumps(labels))
             t0 = time.perf_counter()
             bigimg.save_zarr(
@@ -317,6 +326,7 @@ def run_spheres(args) -> None:
                 progress=False,
             )
             out["write"] = time.perf_counter() - t0
+            peaks.mark("labels -> zarr")
             t0 = time.perf_counter()
             stored = bigimg.open_zarr(labels_url, storage_options=options)
             frame = regionprops_table(
@@ -326,6 +336,7 @@ def run_spheres(args) -> None:
             out["partitions"] = frame.npartitions
             frame.to_parquet(table_url, storage_options=options)
             out["table"] = time.perf_counter() - t0
+            peaks.mark("table -> Parquet")
             client.close()
             cluster.close()
         import pyarrow.parquet as pq
@@ -368,7 +379,6 @@ def run_spheres(args) -> None:
         else:
             shutil.rmtree(work, ignore_errors=True)
     me = os.getpid()
-    workers = sorted((rss, pid) for pid, rss in peaks.peaks.items() if pid != me)
     total_s = out["call"] + out["write"] + out["table"]
     where = "moto S3 on 127.0.0.1" if args.s3 else "local disk"
     shards = f"{args.shards}³ shards" if args.shards else "unsharded"
@@ -390,9 +400,14 @@ def run_spheres(args) -> None:
         f"  graphs (pickled): labels {format_bytes(out['label_graph'])}, "
         f"table {format_bytes(out['table_graph'])}"
     )
-    print(f"  peak RSS client            {format_bytes(peaks.peaks[me])}")
-    for rss, pid in workers:
-        print(f"  peak RSS pid {pid:<8d}      {format_bytes(rss)}  ({peaks.names.get(pid, '')})")
+    workers = [pid for pid in sorted(peaks.total) if pid != me and peaks.total[pid] > 2**26]
+    print(
+        f"  {'peak RSS per phase':52s} {'client':>10s}"
+        + "".join(f"  worker {p:<6d}" for p in workers)
+    )
+    for phase, seen in peaks.phases.items():
+        cells = "".join(f"{format_bytes(seen.get(p, 0)):>15s}" for p in workers)
+        print(f"  {phase:52s} {format_bytes(seen.get(me, 0)):>10s}{cells}")
     print(
         f"  load average after the run: {psutil.getloadavg()[0]:.1f} on {psutil.cpu_count()} cores"
     )
