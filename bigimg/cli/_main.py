@@ -111,7 +111,13 @@ def _parser() -> argparse.ArgumentParser:
     _add_source(p)
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = sub.add_parser("convert", help="copy a volume to zarr, OME-Zarr, TIFF or raw")
+    p = sub.add_parser(
+        "convert",
+        help="copy a volume to zarr, OME-Zarr, TIFF or raw",
+        description="Copy a volume to zarr, OME-Zarr, TIFF or raw, block by block. An "
+        "OME-Zarr input's label images (its labels/ group) are carried into an OME-Zarr "
+        "output under the same names.",
+    )
     p.add_argument("input")
     p.add_argument(
         "output",
@@ -122,9 +128,23 @@ def _parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("output")
     g.add_argument("--to", dest="out_format", choices=("zarr", "ome-zarr", "tiff", "raw"))
     g.add_argument("--chunks", help="stored chunk shape, e.g. 128 or 64,256,256 (rechunks)")
-    g.add_argument("--zarr-format", type=int, choices=(2, 3), default=3)
+    g.add_argument(
+        "--zarr-format",
+        type=int,
+        choices=(2, 3),
+        help="zarr v2 or v3 (default 3); for OME-Zarr, 3 means --ome-version 0.5, 2 means 0.4",
+    )
     g.add_argument("--compression", help="TIFF compression, e.g. zlib")
-    g.add_argument("--ome", action="store_true", help="write OME-Zarr (like --to ome-zarr)")
+    g.add_argument(
+        "--ome",
+        action="store_true",
+        help="write OME-Zarr (like --to ome-zarr); an OME-Zarr input's labels are carried",
+    )
+    g.add_argument(
+        "--ome-version",
+        choices=("0.4", "0.5"),
+        help="OME-Zarr 0.5 (default, zarr v3) or 0.4 (zarr v2, for older readers)",
+    )
     g.add_argument("--scale", help="OME-Zarr voxel size z,y,x (default: from the input)")
     g.add_argument("--unit", help="OME-Zarr space unit, e.g. micrometer")
     g.add_argument("--levels", type=int, help="OME-Zarr pyramid levels")
@@ -260,6 +280,7 @@ def _cmd_convert(args) -> int:
             open_options=_format_options(args, args.input),
             chunks=parse_chunks(args.chunks),
             zarr_format=args.zarr_format,
+            ome_version=args.ome_version,
             compression=args.compression,
             ome=ome,
             overwrite=args.overwrite,
