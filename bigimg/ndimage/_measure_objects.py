@@ -262,16 +262,19 @@ def labeled_comprehension(
     pass_positions = bool(pass_positions)
     if labels is None and index is not None:
         raise ValueError("`index` requires `labels`; got index without labels. Pass labels.")
+    if labels is not None and index is not None:
+        # scipy checks the index as given (regions() casts it as the reductions do)
+        idx = np.atleast_1d(np.asarray(index))
+        ldt = np.dtype(labels.dtype if hasattr(labels, "dtype") else np.asarray(labels).dtype)
+        if idx.dtype.kind in "biuf":
+            with np.errstate(invalid="ignore"):
+                lossy = idx.astype(ldt).astype(idx.dtype) != idx
+            if np.any(lossy):
+                raise ValueError(
+                    f"`index` values must convert to the labels' dtype {ldt} without loss; "
+                    f"got {idx.dtype} values {idx[lossy][:5]}."
+                )
     r = regions(input, labels, index)
-    if r.mode not in ("all", "positive"):
-        idx = np.atleast_1d(r.index)
-        ldt = np.dtype(r.labels.dtype)
-        lossy = idx.astype(ldt).astype(idx.dtype) != idx
-        if np.any(lossy):
-            raise ValueError(
-                f"`index` values must convert to the labels' dtype {ldt} without loss; got "
-                f"{idx.dtype} values {idx[lossy][:5]}."
-            )
     return comprehension(
         r, func, out_dtype=out_dtype, default=default, pass_positions=pass_positions
     )
