@@ -295,7 +295,9 @@ def render(info: dict, as_json: bool = False) -> str:
         kind = f"TIFF stack of {info['files']} files"
     rows.append(("format", kind))
     if "shape" in info:
-        rows.append(("shape", f"{shape_text(info['shape'])}  (plane, row, column)"))
+        names = ["plane", "row", "column"][-len(info["shape"]) :] if info["shape"] else []
+        names = [f"axis {i}" for i in range(len(info["shape"]) - len(names))] + names
+        rows.append(("shape", f"{shape_text(info['shape'])}  ({', '.join(names)})"))
         rows.append(("dtype", info["dtype"]))
     if "chunks" in info:
         n = _chunk_count(info["shape"], info["chunks"])

@@ -155,3 +155,13 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message, capsys, monke
     err = capsys.readouterr().err
     assert err.startswith("bigimg info: error: ") and err.count("\n") == 1, err
     assert message in err
+
+
+def test_axis_names_follow_the_rank(tmp_path, capsys):
+    """A 4-D volume's leading axis is not called a plane (only the last three are named)."""
+    save_zarr(np.zeros((2, 3, 4, 5), np.uint8), tmp_path / "t.zarr", progress=False)
+    save_zarr(np.zeros((4, 5), np.uint8), tmp_path / "p.zarr", progress=False)
+    assert main(["info", str(tmp_path / "t.zarr")]) == 0
+    assert "2 x 3 x 4 x 5  (axis 0, plane, row, column)" in capsys.readouterr().out
+    assert main(["info", str(tmp_path / "p.zarr")]) == 0
+    assert "4 x 5  (row, column)" in capsys.readouterr().out
