@@ -20,6 +20,7 @@ NOTEBOOKS = {
     "02_statistics_and_filters.ipynb": "_cells_02.py",
     "03_morphology_and_segmentation.ipynb": "_cells_03.py",
     "04_cluster_and_ome_zarr.ipynb": "_cells_04.py",
+    "05_nifti_end_to_end.ipynb": "_cells_05.py",
 }
 
 

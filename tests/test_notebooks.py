@@ -35,7 +35,7 @@ MAX_BYTES = 400_000  # figures are drawn at a low dpi to keep the notebooks smal
 
 def test_notebooks_found():
     names = [p.name for p in NOTEBOOKS]
-    assert len(names) >= 4 and names[0].startswith("01_"), names
+    assert len(names) >= 5 and names[0].startswith("01_"), names
 
 
 def _code_cells(nb) -> list:
