@@ -46,37 +46,7 @@ __all__ = [
 
 # Everything returning numbers computes when called: it shows progress as the writers
 # do (dask config ``bigimg.progress``, else when stderr is a terminal).
-(
-    granulometry,
-    histogram,
-    image_histogram,
-    percentile,
-    quantile,
-    radial_profile,
-    scoreatpercentile,
-    threshold_isodata,
-    threshold_li,
-    threshold_mean,
-    threshold_minimum,
-    threshold_otsu,
-    threshold_triangle,
-    threshold_yen,
-) = map(
-    shows_progress,
-    (
-        granulometry,
-        histogram,
-        image_histogram,
-        percentile,
-        quantile,
-        radial_profile,
-        scoreatpercentile,
-        threshold_isodata,
-        threshold_li,
-        threshold_mean,
-        threshold_minimum,
-        threshold_otsu,
-        threshold_triangle,
-        threshold_yen,
-    ),
-)
+for _name in __all__:
+    if _name not in ("ball", "block_reduce", "mode_reduce", "rescale_intensity"):  # arrays
+        globals()[_name] = shows_progress(globals()[_name])
+del _name
