@@ -7,6 +7,12 @@ objects (matplotlib is optional: ``pip install "bigimg[display]"``; it is import
 only when a figure is drawn). :func:`view` opens napari, when installed, on the lazy
 array.
 
+Figures are drawn in physical space when the spacing is known (from ``spacing=`` or
+the file's header): axes in millimetres (or the file's unit), panels of their true
+shape. For medical images they take CT ``window`` presets, the ``radiological`` or
+``neurological`` ``convention`` (when the header gives the patient orientation) and a
+4-D series' ``index``; see ``docs/spacing.md``.
+
 >>> from bigimg.display import orthoslices, projection, summary, view
 """
 

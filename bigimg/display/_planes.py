@@ -35,10 +35,24 @@ class Panel:
         self.rows, self.cols = (a for a in range(3) if a != through)
         self.title = title
         self.overlay = None  # lazy or computed label plane, if any
+        self.flip_x = self.flip_y = False  # shown right-to-left / bottom-to-top
 
-    def aspect(self, spacing: Sequence[float]) -> float:
-        """Height / width of one displayed pixel in physical units."""
-        return spacing[self.rows] / spacing[self.cols]
+    def transpose(self) -> None:
+        """Show the rows horizontally and the columns vertically (a lazy transpose)."""
+        self.rows, self.cols = self.cols, self.rows
+        self.data = self.data.T
+        if self.overlay is not None:
+            self.overlay = self.overlay.T
+
+    def extent(self, spacing: Sequence[float]) -> tuple[float, float, float, float]:
+        """``(left, right, bottom, top)`` of the image in physical units (voxel 0 at 0).
+
+        Each voxel is a ``spacing[cols]`` by ``spacing[rows]`` rectangle centred on its
+        index times the spacing, so equal-aspect axes show the panel's true shape.
+        """
+        sy, sx = spacing[self.rows], spacing[self.cols]
+        ny, nx = self.data.shape
+        return (-0.5 * sx, (nx - 0.5) * sx, (ny - 0.5) * sy, -0.5 * sy)
 
     def shape_ratio(self, shape: Sequence[int], spacing: Sequence[float]) -> float:
         """Physical width / height of the panel (used to size the figure's columns)."""

@@ -36,11 +36,12 @@ KINDS = ("max", "mean", "min")
 PERCENTILE_OF = ("shown", "volume")
 
 
-def check_volume(volume: Any, name: str = "volume") -> np.ndarray | da.Array:
+def check_volume(volume: Any, name: str = "volume", series: bool = False) -> np.ndarray | da.Array:
     """A 3-D numpy or dask array of a real dtype; other array-likes (zarr) become dask.
 
     numpy arrays (and memmaps) stay numpy: slicing a plane out of them is free, and a
-    memmap reads only the pages of that plane.
+    memmap reads only the pages of that plane. ``series=True`` also takes a 4-D array
+    (a leading time or channel axis, one volume of which is shown).
     """
     if isinstance(volume, np.ndarray | da.Array):
         arr = volume
@@ -48,7 +49,12 @@ def check_volume(volume: Any, name: str = "volume") -> np.ndarray | da.Array:
         arr = da.from_array(volume)  # zarr, h5py...: dask uses the array's own chunks
     else:
         raise TypeError(f"`{name}` must be a numpy or dask array; got {type(volume).__name__}.")
-    if arr.ndim != 3:
+    if arr.ndim != 3 and not (series and arr.ndim == 4):
+        if series:
+            raise ValueError(
+                f"`{name}` must be 3-D (plane, row, column), or 4-D with a leading time or "
+                f"channel axis whose volume `index` picks; got shape {arr.shape}."
+            )
         raise ValueError(
             f"`{name}` must be 3-D (plane, row, column); got shape {arr.shape}. "
             "Select one channel or time point first, e.g. volume[0]."
@@ -62,15 +68,26 @@ def check_volume(volume: Any, name: str = "volume") -> np.ndarray | da.Array:
     return arr
 
 
-def check_labels(labels: Any, shape: tuple[int, ...]) -> np.ndarray | da.Array | None:
-    """``None`` or an integer / bool volume of the image's shape."""
+def check_labels(
+    labels: Any, shape: tuple[int, ...], index: int | None = None, series: int | None = None
+) -> np.ndarray | da.Array | None:
+    """``None`` or an integer / bool volume of the image's shape.
+
+    When the image is volume ``index`` of a 4-D series of ``series`` volumes, the labels
+    may be that series' labels too (shape ``(series, *shape)``): volume ``index`` is used.
+    """
     if labels is None:
         return None
-    arr = check_volume(labels, "labels")
+    arr = check_volume(labels, "labels", series=index is not None)
     if arr.dtype.kind not in "biu":
         raise TypeError(f"`labels` must have an integer or bool dtype; got {arr.dtype}.")
+    if arr.ndim == 4 and arr.shape == (series, *shape):
+        return arr[index]
     if arr.shape != tuple(shape):
-        raise ValueError(f"`labels` must have the volume's shape {tuple(shape)}; got {arr.shape}.")
+        either = "" if index is None else f" (or the series' shape {(series, *shape)})"
+        raise ValueError(
+            f"`labels` must have the volume's shape {tuple(shape)}{either}; got {arr.shape}."
+        )
     return arr
 
 

@@ -113,18 +113,36 @@ def test_orthoslices_numpy_default_point_crosshairs_and_axes():
         np.testing.assert_array_equal(_image(ax), np.take(ref, centre[through], axis=through))
         h, v = ax.lines  # axhline at the point's row, axvline at its column
         assert list(h.get_ydata()) == [centre[r]] * 2 and list(v.get_xdata()) == [centre[c]] * 2
-        assert (ax.get_ylabel(), ax.get_xlabel()) == ("zyx"[r], "zyx"[c])
+        assert (ax.get_ylabel(), ax.get_xlabel()) == (f"{'zyx'[r]} (voxel)", f"{'zyx'[c]} (voxel)")
         assert ax.get_aspect() == 1.0
+        n_rows, n_cols = SHAPE[r], SHAPE[c]  # voxel i at i: matplotlib's own default extent
+        assert ax.get_xlim() == (-0.5, n_cols - 0.5) and ax.get_ylim() == (n_rows - 0.5, -0.5)
+        assert len(ax.texts) == 0  # no orientation known: no side letters
     assert len(fig.axes) == 3
 
 
-def test_anisotropic_spacing_sets_aspect_and_widths():
+def _box_ratio(ax):
+    """Height / width of the axes' box on the canvas (pixels), after layout."""
+    ax.figure.draw_without_rendering()
+    box = ax.get_window_extent()
+    return box.height / box.width
+
+
+def test_anisotropic_spacing_keeps_true_shape_and_widths():
     fig = orthoslices(_volume(), spacing=(3.0, 0.5, 1.0))
-    assert [ax.get_aspect() for ax in fig.axes] == [0.5, 3.0, 6.0]
+    nz, ny, nx = SHAPE
+    physical = [ny * 0.5 / (nx * 1.0), nz * 3.0 / (nx * 1.0), nz * 3.0 / (ny * 0.5)]
+    for ax, want in zip(fig.axes, physical):
+        assert ax.get_aspect() == 1.0  # equal aspect on physical coordinates
+        assert _box_ratio(ax) == pytest.approx(want, rel=0.03)
+    assert fig.axes[1].get_ylim() == (nz * 3.0 - 1.5, -1.5)  # z in units of the spacing
+    assert fig.axes[1].get_ylabel() == "z"  # a spacing without a unit
     iso = orthoslices(_volume(), spacing=2.0)
-    assert [ax.get_aspect() for ax in iso.axes] == [1.0, 1.0, 1.0]
+    assert [_box_ratio(ax) for ax in iso.axes] == pytest.approx(
+        [ny / nx, nz / nx, nz / ny], rel=0.03
+    )
     proj = projection(_volume(), axis=2, spacing=(4, 1, 1))
-    assert proj.axes[0].get_aspect() == 4.0
+    assert _box_ratio(proj.axes[0]) == pytest.approx(nz * 4.0 / ny, rel=0.03)
 
 
 def test_vmin_vmax_and_shared_default_limits():
