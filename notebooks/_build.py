@@ -1,6 +1,8 @@
 """Write the tutorial notebooks from the cell texts in ``_cells_*.py`` (without outputs).
 
-After editing a ``_cells_*.py`` file run ``python notebooks/_build.py``, then
+After editing a ``_cells_*.py`` file run ``python notebooks/_build.py [NAME ...]``
+(only the notebooks whose file names start with a NAME, e.g. ``05``; all without one:
+rebuilding drops a notebook's committed outputs), then
 ``python benchmarks/run_notebooks.py --write`` (executes every notebook at its default
 size and writes the outputs back); commit all three. Each ``_cells_*.py`` holds a list
 ``CELLS`` of ``("md", text)`` / ``("code", text)``.
@@ -45,8 +47,15 @@ def build(name: str, cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
     return nb
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    names = sys.argv[1:] if argv is None else argv
+    unknown = [n for n in names if not any(out.startswith(n) for out in NOTEBOOKS)]
+    if unknown:
+        print(f"no notebook starts with {', '.join(unknown)}; known: {', '.join(NOTEBOOKS)}")
+        return 2
     for out, src in NOTEBOOKS.items():
+        if names and not any(out.startswith(n) for n in names):
+            continue
         if not (HERE / src).exists():
             continue
         nb = build(out, _load_cells(src))
