@@ -2,8 +2,9 @@
 
 Every function reduces one block whose origin is a window corner by ``factors``
 voxels per axis; a trailing partial window is reduced over the voxels it holds. The
-kernels are compiled with numba (no Python loop per window; they release the GIL).
-Used by :func:`bigimg.io.save_ome_zarr`.
+kernels are compiled with numba (no Python loop per window; they release the GIL) and
+work on the last three axes; the axes before them (time and channel) have factor 1 and
+are looped over, one 3-D volume at a time. Used by :func:`bigimg.io.save_ome_zarr`.
 """
 
 from __future__ import annotations
@@ -93,6 +94,24 @@ def _as3d(block: np.ndarray, factors) -> tuple[np.ndarray, tuple[int, ...]]:
     return np.ascontiguousarray(block.reshape(lead + block.shape)), lead + tuple(factors)
 
 
+def _per_volume(reduce, block: np.ndarray, factors: tuple[int, ...]) -> np.ndarray:
+    """``reduce(volume, last three factors)`` for each 3-D volume along the leading axes.
+
+    The leading axes (time, channel) are never downsampled: their factors must be 1.
+    """
+    lead, inner = factors[:-3], tuple(factors[-3:])
+    if any(f != 1 for f in lead):
+        raise ValueError(
+            f"`factors` must be 1 on every axis before the last three (time and channel "
+            f"axes are never downsampled); got {tuple(factors)}."
+        )
+    vols = [reduce(block[idx], inner) for idx in np.ndindex(block.shape[:-3])]
+    shape = block.shape[:-3] + out_shape(block.shape[-3:], inner)
+    if not vols:
+        return np.empty(shape, block.dtype.newbyteorder("="))
+    return np.stack(vols).reshape(shape)
+
+
 def mode_downsample(block: np.ndarray, factors: Sequence[int]) -> np.ndarray:
     """The most frequent value in each window of ``factors`` voxels; ties give the smallest.
 
@@ -103,9 +122,10 @@ def mode_downsample(block: np.ndarray, factors: Sequence[int]) -> np.ndarray:
     Parameters
     ----------
     block : numpy.ndarray
-        A 2-D or 3-D integer array.
+        An integer array of 2 or more dimensions.
     factors : sequence of int
-        Window size per axis (each >= 1).
+        Window size per axis (each >= 1); 1 on every axis before the last three
+        (a 4-D or 5-D block is reduced one 3-D volume at a time).
 
     Returns
     -------
@@ -125,15 +145,22 @@ def mode_downsample(block: np.ndarray, factors: Sequence[int]) -> np.ndarray:
     >>> lab = np.array([[1, 1, 2, 3, 7], [2, 2, 3, 2, 7]], dtype=np.uint32)
     >>> mode_downsample(lab, (2, 2))
     array([[1, 2, 7]], dtype=uint32)
+    >>> series = np.stack([lab, lab + 1])[:, None]  # (t, z, y, x): t is never reduced
+    >>> mode_downsample(series, (1, 1, 2, 2))[:, 0, 0]
+    array([[1, 2, 7],
+           [2, 3, 8]], dtype=uint32)
     >>> int(stats.mode([2, 3, 3, 2]).mode)
     2
     """
     block = np.asarray(block)
-    if block.ndim not in (2, 3) or block.dtype.kind not in "iu":
+    if block.ndim < 2 or block.dtype.kind not in "iu":
         raise TypeError(
-            f"`block` must be a 2-D or 3-D integer array; got {block.ndim}-D {block.dtype}."
+            f"`block` must be an integer array of 2 or more dimensions; got "
+            f"{block.ndim}-D {block.dtype}."
         )
     factors = ints(factors, block.ndim, "factors")
+    if block.ndim > 3:
+        return _per_volume(mode_downsample, block, factors)
     out = np.empty(out_shape(block.shape, factors), block.dtype.newbyteorder("="))
     if block.size:
         b3, f3 = _as3d(block.astype(out.dtype, copy=False), factors)
@@ -147,6 +174,8 @@ def downsample(block: np.ndarray, factors: tuple[int, ...], how: str) -> np.ndar
         return mode_downsample(block, factors)
     if how == "nearest":
         return np.ascontiguousarray(block[tuple(slice(None, None, f) for f in factors)])
+    if block.ndim > 3:
+        return _per_volume(lambda vol, f: downsample(vol, f, how), block, tuple(factors))
     dtype = block.dtype
     if dtype.kind == "b":
         block = block.view(np.uint8)

@@ -2,7 +2,9 @@
 
 Every level is computed from the level above it by a blockwise reduction over windows
 of ``factors`` voxels: a mean (or max, min, nearest) for the image, the exact mode for
-label images (never an interpolation, so no label value is ever invented).
+label images (never an interpolation, so no label value is ever invented). Images may
+have time and channel axes in front of the space axes (OME-Zarr's ``tczyx`` order;
+:mod:`bigimg.io._ome_axes`): those are never downsampled.
 
 How the pass streams: the whole pyramid is one dask graph, computed once. Each block
 of level ``n`` is written to the store by one task and read back from the store by
@@ -24,7 +26,6 @@ are ``scale × F`` and ``translation + scale (F - 1) / 2``.
 
 from __future__ import annotations
 
-import math
 import numbers
 import os
 from collections.abc import Mapping, Sequence
@@ -40,7 +41,14 @@ from bigimg._atomic import resolve_progress
 from bigimg._sources import rechunk
 from bigimg.io._blocks import Records, write_blocks
 from bigimg.io._downsample import downsample, ints, mode_downsample, out_shape
-from bigimg.io._formats import header_of
+from bigimg.io._ome_axes import (
+    axes_metadata,
+    check_axes,
+    default_chunks,
+    physical,
+    spread_factors,
+    spread_ints,
+)
 from bigimg.io._shards import aligned, normalize_shards
 from bigimg.io._stores import locate
 from bigimg.io._target import Target, open_target, resume_identity
@@ -51,89 +59,8 @@ __all__ = ["IMAGE_REDUCTIONS", "mode_downsample", "save_ome_zarr"]
 #: Reductions ``save_ome_zarr`` offers for the image (label images always use the mode).
 IMAGE_REDUCTIONS = ("mean", "max", "min", "nearest")
 
-#: Space units OME-NGFF 0.4/0.5 allow (UDUNITS-2 names).
-SPACE_UNITS = frozenset(
-    "angstrom attometer centimeter decimeter exameter femtometer foot gigameter hectometer "
-    "inch kilometer megameter meter micrometer mile millimeter nanometer parsec petameter "
-    "picometer terameter yard yoctometer yottameter zeptometer zettameter".split()
-)
-
-_DEFAULT_CHUNK = {2: 1024, 3: 128}
-
 
 # --- argument checks ----------------------------------------------------------------------
-
-
-def _per_axis(value, ndim: int, name: str, *, positive: bool) -> tuple[float, ...]:
-    values = (value,) * ndim if isinstance(value, numbers.Real) else value
-    if isinstance(values, str) or not isinstance(values, Sequence | np.ndarray):
-        raise TypeError(
-            f"`{name}` must be a number or a sequence of {ndim} numbers; got {value!r}."
-        )
-    values = tuple(values)
-    if len(values) != ndim or not all(
-        isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values
-    ):
-        raise ValueError(f"`{name}` must hold {ndim} numbers, one per axis; got {value!r}.")
-    if not all(math.isfinite(v) and (v > 0 or not positive) for v in values):
-        kind = "positive finite" if positive else "finite"
-        raise ValueError(f"`{name}` must hold {kind} numbers; got {value!r}.")
-    return tuple(float(v) for v in values)
-
-
-def _check_axes(axes, ndim: int) -> str:
-    if not isinstance(axes, str):
-        raise TypeError(f"`axes` must be a str such as 'zyx'; got {axes!r}.")
-    if ndim not in (2, 3) or set(axes) & set("tc"):
-        raise NotImplementedError(
-            f"save_ome_zarr writes 2-D (yx) or 3-D (zyx) spatial images; got a {ndim}-D image "
-            f"with axes {axes!r} (time and channel axes are not supported). Write each "
-            "channel or time point as its own image."
-        )
-    if axes != "zyx"[-ndim:]:
-        raise ValueError(f"`axes` must be {'zyx'[-ndim:]!r} for a {ndim}-D image; got {axes!r}.")
-    return axes
-
-
-def _check_units(units, ndim: int) -> tuple[str | None, ...]:
-    values = (units,) * ndim if units is None or isinstance(units, str) else units
-    if not isinstance(values, Sequence) or len(values) != ndim:
-        raise ValueError(f"`units` must be a unit name, None or {ndim} of them; got {units!r}.")
-    for u in values:
-        if u is not None and u not in SPACE_UNITS:
-            raise ValueError(
-                f"`units` must be OME-NGFF space units such as 'micrometer' or 'nanometer' "
-                f"(full UDUNITS-2 names); got {units!r}."
-            )
-    return tuple(values)
-
-
-def _from_header(arr: da.Array, scale, units):
-    """``scale`` and ``units`` with the defaults resolved (``None`` and ``"auto"``).
-
-    Only an array straight from a reader has a header (:func:`header_of`); its spacing
-    is used if complete and valid, its units (space units only) if a scale is written
-    that they describe: the header's own, or one the caller gave.
-    """
-    auto = isinstance(units, str) and units == "auto"
-    if scale is not None and not auto:
-        return scale, units
-    h = header_of(arr)
-    picked, given = False, scale is not None
-    if not given:
-        spacing = () if h is None else h.spacing
-        picked = bool(spacing) and all(
-            isinstance(s, numbers.Real) and math.isfinite(s) and s > 0 for s in spacing
-        )
-        scale = tuple(float(s) for s in spacing) if picked else 1.0
-    if auto:
-        if h is None:
-            units = "micrometer"
-        elif picked or given:
-            units = tuple(u if u in SPACE_UNITS else None for u in h.units)
-        else:
-            units = None
-    return scale, units
 
 
 def _plan(shape, chunk, factors, levels) -> list[tuple[int, ...]]:
@@ -236,10 +163,7 @@ def _multiscales(name: str, method: str, lay: _Layout) -> dict:
             {"type": "translation", "translation": shift},
         ]
         datasets.append({"path": str(level), "coordinateTransformations": transforms})
-    axes = [
-        {"name": a, "type": "space"} | ({"unit": u} if u else {})
-        for a, u in zip(lay.axes, lay.units)
-    ]
+    axes = axes_metadata(lay.axes, lay.units)
     factors = [list(s) for s in lay.steps]
     ms = {
         "name": name,
@@ -330,9 +254,10 @@ def save_ome_zarr(
     *,
     labels: Mapping | None = None,
     scale=None,
-    translation=0.0,
+    translation=None,
     units="auto",
-    axes: str = "zyx",
+    axes: str | None = None,
+    header=None,
     levels: int | None = None,
     factors=2,
     image_reduce: str = "mean",
@@ -350,7 +275,8 @@ def save_ome_zarr(
     Parameters
     ----------
     image : numpy.ndarray or dask.array.Array
-        A 3-D (z, y, x) or 2-D (y, x) volume; every level keeps its dtype.
+        A 2-D (y, x) to 5-D (t, c, z, y, x) image (see ``axes``); every level keeps
+        its dtype.
     path : str or os.PathLike
         The new OME-Zarr image: a local folder or an fsspec URL (``s3://bucket/x.zarr``,
         ``memory://...``; ``file://`` URLs are local folders).
@@ -358,36 +284,61 @@ def save_ome_zarr(
         Label images of the image's shape and an integer dtype, written under
         ``labels/<name>`` with ``image-label`` metadata and downsampled by the mode.
     scale : float or sequence of float, optional
-        Physical voxel size of the full-resolution level, per axis. ``None`` (default):
-        the spacing of the file ``image`` was read from, if it comes straight from a
-        NIfTI, DICOM, HDF5, MRC or NRRD reader (see :func:`bigimg.io.header`) and the
-        header gives every axis's spacing; else 1.0.
+        Physical voxel size of the full-resolution level: one number or one per space
+        axis (the time axis then gets its time step, the channel axis 1), or one per
+        axis. ``None`` (default): the spacing of the file ``image`` was read from, if it
+        comes straight from a NIfTI, DICOM, HDF5, MRC or NRRD reader (see
+        :func:`bigimg.io.header`) and the header gives every space axis's spacing; else
+        1.0. The time step is the header's (NIfTI ``pixdim[4]``) if it has a valid one,
+        else 1; a channel axis always gets 1.
     translation : float or sequence of float, optional
-        Physical position of the centre of the first full-resolution voxel.
+        Physical position of the centre of the first full-resolution voxel: one number
+        or one per space axis (0 on time and channel), or one per axis. ``None``
+        (default): for an array straight from a reader whose header gives the origin
+        and each space axis's direction, and whose units are written, the origin along
+        each space axis (``origin . direction``; see Notes); else 0.
     units : str, None or sequence, optional
-        OME-NGFF space unit(s), e.g. ``"micrometer"``, ``"nanometer"``; ``None`` writes
-        no unit. ``"auto"`` (default): for an array straight from a reader, its header's
+        OME-NGFF space unit(s) of the space axes, e.g. ``"micrometer"``,
+        ``"nanometer"``; ``None`` writes no unit. A sequence gives one unit per space
+        axis, or one per axis (a time unit such as ``"second"`` on ``t``, ``None`` on
+        ``c``). ``"auto"`` (default): for an array straight from a reader, its header's
         units (none where the header gives none, or when neither its spacing nor a
-        ``scale`` is written); for any other array ``"micrometer"``, as before.
-    axes : {"zyx", "yx"}, optional
-        Axis names; must match the image's dimensionality.
+        ``scale`` is written); for any other array ``"micrometer"``, as before. The time
+        axis carries the header's time unit (NIfTI ``xyzt_units``) when its time step is
+        the header's, unless a unit per axis is given.
+    axes : str, optional
+        Axis names in OME-Zarr order: an optional ``"t"`` (time), an optional ``"c"``
+        (channel), then ``"zyx"`` or ``"yx"``, e.g. ``"tzyx"``, ``"czyx"``,
+        ``"tczyx"``, ``"cyx"``. ``None`` (default): from the rank, 2-D ``"yx"``, 3-D
+        ``"zyx"``, 4-D ``"tzyx"`` (a NIfTI series: volumes along the leading axis),
+        5-D ``"tczyx"``; say ``"czyx"`` for a 4-D stack of channels.
+    header : bigimg.io.Header, optional
+        The header whose spacing, time step, units and origin give the defaults of
+        ``scale``, ``units`` and ``translation``, for an image derived from a file (a
+        filter or label result keeps its file's grid); it must have the image's shape.
+        ``None``: the image's own header, if it comes straight from a reader.
     levels : int, optional
         Number of levels, the full resolution included. ``None``: downsample until
         every downsampled axis fits in one chunk (or the length of a per-level
         ``factors`` list plus one).
     factors : int, tuple of int or list of tuples, optional
         Downsampling factor per axis from one level to the next, e.g. ``(1, 2, 2)`` for
-        anisotropic stacks, or one tuple per level after the first.
+        anisotropic stacks, or one tuple per level after the first. An int or a tuple
+        per space axis leaves time and channel axes alone; a tuple per axis must hold
+        1 on them (they are never downsampled).
     image_reduce : {"mean", "max", "min", "nearest"}, optional
         How a window of the image becomes one voxel. Integer means are rounded to the
         nearest integer (halves to even); ``"nearest"`` keeps the window's first voxel.
     chunks : int or tuple of int, optional
         Stored chunk shape of every level (clipped to small levels); the inner chunks
-        when sharded. ``None``: 128 per axis for 3-D, 1024 for 2-D.
+        when sharded. An int or a tuple per space axis stores one time point and one
+        channel per chunk. ``None``: 128 per space axis of a volume, 1024 of a plane,
+        1 along time and channel.
     shards : None, int or tuple of int, optional
         Shard shape of every level (zarr v3 sharding, so ``ome_version="0.5"``): each
         shard is one stored object holding a grid of ``chunks``; a multiple of
-        ``chunks`` along every axis (clipped to small levels). ``None``: unsharded.
+        ``chunks`` along every axis (clipped to small levels); an int or a tuple per
+        space axis keeps the chunks' extent along time and channel. ``None``: unsharded.
     ome_version : {"0.5", "0.4"}, optional
         "0.5" (default) writes zarr v3, what current OME-Zarr tools expect (ome-zarr-py
         >= 0.12, napari-ome-zarr); "0.4" writes zarr v2, for older readers.
@@ -418,7 +369,7 @@ def save_ome_zarr(
     TypeError, ValueError
         For invalid arguments, before anything is created.
     NotImplementedError
-        For images that are not 2-D or 3-D spatial (time or channel axes).
+        For images of fewer than 2 or more than 5 dimensions (when ``axes`` is None).
     FileExistsError
         If ``path`` exists and ``overwrite`` is False.
     FileNotFoundError, PermissionError, ImportError
@@ -442,11 +393,19 @@ def save_ome_zarr(
     :func:`bigimg.io.open_zarr` opens level 0 (``component="2"`` for level 2,
     ``component="labels/<name>"`` for a label image).
 
+    Time and channel axes (``axes`` with ``"t"``, ``"c"``) are written with the types
+    ``"time"`` and ``"channel"``, never downsampled, and stored one time point and one
+    channel per chunk by default, so each task of every level holds one 3-D block of one
+    time point. The header's origin becomes the translation along the image's own axes
+    (OME-Zarr has no rotation): ``origin . direction[a]`` for space axis ``a``, which is
+    the world position of the first voxel for axes that run along the world axes; the
+    orientation itself stays in the file's header.
+
     Only an array straight from a reader (or a rechunk of it) lends its header's
-    spacing and units; a slice, a transpose or any computed result has no header
+    spacing, units and origin; a slice, a transpose or any computed result has no header
     (:func:`bigimg.io.header` gives ``None``), so it is written with ``scale=1.0``
-    unless given one: pass ``scale=h.spacing, units=h.unit`` from the original's
-    header ``h`` when the result keeps its grid (a filter, a threshold, labels).
+    unless given one: pass ``header=h``, the original's header, when the result keeps
+    its grid (a filter, a threshold, labels), or ``scale=h.spacing, units=h.units``.
 
     Examples
     --------
@@ -473,6 +432,18 @@ def save_ome_zarr(
     >>> ms = zarr.open_group(path, mode="r").attrs["ome"]["multiscales"][0]
     >>> ms["datasets"][0]["coordinateTransformations"][0], ms["axes"][0]
     ({'type': 'scale', 'scale': [2.0, 2.0, 2.0]}, {'name': 'z', 'type': 'space', 'unit': 'millimeter'})
+
+    A 4-D series (t, z, y, x): the time axis is kept whole, the space axes downsampled.
+
+    >>> series = np.arange(3 * 4 * 6 * 6, dtype=np.uint16).reshape(3, 4, 6, 6)
+    >>> path = save_ome_zarr(series, os.path.join(tempfile.mkdtemp(), "series.zarr"),
+    ...                      scale=(2.5, 1.0, 0.5, 0.5), units=("second", *["micrometer"] * 3),
+    ...                      factors=(1, 2, 2), levels=2, progress=False)
+    >>> ms = zarr.open_group(path, mode="r").attrs["ome"]["multiscales"][0]
+    >>> [(a["name"], a["type"], a.get("unit")) for a in ms["axes"]][:2]
+    [('t', 'time', 'second'), ('z', 'space', 'micrometer')]
+    >>> open_zarr(path, component="1").shape, ms["datasets"][1]["coordinateTransformations"][0]
+    ((3, 4, 3, 3), {'type': 'scale', 'scale': [2.5, 1.0, 1.0, 1.0]})
     """
     arr = as_dask(image, name="image")
     if arr.dtype.kind not in "biuf":
@@ -480,18 +451,16 @@ def save_ome_zarr(
     if any(not isinstance(n, numbers.Integral) for n in arr.shape) or 0 in arr.shape:
         raise ValueError(f"`image` must have a known, non-empty shape; got {arr.shape}.")
     ndim = arr.ndim
-    axes = _check_axes(axes, ndim)
-    scale, units = _from_header(arr, scale, units)
-    scale = _per_axis(scale, ndim, "scale", positive=True)
-    translation = _per_axis(translation, ndim, "translation", positive=False)
-    units = _check_units(units, ndim)
+    axes = check_axes(axes, ndim)
+    scale, translation, units = physical(arr, axes, scale, translation, units, header)
     if image_reduce not in IMAGE_REDUCTIONS:
         raise ValueError(
             f"`image_reduce` must be one of {IMAGE_REDUCTIONS}; got "
             f"{image_reduce!r}. Label images always use the mode."
         )
-    chunk = ints(_DEFAULT_CHUNK[ndim] if chunks is None else chunks, ndim, "chunks")
-    steps = _plan(arr.shape, chunk, factors, levels)
+    chunk = default_chunks(axes) if chunks is None else chunks
+    chunk = ints(spread_ints(chunk, axes, (1,) * ndim, "chunks"), ndim, "chunks")
+    steps = _plan(arr.shape, chunk, spread_factors(factors, axes), levels)
     if ome_version not in ("0.4", "0.5"):
         raise ValueError(f"`ome_version` must be '0.4' or '0.5'; got {ome_version!r}.")
     if shards is not None and ome_version == "0.4":
@@ -499,7 +468,7 @@ def save_ome_zarr(
             f"`shards` need ome_version='0.5' (zarr v3; OME-Zarr 0.4 is zarr v2, which has "
             f"no sharding); got ome_version='0.4' with shards={shards!r}."
         )
-    shard = normalize_shards(shards, chunk, 3)
+    shard = normalize_shards(spread_ints(shards, axes, chunk, "shards"), chunk, 3)
     if not isinstance(compute, bool):
         raise TypeError(f"`compute` must be True or False; got {compute!r}.")
     label_arrays = _check_labels(labels, arr)

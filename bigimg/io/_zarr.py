@@ -268,7 +268,8 @@ def open_zarr(
     Returns
     -------
     dask.array.Array
-        In the store's dtype; opening reads only metadata.
+        In the store's dtype and axis order (an OME-Zarr image's ``t``, ``c``, ``z``,
+        ``y``, ``x`` as written; ``bigimg info`` names them); opening reads only metadata.
 
     Raises
     ------

@@ -341,9 +341,9 @@ IMG = np.zeros((6, 8, 10), np.uint16)
 @pytest.mark.parametrize(
     ("kwargs", "exc", "match"),
     [
-        ({"image": np.zeros((2, 3, 4, 5))}, NotImplementedError, "2-D .yx. or 3-D .zyx. spatial"),
-        ({"axes": "cyx"}, NotImplementedError, "time and channel axes are not supported"),
-        ({"axes": "xyz"}, ValueError, "`axes` must be 'zyx'"),
+        ({"image": np.zeros((2, 1, 3, 1, 4, 5))}, NotImplementedError, "2 to 5 dimensions"),
+        ({"axes": "tczyx"}, ValueError, "must be one of 'zyx', 'tyx', 'cyx' for a 3-D image"),
+        ({"axes": "xyz"}, ValueError, "`axes` must be one of 'zyx'"),
         ({"axes": 3}, TypeError, "`axes` must be a str"),
         ({"image": IMG.astype(complex)}, TypeError, "`image` must have a bool, integer"),
         ({"scale": (1.0, 0.0, 1.0)}, ValueError, "positive finite"),

@@ -108,7 +108,7 @@ def test_docs_spacing_example_runs(tmp_path, monkeypatch):
     doc = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "spacing.md")
     with open(doc) as fh:
         blocks = re.findall(r"```python\n(.*?)```", fh.read(), flags=re.S)
-    assert len(blocks) == 1
+    assert len(blocks) == 2  # the second, "Looking at it", runs in tests/display
     monkeypatch.chdir(tmp_path)
     exec(compile(blocks[0], "docs/spacing.md", "exec"), {})
     assert _written(tmp_path / "brain.ome.zarr") == ([2.0, 2.0, 2.0], ["millimeter"] * 3)
