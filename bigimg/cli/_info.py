@@ -15,12 +15,15 @@ from bigimg.cli._common import disk_size, shape_text
 from bigimg.cli._sources import PHYSICAL_FORMATS, open_volume
 from bigimg.io import header, tiff_stack_files
 
-__all__ = ["array_spacing", "describe", "render", "spacing_of", "unit_name"]
+__all__ = ["array_spacing", "describe", "ome_image", "render", "spacing_of", "unit_name"]
 
 _INCH_UM, _CM_UM = 25400.0, 10000.0
 _UNIT_NAMES = {"um": "micrometer", "µm": "micrometer", "\\u00B5m": "micrometer",
                "micron": "micrometer", "nm": "nanometer", "mm": "millimeter",
                "cm": "centimeter", "m": "meter", "pixel": None, "": None}  # fmt: skip
+#: How ``info`` names the axes of OME-Zarr (and a header's time axis).
+_AXIS_NAMES = {"t": "time", "c": "channel", "z": "plane", "y": "row", "x": "column"}
+_TIME_UNITS = frozenset(("second", "millisecond", "microsecond", "nanosecond", "minute", "hour"))
 
 
 def unit_name(name):
@@ -174,6 +177,78 @@ def _ome_spacing(multiscale: dict, ndim: int, level: int = 0):
     return (scale if found else None), unit
 
 
+def _ome_axes(multiscale: dict, ndim: int, level: int = 0) -> dict:
+    """Axis names (``"tzyx"``; None unless one letter per axis), units and translation.
+
+    The translation is the level's (the image-wide one added), None when not written.
+    """
+    axes = multiscale.get("axes") or []
+    names = "".join(a.get("name", "?") if isinstance(a, dict) else str(a) for a in axes)
+    units = [a.get("unit") if isinstance(a, dict) else None for a in axes]
+
+    def pick(transforms, kind):
+        return next(
+            (
+                [float(v) for v in t[kind]]
+                for t in transforms or []
+                if t.get("type") == kind and len(t.get(kind, ())) == ndim
+            ),
+            None,
+        )
+
+    # the image-wide transforms apply after the level's: scale, then translation
+    own = multiscale["datasets"][level].get("coordinateTransformations")
+    top = multiscale.get("coordinateTransformations")
+    shift, top_scale, top_shift = (
+        pick(own, "translation"),
+        pick(top, "scale"),
+        pick(top, "translation"),
+    )
+    if shift is not None or top_shift is not None:
+        shift = [x * s for x, s in zip(shift or [0.0] * ndim, top_scale or [1.0] * ndim)]
+        shift = [x + d for x, d in zip(shift, top_shift or [0.0] * ndim)]
+    ok = len(names) == ndim == len(axes)
+    return {
+        "axes": names if ok else None,
+        "units": units if ok else None,
+        "translation": shift,
+    }
+
+
+def ome_image(path: str, component: str | None = None) -> dict | None:
+    """Axes, units and translation of the OME-Zarr image at ``component`` (None if not one).
+
+    ``component`` may name the image group or one of its levels.
+    """
+    import zarr
+
+    where = (component or "").strip("/")
+    try:
+        root = zarr.open(path, mode="r")
+        node = root[where] if where else root
+    except (KeyError, OSError, ValueError, zarr.errors.NodeNotFoundError):
+        return None
+    level, name = 0, None
+    if isinstance(node, zarr.Array):
+        if not where:
+            return None
+        parent, _, name = where.rpartition("/")
+        node = root[parent] if parent else root
+    attrs = node.attrs.asdict()
+    multiscales = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
+    if not multiscales:
+        return None
+    ms = multiscales[0]
+    paths = [str(d.get("path")) for d in ms.get("datasets", [])]
+    if name is not None:
+        if name not in paths:
+            return None
+        level = paths.index(name)
+    if not paths or paths[level] not in node:
+        return None
+    return _ome_axes(ms, node[paths[level]].ndim, level)
+
+
 def _zarr_facts(path: str, component: str | None) -> dict:
     import zarr
 
@@ -199,6 +274,10 @@ def _zarr_facts(path: str, component: str | None) -> dict:
             ]
             level0 = node[paths[0]]
             spacing, unit = _ome_spacing(ms, level0.ndim)
+            described = _ome_axes(ms, level0.ndim)
+            facts.update(_time_facts(described["axes"], spacing, described["units"]))
+            if described["translation"] is not None:
+                facts["translation"] = described["translation"]
             if "labels" in node:
                 facts["labels"] = list(node["labels"].attrs.asdict().get("labels", []))
             node = level0
@@ -220,6 +299,26 @@ def _level_spacing(group, name: str, ndim: int):
         if name in paths:
             return _ome_spacing(ms, ndim, paths.index(name))
     return None, None
+
+
+def _time_facts(axes: str | None, spacing, units) -> dict:
+    """``axes`` and, with a time axis, its step and unit (``units``: one per axis)."""
+    if not axes:
+        return {}
+    t = axes.find("t")
+    if t < 0:
+        return {"axes": axes}
+    step = None if spacing is None else spacing[t]
+    return {"axes": axes, "time_step": step, "time_unit": units[t] if units else None}
+
+
+def _header_axes(h) -> str | None:
+    """``"zyx"``/``"yx"``, or ``"tzyx"`` when a 4-D header's leading axis is in time units."""
+    ndim = len(h.shape)
+    if ndim in (2, 3):
+        return "zyx"[-ndim:]
+    lead_is_time = h.units[0] in _TIME_UNITS and (h.direction is None or h.direction[0] is None)
+    return "tzyx" if ndim == 4 and lead_is_time else None
 
 
 def _codec_name(codec) -> str:
@@ -244,6 +343,10 @@ def _physical_facts(arr) -> dict:
     unit = h.units[0] if same else (" / ".join(u or "?" for u in h.units) if known else None)
     facts = {"format_detail": detail, "chunks": list(arr.chunksize), "unit": unit}
     facts["spacing"] = list(h.spacing) if any(s is not None for s in h.spacing) else None
+    axes = _header_axes(h)
+    facts.update(_time_facts(axes, facts["spacing"], h.units))
+    if axes and "t" in axes:
+        facts["unit"] = h.unit  # the space axes' (the time unit is shown with the step)
     as_dict = h.as_dict()
     for key in ("units", "origin", "direction", "space"):
         facts[key] = as_dict[key]
@@ -294,9 +397,12 @@ def render(info: dict, as_json: bool = False) -> str:
     if info.get("files", 1) > 1:
         kind = f"TIFF stack of {info['files']} files"
     rows.append(("format", kind))
+    axes = info.get("axes")
     if "shape" in info:
         names = ["plane", "row", "column"][-len(info["shape"]) :] if info["shape"] else []
         names = [f"axis {i}" for i in range(len(info["shape"]) - len(names))] + names
+        if axes and len(axes) == len(info["shape"]):
+            names = [_AXIS_NAMES.get(a, a) for a in axes]
         rows.append(("shape", f"{shape_text(info['shape'])}  ({', '.join(names)})"))
         rows.append(("dtype", info["dtype"]))
     if "chunks" in info:
@@ -314,11 +420,27 @@ def render(info: dict, as_json: bool = False) -> str:
     if info.get("origin") is not None:
         where = ", ".join(f"{v:g}" for v in info["origin"])
         rows.append(("origin", f"({where}) {info.get('space') or ''}".rstrip()))
-    if info.get("spacing"):
-        values = " x ".join("?" if s is None else f"{s:g}" for s in info["spacing"])
+    spacing = info.get("spacing")
+    if spacing and axes and len(axes) == len(spacing):  # space axes only: time has a row
+        spacing = [s for a, s in zip(axes, spacing) if a in "zyx"]
+    if spacing:
+        values = " x ".join("?" if s is None else f"{s:g}" for s in spacing)
         rows.append(("spacing", f"{values} {info.get('unit') or '(no unit)'}"))
     elif info["format"] != "raw":
         rows.append(("spacing", "not recorded"))
+    shift = info.get("translation")
+    if shift and axes and len(axes) == len(shift):
+        shift = [v for a, v in zip(axes, shift) if a in "zyx"]
+    if shift and any(shift):
+        rows.append(("translation", " x ".join(f"{v:g}" for v in shift)))
+    if "time_step" in info:
+        step = info["time_step"]
+        step = (
+            "not recorded" if step is None else f"{step:g} {info.get('time_unit') or '(no unit)'}"
+        )
+        rows.append(("time step", step))
+    if axes and "c" in axes and len(axes) == len(info.get("shape", ())):
+        rows.append(("channels", str(info["shape"][axes.index("c")])))
     levels = info.get("levels", [])
     for lev in levels if len(levels) > 1 else ():
         chunks = f", chunks {shape_text(lev['chunks'])}" if "chunks" in lev else ""

@@ -145,8 +145,17 @@ def _parser() -> argparse.ArgumentParser:
         choices=("0.4", "0.5"),
         help="OME-Zarr 0.5 (default, zarr v3) or 0.4 (zarr v2, for older readers)",
     )
-    g.add_argument("--scale", help="OME-Zarr voxel size z,y,x (default: from the input)")
+    g.add_argument(
+        "--scale",
+        help="OME-Zarr voxel size z,y,x, or one per axis, e.g. t,z,y,x (default: from the input)",
+    )
     g.add_argument("--unit", help="OME-Zarr space unit, e.g. micrometer")
+    g.add_argument(
+        "--axes",
+        help="OME-Zarr axes: an optional t (time), an optional c (channel), then zyx or yx, "
+        "e.g. tzyx, czyx (default: an OME-Zarr input's own, else 4-D tzyx, 5-D tczyx)",
+    )
+    g.add_argument("--time-unit", help="OME-Zarr unit of the time axis, e.g. second")
     g.add_argument("--levels", type=int, help="OME-Zarr pyramid levels")
     g.add_argument("--factors", help="OME-Zarr downsampling per level, e.g. 2 or 1,2,2")
     g.add_argument(
@@ -165,8 +174,25 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--labels", help="a label volume to draw over the slices")
     g.add_argument("--point", help="voxel z,y,x the slices go through (default: centre)")
     g.add_argument("--projection", choices=("max", "mean", "min"), default="max")
-    g.add_argument("--percentiles", default="1,99", help="contrast percentiles (default 1,99)")
+    g.add_argument(
+        "--percentiles", help="contrast percentiles (default 1,99 unless --window is given)"
+    )
+    g.add_argument(
+        "--window",
+        help="CT window for the display range: brain, lung, mediastinum, soft-tissue, "
+        "abdomen, liver, bone, or LEVEL,WIDTH in HU (--window=-600,1500 for a negative level)",
+    )
+    g.add_argument(
+        "--convention",
+        choices=("radiological", "neurological"),
+        help="patient's left on screen right (radiological) or left (neurological); needs a "
+        "header with a patient frame (NIfTI, DICOM, NRRD)",
+    )
+    g.add_argument(
+        "--index", type=int, help="4-D input: the volume of the leading axis to show (default 0)"
+    )
     g.add_argument("--spacing", help="voxel size z,y,x (default: from the file)")
+    g.add_argument("--unit", help="unit of the spacing, e.g. mm (default: from the file)")
     g.add_argument("--dpi", type=float, default=100.0)
     g.add_argument("--title")
     g.add_argument("--overwrite", action="store_true", help="replace an existing PNG")
@@ -264,6 +290,10 @@ def _cmd_convert(args) -> int:
         ome["scale"] = parse_floats(args.scale, "--scale")
     if args.unit:
         ome["units"] = args.unit
+    if args.axes:
+        ome["axes"] = args.axes
+    if args.time_unit:
+        ome["time_unit"] = args.time_unit
     if args.levels is not None:
         ome["levels"] = args.levels
     if args.factors:
@@ -295,11 +325,22 @@ def _cmd_view(args) -> int:
     from bigimg.cli._scheduler import check_scheduler, use_scheduler
 
     check_scheduler(args.scheduler, args.workers, args.memory_limit)
-    pct = parse_floats(args.percentiles, "--percentiles")
+    pct = None if args.percentiles is None else parse_floats(args.percentiles, "--percentiles")
     point = None if args.point is None else parse_ints(args.point, "--point")
     spacing = None if args.spacing is None else parse_floats(args.spacing, "--spacing")
-    if len(pct) != 2:
+    if pct is not None and len(pct) != 2:
         raise UsageError(f"--percentiles must be two numbers, e.g. 1,99; got {args.percentiles!r}.")
+    window = args.window
+    if window is not None and "," in window:  # LEVEL,WIDTH; otherwise a preset name
+        try:
+            window = tuple(float(v) for v in window.split(","))
+        except ValueError:
+            window = ()
+        if len(window) != 2:
+            raise UsageError(
+                f"--window must be a preset name or LEVEL,WIDTH such as -600,1500; got "
+                f"{args.window!r}."
+            )
     with use_scheduler(args.scheduler, args.workers, args.memory_limit):
         path = view(
             args.path,
@@ -310,7 +351,11 @@ def _cmd_view(args) -> int:
             point=point,
             projection=args.projection,
             percentiles=pct,
+            window=window,
             spacing=spacing,
+            unit=args.unit,
+            convention=args.convention,
+            index=args.index,
             dpi=args.dpi,
             title=args.title,
             overwrite=args.overwrite,
