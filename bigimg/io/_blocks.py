@@ -17,6 +17,11 @@ A resumed write lists the records, turns them into the set of stored units (chun
 shards) known complete, and builds a graph only for the blocks with a missing unit:
 the other blocks become constant tasks with no dependency, so dask culls the part of
 the source graph that only they needed and no voxel of them is computed.
+
+The task that makes a block and the task that writes it are one task (the producer's
+task nested in the write, :func:`_fused_producers`): a computed block is never held
+waiting for its write nor sent to another worker to be written, so a worker holds one
+block at a time, however many blocks the array has.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from itertools import product
 
 import dask.array as da
 import numpy as np
+from dask._task_spec import GraphNode, Task, TaskRef, convert_legacy_task
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
@@ -78,6 +84,43 @@ def _write(block: np.ndarray, target, region: tuple[slice, ...], records: Record
     return np.ones((1,) * block.ndim, np.int64)
 
 
+def _fused_producers(arr: da.Array) -> tuple[dict, HighLevelGraph] | None:
+    """Each block's producing task, to nest in its write, and the graph without them.
+
+    Returns ``(tasks, (layers, dependencies, below, extra))``: ``tasks[(arr.name, *idx)]``
+    is the task computing that block (references to other keys kept as references);
+    ``layers``/``dependencies`` are ``arr``'s graph without its output layer, ``below``
+    the layers the output layer depended on, and ``extra`` the output layer's other
+    tasks (a rechunk layer also holds its split tasks), which the write layer keeps.
+    ``None`` when another layer depends on the output layer.
+    """
+    graph = arr.__dask_graph__()
+    if not isinstance(graph, HighLevelGraph) or arr.name not in graph.layers:
+        return None
+    if any(arr.name in deps for name, deps in graph.dependencies.items() if name != arr.name):
+        return None
+    layer = graph.layers[arr.name]
+    known: set = set(layer.keys())
+    for dep in graph.dependencies.get(arr.name, ()):
+        known.update(graph.layers[dep].keys())
+    tasks, extra = {}, {}
+    for key, task in layer.items():
+        if not (isinstance(key, tuple) and key[0] == arr.name):
+            extra[key] = task
+            continue
+        node = convert_legacy_task(key, task, known)
+        if not isinstance(node, GraphNode):  # a literal value: wrap it
+            node = Task(key, _same, node)
+        tasks[key] = node
+    layers = {name: lay for name, lay in graph.layers.items() if name != arr.name}
+    deps = {name: set(d) for name, d in graph.dependencies.items() if name != arr.name}
+    return tasks, (layers, deps, set(graph.dependencies.get(arr.name, ())), extra)
+
+
+def _same(value):
+    return value
+
+
 def _read_back(target, region: tuple[slice, ...], _written=None) -> np.ndarray:
     return np.asarray(target[region])
 
@@ -113,6 +156,7 @@ def write_blocks(
     name, back_name = f"zarr-write-{token}", f"zarr-read-back-{token}"
     target_key, records_key = f"zarr-target-{token}", f"zarr-records-{token}"
     dsk: dict = {target_key: target, records_key: records}
+    fused = _fused_producers(arr)
     back: dict = {}
     written = total = 0
     for idx in np.ndindex(*arr.numblocks):
@@ -124,9 +168,24 @@ def write_blocks(
             back[(back_name, *idx)] = (_read_back, target_key, region)
             continue
         written += 1
-        dsk[(name, *idx)] = (_write, (arr.name, *idx), target_key, region, records_key)
+        if fused is None:
+            dsk[(name, *idx)] = (_write, (arr.name, *idx), target_key, region, records_key)
+        else:  # make the block and write it in one task
+            key = (name, *idx)
+            dsk[key] = Task(
+                key,
+                _write,
+                fused[0][(arr.name, *idx)],
+                TaskRef(target_key),
+                region,
+                TaskRef(records_key),
+            )
         back[(back_name, *idx)] = (_read_back, target_key, region, (name, *idx))
-    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[arr])
+    if fused is None:
+        graph = HighLevelGraph.from_collections(name, dsk, dependencies=[arr])
+    else:
+        layers, deps, below, extra = fused[1]
+        graph = HighLevelGraph({**layers, name: {**extra, **dsk}}, {**deps, name: below})
     counts = da.Array(
         graph,
         name,
