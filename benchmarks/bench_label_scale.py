@@ -277,10 +277,99 @@ class ProcessPeaks:
         self._thread.join()
 
 
+class SeparateCluster:
+    """A scheduler and ``n`` single-threaded workers, each its own process, as on a cluster.
+
+    ``LocalCluster`` runs the scheduler inside the client's process, so the client's
+    memory would include the scheduler's task states. Here ``dask scheduler`` and each
+    ``dask worker`` are separate processes (started with this interpreter, so they import
+    this checkout's bigimg), every worker with its own local directory (no shared
+    scratch), and the client holds only what the client holds.
+    """
+
+    def __init__(self, work: str, n_workers: int = 2):
+        self.work, self.n_workers = work, n_workers
+        self.procs: list[subprocess.Popen] = []
+        self.pids: dict[int, str] = {}
+
+    def __enter__(self):
+        from distributed import Client
+
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+        )
+        env.setdefault("MALLOC_TRIM_THRESHOLD_", "65536")
+        cli = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+        sched_file = os.path.join(self.work, "scheduler.json")
+        common = dict(env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(
+            subprocess.Popen(
+                [
+                    *cli,
+                    "--scheduler-file",
+                    sched_file,
+                    "--port",
+                    "0",
+                    "--no-dashboard",
+                    "--host",
+                    "127.0.0.1",
+                ],
+                **common,
+            )
+        )
+        self.pids[self.procs[-1].pid] = "scheduler"
+        deadline = time.time() + 60
+        while not os.path.exists(sched_file) and time.time() < deadline:
+            time.sleep(0.1)
+        for i in range(self.n_workers):
+            local = os.path.join(self.work, f"worker-{i}")
+            os.makedirs(local, exist_ok=True)
+            self.procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "distributed.cli.dask_worker",
+                        "--scheduler-file",
+                        sched_file,
+                        "--nthreads",
+                        "1",
+                        "--nworkers",
+                        "1",
+                        "--no-nanny",
+                        "--memory-limit",
+                        "0",
+                        "--local-directory",
+                        local,
+                        "--no-dashboard",
+                        "--host",
+                        "127.0.0.1",
+                    ],
+                    **common,
+                )
+            )
+            self.pids[self.procs[-1].pid] = f"worker {i}"
+        self.client = Client(scheduler_file=sched_file)
+        self.client.wait_for_workers(self.n_workers, timeout=120)
+        return self.client
+
+    def __exit__(self, *exc):
+        try:
+            self.client.close()
+        finally:
+            for proc in self.procs[::-1]:
+                proc.terminate()
+            for proc in self.procs:
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
 def run_spheres(args) -> None:
     """``--case spheres``: generator -> label (26-conn) -> sharded labels + Parquet table."""
-    from distributed import Client, LocalCluster
-
     structure = np.ones((3, 3, 3), bool)
     work = tempfile.mkdtemp(prefix="bigimg-spheres-", dir=args.workdir)
     server = None
@@ -298,16 +387,8 @@ def run_spheres(args) -> None:
     voxels = float(args.size) ** 3
     out: dict = {}
     try:
-        with ProcessPeaks() as peaks:
-            cluster = LocalCluster(
-                n_workers=2,
-                threads_per_worker=1,
-                processes=True,
-                memory_limit=0,
-                dashboard_address=None,
-                local_directory=work,
-            )
-            client = Client(cluster)
+        cluster = SeparateCluster(work)
+        with ProcessPeaks() as peaks, cluster:
             with dask.config.set({"bigimg.label-merge": "tree"}):
                 ndimage.label(spheres_mask(32, 16, args.cell), structure)[0].compute()  # jit
                 mask = spheres_mask(args.size, args.chunks, args.cell, occupancy=args.occupancy)
@@ -337,8 +418,6 @@ def run_spheres(args) -> None:
             frame.to_parquet(table_url, storage_options=options)
             out["table"] = time.perf_counter() - t0
             peaks.mark("table -> Parquet")
-            client.close()
-            cluster.close()
         import pyarrow.parquet as pq
 
         fs_kwargs = {"filesystem": None}
@@ -385,7 +464,8 @@ def run_spheres(args) -> None:
     print(
         f"spheres {args.size}³ ({voxels:.3g} voxels) in {args.chunks}³ blocks "
         f"({mask.npartitions} blocks), cell {args.cell}, occupancy {args.occupancy}, "
-        f"26-connectivity, tree merge, LocalCluster 2 workers x 1 thread; outputs on {where}"
+        f"26-connectivity, tree merge; a scheduler and 2 single-threaded workers, each its own "
+        f"process with its own local directory; outputs on {where}"
     )
     rows = (
         ("label call (count)", out["call"]),
@@ -400,13 +480,11 @@ def run_spheres(args) -> None:
         f"  graphs (pickled): labels {format_bytes(out['label_graph'])}, "
         f"table {format_bytes(out['table_graph'])}"
     )
-    workers = [pid for pid in sorted(peaks.total) if pid != me and peaks.total[pid] > 2**26]
-    print(
-        f"  {'peak RSS per phase':52s} {'client':>10s}"
-        + "".join(f"  worker {p:<6d}" for p in workers)
-    )
+    others = [pid for pid in sorted(cluster.pids) if pid in peaks.total]
+    heads = "".join(f"{cluster.pids[p]:>12s}" for p in others)
+    print(f"  {'peak RSS per phase':52s} {'client':>10s}{heads}")
     for phase, seen in peaks.phases.items():
-        cells = "".join(f"{format_bytes(seen.get(p, 0)):>15s}" for p in workers)
+        cells = "".join(f"{format_bytes(seen.get(p, 0)):>12s}" for p in others)
         print(f"  {phase:52s} {format_bytes(seen.get(me, 0)):>10s}{cells}")
     print(
         f"  load average after the run: {psutil.getloadavg()[0]:.1f} on {psutil.cpu_count()} cores"
