@@ -24,7 +24,8 @@ call no slower than the client merge's 40 s, on 2 cores.
 ``--case spheres``: the end-to-end run of issue 10 at ≥ 4096³ (6.9×10¹⁰ voxels). Balls
 of random radius on a jittered lattice (``--cell`` voxels apart, some touching their
 neighbours, so objects cross blocks and merge), generated block by block by a compiled
-generator (no disk). On a ``LocalCluster`` of 2 single-threaded worker processes: the
+generator (no disk). On a cluster of separate processes (a ``dask scheduler`` and 2
+single-threaded ``dask worker`` processes, each with its own local directory): the
 ``label`` call with 26-connectivity (tree merge: it returns the object count), then the labels
 written to a sharded zarr v3 store (``--shards`` voxels per shard side, ``--inner`` per
 chunk), then the region table (label, area, centroid, bbox) of the stored labels to a
@@ -34,8 +35,8 @@ ran later: 3.2 GiB per worker at 1024³; reading the stored labels back is cheap
 painting them again.) ``--occupancy`` sets the fraction of lattice cells holding a ball.
 Outputs go to a local folder (``--workdir``) or, with
 ``--s3``, to a moto S3 server started on 127.0.0.1. Reports objects, wall times, Mvox/s
-per core, the pickled graph sizes, and the peak resident memory of the client and of
-each worker process; ``--check`` (small sizes) compares labels and table with scipy and
+per core, the pickled graph sizes, and the peak resident memory of the client, the
+scheduler and each worker per phase; ``--check`` (small sizes) compares labels and table with scipy and
 scikit-image. Target (issue 10): every process under 2 GiB.
 """
 
