@@ -16,12 +16,17 @@ structuring-element geometry -> depth rule) and run these steps, one module each
 * :mod:`bigimg._morphology._rank` — exact rank filters (median, percentile) of one
   block by selection networks;
 * :mod:`bigimg._morphology._propagate` — dilation to a fixed point inside a mask
-  (fill holes, propagation, ``iterations < 1``) through the label engine.
+  (fill holes, propagation, ``iterations < 1``): chooses among the label engine (a
+  centred, symmetric one-voxel neighbourhood), rounds of block floods
+  (:mod:`bigimg._morphology._reach`: any neighbourhood holding its centre) and
+  scipy's loop run pass by pass through scratch space
+  (:mod:`bigimg._morphology._iterate`: the rest).
 
 Owns: the morphology block kernels, the rank-filter kernel, scipy's structure/origin
 expansion for morphology, and fixed points of dilation across chunks.
 May import: numpy, scipy, numba, dask, :mod:`bigimg._args`, :mod:`bigimg._errors`,
-:mod:`bigimg._halo`, :mod:`bigimg._labels` (never :mod:`bigimg.ndimage`).
+:mod:`bigimg._halo`, :mod:`bigimg._labels`, :mod:`bigimg._scratch` (never
+:mod:`bigimg.ndimage`).
 """
 
 from bigimg._morphology._args import (
@@ -31,6 +36,7 @@ from bigimg._morphology._args import (
     iterations_count,
     output_dtype,
 )
+from bigimg._morphology._iterate import NeverSettlesError
 from bigimg._morphology._kernels import (
     binary_steps,
     erosion_offsets,
@@ -41,12 +47,14 @@ from bigimg._morphology._kernels import (
     pack_with_mask,
     tophat_finish,
 )
-from bigimg._morphology._propagate import fill_holes, propagate, until_stable
+from bigimg._morphology._propagate import dilation_reach, fill_holes, propagate, until_stable
 from bigimg._morphology._rank import rank_filter_block
 
 __all__ = [
+    "NeverSettlesError",
     "binary_steps",
     "border_flag",
+    "dilation_reach",
     "erosion_offsets",
     "fill_holes",
     "fits_fast_path",

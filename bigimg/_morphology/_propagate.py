@@ -1,18 +1,29 @@
-"""Fixed points of binary dilation across chunks, via the label engine.
+"""Fixed points of binary dilation across chunks: the three engines and the choice.
 
 ``binary_fill_holes``, ``binary_propagation`` and iterated binary erosion/dilation
-with ``iterations < 1`` are scipy's ``binary_dilation`` iterated to convergence inside
-a mask. When the neighbourhood the structure and origin give is centred,
-centrosymmetric and within one voxel (:func:`bigimg._halo.unit_neighbourhood`), the
-fixed point is known in closed form: a mask voxel ends up set iff its connected
-component of the mask (under that neighbourhood) contains a voxel the first dilation
-step reaches, from a set input voxel or, with ``border_value=1``, from outside the
-array. The label engine (:mod:`bigimg._labels`) finds those components across chunks
-with small per-object tables, so the result is exact for any chunking and no
-iteration runs over the volume.
+with ``iterations < 1`` are scipy's ``binary_dilation`` repeated inside a mask until
+nothing changes. One step moves a set voxel by the offsets of a *neighbourhood* (found
+from ``structure``, ``origin`` and ``axes`` exactly as scipy's kernel reads them,
+:func:`dilation_reach`). Three cases, from the cheapest:
+
+1. centred, centrosymmetric and within one voxel: the fixed point is known in closed
+   form (a mask voxel ends up set iff its connected component of the mask contains a
+   voxel the first step reaches). The label engine (:mod:`bigimg._labels`) finds those
+   components across chunks with small per-object tables, in one pass;
+2. any other neighbourhood holding its centre, or nothing set inside the mask at the
+   start (``binary_fill_holes`` starts from nothing): the steps only ever add voxels,
+   so the result is the least fixed point, found by rounds of block floods that
+   exchange thin face slabs (:mod:`bigimg._morphology._reach`). Directed and
+   long-reaching neighbourhoods are exact; a chain that crosses ``k`` block faces
+   needs about ``k`` rounds;
+3. a neighbourhood without its centre and a start with voxels set inside the mask:
+   the steps can unset voxels and may cycle, so scipy's loop itself runs, pass by
+   pass through scratch space (:mod:`bigimg._morphology._iterate`).
+
+All three give scipy's result for any chunking.
 
 * :func:`fill_holes` — the background components that do not touch the border;
-* :func:`propagate` — the mask components a seed (or the border) reaches;
+* :func:`propagate` — what the seeds (or the border) reach inside the mask;
 * :func:`until_stable` — erosion or dilation repeated until nothing changes, as a
   propagation (erosion through its dual).
 
@@ -28,10 +39,43 @@ import dask.array as da
 import numpy as np
 from scipy import ndimage as ndi
 
-from bigimg._halo import unit_neighbourhood
+from bigimg._args import normalize_axes
 from bigimg._labels import GlobalLabels, label_across_blocks
+from bigimg._morphology._args import full_structure
+from bigimg._morphology._iterate import iterate_until_stable
+from bigimg._morphology._kernels import erosion_offsets
+from bigimg._morphology._reach import Reach, reach_closure
 
-__all__ = ["fill_holes", "propagate", "until_stable"]
+__all__ = ["dilation_reach", "fill_holes", "propagate", "until_stable"]
+
+
+def dilation_reach(ndim: int, structure: Any, origin: Any, axes: Any, border: bool) -> Reach:
+    """The offsets one step of ``binary_dilation(structure, origin, axes)`` moves a voxel by.
+
+    scipy dilates by eroding with the reflected structure; the erosion at ``p`` reads
+    ``p + e`` for its offsets ``e``, so a set voxel ``q`` sets ``q - e``.
+
+    >>> dilation_reach(2, [[0, 1, 1]], 0, None, False).offsets  # one voxel on, directed
+    ((0, 0), (0, 1))
+    >>> dilation_reach(2, [[0, 1, 1]], (0, 1), None, False).offsets  # the origin shifts it
+    ((0, -1), (0, 0))
+    """
+    s, o = full_structure(structure, origin, normalize_axes(axes, ndim), ndim, dilate=True)
+    rows = sorted({tuple(-int(v) for v in e) for e in erosion_offsets(s, o).tolist()})
+    return Reach(tuple(rows), bool(border), ndim)
+
+
+def _unit_structure(reach: Reach) -> np.ndarray | None:
+    """The 3 x ... x 3 label structure of a centred, centrosymmetric, one-voxel step."""
+    rows = set(reach.offsets)
+    ndim = reach.ndim
+    centred = (0,) * ndim in rows
+    symmetric = rows == {tuple(-v for v in d) for d in rows}
+    if not (centred and symmetric and max(*reach.lo, *reach.hi, 0) <= 1):
+        return None
+    out = np.zeros((3,) * ndim, dtype=bool)
+    out[tuple((np.asarray(sorted(rows)) + 1).T)] = True
+    return out
 
 
 def _border_axes(structure: np.ndarray) -> tuple[bool, ...]:
@@ -49,9 +93,13 @@ def fill_holes(x: da.Array, *, structure: Any, origin: Any, axes: Any) -> da.Arr
     """``scipy.ndimage.binary_fill_holes(x, structure, origin=origin, axes=axes)``, lazily."""
     if x.ndim == 0 or x.size == 0:
         return _in_memory(ndi.binary_fill_holes, x, structure=structure, origin=origin, axes=axes)
-    reach = unit_neighbourhood(x.ndim, structure, origin, axes, "binary_fill_holes")
-    found = label_across_blocks(x == 0, reach, border=_border_axes(reach))
-    return found.paint_flags(border=True, invert=True, background=True)
+    reach = dilation_reach(x.ndim, structure, origin, axes, True)
+    unit = _unit_structure(reach)
+    if unit is not None:
+        found = label_across_blocks(x == 0, unit, border=_border_axes(unit))
+        return found.paint_flags(border=True, invert=True, background=True)
+    # scipy: the complement of propagating nothing from the border through the background
+    return ~reach_closure(None, x == 0, reach, shape=x.shape, chunks=x.chunks)
 
 
 def propagate(
@@ -62,24 +110,33 @@ def propagate(
     border_value: Any,
     origin: Any,
     axes: Any,
+    name: str = "binary_propagation",
 ) -> da.Array:
-    """``scipy.ndimage.binary_propagation`` of ``x`` inside ``mask`` (same shape), lazily."""
+    """``scipy.ndimage.binary_propagation`` of ``x`` inside ``mask`` (same shape), lazily.
+
+    ``name`` is the public function named if the steps cycle forever.
+    """
     kwargs = dict(structure=structure, border_value=border_value, origin=origin, axes=axes)
     if x.ndim == 0 or x.size == 0:
         if mask is not None:
             kwargs["mask"] = np.asarray(mask.compute())
         return _in_memory(ndi.binary_propagation, x, **kwargs)
-    reach = unit_neighbourhood(x.ndim, structure, origin, axes, "binary_propagation")
+    reach = dilation_reach(x.ndim, structure, origin, axes, bool(border_value))
     seeds = x != 0
-    region = (
-        da.ones(x.shape, chunks=x.chunks, dtype=bool)
-        if mask is None
-        else (mask.rechunk(x.chunks) != 0)
-    )
-    found: GlobalLabels = label_across_blocks(
-        region, reach, seeds=seeds, border=_border_axes(reach) if border_value else None
-    )
-    return seeds | found.paint_flags(seed=True, border=bool(border_value))
+    region = None if mask is None else (mask.rechunk(x.chunks) != 0)
+    unit = _unit_structure(reach)
+    if unit is not None:
+        everywhere = da.ones(x.shape, chunks=x.chunks, dtype=bool)
+        found: GlobalLabels = label_across_blocks(
+            everywhere if region is None else region,
+            unit,
+            seeds=seeds,
+            border=_border_axes(unit) if border_value else None,
+        )
+        return seeds | found.paint_flags(seed=True, border=bool(border_value))
+    if (0,) * x.ndim in reach.offsets:
+        return reach_closure(seeds, region, reach, shape=x.shape, chunks=x.chunks)
+    return iterate_until_stable(seeds, region, reach, name=name)
 
 
 def until_stable(
@@ -90,6 +147,7 @@ def until_stable(
     origin: tuple,
     mask: da.Array | None,
     border_value: bool,
+    name: str,
 ) -> da.Array:
     """``iterations < 1``: erosion or dilation repeated until nothing changes.
 
@@ -105,20 +163,13 @@ def until_stable(
     origins = tuple(-o - (1 - s % 2) for o, s in zip(origin, structure.shape))
     seeds = x if dilate else x == 0
     border = border_value if dilate else not border_value
-    try:
-        grown = propagate(
-            seeds,
-            structure=reflected,
-            mask=mask,
-            border_value=int(border),
-            origin=origins,
-            axes=None,
-        )
-    except NotImplementedError as exc:
-        raise NotImplementedError(
-            "`iterations` < 1 (repeat until nothing changes) needs a structure and origin "
-            "whose neighbourhood is centred, centrosymmetric and within one voxel (e.g. "
-            "generate_binary_structure(ndim, c) with origin=0); pass a positive number of "
-            f"iterations otherwise. ({exc})"
-        ) from None
+    grown = propagate(
+        seeds,
+        structure=reflected,
+        mask=mask,
+        border_value=int(border),
+        origin=origins,
+        axes=None,
+        name=name,
+    )
     return grown if dilate else ~grown

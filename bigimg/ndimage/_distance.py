@@ -518,13 +518,17 @@ def distance_transform_bf(
     index), which bigimg computes exactly with integer arithmetic in the stages of
     :func:`distance_transform_edt` (the first stage stores a 2-byte index, later ones 4
     bytes per voxel and processed axis): the indices equal scipy's. For 'chessboard'
-    (the distance is a maximum over axes, so the key is not separable) and for
+    the key is not separable (the distance is a maximum over axes); scipy's choice is
+    then the background voxel last in C order within the box of the voxel's distance,
+    which bigimg finds on blocks extended by the largest distance of the volume: the
+    mask is written block by block to scratch space under ``temp_dir`` (one byte per
+    voxel) while that largest distance is computed, then each block's task reads its
+    block grown by that distance on every side and holds ``ndim + 2`` int32 values
+    per voxel of it. The indices equal scipy's. For
     'euclidean' with non-integer sampling (scipy's ties then depend on rounding),
-    bigimg returns the voxel :func:`distance_transform_cdt` or
-    :func:`distance_transform_edt` finds: a nearest background voxel, at exactly the
-    same distance, but where there are several it may differ from scipy's.
-    'chessboard' indices come from :func:`distance_transform_cdt`'s slab scans, which
-    write their forward result to temporary files under ``temp_dir``.
+    bigimg returns the voxel :func:`distance_transform_edt` finds: a nearest
+    background voxel, at exactly the same distance, but where there are several it
+    may differ from scipy's.
 
     Examples
     --------
@@ -558,14 +562,9 @@ def distance_transform_bf(
     if return_indices:
         if exact_ties_possible(name, samp, x.shape):
             ind = bf_features(mask, name, samp, temp_dir)
-            unreached = ind[0] < 0
-        elif name == "euclidean":
+        else:  # euclidean with non-integer sampling: scipy's ties follow its rounding
             ind = ft_features(mask, samp or (1.0,) * x.ndim, temp_dir)
-            unreached = ind[0] < 0
-        else:
-            offsets = _structure_offsets(ndi.generate_binary_structure(x.ndim, x.ndim))
-            reached, ind = chamfer_chain(mask, offsets, temp_dir)
-            unreached = reached < 0
+        unreached = ind[0] < 0
     if return_distances:
         if name != "euclidean":
             dist = chamfer_distances(mask, name, fill=fill, temp_dir=temp_dir)

@@ -1,15 +1,15 @@
-"""``binary_fill_holes`` and ``binary_propagation`` across chunks, via the label engine.
+"""``binary_fill_holes`` and ``binary_propagation`` across chunks.
 
-Both are scipy's ``binary_dilation`` iterated to convergence inside a mask. When the
-neighbourhood the structure and origin give is centred, centrosymmetric and within
-one voxel, the fixed point is known in closed form: a mask voxel ends up set iff its
-connected component of the mask (under that neighbourhood) contains a voxel the
-first dilation step reaches, from a set input voxel or, with ``border_value=1``, from
-outside the array. The label engine (:mod:`bigimg._labels`) finds those components
-across chunks with small per-object tables, so the result is exact for any chunking
-and no iteration runs over the volume. The functions here check scipy's arguments;
-the fixed points are computed by :mod:`bigimg._morphology` (``fill_holes``,
-``propagate``).
+Both are scipy's ``binary_dilation`` iterated to convergence inside a mask. The
+functions here check scipy's arguments; the fixed points are computed by
+:mod:`bigimg._morphology` (``fill_holes``, ``propagate``), which picks one of three
+engines from the neighbourhood the structure, origin and axes give: the label engine
+when it is centred, centrosymmetric and within one voxel (a mask voxel ends up set iff
+its connected component of the mask contains a voxel the first step reaches; one pass
+with small per-object tables), rounds of block floods exchanging thin face slabs for
+any other neighbourhood holding its centre (also directed and long-reaching ones), and
+scipy's own loop run pass by pass through scratch space when the centre is missing.
+Each is exact for any chunking.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from scipy import ndimage as ndi
 from bigimg._args import as_dask, normalize_axes, resolve_output
 from bigimg._docs import NDIMAGE, DocFiller
 from bigimg._errors import ArgumentError
-from bigimg._morphology import fill_holes, propagate
+from bigimg._morphology import fill_holes, full_structure, propagate
 
 __all__ = ["binary_fill_holes", "binary_propagation"]
 
@@ -42,22 +42,54 @@ _docs = DocFiller(
         ------
         TypeError
             Complex input or an array as ``output``.""",
+    propagation_engines="""
+    What computes depends on the neighbourhood one dilation step reaches (from
+    ``structure``, ``origin`` and ``axes``, exactly as scipy's kernel reads them):
+
+    * centred, centrosymmetric and within one voxel (e.g.
+      ``generate_binary_structure(ndim, c)`` with ``origin=0``): the label engine
+      labels the (mask or background) blocks and computes small per-block summaries
+      now, reading the inputs once; the client holds an int64 table of all
+      block-local labels. One task holds a block of each input, its run tables and
+      its output;
+    * any other neighbourhood holding its centre (a 5x5x5 ball, an off-centre
+      ``origin``, a one-sided structure: propagation is then directed): rounds of
+      block floods compute now. Chunks are first merged to at least 32 voxels and
+      the structure's reach per axis; each round floods the blocks whose
+      neighbours' face slabs changed (reading those blocks of the inputs again), and
+      a chain that crosses ``k`` block faces needs about ``k`` rounds. One task holds
+      a block plus a halo of the structure's reach, one byte per voxel, and a queue
+      of up to 4 bytes per voxel; the client holds the bit-packed face slabs (the
+      reach thick) of every block;
+    * a neighbourhood without its centre (and, for ``binary_propagation``, voxels set
+      inside ``mask`` at the start): the steps can unset voxels, so scipy's loop
+      itself runs, pass by pass: the inputs are written once to scratch space (one
+      byte per voxel, :mod:`bigimg._scratch`'s location), and each pass reads and
+      rewrites them, running ``16 // reach`` steps, until a step changes nothing.
+      One task holds a block plus that halo.
+
+    In every case the result is lazy and reads the inputs once more (the last case:
+    the scratch space).""",
 )
 
 
 def _validate(func, x: da.Array, output: Any, **kwargs) -> None:
     """Raise what scipy raises for these arguments, before any graph is built.
 
-    scipy fails with an IndexError when ``structure`` has fewer axes than ``axes``
-    asks for; that becomes the rank error scipy gives for too many axes.
+    The origin is checked first (scipy does not, and may crash on one outside the
+    structure). scipy fails with an IndexError when ``structure`` has fewer axes than
+    ``axes`` asks for; that becomes the rank error scipy gives for too many axes.
     """
     if np.iscomplexobj(np.empty(0, dtype=x.dtype)):
         raise TypeError(
             f"`input` must be real; got dtype {x.dtype} (complex type not supported). "
             "Use np.abs(input) or input.real instead."
         )
-    if kwargs.get("axes") is not None:
-        normalize_axes(kwargs["axes"], x.ndim)
+    axes = normalize_axes(kwargs.get("axes"), x.ndim)
+    structure = kwargs.get("structure")
+    if structure is None or np.ndim(structure) == len(axes):
+        # the origin first: scipy may crash on one outside the structure
+        full_structure(structure, kwargs.get("origin", 0), axes, x.ndim, dilate=True)
     tiny = np.zeros((1,) * x.ndim, dtype=x.dtype)
     if "mask" in kwargs and kwargs["mask"] is not None:
         kwargs["mask"] = np.ones_like(tiny, dtype=bool)
@@ -105,16 +137,12 @@ def binary_fill_holes(
     %(bool_returns)s
     ArgumentError
         Invalid ``structure``, ``origin`` or ``axes`` (scipy's ``RuntimeError``).
-    NotImplementedError
-        ``structure`` and ``origin`` giving a neighbourhood that is not centred,
-        centrosymmetric and within one voxel (scipy's filling is then directional).
+    ValueError
+        An ``origin`` outside ``structure`` (scipy may crash on it).
 
     Notes
     -----
-    What computes: the call labels the background blocks and computes small
-    per-block summaries now (``input`` is read once); the result is lazy and reads
-    ``input`` once more. One task holds one block, its mask, its run tables and its
-    output; the client holds an int64 table of all block-local background labels.
+    %(propagation_engines)s
 
     %(dask_example)s
     >>> from bigimg.ndimage import binary_fill_holes
@@ -176,18 +204,14 @@ def binary_propagation(
     ArgumentError
         Invalid ``structure``, ``origin`` or ``axes``, or ``mask`` of another shape
         (scipy's ``RuntimeError``).
-    NotImplementedError
-        ``structure`` and ``origin`` giving a neighbourhood that is not centred,
-        centrosymmetric and within one voxel (scipy's propagation is then directional).
+    ValueError
+        An ``origin`` outside ``structure`` (scipy may crash on it); or, for a
+        neighbourhood without its centre, steps that cycle forever, where scipy never
+        returns (``NeverSettlesError``, raised when a state repeats).
 
     Notes
     -----
-    What computes: the call labels ``mask`` blockwise and computes small per-block
-    summaries now, including which objects hold or touch a seed (seeds outside
-    ``mask`` are seen across block faces, so no halo is needed); the result is lazy
-    and reads ``input`` and ``mask`` once more. One task holds a block of each, its run
-    tables and its output; the client holds an int64 table of all block-local mask
-    labels.
+    %(propagation_engines)s
 
     %(dask_example)s
     >>> from bigimg.ndimage import binary_propagation

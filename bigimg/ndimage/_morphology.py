@@ -142,6 +142,7 @@ def _binary(input, call: _BinaryCall) -> da.Array:
                 origin=fulls[dilate][1],
                 mask=m,
                 border_value=border,
+                name=call.name,
             )
         return cur.astype(dtype) if cur.dtype != dtype else cur
     geometries = {d: geometry(*fulls[d]) for d in stages}
@@ -189,9 +190,8 @@ _docs = DocFiller(
         iterations : int, optional
             Number of erosions or dilations (default 1; opening and closing run that
             many of each). ``< 1`` repeats until nothing changes: this runs bigimg's
-            cross-chunk ``binary_propagation`` (a centred, centrosymmetric structure
-            within one voxel is required; it may compute label tables when called, see
-            there).""",
+            cross-chunk ``binary_propagation`` (any structure and origin; it computes
+            label tables or flood rounds when called, see there).""",
     mask="""
         mask : array_like or dask array, optional
             Only voxels where ``mask`` is nonzero change; the input's shape.""",
@@ -215,10 +215,10 @@ _docs = DocFiller(
             Complex input, an array as ``output``, non-integer ``iterations``.
         ValueError
             A structure of the wrong rank or empty, an origin outside the structure, a
-            mask of another shape (``ArgumentError``, a ``RuntimeError`` too, like scipy).
-        NotImplementedError
-            ``iterations < 1`` with a structure that is not centred, centrosymmetric and
-            within one voxel.""",
+            mask of another shape (``ArgumentError``, a ``RuntimeError`` too, like scipy);
+            ``iterations < 1`` with a structure whose centre (after ``origin``) is unset
+            and steps that cycle forever, where scipy never returns
+            (``NeverSettlesError``, raised when the repeat is found).""",
     binary_notes="""
         The result is exactly ``iterations`` applications of the one-step operator (what
         scipy computes; scipy's faster default algorithm differs from its own

@@ -125,10 +125,10 @@ def test_two_dimensional_and_input_dtypes():
     ],
     ids=["origin", "origin_seq", "one_sided", "reach_2", "no_centre"],
 )
-def test_directional_neighbourhoods_not_implemented(kwargs, func):
-    with pytest.raises(NotImplementedError, match="centrosymmetric"), count_computes() as c:
-        func(_chunked(SOLID, 7), **kwargs)
-    assert c.tasks == 0
+def test_directional_neighbourhoods(kwargs, func):
+    """Exact too (rounds of block floods; tests/ndimage/test_propagation_exact.py)."""
+    result = func(_chunked(SOLID, 7), **kwargs)
+    assert_dask_matches(result, getattr(ndi, func.__name__)(SOLID, **kwargs))
 
 
 @pytest.mark.parametrize(

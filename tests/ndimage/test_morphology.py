@@ -438,11 +438,11 @@ def test_iterations_below_one_until_nothing_changes(name):
     _check(name, x, (5, 6, 7), STRUCTURES["conn26"], -1)
 
 
-def test_iterations_below_one_needs_a_centred_symmetric_structure():
-    with pytest.raises(NotImplementedError, match="iterations"):
-        binary.binary_erosion(X, np.ones((2, 2, 2)), iterations=0)
-    with pytest.raises(NotImplementedError, match="iterations"):
-        binary.binary_dilation(X, iterations=0, origin=(0, 1, 0))
+def test_iterations_below_one_any_structure():
+    """Any structure and origin (tests/ndimage/test_propagation_exact.py has more)."""
+    x = blobs(SMALL, sigma=1.0, fraction=0.5, seed=27)
+    _check("binary_erosion", x, (5, 6, 7), np.ones((2, 2, 2)), 0)
+    _check("binary_dilation", x, (5, 6, 7), None, 0, origin=(0, 1, 0))
     with pytest.raises(TypeError):  # other arguments are still validated first
         binary.binary_opening(X.astype(complex), iterations=0)
 
