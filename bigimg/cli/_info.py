@@ -64,7 +64,9 @@ def _size_on_disk(path: str) -> int:
     return sum(os.path.getsize(p) for p in glob.glob(path))
 
 
-def _describe_raw(path: str, *, shape=None, dtype=None, offset=0, order="C", **_) -> dict:
+def _describe_raw(
+    path: str, *, shape=None, dtype=None, offset=0, order="C", allow_trailing=False, **_
+) -> dict:
     if not os.path.exists(path):
         raise FileNotFoundError(f"raw file {path} does not exist.")
     size = os.path.getsize(path)
@@ -80,7 +82,16 @@ def _describe_raw(path: str, *, shape=None, dtype=None, offset=0, order="C", **_
         if guesses:
             info["fits"] = guesses
         return info
-    arr = open_volume(path, "raw", shape=shape, dtype=dtype, offset=offset, order=order)
+    arr = open_volume(
+        path,
+        "raw",
+        shape=shape,
+        dtype=dtype,
+        offset=offset,
+        order=order,
+        allow_trailing=allow_trailing,
+    )
+    trailing = size - offset - int(arr.nbytes)
     info.update(
         shape=list(arr.shape),
         dtype=str(arr.dtype),
@@ -88,7 +99,9 @@ def _describe_raw(path: str, *, shape=None, dtype=None, offset=0, order="C", **_
         order=order,
         nbytes=int(arr.nbytes),
         chunks=list(arr.chunksize),
-        note="size matches shape, dtype and offset",
+        note=f"{trailing} bytes after the data (allowed)"
+        if trailing
+        else "size matches shape, dtype and offset",
     )
     return info
 

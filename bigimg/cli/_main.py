@@ -58,6 +58,11 @@ def _add_source(p: argparse.ArgumentParser, what: str = "input") -> None:
         "--order", choices=("C", "F"), default="C", help="raw: C (last axis fastest, default) or F"
     )
     g.add_argument(
+        "--allow-trailing",
+        action="store_true",
+        help="raw: accept bytes after the data (a footer); by default they are an error",
+    )
+    g.add_argument(
         "--component", help="zarr: array or OME-Zarr image inside the store; HDF5: dataset path"
     )
     g.add_argument(
@@ -239,6 +244,7 @@ def _source_options(args) -> dict:
         "dtype": args.dtype,
         "offset": args.offset,
         "order": args.order,
+        "allow_trailing": args.allow_trailing,
         "component": args.component,
         "series": args.series,
         "level": args.level,
@@ -252,15 +258,16 @@ def _format_options(args, path: str) -> dict:
     opts = _source_options(args)
     fmt = detect_format(path, args.format)
     keep = {
-        "raw": ("shape", "dtype", "offset", "order"),
+        "raw": ("shape", "dtype", "offset", "order", "allow_trailing"),
         "tiff": ("series", "level"),
         "zarr": ("component",),
         "hdf5": ("component",),
         "dicom": ("series",),
     }.get(fmt, ())
-    given = [k for k, v in opts.items() if k not in keep and v not in (None, 0, "C")]
+    given = [k for k, v in opts.items() if k not in keep and v not in (None, 0, "C", False)]
     if given:
-        raise UsageError(f"--{' --'.join(given)} do not apply to {fmt} input.")
+        flags = " ".join("--" + k.replace("_", "-") for k in given)
+        raise UsageError(f"{flags} do not apply to {fmt} input.")
     return {k: v for k, v in opts.items() if k in keep}
 
 

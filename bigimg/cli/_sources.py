@@ -91,6 +91,7 @@ def open_volume(
     dtype=None,
     offset: int = 0,
     order: str = "C",
+    allow_trailing: bool = False,
     component: str | None = None,
     series: int = 0,
     level: int = 0,
@@ -114,6 +115,7 @@ def open_volume(
             parse_dtype(dtype),
             offset=offset,
             order=order,
+            allow_trailing=allow_trailing,
             chunks="auto" if chunks is None else chunks,
         )
     given = [
@@ -123,6 +125,7 @@ def open_volume(
             ("dtype", dtype, None),
             ("offset", offset, 0),
             ("order", order, "C"),
+            ("allow_trailing", allow_trailing, False),
         )
         if v != d
     ]

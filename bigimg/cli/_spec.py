@@ -35,6 +35,7 @@ _INPUT_KEYS = (
     "dtype",
     "offset",
     "order",
+    "allow_trailing",
     "chunks",
     "component",
     "series",

@@ -165,3 +165,19 @@ def test_axis_names_follow_the_rank(tmp_path, capsys):
     assert "2 x 3 x 4 x 5  (axis 0, plane, row, column)" in capsys.readouterr().out
     assert main(["info", str(tmp_path / "p.zarr")]) == 0
     assert "4 x 5  (row, column)" in capsys.readouterr().out
+
+
+def test_raw_with_trailing_bytes_needs_allow_trailing(tmp_path, capsys):
+    path = tmp_path / "v.raw"
+    path.write_bytes(VOL.tobytes() + b"footer")
+    args = ["info", str(path), "--shape", "6,7,8", "--dtype", "uint16"]
+    assert main(args) == 2
+    assert "allow_trailing" in capsys.readouterr().err
+    assert main([*args, "--allow-trailing", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["shape"] == [6, 7, 8]
+    assert main(["convert", *args[1:], str(tmp_path / "v.zarr"), "--allow-trailing"]) == 0
+    capsys.readouterr()
+    np.testing.assert_array_equal(zarr.open_array(tmp_path / "v.zarr")[...], VOL)
+    save_zarr(VOL, tmp_path / "z.zarr")
+    assert main(["info", str(tmp_path / "z.zarr"), "--allow-trailing"]) == 2
+    assert "--allow-trailing do not apply to zarr input" in capsys.readouterr().err

@@ -645,3 +645,29 @@ def test_resume_without_an_interrupted_run_and_ctrl_c(tmp_path, ct, reference, m
     fresh.mkdir()
     assert main(["run", _setup(fresh, ct), "--resume", "-q"]) == 0  # nothing to resume
     _check_outputs(fresh / "out", reference)
+
+
+def test_raw_input_with_a_footer_needs_allow_trailing(tmp_path, capsys):
+    vol = np.arange(4 * 5 * 6, dtype=np.uint16).reshape(4, 5, 6)
+    (tmp_path / "v.raw").write_bytes(vol.tobytes() + b"FOOTER")
+    text = """\
+[input]
+path = "v.raw"
+shape = [4, 5, 6]
+dtype = "uint16"
+{extra}
+[[steps]]
+name = "smooth"
+op = "ndimage.uniform_filter"
+size = 3
+
+[outputs]
+smooth = "smooth.zarr"
+"""
+    (tmp_path / "p.toml").write_text(text.format(extra=""))
+    assert main(["run", str(tmp_path / "p.toml"), "--no-progress"]) == 2
+    assert "allow_trailing" in capsys.readouterr().err
+    (tmp_path / "p.toml").write_text(text.format(extra="allow_trailing = true"))
+    assert main(["run", str(tmp_path / "p.toml"), "--no-progress"]) == 0
+    got = bigimg.open_zarr(tmp_path / "smooth.zarr").compute()
+    np.testing.assert_array_equal(got, ndi.uniform_filter(vol, 3))
