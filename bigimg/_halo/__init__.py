@@ -51,6 +51,7 @@ from bigimg._halo._geometry import (
     modes_on,
     uniform_modes,
 )
+from bigimg._halo._spill import should_spill, spill_source
 from bigimg._halo._structures import (
     footprint_pads,
     grey_depth,
@@ -74,6 +75,8 @@ __all__ = [
     "mixes_periodic",
     "modes_on",
     "run_twin",
+    "should_spill",
+    "spill_source",
     "uniform_modes",
     "unit_neighbourhood",
 ]
