@@ -21,6 +21,7 @@ share scipy's signature are made by one factory each (``_size1d_twin``, ...).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import dask.array as da
@@ -46,6 +47,7 @@ from bigimg._halo import (
     modes_on,
     run_twin,
 )
+from bigimg._nonfinite import line_filter, needs_exact
 
 __all__ = [
     "convolve",
@@ -69,7 +71,9 @@ iterate_structure = ndi.iterate_structure
 DepthOf = Callable[[tuple[int, ...], int], tuple[int, ...]]
 
 
-def filter_twin(twin, input, *, output, depth_of: DepthOf, kernel=None, **kw) -> da.Array:
+def filter_twin(
+    twin, input, *, output, depth_of: DepthOf, kernel=None, lines=None, **kw
+) -> da.Array:
     """scipy's ``twin`` on every halo-extended block: the one body of the filters.
 
     ``twin(probe, output=..., **kw)`` first runs on a one-voxel probe, so bad arguments
@@ -77,6 +81,13 @@ def filter_twin(twin, input, *, output, depth_of: DepthOf, kernel=None, **kw) ->
     ``depth_of(axes, ndim)`` gives the halo for the filtered axes (``kw["axis"]``, or
     ``kw["axes"]``: all when absent or None). The tasks are named after the twin.
     ``kernel`` (same signature, same results) runs on the blocks in the twin's place.
+
+    ``lines`` marks a filter that scipy computes as running 1-D passes (``"min"``,
+    ``"max"`` or ``"uniform"``; ``kw`` then holds ``size`` or an all-True
+    ``footprint``, ``origin``, ``mode`` and ``cval``):
+    where NaN or infinities can carry a line's history across blocks
+    (:func:`bigimg._nonfinite.needs_exact`), the exact line engine runs instead, with
+    the block kernel wherever no such value is near.
     """
     x = as_dask(input)
     dtype = validated_dtype(twin, x, output, kw)
@@ -84,8 +95,25 @@ def filter_twin(twin, input, *, output, depth_of: DepthOf, kernel=None, **kw) ->
         axs = (normalize_axis(kw["axis"], x.ndim),)
     else:
         axs = normalize_axes(kw.get("axes"), x.ndim)
-    depth, modes = depth_of(axs, x.ndim), modes_on(kw["mode"], axs, x.ndim)
     block = twin if kernel is None else kernel
+    if lines is not None and needs_exact(x, axs, kw["mode"], kw["cval"]):
+        footprint = kw.get("footprint")
+        out = line_filter(
+            lines,
+            x,
+            dtype,
+            axs,
+            size=kw["size"] if footprint is None else np.shape(footprint),
+            origin=kw["origin"],
+            mode=kw["mode"],
+            cval=kw["cval"],
+            kernel=lambda out, cval: functools.partial(block, output=out, **{**kw, "cval": cval}),
+            name=twin.__name__,
+            one_dimensional="axis" in kw,
+        )
+        if out is not None:
+            return out
+    depth, modes = depth_of(axs, x.ndim), modes_on(kw["mode"], axs, x.ndim)
     return run_twin(block, x, depth, modes, dtype=dtype, name=twin.__name__, **kw)
 
 
@@ -105,7 +133,7 @@ def footprint_on(size, footprint, origin) -> DepthOf:
 
 
 #: The sections of the families of twins, but the summary and the example's own lines:
-#: the 1-D filters (``weights1d_sections``, ``size1d_sections``) differ in their kernel
+#: the 1-D filters (``weights1d_sections``, ``size1d_*_sections``) differ in their kernel
 #: parameter and halo; correlate and convolve share ``weights_sections``.
 _SECTIONS_1D = """
     %(parameters)s
@@ -131,6 +159,28 @@ _HALO_WEIGHTS_1D = """
     even length in ``convolve1d``). One task holds a block plus its halo."""
 _HALO_SIZE_1D = """
     Halo: ``size // 2 + |origin|`` voxels along ``axis`` only."""
+#: NaN in scipy's running extrema (the minimum/maximum filters by a box, their 1-D
+#: forms, grey morphology by a box, rank 0 and -1 of a box): the shared Notes text.
+NAN_EXTREMA = """
+    NaN: scipy's running minimum/maximum along a box's lines keeps a line's history (a
+    NaN stays among its candidates until it leaves the window and keeps older
+    candidates alive), so a voxel's value can depend on NaNs before its window. The
+    result is still scipy's for any chunking: a block with NaN near reads further back
+    along its lines, to a point where scipy's state is known (``2 * size`` voxels
+    without NaN, ``size`` NaNs in a row, or the line's start), and replays scipy's
+    algorithm from there; a block with no NaN near runs the usual kernel, reading
+    ``size`` voxels more before it. Float input without a region source (a reader, a
+    spill, blocks in memory) is first spilled to scratch; one task per block, and the
+    result streams into the next halo operation."""
+#: Non-finite values in scipy's running sums (the uniform filters).
+NAN_SUMS = """
+    Non-finite values: scipy's running sum stays NaN (or infinite) for the rest of a
+    line once a NaN or an infinity has entered it. For float input a pre-pass finds
+    where each line first meets one: one small task per block, one per column of
+    blocks, and one per block of the axes not filtered, which writes a few arrays (the
+    volume's shape without one axis) to scratch; integers, or integers cast to float,
+    need none. NaN and infinities are exactly where scipy has them; finite values equal
+    scipy's to rounding (the running sum rounds differently where a block starts)."""
 _SECTIONS_WEIGHTS = """
     %(parameters)s
     weights : array_like
@@ -152,8 +202,14 @@ _SECTIONS_WEIGHTS = """
 _docs = DocFiller(NDIMAGE)
 _docs = _docs.extend(
     weights1d_sections=_docs.extend(kernel=_WEIGHTS_1D, halo=_HALO_WEIGHTS_1D).fill(_SECTIONS_1D),
-    size1d_sections=_docs.extend(kernel=NDIMAGE["size1d"], halo=_HALO_SIZE_1D).fill(_SECTIONS_1D),
+    size1d_extremum_sections=_docs.extend(
+        kernel=NDIMAGE["size1d"], halo=_HALO_SIZE_1D + "\n" + NAN_EXTREMA
+    ).fill(_SECTIONS_1D),
+    size1d_uniform_sections=_docs.extend(
+        kernel=NDIMAGE["size1d"], halo=_HALO_SIZE_1D + "\n" + NAN_SUMS
+    ).fill(_SECTIONS_1D),
     weights_sections=_docs.fill(_SECTIONS_WEIGHTS),
+    nan_sums=NAN_SUMS,
 )
 
 
@@ -258,9 +314,13 @@ convolve = _weights_twin(
 )
 
 
+#: The running 1-D algorithm behind each size-based 1-D filter (see ``filter_twin``).
+_LINES = {"uniform_filter1d": "uniform", "minimum_filter1d": "min", "maximum_filter1d": "max"}
+
+
 def _size1d_twin(name: str, doc: str):
     """A size-based 1-D filter (uniform, minimum, maximum): scipy's signature, ``doc``."""
-    twin = getattr(ndi, name)
+    twin, lines = getattr(ndi, name), _LINES[name]
 
     def size1d(
         input: ArrayLike,
@@ -273,7 +333,7 @@ def _size1d_twin(name: str, doc: str):
     ) -> da.Array:
         kw = dict(size=size, axis=axis, mode=mode, cval=cval, origin=origin)
         depth_of = reach_on(lambda n_axes: footprint_depth((size,), (origin,)))
-        return filter_twin(twin, input, output=output, depth_of=depth_of, **kw)
+        return filter_twin(twin, input, output=output, depth_of=depth_of, lines=lines, **kw)
 
     return _docs.named(size1d, name, doc)
 
@@ -282,7 +342,7 @@ uniform_filter1d = _size1d_twin(
     "uniform_filter1d",
     """Blockwise twin of :func:`scipy.ndimage.uniform_filter1d` (running mean).
 
-    %(size1d_sections)s
+    %(size1d_uniform_sections)s
     >>> x = np.arange(10.0) ** 2
     >>> np.allclose(ndimage.uniform_filter1d(x, 4).compute(), ndi.uniform_filter1d(x, 4))
     True
@@ -293,7 +353,7 @@ minimum_filter1d = _size1d_twin(
     "minimum_filter1d",
     """Blockwise twin of :func:`scipy.ndimage.minimum_filter1d` (running minimum).
 
-    %(size1d_sections)s
+    %(size1d_extremum_sections)s
     >>> x = np.array([2, 8, 0, 4, 1, 9, 9, 0])
     >>> np.array_equal(ndimage.minimum_filter1d(x, 3).compute(), ndi.minimum_filter1d(x, 3))
     True
@@ -304,7 +364,7 @@ maximum_filter1d = _size1d_twin(
     "maximum_filter1d",
     """Blockwise twin of :func:`scipy.ndimage.maximum_filter1d` (running maximum).
 
-    %(size1d_sections)s
+    %(size1d_extremum_sections)s
     >>> x = np.array([2, 8, 0, 4, 1, 9, 9, 0])
     >>> y = ndimage.maximum_filter1d(x, 3, mode="nearest")
     >>> np.array_equal(y.compute(), ndi.maximum_filter1d(x, 3, mode="nearest"))
@@ -342,6 +402,7 @@ def uniform_filter(
     Notes
     -----
     Halo per axis: ``size // 2 + |origin|``. ``mode`` may be a sequence, one per axis.
+    %(nan_sums)s
 
     %(example)s
     >>> x = np.random.default_rng(0).random((6, 7, 8))
@@ -352,7 +413,8 @@ def uniform_filter(
     """
     kw = dict(size=size, mode=mode, cval=cval, origin=origin, axes=axes)
     depth_of = footprint_on(size, None, origin)
-    return filter_twin(ndi.uniform_filter, input, output=output, depth_of=depth_of, **kw)
+    twin = ndi.uniform_filter
+    return filter_twin(twin, input, output=output, depth_of=depth_of, lines="uniform", **kw)
 
 
 @_docs

@@ -7,6 +7,11 @@ reach (erosion and dilation, gradient and Laplace) or twice that (opening, closi
 and the tophats, computed in one blockwise step on a doubled halo, or in two steps
 when the doubled halo would exceed ``_MAX_PASS_HALO``).
 
+Float input by a box (``size`` or an all-True footprint) whose chunking cuts a filtered
+axis runs through :mod:`bigimg._nonfinite`, which gives scipy's result with NaN too
+(scipy's running extrema keep a line's history); its stages use the kernels below
+wherever no NaN is near.
+
 For a flat structuring element (``size`` or ``footprint``) on the usual dtypes the
 block kernel is bigimg's whole-array numpy kernel (:func:`bigimg._morphology.grey_block`),
 several times faster than scipy's; otherwise (a non-flat ``structure``, NaN in a
@@ -33,6 +38,16 @@ from bigimg._docs import NDIMAGE, DocFiller
 from bigimg._errors import BigimgWarning
 from bigimg._halo import apply_blockwise, grey_depth, modes_on
 from bigimg._morphology import erosion_offsets, grey_block, output_dtype, tophat_finish
+from bigimg._nonfinite import (
+    CombineSource,
+    GuardedSource,
+    StageSource,
+    input_source,
+    needs_exact,
+    scipy_passes,
+)
+from bigimg._sources import from_source
+from bigimg.ndimage._filters import NAN_EXTREMA
 
 __all__ = [
     "black_tophat",
@@ -161,6 +176,11 @@ def _grey(input, call: _GreyCall) -> da.Array:
     if fast is not None:  # cval only matters (and is only cast) where a mode is constant
         fast = (fast[0], fast[1], cval if any(m in _CONSTANT for m in fast[1]) else 0)
     modes = modes_on(mode, axs, x.ndim)
+    if separable and needs_exact(x, axs, mode, cval):
+        geometry = dict(shape=shape, origins=origins, axes=axs, depth=depth, modes=modes)
+        exact = _exact_grey(x, name, kw, fast, dtype, **geometry)
+        if exact is not None:
+            return exact
     stages = tuple(s for s in (first, second) if s)
     if len(stages) == 2 and 2 * max(depth, default=0) > _MAX_PASS_HALO:
         # two steps: scipy computes the first stage into the input's dtype
@@ -188,6 +208,72 @@ def _grey(input, call: _GreyCall) -> da.Array:
     return apply_blockwise(
         kernel, x, tuple(factor * d for d in depth), modes, dtype=dtype, name=name
     )
+
+
+def _gradient(dilated: np.ndarray, eroded: np.ndarray, *, dtype) -> np.ndarray:
+    """scipy's morphological gradient from its dilation and erosion (in ``dtype``)."""
+    out = np.array(eroded, dtype=dtype, copy=True)
+    return np.subtract(dilated, out, out=out)
+
+
+def _laplace(dilated: np.ndarray, eroded: np.ndarray, x: np.ndarray, *, dtype) -> np.ndarray:
+    """scipy's morphological Laplace: dilation + erosion - input - input (in ``dtype``)."""
+    out = np.array(eroded, dtype=dtype, copy=True)
+    np.add(dilated, out, out=out)
+    np.subtract(out, x, out=out)
+    return np.subtract(out, x, out=out)
+
+
+def _exact_grey(x, name, kw, fast, dtype, *, shape, origins, axes, depth, modes):
+    """A grey operation by a box as scipy's running extrema, exact with NaN
+    (:mod:`bigimg._nonfinite`). Each stage is a source that keeps the block kernel
+    where no NaN is near; a composition of two stages (or with a finishing step) runs
+    today's one-step kernel where its whole region holds no NaN. None when every size
+    is 1 (no running extremum, nothing to fear)."""
+    _, first, second, finish = _OPS[name]
+    mode, cval, root = kw["mode"], kw["cval"], input_source(x)
+    if not scipy_passes("min", x.ndim, shape, origins, mode, cval, axes, dtype):
+        return None
+    # grey_dilation reflects the element: the origin changes sign (one less, even sizes)
+    flipped = tuple(-o - (1 - int(s) % 2) for o, s in zip(origins, shape))
+
+    def stage(parent, which, stage_dtype):
+        kind, org = ("min", origins) if which == "erosion" else ("max", flipped)
+        passes = scipy_passes(kind, x.ndim, shape, org, mode, cval, axes, stage_dtype)
+        twin = getattr(ndi, f"grey_{which}")
+        kernel = functools.partial(
+            grey_block, stages=(which,), finish=None, fast=fast, twin=twin, dtype=stage_dtype, **kw
+        )
+        return StageSource(parent, passes, kernel)
+
+    if first is None:  # gradient and Laplace: both from the input
+        dilated, eroded = stage(root, "dilation", x.dtype), stage(root, "erosion", dtype)
+        if finish == "gradient":
+            out = CombineSource([dilated, eroded], functools.partial(_gradient, dtype=dtype), dtype)
+        else:
+            func = functools.partial(_laplace, dtype=dtype)
+            out = CombineSource([dilated, eroded, root], func, dtype)
+    else:
+        out = stage(root, first, dtype if second is None else x.dtype)
+        if second is not None:
+            out = stage(out, second, dtype)
+        if finish is not None:
+            out = CombineSource([root, out], functools.partial(tophat_finish, finish=finish), dtype)
+    stages = tuple(s for s in (first, second) if s)
+    factor = len(stages) or 1
+    if (second is not None or finish is not None) and factor * max(depth) <= _MAX_PASS_HALO:
+        # one read and today's one-step kernel wherever the whole region holds no NaN
+        twin = _OPS[name][0]
+        whole = functools.partial(
+            grey_block, stages=stages, finish=finish, fast=fast, twin=twin, dtype=dtype, **kw
+        )
+        sizes = [0] * x.ndim
+        for p in scipy_passes("min", x.ndim, shape, origins, mode, cval, axes, dtype):
+            sizes[p.axis] = p.size * (2 if second is not None else 1)
+        periodic = [m in ("wrap", "grid-wrap") for m in modes]
+        reach = [factor * d for d in depth]
+        out = GuardedSource(root, out, whole, reach, sizes, periodic)
+    return from_source(out, x.chunks, name)
 
 
 #: Parameters, Returns, Raises, Notes and the start of Examples, the same for every
@@ -220,7 +306,10 @@ _SECTIONS = """
     Notes
     -----
     Halo per axis: %(halo)s.
-    One task holds one block plus its halo and a few block-sized temporaries.
+    One task holds one block plus its halo and a few block-sized temporaries. A
+    ``structure``, or a footprint other than a box, takes each voxel from its window.
+
+    %(nan_extrema)s
 
     %(example)s
     >>> x = np.random.default_rng(0).integers(0, 200, (8, 9, 10)).astype(np.uint8)
@@ -228,9 +317,11 @@ _SECTIONS = """
 _REACH = "``size // 2 + |origin|``"
 _docs = DocFiller(
     NDIMAGE,
-    grey_sections=DocFiller(NDIMAGE, halo=_REACH).fill(_SECTIONS),
+    grey_sections=DocFiller(NDIMAGE, halo=_REACH, nan_extrema=NAN_EXTREMA).fill(_SECTIONS),
     grey_sections_twice=DocFiller(
-        NDIMAGE, halo=f"twice {_REACH} (both stages in one step; two steps beyond 16 voxels)"
+        NDIMAGE,
+        halo=f"twice {_REACH} (both stages in one step; two steps beyond 16 voxels)",
+        nan_extrema=NAN_EXTREMA,
     ).fill(_SECTIONS),
 )
 

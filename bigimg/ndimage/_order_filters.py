@@ -5,6 +5,9 @@ forms live with the other 1-D filters in :mod:`bigimg.ndimage._filters`. Median,
 and percentile use bigimg's exact numba selection kernel where it applies (it is
 several times faster than scipy's for 3-D neighbourhoods, and bit-identical), and
 scipy's kernel otherwise (NaN in a block, complex or bool data, per-axis modes).
+Where scipy's algorithm runs along lines and NaN makes it depend on the chunking (box
+minima and maxima, rank 0 and -1 of a box, 1-D rank filters), :mod:`bigimg._nonfinite`
+computes scipy's result instead.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from bigimg._args import as_dask, normalize_axes, validated_dtype
 from bigimg._docs import NDIMAGE, DocFiller
 from bigimg._halo import footprint_depth, footprint_geometry, modes_on, run_twin
 from bigimg._morphology import rank_filter_block
-from bigimg.ndimage._filters import filter_twin, footprint_on
+from bigimg._nonfinite import line_filter, needs_exact, rank1d_array
+from bigimg.ndimage._filters import NAN_EXTREMA, filter_twin, footprint_on
 
 __all__ = [
     "maximum_filter",
@@ -45,7 +49,10 @@ _EXTREMUM = """
 
     Notes
     -----
-    Halo per axis: ``size // 2 + |origin|``.
+    Halo per axis: ``size // 2 + |origin|``. A footprint other than a box (``size`` or
+    all True) takes each voxel from its own window, NaN or not.
+
+    %(nan_extrema)s
 
     %(example)s
     >>> x = np.random.default_rng(0).integers(0, 99, (6, 7, 8))"""
@@ -64,17 +71,22 @@ _RANK = """
     -----
     Halo per axis: ``size // 2 + |origin|``. The selection runs in bigimg's numba
     kernel (bit-identical to scipy, several times faster on 3-D neighbourhoods);
-    blocks holding NaN, complex or bool data fall back to scipy's kernel.
+    blocks holding NaN, complex or bool data fall back to scipy's kernel. With NaN,
+    two cases keep a line's history in scipy and are handled apart: rank 0 and the
+    last rank of a box are scipy's running minimum/maximum (see
+    :func:`minimum_filter`), and a 1-D input goes through scipy's sliding heap, so a
+    1-D float input holding NaN is filtered whole, by one task that holds the line
+    (one small task per block first looks for NaN).
 
     %(example)s"""
-_docs = DocFiller(NDIMAGE)
+_docs = DocFiller(NDIMAGE, nan_extrema=NAN_EXTREMA)
 _docs = _docs.extend(extremum_sections=_docs.fill(_EXTREMUM), rank_sections=_docs.fill(_RANK))
 
 
 def _extremum_twin(name: str, doc: str):
     """``minimum_filter`` or ``maximum_filter``: scipy's own kernels; the footprint gives
     the halo."""
-    twin = getattr(ndi, name)
+    twin, kind = getattr(ndi, name), name[:3]
 
     def extremum(
         input: ArrayLike,
@@ -89,7 +101,10 @@ def _extremum_twin(name: str, doc: str):
     ) -> da.Array:
         kw = dict(size=size, footprint=footprint, mode=mode, cval=cval, origin=origin, axes=axes)
         depth_of = footprint_on(size, footprint, origin)
-        return filter_twin(twin, input, output=output, depth_of=depth_of, **kw)
+        # a box (or an all-True footprint) is scipy's separable running extremum
+        separable = footprint is None or np.asarray(footprint, dtype=bool).all()
+        lines = kind if separable else None
+        return filter_twin(twin, input, output=output, depth_of=depth_of, lines=lines, **kw)
 
     return _docs.named(extremum, name, doc)
 
@@ -150,22 +165,57 @@ def _rank_common(twin, input, *, name, rank_of, output, **kw):
         for o, ax in zip(origins, axs):
             full_origin[ax] = o
     fp = np.ascontiguousarray(fp)
-    rank = rank_of(int(fp.sum()))
+    n = int(fp.sum())
+    rank = rank_of(n)
     depth = footprint_depth(fp.shape, full_origin)
     modes = modes_on(kw["mode"], axs, x.ndim)
-    return run_twin(
-        _select_kernel,
-        x,
-        depth,
-        modes,
-        dtype=dtype,
-        name=name,
-        rank=rank,
-        footprint=fp,
-        mode=kw["mode"],
-        cval=kw["cval"],
-        origin=tuple(full_origin),
+    select = dict(
+        rank=rank, footprint=fp, mode=kw["mode"], cval=kw["cval"], origin=tuple(full_origin)
     )
+    exact = _exact_rank(twin, kw, x, dtype, axs, fp, full_origin, n, name=name, **select)
+    if exact is not None:
+        return exact
+    return run_twin(_select_kernel, x, depth, modes, dtype=dtype, name=name, **select)
+
+
+def _exact_rank(twin, kw, x, dtype, axs, fp, full_origin, n, *, name, **select):
+    """The rank filters whose scipy algorithm runs along lines, where NaN makes the
+    result depend on the chunking; None for the others (each voxel from its window).
+
+    Rank 0 and ``n - 1`` of a box are scipy's separable running minimum/maximum; a 1-D
+    input (not much shorter than the footprint) goes through scipy's sliding heap.
+    """
+    rank, mode, cval = select["rank"], select["mode"], select["cval"]
+    if rank in (0, n - 1) and fp.all():
+        if not needs_exact(x, axs, mode, cval):
+            return None
+        if not isinstance(mode, str):  # scipy's expansion: one mode per array axis
+            modes = ["constant"] * x.ndim
+            for m, ax in zip(mode, axs):
+                modes[ax] = m
+            mode = modes
+        return line_filter(
+            "min" if rank == 0 else "max",
+            x,
+            dtype,
+            tuple(range(x.ndim)),
+            size=fp.shape,
+            origin=tuple(full_origin),
+            mode=mode,
+            cval=cval,
+            kernel=lambda out, cv: functools.partial(
+                _select_kernel, output=out, **{**select, "cval": cv}
+            ),
+            name=name,
+        )
+    heap = x.ndim == 1 and (x.size - ((fp.size - 1) // 2 - full_origin[0]) >= 0 or x.size == 1)
+    if heap and len(x.chunks[0]) > 1 and (x.dtype.kind == "f" or not np.isfinite(cval)):
+        fast = functools.partial(_select_kernel, output=dtype, **select)
+        whole = functools.partial(twin, output=dtype, **kw)
+        force = mode in ("constant", "grid-constant") and np.isnan(cval)
+        depth = footprint_depth(fp.shape, full_origin)[0]
+        return rank1d_array(x, whole, fast, depth, dtype, name, force=force)
+    return None
 
 
 @_docs
