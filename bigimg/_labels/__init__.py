@@ -3,10 +3,12 @@
 The steps, one module each:
 
 * :mod:`bigimg._labels._kernel` — label one block and summarise it; relabel a block
-  with its own lookup table (kernel: :mod:`bigimg._labels._runs`);
+  with its own lookup table (kernel: :mod:`bigimg._labels._runs`, reading 64 voxels
+  at a time with :mod:`bigimg._labels._bits`);
 * :mod:`bigimg._labels._graph` — the per-block summary tasks both merges start from;
 * :mod:`bigimg._labels._merge` — pair labels touching across block faces, edges and
-  corners; the client merge: union-find and raster-order numbering on the client;
+  corners (compiled in :mod:`bigimg._labels._pairs`); the client merge: union-find
+  and raster-order numbering on the client;
 * the tree merge, on the workers: :mod:`bigimg._labels._leaf` (a block's face labels
   and crossings), :mod:`bigimg._labels._tree` (union in a binary tree of block boxes,
   finals and numbers down it), :mod:`bigimg._labels._rank` (scipy's numbering as a

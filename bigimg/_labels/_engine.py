@@ -10,7 +10,7 @@ dask config key ``bigimg.label-merge`` (:data:`MERGE_KEY`):
 
 ``"client"`` (:class:`ClientLabels`)
     per block, ``edges`` pairs the labels touching across its upper faces
-    (:func:`~bigimg._labels._merge.block_edges`); one ``collect`` task gathers every
+    (:func:`~bigimg._labels._pairs.block_edges`); one ``collect`` task gathers every
     block's tables and the client resolves the numbering
     (:func:`~bigimg._labels._merge.resolve_numbering`) at call time; every block's
     lookup table is embedded in the painted array's graph. Client memory and graph
@@ -48,8 +48,9 @@ from dask.highlevelgraph import HighLevelGraph
 from bigimg._labels._graph import summary_tasks
 from bigimg._labels._kernel import BlockLabeller, relabel_block, summarise_block
 from bigimg._labels._leaf import BORDER, SEED
-from bigimg._labels._merge import Collected, block_edges, collect, resolve_numbering
+from bigimg._labels._merge import Collected, collect, resolve_numbering
 from bigimg._labels._paint import FlagSelect
+from bigimg._labels._pairs import block_edges
 from bigimg._labels._treegraph import TreeLabels
 
 __all__ = [

@@ -19,11 +19,12 @@ from scipy import ndimage as ndi
 
 from bigimg._labels._runs import (
     RunGeometry,
-    column_values,
-    find_runs,
+    block_rows,
+    edge_column,
     label_runs,
     paint_rows,
     paint_runs,
+    scan_runs,
 )
 
 __all__ = [
@@ -41,13 +42,15 @@ __all__ = [
 class BlockRuns(NamedTuple):
     """A labelled block as runs along its last axis (see :mod:`bigimg._labels._runs`).
 
-    ``first[k]`` is the block-local flat index of the first voxel of label ``k + 1``.
+    Run ``i`` covers columns ``bounds[2 * i] .. bounds[2 * i + 1] - 1`` of its row (the
+    runs of row ``r`` are ``row_ptr[r] .. row_ptr[r + 1] - 1``) and has label
+    ``labels[i]``; ``first[k]`` is the block-local flat index of the first voxel of
+    label ``k + 1``.
     """
 
     shape: tuple[int, ...]
     row_ptr: np.ndarray
-    starts: np.ndarray
-    ends: np.ndarray
+    bounds: np.ndarray
     labels: np.ndarray
     first: np.ndarray
 
@@ -75,18 +78,24 @@ class BlockLabeller:
         return (type(self).__name__, self.structure.shape, self.structure.tobytes())
 
     def runs(self, block: np.ndarray) -> BlockRuns:
-        """Label ``block`` as runs (no voxel array is written)."""
-        mask = block if block.dtype == bool else block != 0
-        shape = mask.shape
-        rows = mask.reshape(-1, shape[-1]) if mask.ndim > 1 else mask.reshape(1, -1)
-        rows = np.ascontiguousarray(rows)
-        row_ptr, starts, ends = find_runs(rows, not self._geometry.along_row)
-        lead = shape if mask.ndim > 1 else (1, *shape)
-        neighbours = self._geometry.neighbour_rows(lead)
-        labels, first = label_runs(
-            row_ptr, starts, ends, neighbours, self._geometry.reach, rows.shape[1]
+        """Label the nonzero voxels of ``block`` as runs (no voxel array is written,
+        and none is copied when the block's rows are contiguous)."""
+        block = np.asarray(block)
+        shape = block.shape
+        geometry = self._geometry
+        if block.size == 0:
+            row_ptr = np.zeros(int(np.prod(shape[:-1], dtype=np.int64)) + 1, dtype=np.int64)
+            none = np.empty(0, dtype=np.int32)
+            return BlockRuns(shape, row_ptr, none, none, np.empty(0, dtype=np.int64))
+        rows = block_rows(block)
+        row_ptr, bounds = scan_runs(*rows[:6], not geometry.along_row, rows.nonzero)
+        neighbours = geometry.neighbour_rows(shape if block.ndim > 1 else (1, *shape))
+        n = bounds.size // 2
+        labels = np.empty(n, dtype=np.int32 if n < 2**31 - 1 else np.int64)
+        first = label_runs(
+            row_ptr, bounds, neighbours, geometry.low, geometry.high, rows.width, labels
         )
-        return BlockRuns(shape, row_ptr, starts, ends, labels, first)
+        return BlockRuns(shape, row_ptr, bounds, labels, first)
 
     @staticmethod
     def paint(runs: BlockRuns, values: np.ndarray, background=0) -> np.ndarray:
@@ -95,9 +104,8 @@ class BlockLabeller:
             out = np.zeros(runs.shape, dtype=values.dtype)
         else:
             out = np.full(runs.shape, background, dtype=values.dtype)
-        width = runs.shape[-1] if runs.shape else 1
-        flat = out.reshape(-1, width) if out.ndim else out.reshape(1, 1)
-        paint_runs(runs.row_ptr, runs.starts, runs.ends, values, flat)
+        if out.size:
+            paint_runs(runs.row_ptr, runs.bounds, values, out.reshape(-1), runs.shape[-1])
         return out
 
     def __call__(self, block: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
@@ -179,15 +187,14 @@ def run_face(runs: BlockRuns, axis: int, side: int, values: np.ndarray) -> np.nd
     face_shape = tuple(1 if b == axis else n for b, n in enumerate(shape))
     if axis == len(shape) - 1:
         out = np.empty(int(np.prod(shape[:-1], dtype=np.int64)), dtype=values.dtype)
-        column = 0 if side == 0 else shape[-1] - 1
-        column_values(runs.row_ptr, runs.starts, runs.ends, values, column, out)
+        edge_column(runs.row_ptr, runs.bounds, values, side == 1, shape[-1], out)
         return out.reshape(face_shape)
     lead = shape[:-1]
     index = [slice(None)] * len(lead)
     index[axis] = 0 if side == 0 else lead[axis] - 1
     rows = np.arange(int(np.prod(lead, dtype=np.int64))).reshape(lead)[tuple(index)].ravel()
     out = np.zeros((rows.size, shape[-1]), dtype=values.dtype)
-    paint_rows(runs.row_ptr, runs.starts, runs.ends, values, rows, out)
+    paint_rows(runs.row_ptr, runs.bounds, values, rows, out)
     return out.reshape(face_shape)
 
 

@@ -8,7 +8,7 @@
   another block) with their ids, faces, flags and row positions, and the per-row
   histogram of its *interior* labels' first voxels (for the distributed rank);
 * its crossings: per upper neighbour block, the pairs of ids that touch across the
-  shared face (from :func:`~bigimg._labels._merge.face_pairs`) and the ids of the
+  shared face (from :func:`~bigimg._labels._pairs.face_pairs`) and the ids of the
   neighbour's labels touching this block's background seed voxels.
 
 A label's *id* is the global raster index of its first voxel: unique over the whole
@@ -26,7 +26,8 @@ from typing import NamedTuple
 import numpy as np
 
 from bigimg._labels._kernel import BlockSummary
-from bigimg._labels._merge import EdgeSpec, face_pairs
+from bigimg._labels._merge import EdgeSpec
+from bigimg._labels._pairs import face_pairs
 
 __all__ = [
     "BORDER",
