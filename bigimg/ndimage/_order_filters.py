@@ -212,7 +212,14 @@ def _exact_rank(twin, kw, x, dtype, axs, fp, full_origin, n, *, name, **select):
     if heap and len(x.chunks[0]) > 1 and (x.dtype.kind == "f" or not np.isfinite(cval)):
         fast = functools.partial(_select_kernel, output=dtype, **select)
         whole = functools.partial(twin, output=dtype, **kw)
-        force = mode in ("constant", "grid-constant") and np.isnan(cval)
+        modes = [mode] if isinstance(mode, str) else list(mode)
+        # the block kernel sees only its block and halo: with wrap the values past an
+        # end come from the other end of the line, so scipy runs on the whole line
+        wraps = any(m in ("wrap", "grid-wrap") for m in modes)
+        # so also when the window is longer than the line (scipy's extension then
+        # reflects more than once, which only the whole line reproduces)
+        longer = fp.shape[0] > x.shape[0]
+        force = wraps or longer or (modes[0] in ("constant", "grid-constant") and np.isnan(cval))
         depth = footprint_depth(fp.shape, full_origin)[0]
         return rank1d_array(x, whole, fast, depth, dtype, name, force=force)
     return None
