@@ -296,3 +296,13 @@ def test_integers_cast_to_float_keep_the_block_kernels():
     assert not any("prefix" in str(k) for k in plain.__dask_graph__())  # no pre-pass
     floats = ndimage.uniform_filter(x.astype(np.float32) * 1.5, 3)
     assert any("prefix" in str(k) for k in floats.__dask_graph__())
+
+
+@pytest.mark.parametrize("mode", ["wrap", "grid-wrap", "reflect", "mirror", "nearest"])
+@pytest.mark.parametrize("size", [3, 10, 15, 40])
+def test_1d_median_on_several_chunks_finite(mode, size):
+    """scipy's test_gh_22250 with three chunks: wrap takes values from the other end of
+    the line, and a window longer than the line reflects more than once."""
+    x = 0.4 * np.random.default_rng(42).random(20)
+    got = ndimage.median_filter(da.from_array(x, chunks=7), size=size, mode=mode).compute()
+    np.testing.assert_array_equal(got, ndi.median_filter(x, size=size, mode=mode))
