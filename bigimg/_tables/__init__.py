@@ -7,8 +7,9 @@ is a small result per block merged in a tree of tasks. The steps, one module eac
 * :mod:`bigimg._tables._args` — scipy's ``labels``/``index`` rules: which regions to
   measure, validated before any graph is built;
 * :mod:`bigimg._tables._kernels` — numba passes over one block that fill a table;
-* :mod:`bigimg._tables._reduce` — the table of one block (label slots, columns) and
-  the merge of tables; :func:`reduce_tables`;
+* :mod:`bigimg._tables._block` — the table of one block (label slots, columns), the
+  block walked in slabs so that a task's temporaries stay at a slab's worth;
+* :mod:`bigimg._tables._reduce` — the merge of tables; :func:`reduce_tables`;
 * :mod:`bigimg._tables._tree` — the one tree reduction (:func:`tree_reduce`) and
   statistics passes built on it (:func:`tree_pass`);
 * :mod:`bigimg._tables._extract` — scipy's answers read off a merged table;
@@ -34,13 +35,13 @@ table is asked for), and :mod:`bigimg._args`.
 """
 
 from bigimg._tables._args import Regions, regions
+from bigimg._tables._block import BlockSpec
 from bigimg._tables._extract import extract, measure_table
 from bigimg._tables._frame import label_frame
 from bigimg._tables._gather import comprehension, gather_apply, value_positions
 from bigimg._tables._keys import FLOAT_SIZES, from_keys, min_max, min_max_pass, to_keys
 from bigimg._tables._objects import bounding_slices, region_histograms
 from bigimg._tables._reduce import (
-    BlockSpec,
     LazyTable,
     align,
     make_spec,

@@ -24,7 +24,8 @@ import dask
 import dask.array as da
 import numpy as np
 
-from bigimg._tables._reduce import block_table, make_spec, merge_tables
+from bigimg._tables._block import block_table
+from bigimg._tables._reduce import make_spec, merge_tables
 
 __all__ = ["label_frame"]
 

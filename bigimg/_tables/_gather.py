@@ -31,7 +31,8 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from bigimg._tables._args import Regions
-from bigimg._tables._reduce import block_codes, make_spec, reduce_tables
+from bigimg._tables._block import block_codes
+from bigimg._tables._reduce import make_spec, reduce_tables
 from bigimg._tables._tree import chunk_offsets, flat_keys
 
 __all__ = ["comprehension", "gather_apply", "value_positions"]
@@ -48,24 +49,48 @@ def _block_positions(shape, origin, gshape) -> np.ndarray:
     return flat.reshape(-1)
 
 
+def _positions(sel, shape, origin, gshape) -> np.ndarray:
+    """Global C-order flat index of the block's voxels at block-local flat indices ``sel``.
+
+    Works from the global index of each row's first voxel (one per row along the last
+    axis), so it costs about three int64 arrays of ``sel``'s size, not the block's.
+    """
+    if not len(shape) or sel.size == 0:
+        return np.zeros(sel.size, np.int64)
+    rowlen = int(shape[-1])
+    rows = _block_positions(tuple(shape[:-1]) + (1,), origin, gshape)
+    q = sel // rowlen
+    pos = rows[q]
+    q *= rowlen
+    pos += sel
+    pos -= q
+    return pos
+
+
 def _origin(offsets, block_id):
     return [offsets[d][b] for d, b in enumerate(block_id)]
 
 
 # --------------------------------------------------------------- labeled_comprehension
 def _split_block(spec, x, lab, plan, block_id=None):
-    """Pieces ``{home: (labels, positions, values)}`` of one block, sorted by label."""
+    """Pieces ``{home: (labels, positions, values)}`` of one block, sorted by label.
+
+    Per voxel it makes the slot codes (4 bytes) and a mask (1 byte); everything else is
+    per voxel sent to a home block.
+    """
     keys, codes = block_codes(lab, spec, lab.size)
-    row = np.searchsorted(plan["labels"], keys)
-    ok = row < plan["labels"].size
-    ok[ok] = plan["labels"][row[ok]] == keys[ok]
-    slot_home = np.where(ok, plan["home"][np.minimum(row, plan["labels"].size - 1)], -1)
-    vhome = np.where(codes >= 0, slot_home[np.maximum(codes, 0)] if keys.size else -1, -1)
-    sel = np.flatnonzero(vhome >= 0)
-    pos = _block_positions(lab.shape, _origin(spec.offsets, block_id), spec.shape)[sel]
+    labels, homes = plan["labels"], plan["home"]
+    row = np.minimum(np.searchsorted(labels, keys), max(labels.size - 1, 0))
+    found = labels[row] == keys if labels.size else np.zeros(keys.size, bool)
+    slot_home = np.where(found, homes[row] if labels.size else -1, -1)
+    sel = np.flatnonzero(codes >= 0)  # (indexing by the int32 codes would copy them)
+    home = slot_home[codes[sel]]
+    del codes
+    sel, home = sel[home >= 0], home[home >= 0]
+    pos = _positions(sel, lab.shape, _origin(spec.offsets, block_id), spec.shape)
     vals = np.ascontiguousarray(x).reshape(-1)[sel]
     labs = np.ascontiguousarray(lab).reshape(-1)[sel]
-    home = vhome[sel]
+    del sel
     order = np.argsort(home, kind="stable")
     home, pos, vals, labs = home[order], pos[order], vals[order], labs[order]
     cuts = np.flatnonzero(np.r_[True, home[1:] != home[:-1]]) if home.size else home
@@ -244,12 +269,12 @@ def _gather_single(r):
 
 def _single_block(*blocks, offsets=None, gshape=None, block_id=None):
     x = blocks[0]
-    pos = _block_positions(x.shape, _origin(offsets, block_id), gshape)
+    origin = _origin(offsets, block_id)
     vals = np.ascontiguousarray(x).reshape(-1)
-    if len(blocks) > 1:
-        sel = np.ascontiguousarray(blocks[1]).reshape(-1) > 0
-        pos, vals = pos[sel], vals[sel]
-    return [(pos, vals)]
+    if len(blocks) == 1:
+        return [(_block_positions(x.shape, origin, gshape), vals)]
+    sel = np.flatnonzero(np.ascontiguousarray(blocks[1]).reshape(-1) > 0)
+    return [(_positions(sel, x.shape, origin, gshape), vals[sel])]
 
 
 def _collect(parts: da.Array) -> Delayed:
@@ -263,12 +288,15 @@ def _collect(parts: da.Array) -> Delayed:
 # --------------------------------------------------------------------- value_indices
 def _value_block(arr, offsets=None, gshape=None, ignore_value=None, block_id=None):
     vals = np.ascontiguousarray(arr).reshape(-1)
-    pos = _block_positions(arr.shape, _origin(offsets, block_id), gshape)
+    sel = None
     if ignore_value is not None:
-        keep = vals != ignore_value
-        vals, pos = vals[keep], pos[keep]
+        sel = np.flatnonzero(vals != ignore_value)
+        vals = vals[sel]
     order = np.argsort(vals, kind="stable")
-    return [(vals[order], pos[order])]
+    vals = vals[order]
+    sel = order if sel is None else sel[order]
+    del order
+    return [(vals, _positions(sel, arr.shape, _origin(offsets, block_id), gshape))]
 
 
 def value_positions(x: da.Array, ignore_value=None) -> dict:

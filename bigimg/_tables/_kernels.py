@@ -1,13 +1,15 @@
-"""Per-block kernels of the measurement engine: one pass over a block, small tables out.
+"""Per-block kernels of the measurement engine: passes over a block, small tables out.
 
-Every kernel walks one block in C order and accumulates per *slot* (a block-local
-number for each label present, ``-1`` for voxels that are not measured). They run in
+Every kernel walks one *box* of a block (the whole block, or one slab of it) in C
+order and accumulates per *slot* (a block-local number for each label present, ``-1``
+for voxels that are not measured) into per-slot arrays the caller owns, so a block can
+be measured slab by slab with exactly the result of one pass over it. They run in
 numba with the GIL released, so dask's threads run blocks in parallel.
 
 Conventions shared by all kernels:
 
-* ``codes`` is the block's slot array, flattened in C order, ``int32``;
-* ``shape`` is the block's shape as an ``int64`` array; coordinates are tracked row by
+* ``codes`` is the box's slot array, flattened in C order, ``int32``;
+* ``shape`` is the box's shape as an ``int64`` array; coordinates are tracked row by
   row (a row is a run along the last axis), so no per-voxel division is needed;
 * values arrive in one of three canonical dtypes (``int64``, ``uint64``, ``float64``),
   which keeps numba to three compilations per kernel; see :func:`canonical_values`.
@@ -20,16 +22,15 @@ from numba import njit
 
 __all__ = [
     "block_geometry",
-    "dense_codes",
+    "lookup_codes",
     "int_range",
+    "mark_present",
     "block_moments",
     "block_sq_dev",
     "block_values",
     "canonical_values",
     "moment_exponents",
 ]
-
-_INT64_MAX = np.iinfo(np.int64).max
 
 
 def canonical_values(block: np.ndarray) -> np.ndarray:
@@ -83,42 +84,30 @@ def int_range(flat):
 
 
 @njit(nogil=True, cache=True)
-def dense_codes(flat, lo, span, keep_lo, keep_hi):
-    """Slot codes of integer labels whose range ``lo .. lo + span - 1`` is small.
-
-    Labels ``keep_lo <= v <= keep_hi`` get slots in increasing label order, others
-    ``-1``. Returns the kept labels (as int64) and the ``int32`` codes: two passes over
-    the block, no sort and no temporary of the block's size beyond the codes.
-    """
-    slot = np.zeros(span, np.int32)
+def mark_present(flat, lo, present):
+    """Set ``present[v - lo] = 1`` for every integer label ``v`` of ``flat``."""
     for i in range(flat.size):
-        slot[np.int64(flat[i]) - lo] = 1
-    n = 0
-    for k in range(span):
-        if slot[k] != 0 and keep_lo <= lo + k <= keep_hi:
-            slot[k] = n
-            n += 1
-        else:
-            slot[k] = -1
-    keys = np.empty(n, np.int64)
-    for k in range(span):
-        if slot[k] >= 0:
-            keys[slot[k]] = lo + k
-    codes = np.empty(flat.size, np.int32)
-    for i in range(flat.size):
-        codes[i] = slot[np.int64(flat[i]) - lo]
-    return keys, codes
+        present[np.int64(flat[i]) - lo] = 1
 
 
 @njit(nogil=True, cache=True)
-def block_geometry(codes, shape, nslots, want_bbox):
-    """Voxel count and (optionally) block-local inclusive bounding box per slot."""
+def lookup_codes(flat, lo, slot):
+    """The ``int32`` slot code ``slot[v - lo]`` of every integer label ``v`` of ``flat``."""
+    codes = np.empty(flat.size, np.int32)
+    for i in range(flat.size):
+        codes[i] = slot[np.int64(flat[i]) - lo]
+    return codes
+
+
+@njit(nogil=True, cache=True)
+def block_geometry(codes, shape, offset, want_bbox, count, lo, hi):
+    """Add the box's voxel counts per slot to ``count`` and widen the inclusive
+    bounding boxes ``lo``/``hi`` (coordinates in the block: the box starts at
+    ``offset``). ``lo``/``hi`` start at ``INT64_MAX``/``-1``.
+    """
     ndim = shape.size
     rowlen = shape[ndim - 1]
     nrows = codes.size // rowlen if rowlen > 0 else 0
-    count = np.zeros(nslots, np.int64)
-    lo = np.full((nslots, ndim), _INT64_MAX, np.int64)
-    hi = np.full((nslots, ndim), -1, np.int64)
     rowpos = np.zeros(max(ndim - 1, 1), np.int64)
     last = ndim - 1
     for r in range(nrows):
@@ -130,37 +119,34 @@ def block_geometry(codes, shape, nslots, want_bbox):
             count[c] += 1
             if want_bbox:
                 for d in range(last):
-                    p = rowpos[d]
+                    p = rowpos[d] + offset[d]
                     if p < lo[c, d]:
                         lo[c, d] = p
                     if p > hi[c, d]:
                         hi[c, d] = p
-                if j < lo[c, last]:
-                    lo[c, last] = j
-                if j > hi[c, last]:
-                    hi[c, last] = j
+                p = j + offset[last]
+                if p < lo[c, last]:
+                    lo[c, last] = p
+                if p > hi[c, last]:
+                    hi[c, last] = p
         _advance(rowpos, shape)
-    return count, lo, hi
 
 
 @njit(nogil=True, cache=True)
-def block_values(codes, vals, shape, origin, gstrides, nslots, want_ext, want_wcoord):
-    """Per slot: native sum, min/max with first flat positions, value-weighted coordinates.
+def block_values(codes, vals, shape, origin, gstrides, want_ext, want_wcoord, acc):
+    """Accumulate per slot: native sum, min/max with first flat positions,
+    value-weighted coordinates.
 
-    ``origin`` is the block's global corner and ``gstrides`` the C strides (in voxels) of
-    the whole array, so positions come out as global flat indices. Ties keep the first
-    voxel in C order (the smallest flat index).
+    ``acc`` is ``(total, vmin, vmax, amin, amax, seen, wco)``, updated in place (boxes
+    of a block passed in C order give the one-pass result). ``origin`` is the box's
+    global corner and ``gstrides`` the C strides (in voxels) of the whole array, so
+    positions come out as global flat indices. Ties keep the first voxel in C order
+    (the smallest flat index).
     """
+    total, vmin, vmax, amin, amax, seen, wco = acc
     ndim = shape.size
     rowlen = shape[ndim - 1]
     nrows = codes.size // rowlen if rowlen > 0 else 0
-    total = np.zeros(nslots, vals.dtype)
-    vmin = np.zeros(nslots, vals.dtype)
-    vmax = np.zeros(nslots, vals.dtype)
-    amin = np.zeros(nslots, np.int64)
-    amax = np.zeros(nslots, np.int64)
-    seen = np.zeros(nslots, np.bool_)
-    wco = np.zeros((nslots, ndim), np.float64)
     rowpos = np.zeros(max(ndim - 1, 1), np.int64)
     gcoord = np.zeros(ndim, np.float64)
     last = ndim - 1
@@ -196,25 +182,25 @@ def block_values(codes, vals, shape, origin, gstrides, nslots, want_ext, want_wc
                     wco[c, d] += fv * gcoord[d]
                 wco[c, last] += fv * np.float64(origin[last] + j)
         _advance(rowpos, shape)
-    return total, vmin, vmax, amin, amax, wco
 
 
 @njit(nogil=True, cache=True)
-def block_sq_dev(codes, vals, mean):
-    """Sum of squared deviations from the per-slot ``mean`` (the second, centred pass)."""
-    m2 = np.zeros(mean.size, np.float64)
+def block_sq_dev(codes, vals, mean, m2):
+    """Add the squared deviations from the per-slot ``mean`` to ``m2`` (the second,
+    centred pass)."""
     for i in range(codes.size):
         c = codes[i]
         if c >= 0:
             dv = np.float64(vals[i]) - mean[c]
             m2[c] += dv * dv
-    return m2
 
 
 @njit(nogil=True, cache=True)
-def block_moments(codes, vals, weighted, shape, corner, exps, order):
-    """Raw moments per slot about the slot's own block-local corner ``corner[slot]``.
+def block_moments(codes, vals, weighted, shape, corner, exps, order, out):
+    """Add raw moments per slot about the slot's corner ``corner[slot]`` to ``out``.
 
+    ``corner`` is in the box's coordinates (the slot's block-local corner minus the
+    box's offset), so every box of a block adds moments about the same point.
     Moment ``k`` is ``sum(w * prod_d (x_d - corner_d) ** exps[k, d])`` with ``w`` the
     voxel value when ``weighted`` else 1. All coordinates are >= 0 relative to the
     corner, so every term is non-negative for non-negative weights (no cancellation).
@@ -224,9 +210,7 @@ def block_moments(codes, vals, weighted, shape, corner, exps, order):
     ndim = shape.size
     rowlen = shape[ndim - 1]
     nrows = codes.size // rowlen if rowlen > 0 else 0
-    nslots = corner.shape[0]
     nk = exps.shape[0]
-    out = np.zeros((nslots, nk), np.float64)
     pw = np.ones((ndim, order + 1), np.float64)
     runsum = np.zeros(order + 1, np.float64)
     rowpos = np.zeros(max(ndim - 1, 1), np.int64)
@@ -265,4 +249,3 @@ def block_moments(codes, vals, weighted, shape, corner, exps, order):
                 out[c, k] += prod
             j = end
         _advance(rowpos, shape)
-    return out

@@ -21,9 +21,12 @@ answered by the first bucket pass (a bincount). Ranks of one row that fall in th
 window share it. A window known to hold every value of its row (the first pass of
 :func:`order_statistics`) needs no range test and no extremes. Each pass is one tree
 reduction (:func:`bigimg._tables._tree.tree_reduce`, O(chunks) tasks); its state
-(windows and rules) enters the graph once. Memory per task: one block, its keys and
-bucket codes, and at most one count, minimum and maximum per bucket; the client holds
-at most ``GATHER_LIMIT`` gathered keys per pass.
+(windows and rules) enters the graph once. Memory per task: its input blocks, the keys
+and bucket codes of one slab of the block (at most ``SLAB_VOXELS`` voxels, about 25
+bytes each) and at most one count, minimum and maximum per bucket; a merge task holds
+the gathered keys of its blocks (at most ``GATHER_LIMIT`` in all: 16 bytes each with
+their windows) and their tallies; the client holds at most ``GATHER_LIMIT`` gathered
+keys per pass.
 """
 
 from __future__ import annotations
@@ -34,9 +37,11 @@ import dask
 import dask.array as da
 import numpy as np
 
+from bigimg._tables import _block
 from bigimg._tables._args import Regions
+from bigimg._tables._block import SINGLE, block_codes, slab_boxes
 from bigimg._tables._keys import from_keys, key_bounds, min_max_pass, native_keys, to_keys
-from bigimg._tables._reduce import SINGLE, block_codes, lookup, make_spec, reduce_tables
+from bigimg._tables._reduce import lookup, make_spec, reduce_tables
 from bigimg._tables._tree import run_passes, tree_reduce
 
 __all__ = ["GATHER_LIMIT", "NBUCKETS", "order_statistics", "region_median", "select_keys"]
@@ -101,6 +106,16 @@ def _emit(st, kind, w, vals, keys, out):
 
 
 def _select_block(spec, *args, block_id=None):
+    """Gathered keys and bucket tallies of one block, slab by slab: a slab's keys and
+    bucket codes (about 25 bytes per voxel) are tallied before the next slab's are made."""
+    boxes = slab_boxes(args[0].shape, _block.SLAB_VOXELS)
+    if len(boxes) == 1:
+        return _select_box(spec, args)
+    arrays, st = args[:-1], args[-1]
+    return _select_merge(spec, [_select_box(spec, [a[b] for a in arrays] + [st]) for b in boxes])
+
+
+def _select_box(spec, args):
     st = args[-1]
     vrow, vals = _block_rows(spec, args, st["labels"])
     keys = None
@@ -459,9 +474,11 @@ def region_median(r: Regions):
 
     Passes, each an O(chunks)-task tree reduction: a counting pass (count, min, max
     per label), then selection passes (:func:`select_keys`) that narrow each label's
-    key window around its middle rank(s). Memory per task: one block plus at most
-    ``GATHER_LIMIT`` gathered values and ``_BUCKET_BUDGET`` bucket counters (2 buckets
-    per label when there are more labels), however large a label is.
+    key window around its middle rank(s). Memory per task, however large a label is:
+    a block task holds its input blocks, one slab's keys and bucket codes and at most
+    ``_BUCKET_BUDGET`` bucket counters (2 buckets per label when there are more
+    labels); a merge task at most ``GATHER_LIMIT`` gathered values (see the module
+    docstring).
     """
     dtype = np.dtype(r.x.dtype)
     extra = {"extrema": True, "first": r.mode == "labels"}

@@ -153,7 +153,7 @@ class _CropProps:
                     f"properties {need_sk!r} and extra_properties need scikit-image; "
                     "install it with `pip install scikit-image`."
                 ) from exc
-            mask = np.zeros(crop_shape, np.int32)
+            mask = np.zeros(crop_shape, np.uint8)  # one object: a byte per voxel of its box
             mask[tuple(local.T)] = 1
             inten = None
             if self.has_intensity:
@@ -249,11 +249,21 @@ def regionprops_table(
     -----
     Computes. All table properties come from ONE pass over ``label_image`` (and
     ``intensity_image`` when an intensity property is asked for): every block task
-    holds one block plus a table of its labels (moments up to order 3 cost
-    ``4**ndim`` numbers per label); merges hold O(labels) rows. ``intensity_median``
-    adds the median's passes; crop properties and ``extra_properties`` add one pass
-    that gathers each object's voxels into the task of its home block (an object
-    must fit in a task).
+    holds its blocks of both, a table of its labels (moments up to order 3 cost
+    ``4**ndim`` numbers per label), a lookup table of its labels (at most 4 MiB) and
+    at most 4 MiB of other temporaries, whatever the block: it walks the block in
+    slabs of ``2**18`` voxels, making each slab's values in 64 bits and its int32
+    label slots in turn. Measured
+    (``benchmarks/bench_task_memory.py``, int32 labels and float32 intensity): 3 MiB
+    above the input blocks for 64³ and 128³ blocks alike, where a task used to add
+    16 bytes per voxel of its block (4x an int32 block; workers of 500 MB with the
+    readers' default 32 MiB blocks were killed). Merges hold O(labels) rows.
+    ``intensity_median`` adds the median's passes; crop properties and
+    ``extra_properties`` add one pass that gathers each object's voxels into the task
+    of its home block (see :func:`bigimg.ndimage.labeled_comprehension`: about 32
+    bytes per voxel gathered, an object must fit in a task), where scikit-image
+    measures each object on a crop of its bounding box (for ``area_filled``, about 6
+    bytes per voxel of the box: 25 MiB for a 126 x 182 x 170 box).
 
     With ``as_dask=True`` nothing per label reaches the client: each block's rows are
     shuffled by label into partitions of ``bigimg.table-partition-labels`` consecutive
