@@ -210,9 +210,14 @@ NDIMAGE = {
         NotImplementedError
             Complex or 0-d ``input``.""",
     "measure_notes": """
-        Each block task holds one block of ``input`` and ``labels`` plus a table of the
-        labels present in it; merge tasks hold O(labels) rows; the graph has O(chunks)
-        tasks whatever the number of labels. Nothing computes until the result does.""",
+        Each block task holds its block of ``input`` and of ``labels``, a table of the
+        labels present in it (under 100 bytes per label), a lookup table of their
+        values (at most 4 MiB) and at most 4 MiB of other temporaries: it walks the
+        block in slabs of ``2**18`` voxels, making each slab's values in 64 bits and
+        its int32 label slots in turn (measured by ``benchmarks/bench_task_memory.py``:
+        3 MiB above the input blocks for 64³ and 128³ blocks alike). Merge tasks hold
+        O(labels) rows; the graph has O(chunks) tasks whatever the number of labels.
+        Nothing computes until the result does.""",
 }
 #: Sections built from the entries above: the start of a twin's Parameters (the header
 #: and ``input``); a per-label measurement's Parameters, and its Raises and Notes; a

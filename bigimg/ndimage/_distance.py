@@ -234,10 +234,15 @@ def distance_transform_edt(
     result once into the first stage, 8 bytes per voxel (float64 squared distances;
     int32 coordinates, 4 bytes per processed axis, for the indices) into each further
     stage, and the result once back into the input's chunks. No task grows with the
-    plane (tested on lazy 256 x 2048² volumes in 128³ chunks): a task holds its block
-    two or three times plus line buffers. Each exchange is all-to-all within a layer
-    (the thickest input chunk along axis 0, the whole plane wide): no output chunk of
-    a layer is complete before every pass has run over the whole layer.
+    plane (tested on lazy 256 x 2048² volumes in 128³ chunks): a stage task holds its
+    block of the state in and out plus line buffers, 16 bytes per voxel of its block
+    for distances (two float64 blocks: 16x a bool input block) and 20 with indices;
+    the last task, which turns the features into float64 distances and intp indices
+    (32 bytes per voxel of output in 3-D), 40 bytes per voxel (measured on a bool
+    input in 64³ and 128³ chunks, ``benchmarks/bench_task_memory.py``). Each exchange
+    is all-to-all within a layer (the thickest input chunk along axis 0, the whole
+    plane wide): no output chunk of a layer is complete before every pass has run over
+    the whole layer.
 
     Memory. When a layer of the state is small (at most 8 task budgets of float64 and
     at most 64 MiB), the exchanges are dask rechunks in memory, and the scheduler may
@@ -374,7 +379,8 @@ def distance_transform_cdt(
       pass is Meijster's linear-time one). They run in parallel exactly like
       :func:`distance_transform_edt` (same task budget, same exchanges, through
       temporary files under ``temp_dir`` when layers are big), with a 4-byte integer
-      state.
+      state: a stage task holds about 9 bytes per voxel of its block (measured,
+      chessboard, ``benchmarks/bench_task_memory.py``).
     * indices, or any other structure: scipy's result depends on its raster scan order
       (the choice among equally near voxels; and with some structures two scans leave
       reachable voxels at -1, so iterating blockwise chamfer passes to convergence

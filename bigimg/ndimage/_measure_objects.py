@@ -60,8 +60,10 @@ def find_objects(input: ArrayLike, max_label: int = 0) -> list[tuple[slice, ...]
     Notes
     -----
     Computes: one pass over ``input`` (per-block bounding boxes of the labels present,
-    merged in a tree), then builds the list on the client. Tasks hold one block or
-    O(labels) rows; the list itself is O(max_label).
+    merged in a tree), then builds the list on the client. A block task holds its
+    block, the boxes of its labels, a lookup table of their values (at most 4 MiB)
+    and at most 1 MiB of int32 label slots (a slab of ``2**18`` voxels at a time);
+    merge tasks hold O(labels) rows; the list itself is O(max_label).
 
     %(dask_example)s
     >>> from bigimg.ndimage import find_objects
@@ -123,7 +125,10 @@ def histogram(
     -----
     Computes: one pass in which every block bins its voxels per label (a table of
     labels x bins counts per task) and a tree reduction adds them. Memory per task:
-    one block plus O(labels x bins).
+    its blocks of ``input`` and ``labels``, the labels x bins counts (8 bytes each), a
+    lookup table of the labels (at most 4 MiB) and at most 6 MiB of other
+    temporaries (a slab of ``2**18`` voxels at a time, 24 bytes per voxel: its values
+    in 64 bits, label slots and bin numbers).
 
     %(dask_example)s
     >>> from bigimg.ndimage import histogram
@@ -169,9 +174,13 @@ def median(
     Computes, in several passes over the data (each an O(chunks)-task tree reduction):
     a counting pass (count, min, max per label), then selection passes that narrow
     each label's key window around its middle rank(s) (windows gathered when they
-    are small, else bucketed). Memory bound per task: one block plus at most
-    ``2**22`` gathered values and ``2**22`` bucket counters (or 2 buckets per label
-    when there are more labels), however large a label is. Each bucketing pass splits
+    are small, else bucketed). Memory per task, however large a label is: a block
+    task holds its blocks of ``input`` and ``labels``, at most ``2**22`` bucket
+    counters (or 2 buckets per label when there are more labels) and the order keys
+    and bucket codes of one slab of ``2**18`` voxels at a time (about 25 bytes per
+    voxel: 7 MiB); a merge task holds the values its blocks gathered, at most
+    ``2**22`` in all (16 bytes each with their windows, 64 MiB; measured 25 MiB for
+    2,219 labels, ``benchmarks/bench_task_memory.py``). Each bucketing pass splits
     a window into up to ``2**16`` buckets (fewer when many labels share the counters)
     and shrinks it to the values present, so small labels finish after one selection
     pass and large ones after a few.
@@ -240,10 +249,15 @@ def labeled_comprehension(
     gather; the result is lazy. Each label is assigned to the *home* block holding
     its bounding box's first corner; every block cuts its voxels into one piece per
     home block, and one task per home block calls ``func`` per label. That task holds
-    the voxels of the labels homed there (about one block plus objects reaching
-    beyond it); the graph has O(chunks) tasks for objects smaller than a chunk. With
-    ``labels`` or ``index`` None the selected voxels are gathered into memory and
-    ``func`` runs on the client.
+    the voxels of the labels homed there, about 32 bytes each while it sorts them
+    (value, int64 position and label, and a sorted copy): up to four times a block of
+    float32 ``input`` and int32 ``labels`` when every voxel is labelled (measured with
+    10 % labelled and objects smaller than a chunk: 1.0x the two 128³ input blocks,
+    ``benchmarks/bench_task_memory.py``), plus the objects reaching beyond the home
+    block; a label's voxels must fit in one task. A block task holds its blocks, int32
+    label slots for the block and the voxels it sends to home tasks. The graph has
+    O(chunks) tasks for objects smaller than a chunk. With ``labels`` or ``index``
+    None the selected voxels are gathered into memory and ``func`` runs on the client.
 
     %(dask_example)s
     >>> from bigimg.ndimage import labeled_comprehension
@@ -308,8 +322,9 @@ def value_indices(
     -----
     Computes: every block sorts its voxels by value (stable) and returns values and
     flat positions; the client merges them. The result itself holds ``ndim`` indices
-    per voxel, so the client needs O(voxels) memory, as scipy does; tasks hold one
-    block.
+    per voxel, so the client needs O(voxels) memory, as scipy does. A block task holds
+    its block and, per voxel it keeps (not ``ignore_value``), about 30 bytes while it
+    sorts them, of which it returns the value and the int64 position.
 
     %(dask_example)s
     >>> from bigimg.ndimage import value_indices

@@ -274,7 +274,7 @@ variance = _measurement(
 
     %(measure_raises_notes)s
     Each block sums squared deviations from its own per-label mean (two passes over
-    the block in memory); blocks combine with Chan's parallel formula, which keeps
+    the block, slab by slab); blocks combine with Chan's parallel formula, which keeps
     the result as accurate as scipy's centred computation.
 
     %(dask_example)s

@@ -130,14 +130,18 @@ def watershed_ift(
     left).
 
     **Memory.** Write and read tasks hold one block and map at most 32 MiB of a file
-    at a time. The solve task has a resident budget: a quarter of the memory (the
-    worker's memory limit on dask.distributed, else the machine's RAM), at least 256
-    MiB. When the records fit in it, the solve reads them into memory and floods them
-    there, holding the records plus the queue heads (16 bytes per input level, at
-    most 1 MiB). Otherwise it maps the file and floods it in place in short bursts
-    (256 pops up to a 1 GiB budget, 1,024 for 4 GiB, at most 8,192), dropping its
-    mapped pages (``madvise(MADV_DONTNEED)``; not on Windows) whenever the process's
-    resident memory has grown by more than the budget: measured, it stays within
+    at a time; mapped pages count as resident memory (measured with uint8 input and
+    int32 markers, ``benchmarks/bench_task_memory.py``: a write task rose 14 bytes per
+    voxel of its block, a read task 20). The solve task has a resident budget: a
+    quarter of the memory (the worker's memory limit on dask.distributed, else the
+    machine's RAM), at least 256 MiB, which is more than half a 500 MB worker (set
+    ``bigimg.watershed-resident-bytes`` lower there). When the records fit in it, the
+    solve reads them into memory and floods them there, holding the records plus the
+    queue heads (16 bytes per input level, at most 1 MiB): 15 bytes per voxel of the
+    whole volume (measured: 244 MiB for 256³ uint8). Otherwise it maps the file and
+    floods it in place in short bursts (256 pops up to a 1 GiB budget, 1,024 for 4
+    GiB, at most 8,192), dropping its mapped pages (``madvise(MADV_DONTNEED)``; not on
+    Windows) whenever the process's resident memory has grown by more than the budget: measured, it stays within
     1.4 times the budget. The file then lives in the page cache, which the operating
     system manages and writes back to disk.
 
