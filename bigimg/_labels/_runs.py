@@ -22,6 +22,8 @@ in between.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import NamedTuple
 
 import numba
@@ -41,6 +43,11 @@ __all__ = [
 ]
 
 _JIT = dict(nogil=True, cache=True)
+
+#: Bytes of neighbour-row tables kept per process (least recently used dropped first).
+NEIGHBOUR_CACHE_BYTES = 64 * 2**20
+_NEIGHBOURS: OrderedDict[tuple, np.ndarray] = OrderedDict()
+_NEIGHBOUR_LOCK = threading.Lock()
 
 
 class RunGeometry:
@@ -69,21 +76,30 @@ class RunGeometry:
         self.steps = np.array(steps, dtype=np.int64).reshape(len(steps), ndim - 1)
         self.low = np.array([lo for lo, _ in reach], dtype=np.int32)
         self.high = np.array([hi for _, hi in reach], dtype=np.int32)
-        self._neighbours: dict[tuple[int, ...], np.ndarray] = {}
+        self._steps_key = (self.steps.shape, self.steps.tobytes())
 
     def neighbour_rows(self, shape: tuple[int, ...]) -> np.ndarray:
         """``(steps, rows)`` array: the row each step reaches from each row, or -1.
 
-        ``shape`` is the block's (rows run along its last axis). Cached per block
-        shape (a volume's blocks have few distinct shapes).
+        ``shape`` is the block's (rows run along its last axis). Cached per process,
+        per structure and block shape (a volume's blocks have few distinct shapes):
+        every task unpickles its own labeller, so a cache per labeller would keep one
+        table (2 MiB for a 256³ block in 26-connectivity) per task the worker still
+        holds; it did, and a 4096-block run grew each worker past 3 GiB.
         """
-        shape = tuple(shape)
-        table = self._neighbours.get(shape)
-        if table is None:
-            table = self._neighbour_rows(shape)
-            if len(self._neighbours) > 64:
-                self._neighbours.clear()
-            self._neighbours[shape] = table
+        key = (self._steps_key, tuple(shape))
+        with _NEIGHBOUR_LOCK:
+            table = _NEIGHBOURS.get(key)
+            if table is not None:
+                _NEIGHBOURS.move_to_end(key)
+                return table
+        table = self._neighbour_rows(tuple(shape))
+        with _NEIGHBOUR_LOCK:
+            _NEIGHBOURS[key] = table
+            while len(_NEIGHBOURS) > 1 and (
+                sum(t.nbytes for t in _NEIGHBOURS.values()) > NEIGHBOUR_CACHE_BYTES
+            ):
+                _NEIGHBOURS.popitem(last=False)
         return table
 
     def _neighbour_rows(self, shape: tuple[int, ...]) -> np.ndarray:

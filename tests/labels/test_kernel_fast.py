@@ -286,3 +286,31 @@ def test_label_through_odd_chunkings(name, merge):
             labels, count = label(da.from_array(volume, chunks=CHUNKINGS[name]), structure)
             assert count == n
             np.testing.assert_array_equal(labels.compute(), expected)
+
+
+def test_neighbour_rows_shared_by_every_unpickled_labeller():
+    """Every task unpickles its own labeller; the neighbour-row table of a block shape
+    is made once per process and shared, not kept once per task (a 4096-block run held
+    2 MiB per task it still knew and grew each worker past 3 GiB)."""
+    import pickle
+
+    from bigimg._labels import _runs
+
+    structure = ndi.generate_binary_structure(3, 3)
+    labellers = [pickle.loads(pickle.dumps(BlockLabeller(structure))) for _ in range(3)]
+    tables = [lab._geometry.neighbour_rows((8, 9, 10)) for lab in labellers]
+    assert tables[0] is tables[1] is tables[2]
+    other = BlockLabeller(ndi.generate_binary_structure(3, 1))._geometry
+    assert other.neighbour_rows((8, 9, 10)).shape[0] != tables[0].shape[0]
+    budget = _runs.NEIGHBOUR_CACHE_BYTES
+    try:
+        _runs.NEIGHBOUR_CACHE_BYTES = tables[0].nbytes
+        labellers[0]._geometry.neighbour_rows((8, 9, 11))
+        assert sum(t.nbytes for t in _runs._NEIGHBOURS.values()) <= tables[0].nbytes * 1.2
+    finally:
+        _runs.NEIGHBOUR_CACHE_BYTES = budget
+    block = np.random.default_rng(0).random((8, 9, 10)) > 0.6
+    runs = labellers[1].runs(block)
+    expected, n = ndi.label(block, structure)
+    assert runs.count == n
+    np.testing.assert_array_equal(labellers[1].paint(runs, runs.labels), expected)
