@@ -113,10 +113,38 @@ def slab_offsets(totals: Sequence[int]) -> np.ndarray:
 
 class RowBase(NamedTuple):
     """Owned keys before each row of a block: ``start + rows[r]`` (``rows`` is
-    non-decreasing, so it is stored from 0 in the smallest dtype)."""
+    non-decreasing, so it is stored from 0 in the smallest dtype).
+
+    A block's numbering plan stays on the workers until the labels are painted, so
+    :func:`number_plan` keeps only the rows holding a first voxel of one of the
+    block's labels when they are few: then ``at`` lists them (sorted) and ``rows[i]``
+    is the value of row ``at[i]``. Dense, a 256³ block's table is 256 KiB (1 GiB for
+    4096 blocks); kept sparse, about 8 bytes per row holding a label.
+    """
 
     start: int
     rows: np.ndarray
+    at: np.ndarray | None = None
+
+    def values(self, rows: np.ndarray) -> np.ndarray:
+        """``start + base`` of each of ``rows`` (block-local rows), as int64."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.at is None:
+            return self.start + self.rows[rows].astype(np.int64)
+        pos = np.searchsorted(self.at, rows)
+        if rows.size and (pos.max() >= self.at.size or np.any(self.at[pos] != rows)):
+            raise RuntimeError(
+                "a label starts in a row its block's plan does not know; the input must "
+                "give the same values every time it is computed"
+            )
+        return self.start + self.rows[pos].astype(np.int64)
+
+    def keep(self, rows: np.ndarray) -> RowBase:
+        """The same base, keeping only ``rows`` (sorted, unique) when that is smaller."""
+        if self.at is not None or 2 * rows.size >= self.rows.size:
+            return self
+        at = rows.astype(np.min_scalar_type(max(int(self.rows.size) - 1, 0)))
+        return RowBase(self.start, self.rows[rows], at)
 
 
 def block_base(slab: tuple[int, list[np.ndarray]], k: int, offsets: np.ndarray, s: int):
@@ -138,7 +166,7 @@ def owned_numbers(leaf: Leaf, final: Changes, base: RowBase) -> Numbers:
     rows = leaf.rows[owned].astype(np.int64)
     within = _within_row(rows)
     multi = changed[owned] & ((final.flags[pos[owned]] & MULTI) != 0)
-    numbers = base.start + base.rows[rows].astype(np.int64) + leaf.before[owned] + within + 1
+    numbers = base.values(rows) + leaf.before[owned] + within + 1
     return Numbers(leaf.ids[owned][multi], numbers[multi])
 
 
@@ -165,7 +193,8 @@ def number_plan(leaf: Leaf, final: Changes, known: Sequence[Numbers], base: RowB
     if not hit.all():
         raise RuntimeError("a component's number did not reach a block holding part of it")
     firsts = local_first(leaf.ids[foreign], leaf)
-    return Plan(leaf.count, base, firsts, numbers[order][pos])
+    labelled = np.union1d(np.flatnonzero(leaf.hist), leaf.rows)  # rows holding a label
+    return Plan(leaf.count, base.keep(labelled), firsts, numbers[order][pos])
 
 
 def foreign_labels(runs: BlockRuns, plan: Plan) -> np.ndarray:
@@ -194,6 +223,6 @@ def block_numbers(runs: BlockRuns, plan: Plan) -> np.ndarray:
     rows = rows[index]
     within = _within_row(rows)
     values = np.zeros(runs.count + 1, dtype=np.int64)
-    values[index + 1] = plan.base.start + plan.base.rows[rows].astype(np.int64) + within + 1
+    values[index + 1] = plan.base.values(rows) + within + 1
     values[foreign] = plan.numbers
     return values

@@ -259,6 +259,37 @@ def test_tree_task_results_do_not_grow_with_objects():
             assert size <= results["few"][step] + 256, step
 
 
+def test_tree_plans_keep_only_the_rows_holding_labels():
+    """A block's plan stays on the workers until its labels are painted: with few
+    objects it holds their rows, not a number per row of the block (a 256³ block's
+    dense table was 256 KiB, 1 GiB over 4096 blocks)."""
+    shape, chunks = (64, 64, 128), 64
+    volume = np.zeros(shape, dtype=bool)
+    volume[10:14, 20:24, 30:34] = volume[40:44, 50:60, 60:70] = True  # one block's
+    volume[30:34, 30:34, 60:70] = True  # across the face between the two blocks
+    with dask.config.set({MERGE_KEY: "tree", "scheduler": "sync"}):
+        found = label_across_blocks(_lazy(volume, chunks), ndi.generate_binary_structure(3, 3))
+
+        def run():
+            assert found.count == 3
+            np.testing.assert_array_equal(found.labels().compute(), ndi.label(volume)[0])
+
+        sizes = _task_result_sizes(run)
+    assert sizes["label-plan"] < 64 * 64 // 4  # the dense table: 4096 rows
+
+
+def test_row_base_sparse_equals_dense():
+    from bigimg._labels._rank import RowBase
+
+    dense = RowBase(7, np.array([0, 0, 1, 1, 1, 3, 3, 4], dtype=np.uint8))
+    kept = dense.keep(np.array([2, 5]))
+    assert kept.at is not None and kept.rows.size == 2
+    np.testing.assert_array_equal(kept.values(np.array([5, 2, 5])), dense.values([5, 2, 5]))
+    assert dense.keep(np.arange(6)) is dense  # no smaller sparse: kept dense
+    with pytest.raises(RuntimeError, match="same values every time"):
+        kept.values(np.array([3]))
+
+
 def test_tree_count_brings_back_one_integer():
     returned = []
 
