@@ -29,6 +29,7 @@ are the only O(objects) paths, for callers that want a per-object table.
 
 from __future__ import annotations
 
+import gc
 import operator
 from collections.abc import Sequence
 from functools import cached_property
@@ -301,6 +302,11 @@ class TreeLabels:
         else:
             graph, layer = self._merge_graph, self._tree_layer
         (count,) = dask.compute(Delayed(self._key("count"), graph, layer=layer))
+        if client is not None:
+            # Accepting a graph leaves its dependency maps in reference cycles on the
+            # scheduler (few objects, many bytes, so Python's collector waits): 1.1 GB
+            # for the 70,000 tasks of 4096 blocks, on top of 0.5 GB of live state.
+            client.run_on_scheduler(gc.collect)
         return int(count)
 
     def _per_block(self, numbers: bool, layer: str, make_task, extra=None) -> HighLevelGraph:

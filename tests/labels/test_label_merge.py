@@ -394,3 +394,35 @@ def test_tree_on_distributed_keeps_the_plans_on_the_workers(monkeypatch):
         wanted = ~on_border
         wanted[0] = True
         np.testing.assert_array_equal(filled, wanted[expected])
+
+
+def test_tree_count_collects_the_schedulers_garbage():
+    """Accepting a big graph leaves cyclic garbage on the scheduler that Python's
+    collector is slow to reach; the count frees it once the graph has run."""
+    import gc
+    import weakref
+
+    distributed = pytest.importorskip("distributed")
+
+    class Cycle:
+        pass
+
+    x = blobs((20, 22, 24), sigma=1.2, fraction=0.4, seed=8)
+    with (
+        distributed.Client(
+            processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0"
+        ),
+        dask.config.set({MERGE_KEY: "tree"}),
+    ):
+        gc.disable()
+        try:
+            junk = Cycle()
+            junk.me = junk
+            alive = weakref.ref(junk)
+            del junk
+            assert alive() is not None
+            labels, m = label(da.from_array(x, chunks=(7, 8, 9)))
+            assert m == ndi.label(x)[1]
+            assert alive() is None  # collected on the (here in-process) scheduler
+        finally:
+            gc.enable()
