@@ -11,17 +11,20 @@ whose coordinate lies within rounding of a face (``near_faces``), to redo them e
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 from collections.abc import Callable, Sequence
 
 import dask.array as da
 import numpy as np
+from scipy import LowLevelCallable
 from scipy import ndimage as ndi
 
 __all__ = [
     "SLACK",
     "AffineMap",
     "CoordinateMap",
+    "LowLevelMapping",
     "MappingMap",
     "Params",
     "SeparableMap",
@@ -209,13 +212,83 @@ class CoordinateMap:
         return b[: self.irank], b[self.irank :]
 
 
+#: scipy's C mapping of ``geometric_transform``:
+#: ``int f(npy_intp *out, double *in, int out_rank, int in_rank, void *user_data)``
+_C_MAPPING = ctypes.CFUNCTYPE(
+    ctypes.c_int,
+    ctypes.POINTER(ctypes.c_ssize_t),
+    ctypes.POINTER(ctypes.c_double),
+    ctypes.c_int,
+    ctypes.c_int,
+    ctypes.c_void_p,
+)
+_capsule_name = ctypes.PYFUNCTYPE(ctypes.c_char_p, ctypes.py_object)(
+    ("PyCapsule_GetName", ctypes.pythonapi)
+)
+_capsule_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
+    ("PyCapsule_GetPointer", ctypes.pythonapi)
+)
+_capsule_context = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object)(
+    ("PyCapsule_GetContext", ctypes.pythonapi)
+)
+
+
+def _is_low_level(mapping) -> bool:
+    """What scipy runs as compiled code: a ``LowLevelCallable`` or a bare PyCapsule."""
+    return isinstance(mapping, LowLevelCallable) or type(mapping).__name__ == "PyCapsule"
+
+
+class LowLevelMapping:
+    """A compiled ``geometric_transform`` mapping (scipy ``LowLevelCallable`` or
+    PyCapsule), callable from Python like a Python mapping.
+
+    The chunked transform calls its mapping from Python (every output voxel for the
+    bounds, then shifted to each chunk's region); this calls the same C function with
+    the same user data as scipy does, so the coordinates are scipy's doubles. scipy
+    passes no ``extra_arguments``/``extra_keywords`` to a compiled mapping, nor does
+    this. A compiled function lives in its process: the graph runs on the threaded or
+    synchronous scheduler, not on distributed workers (pickling raises ``TypeError``).
+    """
+
+    def __init__(self, mapping, irank: int):
+        # scipy's own resolution of function pointer and user data (the raw capsule
+        # that scipy's C code reads), kept alive with the objects that own them
+        self._callable = (
+            mapping if isinstance(mapping, LowLevelCallable) else LowLevelCallable(mapping)
+        )
+        raw = tuple.__getitem__(self._callable, 0)
+        self._pointer = _capsule_pointer(raw, _capsule_name(raw))
+        self._context = _capsule_context(raw)
+        self._function = _C_MAPPING(self._pointer)
+        self.irank = int(irank)
+
+    def __call__(self, out, *args, **kwargs):
+        coords = (ctypes.c_ssize_t * len(out))(*(int(o) for o in out))
+        result = (ctypes.c_double * self.irank)()
+        if not self._function(coords, result, len(out), self.irank, self._context):
+            raise RuntimeError("unknown error in mapping function")  # scipy's words
+        return tuple(result)
+
+    def __dask_tokenize__(self):
+        return ("bigimg-low-level-mapping", self._pointer, self._context, self.irank)
+
+    def __reduce__(self):
+        raise TypeError(
+            "a compiled (LowLevelCallable) `mapping` cannot be sent to another process; "
+            "compute with the threaded or synchronous scheduler, or pass a Python mapping."
+        )
+
+
 class MappingMap:
-    """A Python mapping ``output coords -> input coords`` (``geometric_transform``)."""
+    """A mapping ``output coords -> input coords`` (``geometric_transform``): a Python
+    callable, or a compiled one (:class:`LowLevelMapping`)."""
 
     fast_ok = False
     patch_modes = frozenset()
 
     def __init__(self, mapping: Callable, args: tuple, kwargs: dict, irank: int):
+        if _is_low_level(mapping):
+            mapping = LowLevelMapping(mapping, irank)
         self.mapping, self.args, self.kwargs, self.irank = mapping, args, kwargs, irank
 
     def bounds(self, o0, o1):

@@ -173,7 +173,10 @@ def _gaussian_derivative(twin, input, *, name, sigma, output, mode, cval, axes, 
     dtype = validated_dtype(twin, x, output, kw)
     axs = normalize_axes(axes, x.ndim)
     truncate, radius = kwargs.get("truncate", 4.0), kwargs.get("radius")
-    if twin is ndi.gaussian_gradient_magnitude:
+    # by name: `twin` is the scipy function this module imported, which need not be
+    # the one `ndi` holds now (scipy.ndimage patched, as by tests/conformance)
+    magnitude = name == "gaussian_gradient_magnitude"
+    if magnitude:
         # scipy smooths every axis, also those not listed in `axes`
         reach_axes = tuple(range(x.ndim))
     else:
@@ -185,7 +188,6 @@ def _gaussian_derivative(twin, input, *, name, sigma, output, mode, cval, axes, 
         sigmas = [0.0] * x.ndim
         for ax, sg in zip(axs, normalize_sequence(sigma, len(axs), "sigma")):
             sigmas[ax] = sg
-        magnitude = twin is ndi.gaussian_gradient_magnitude
         terms = _AxisTerms(
             derivative=_gauss_d1 if magnitude else _gauss_d2,
             axes=axs,
@@ -350,13 +352,14 @@ def laplace(
 
 
 # ------------------------------------------------------- generic derivative filters
-def _generic_derivative(twin, input, derivative, *, output, depth, axes, **kw):
-    """generic_gradient_magnitude/generic_laplace: the halo is ``depth`` or measured.
+def _generic_derivative(twin, input, derivative, *, magnitude, output, depth, axes, **kw):
+    """generic_gradient_magnitude (``magnitude``) or generic_laplace: the halo is
+    ``depth`` or measured.
 
     ``kw`` are scipy's ``mode``, ``cval``, ``extra_arguments`` and ``extra_keywords``.
     """
     x = as_dask(input)
-    magnitude = twin is ndi.generic_gradient_magnitude
+    name = "generic_gradient_magnitude" if magnitude else "generic_laplace"
     argname = "derivative" if magnitude else "derivative2"  # scipy's name of the function
     mode, cval = kw["mode"], kw["cval"]
     extra_arguments, extra_keywords = kw["extra_arguments"], kw["extra_keywords"]
@@ -383,11 +386,11 @@ def _generic_derivative(twin, input, derivative, *, output, depth, axes, **kw):
             depth=reach,
             dtype=dtype,
             magnitude=magnitude,
-            name=twin.__name__,
+            name=name,
         )
         return terms.apply(x)
     modes = uniform_modes(mode, x.ndim)
-    return run_twin(twin, x, reach, modes, dtype=dtype, name=twin.__name__, **kw)
+    return run_twin(twin, x, reach, modes, dtype=dtype, name=name, **kw)
 
 
 @_docs
@@ -432,7 +435,9 @@ def generic_gradient_magnitude(
     """
     twin = ndi.generic_gradient_magnitude
     kw = dict(mode=mode, cval=cval, extra_arguments=extra_arguments, extra_keywords=extra_keywords)
-    return _generic_derivative(twin, input, derivative, output=output, depth=depth, axes=axes, **kw)
+    return _generic_derivative(
+        twin, input, derivative, magnitude=True, output=output, depth=depth, axes=axes, **kw
+    )
 
 
 @_docs
@@ -477,5 +482,5 @@ def generic_laplace(
     twin = ndi.generic_laplace
     kw = dict(mode=mode, cval=cval, extra_arguments=extra_arguments, extra_keywords=extra_keywords)
     return _generic_derivative(
-        twin, input, derivative2, output=output, depth=depth, axes=axes, **kw
+        twin, input, derivative2, magnitude=False, output=output, depth=depth, axes=axes, **kw
     )

@@ -139,6 +139,20 @@ def _vectorized_block(block, *, output, **kwargs):
     return np.asarray(ndi.vectorized_filter(block, **kwargs), dtype=output)
 
 
+def _window_shape(ndim: int, size, footprint, axes) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``vectorized_filter``'s filtered axes and window shape (1 where not valid yet:
+    scipy's probe then refuses the arguments)."""
+    axs = normalize_axes(axes, ndim)
+    if footprint is not None:
+        window = np.asarray(footprint).shape
+    elif size is not None:
+        window = normalize_sequence(size, len(axs), "size")
+    else:
+        window = (1,) * len(axs)
+    window = tuple(int(w) if isinstance(w, numbers.Integral) and w > 0 else 1 for w in window)
+    return axs, window
+
+
 @_docs
 def vectorized_filter(
     input: ArrayLike,
@@ -206,20 +220,19 @@ def vectorized_filter(
     True
     """
     x = as_dask(input)
-    axs = normalize_axes(axes, x.ndim)
-    if footprint is not None:
-        window = np.asarray(footprint).shape
-    elif size is not None:
-        window = normalize_sequence(size, len(axs), "size")
-    else:
-        window = (1,) * len(axs)
-    window = tuple(int(w) if isinstance(w, numbers.Integral) and w > 0 else 1 for w in window)
+    shape_kw = dict(size=size, footprint=footprint, origin=origin, axes=axes)
+    kw = dict(function=function, mode=mode, cval=cval, batch_memory=batch_memory, **shape_kw)
+    try:
+        axs, window = _window_shape(x.ndim, size, footprint, axes)
+    except (TypeError, ValueError):
+        # scipy's error for bad arguments, from its checks in its order: the window
+        # is needed for the probe below, so scipy runs on a one-voxel probe first
+        ndi.vectorized_filter(np.zeros((1,) * x.ndim, x.dtype), **kw)
+        raise
     probe_shape = [1] * x.ndim
     if mode == "valid":
         for ax, w in zip(axs, window):
             probe_shape[ax] = w
-    shape_kw = dict(size=size, footprint=footprint, origin=origin, axes=axes)
-    kw = dict(function=function, mode=mode, cval=cval, batch_memory=batch_memory, **shape_kw)
     probe = np.zeros(probe_shape, x.dtype)
     # scipy's vectorized_filter takes only an array as `output`; bigimg takes a dtype
     dtype = resolve_output(
