@@ -38,8 +38,11 @@ SHARD_ENV = "BIGIMG_CONFORMANCE_SHARD"
 #: parameters that are image-shaped companions of the input (converted when same shape)
 COMPANIONS = ("labels", "markers", "mask")
 
-_lock = threading.RLock()
-_depth = [0]  # > 0 while bigimg runs: its own scipy calls go to the real scipy
+#: per thread, > 0 while bigimg runs in it: its own scipy calls go to the real scipy.
+#: Per thread, so that a test calling a function from several threads at once (scipy's
+#: ``TestThreading``) sends every call to bigimg, not the later ones to scipy.
+_state = threading.local()
+_lock = threading.Lock()  # guards ``_called`` (tests may call from several threads)
 _called: set[str] = set()
 _records: list[dict] = []
 
@@ -76,21 +79,16 @@ def _wrap(name: str, original, implementation, per_axis: int):
 
     @functools.wraps(original)
     def wrapper(*args, **kwargs):
-        with _lock:
-            if _depth[0]:
-                return original(*args, **kwargs)
-            _depth[0] += 1
+        if getattr(_state, "depth", 0):
+            return original(*args, **kwargs)
+        _state.depth = 1
         try:
-            _called.add(name)
-            args, kwargs = _convert(signature, first, args, kwargs, per_axis)
-            import dask
-
-            with dask.config.set(scheduler="synchronous"):
-                result = implementation(*args, **kwargs)
-                return _computed(result)
-        finally:
             with _lock:
-                _depth[0] -= 1
+                _called.add(name)
+            args, kwargs = _convert(signature, first, args, kwargs, per_axis)
+            return _computed(implementation(*args, **kwargs))
+        finally:
+            _state.depth = 0
 
     return wrapper
 
@@ -143,6 +141,12 @@ def install(per_axis: int) -> list[str]:
 
 
 def pytest_configure(config):
+    import dask
+
+    # for the whole session, not per call: a ``dask.config.set`` context is global, so
+    # one thread leaving it would switch another thread's computation to the threaded
+    # scheduler, whose worker threads would send bigimg's own scipy calls back to bigimg
+    dask.config.set(scheduler="synchronous")
     per_axis = int(os.environ.get(CHUNKS_ENV, "3"))
     config._bigimg_names = install(per_axis)
 

@@ -96,23 +96,40 @@ def totals(records: list[dict]) -> tuple[int, int]:
     return row["tests"], row["passed"]
 
 
+def _label(n: int) -> str:
+    return "1 chunk" if n == 1 else f"~{n} chunks per axis"
+
+
 def markdown(tables: dict[int, dict[str, dict]]) -> str:
-    """The per-function table of both runs (keyed by chunks per axis) as markdown."""
+    """The per-function table of both runs (keyed by chunks per axis) as markdown.
+
+    One row per bigimg function a test calls: the tests calling it, how many passed
+    with each chunking, and what did not pass (failed, or known failures in
+    parentheses) with the most common reason.
+    """
     runs = sorted(tables)
-    head = "| function | " + " | ".join(
-        f"tests / passed / failed (xfail), {n} chunk{'s' if n > 1 else ''} per axis" for n in runs
-    )
-    lines = [head + " |", "|---" * (len(runs) + 1) + "|"]
-    names = sorted(set().union(*tables.values()))
-    for name in names:
-        cells = []
-        for n in runs:
-            r = tables[n].get(name)
+    head = ["function", "tests calling it", *(f"passed, {_label(n)}" for n in runs)]
+    lines = [
+        "| " + " | ".join([*head, "failures and reason"]) + " |",
+        "|---" * (len(head) + 1) + "|",
+    ]
+    for name in sorted(set().union(*tables.values())):
+        rows = {n: tables[n].get(name) for n in runs}
+        counts = sorted({r["tests"] for r in rows.values() if r is not None})
+        cells = [f"`{name}`", " / ".join(str(c) for c in counts)]
+        notes = []
+        for n, r in rows.items():
             if r is None:
                 cells.append("–")
                 continue
-            cells.append(f"{r['tests']} / {r['passed']} / {r['failed']} ({r['xfailed']})")
-        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+            cells.append(str(r["passed"]))
+            if r["failed"] or r["xfailed"]:
+                why, count = r["why"].most_common(1)[0]
+                what = f"{r['failed']} failed" if r["failed"] else ""
+                if r["xfailed"]:
+                    what += (", " if what else "") + f"{r['xfailed']} known"
+                notes.append(f"{_label(n)}: {what} ({count}× {why.replace('|', '/')})")
+        lines.append("| " + " | ".join([*cells, "; ".join(notes) or "–"]) + " |")
     return "\n".join(lines)
 
 
@@ -127,11 +144,16 @@ def reasons(tables: dict[int, dict[str, dict]], top: int = 3) -> str:
 
 
 def main(argv: list[str]) -> int:
+    """Both runs; ``BIGIMG_CONFORMANCE_KEEP=dir`` keeps each run's JSON records there."""
     tables = {}
     status = 0
+    keep = os.environ.get("BIGIMG_CONFORMANCE_KEEP")
     with tempfile.TemporaryDirectory() as tmp:
         for per_axis in (1, 3):
-            code, output, data = run(per_axis, Path(tmp) / f"r{per_axis}.json", extra=argv)
+            target = Path(keep or tmp) / f"r{per_axis}.json"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.unlink(missing_ok=True)  # never report an earlier run's records
+            code, output, data = run(per_axis, target, extra=argv)
             status = status or code
             print(output.strip().splitlines()[-1] if output.strip() else "(no output)")
             if data is None:
@@ -139,7 +161,10 @@ def main(argv: list[str]) -> int:
                 return code or 1
             tables[per_axis] = table(data["tests"])
             tests, passed = totals(data["tests"])
-            print(f"{per_axis} per axis: {passed} of {tests} tests calling bigimg passed")
+            rate = 100.0 * passed / tests if tests else 0.0
+            print(
+                f"{_label(per_axis)}: {passed} of {tests} tests calling bigimg passed ({rate:.2f} %)"
+            )
     print(markdown(tables))
     print(reasons(tables))
     return status
