@@ -81,14 +81,21 @@ def _owned(leaf: Leaf, final: Changes) -> np.ndarray:
 
 def slab_ranks(
     leaves: Sequence[Leaf], finals: Sequence[Changes], spec: SlabSpec
-) -> tuple[int, list[np.ndarray]]:
-    """Owned keys in the slab, and each block's ``base`` per row (without the slab's
-    offset): owned keys in earlier rows of the slab and earlier in the row, left of it."""
+) -> tuple[int, list[RowBase]]:
+    """Owned keys in the slab, and each block's :class:`RowBase` without the slab's
+    offset: owned keys in earlier rows of the slab and earlier in the row, left of it.
+
+    Each base keeps only the rows holding one of its block's labels when they are
+    few (:meth:`RowBase.keep`): the result waits in memory until every block of the
+    slab has taken its base, and dense bases were 8 bytes per row of the slab's
+    blocks (128 MiB for a slab of 256 blocks of 256³; with several slabs waiting, a
+    worker of a 4096-block run spiked by 1.6 GiB).
+    """
     totals = np.zeros(spec.rows, dtype=np.int64)
     hists = []
     for leaf, final, box in zip(leaves, finals, spec.boxes, strict=True):
-        rows = leaf.hist.astype(np.int64)
-        rows += np.bincount(leaf.rows[_owned(leaf, final)], minlength=rows.size)
+        rows = leaf.hist.astype(np.int32)  # labels starting in a row: at most its width
+        rows += np.bincount(leaf.rows[_owned(leaf, final)], minlength=rows.size).astype(np.int32)
         region = tuple(slice(a, b) for a, b in box)
         rows = rows.reshape(tuple(b - a for a, b in box))
         totals[region] += rows
@@ -97,11 +104,16 @@ def slab_ranks(
     prefix = (np.cumsum(flat) - flat).reshape(spec.rows)
     left: dict[tuple, np.ndarray] = {}
     bases = []
-    for region, rows in hists:  # blocks sharing rows come left to right (C order)
+    for leaf, (region, rows) in zip(leaves, hists, strict=True):
+        # blocks sharing rows come left to right (C order)
         key = tuple((s.start, s.stop) for s in region)
         before = left.get(key, 0)
-        bases.append((prefix[region] + before).reshape(-1))
+        base = (prefix[region] + before).reshape(-1)
         left[key] = before + rows
+        first = int(base[0]) if base.size else 0
+        base -= first
+        dense = RowBase(first, base.astype(np.min_scalar_type(int(base.max(initial=0)))))
+        bases.append(dense.keep(np.union1d(np.flatnonzero(leaf.hist), leaf.rows)))
     return int(flat.sum()), bases
 
 
@@ -147,13 +159,10 @@ class RowBase(NamedTuple):
         return RowBase(self.start, self.rows[rows], at)
 
 
-def block_base(slab: tuple[int, list[np.ndarray]], k: int, offsets: np.ndarray, s: int):
+def block_base(slab: tuple[int, list[RowBase]], k: int, offsets: np.ndarray, s: int):
     """The :class:`RowBase` of block ``k`` of slab ``s`` (result of :func:`slab_ranks`)."""
     base = slab[1][k]
-    first = int(base[0]) if base.size else 0
-    rows = base - first
-    small = rows.astype(np.min_scalar_type(int(rows.max(initial=0))))
-    return RowBase(int(offsets[s]) + first, small)
+    return base._replace(start=int(offsets[s]) + base.start)
 
 
 def owned_numbers(leaf: Leaf, final: Changes, base: RowBase) -> Numbers:

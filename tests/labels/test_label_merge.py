@@ -254,15 +254,21 @@ def test_tree_task_results_do_not_grow_with_objects():
             results[name] = _task_result_sizes(run)
     assert ndi.label(many)[1] > 4000
     grows = {"label-summary", "label-paint"}
+    # a block's base and plan keep the rows holding its labels, at most every row:
+    # 8 bytes per row of the slab's 16 blocks of 100 rows
+    rows = {"label-slab": 16 * 100 * 8, "label-base": 100 * 8, "label-plan": 100 * 8}
     for step, size in results["many"].items():
-        if step.startswith("label-") and step not in grows:
+        if step in rows:
+            assert size <= rows[step] + 512, step
+        elif step.startswith("label-") and step not in grows:
             assert size <= results["few"][step] + 256, step
 
 
 def test_tree_plans_keep_only_the_rows_holding_labels():
-    """A block's plan stays on the workers until its labels are painted: with few
-    objects it holds their rows, not a number per row of the block (a 256³ block's
-    dense table was 256 KiB, 1 GiB over 4096 blocks)."""
+    """A block's plan stays on the workers until its labels are painted, and a slab's
+    bases until each of its blocks took its own: with few objects they hold their rows,
+    not a number per row of the block (a 256³ block's dense table was 256 KiB, 1 GiB
+    over 4096 blocks)."""
     shape, chunks = (64, 64, 128), 64
     volume = np.zeros(shape, dtype=bool)
     volume[10:14, 20:24, 30:34] = volume[40:44, 50:60, 60:70] = True  # one block's
@@ -276,6 +282,7 @@ def test_tree_plans_keep_only_the_rows_holding_labels():
 
         sizes = _task_result_sizes(run)
     assert sizes["label-plan"] < 64 * 64 // 4  # the dense table: 4096 rows
+    assert sizes["label-slab"] < 64 * 64 // 2  # two blocks' tables, made in the slab's task
 
 
 def test_row_base_sparse_equals_dense():
