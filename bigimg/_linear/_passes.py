@@ -9,22 +9,21 @@ that decides the last bit: with ``s = len(weights) // 2`` and ``w`` centred at 0
 * any other weights: ``w[s2] * x[s2]`` (``s2`` the last tap), then ``+= x[j] * w[j]``
   for ``j = -s .. s2 - 1``.
 
-The kernels here do exactly these operations for every voxel, but with the loops
-turned so that the innermost loop runs over contiguous memory and the compiler
-vectorises it:
+The kernels here do exactly these operations for every voxel, with the loops turned so
+that the innermost loop runs over contiguous memory, and the terms added a group at a
+time (:mod:`bigimg._linear._terms`):
 
-* along the last axis (:func:`_lines`) each line is copied into an extended
-  ``double`` buffer and the taps are the outer loop, the voxels of the line the inner;
+* along the last axis (:func:`_lines`) a block of lines is copied into extended
+  ``double`` lines; the lanes of the sums are the positions of the lines;
 * along any other axis (:func:`_rows`) the array is seen as ``(outer, n, inner)``:
-  a tile of ``inner`` (a few hundred voxels) of the ``n`` rows, extended by the
-  boundary rows, is copied into a ``double`` buffer that stays in cache, and whole
-  rows are accumulated.
+  a tile of ``width <= ROW`` voxels of the ``n`` rows, extended by the boundary rows,
+  is copied into a ``double`` buffer that stays in cache, and whole rows are summed.
 
 Each voxel still sees the same sequence of double operations as in scipy (no fused
 multiply-add: numba does not contract without ``fastmath``), so results are bit for
-bit scipy's. Results are stored with :func:`bigimg._linear._cast.c_cast`. Reading and
-writing the same array is allowed (the output is written only after the tile's rows
-were read) only along the last axis; :func:`correlate_pass` takes care of that.
+bit scipy's. Results are stored with :func:`bigimg._linear._cast.c_cast`. A pass may
+write into the array it reads: a block of lines, and a tile with all its rows, is
+copied before any of its outputs is written, and blocks do not overlap.
 """
 
 from __future__ import annotations
@@ -35,12 +34,16 @@ import numpy as np
 from numba import njit
 
 from bigimg._linear._cast import c_cast, extension_map
+from bigimg._linear._terms import ROW, line_terms, tile_terms
 
-__all__ = ["TILE_BYTES", "correlate_pass", "symmetry"]
+__all__ = ["correlate_pass", "symmetry"]
 
-#: Bytes of the double buffer of one tile of rows (kept well inside the L2 cache).
-TILE_BYTES = 192 * 1024
 _EPS = np.finfo(np.float64).eps
+_JIT = dict(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+#: Output rows of a tile summed before they are cast (their sums stay in L1).
+_ROWS_AT_ONCE = 8
+#: Doubles of the extended lines summed at once (8 KiB, and as much for their sums).
+_LINE_DOUBLES = 1024
 
 
 def symmetry(weights: np.ndarray) -> int:
@@ -63,116 +66,65 @@ def symmetry(weights: np.ndarray) -> int:
     return 0
 
 
-@njit(nogil=True, cache=True)
+@njit(**_JIT)
 def _lines(src, dst, emap, lead, fw, size1, size2, sym, cval):
     """Correlate every line ``src[o, :]`` into ``dst[o, :]`` (both 2-D, C order)."""
     n_lines, n = src.shape
     ext = emap.shape[0]
-    buf = np.empty(ext, np.float64)
-    acc = np.empty(n, np.float64)
-    for o in range(n_lines):
-        for e in range(lead):
-            j = emap[e]
-            buf[e] = cval if j < 0 else np.float64(src[o, j])
-        line, body = src[o], buf[lead : lead + n]
-        for k in range(n):
-            body[k] = np.float64(line[k])
-        for e in range(lead + n, ext):
-            j = emap[e]
-            buf[e] = cval if j < 0 else np.float64(src[o, j])
-        _line_terms(acc, buf, n, fw, size1, size2, sym)
-        out = dst[o]
-        for k in range(n):
-            out[k] = c_cast(acc[k], out)
-
-
-@njit(nogil=True, cache=True)
-def _line_terms(acc, buf, n, fw, size1, size2, sym):
-    """Output ``k < n`` of a line is centred at ``buf[size1 + k]``; scipy's terms.
-
-    Every tap reads a view of ``buf`` indexed from 0, which lets the compiler drop
-    numba's negative-index checks and vectorise the loop over ``k``.
-    """
-    if sym != 0:
-        w0 = fw[size1]
-        mid = buf[size1 : size1 + n]
-        for k in range(n):
-            acc[k] = mid[k] * w0
-        for jj in range(-size1, 0):
-            w = fw[size1 + jj]
-            lo = buf[size1 + jj : size1 + jj + n]
-            hi = buf[size1 - jj : size1 - jj + n]
-            if sym > 0:
-                for k in range(n):
-                    acc[k] += (lo[k] + hi[k]) * w
-            else:
-                for k in range(n):
-                    acc[k] += (lo[k] - hi[k]) * w
-    else:
-        w_last = fw[size1 + size2]
-        last = buf[size1 + size2 : size1 + size2 + n]
-        for k in range(n):
-            acc[k] = last[k] * w_last
-        for jj in range(-size1, size2):
-            w = fw[size1 + jj]
-            tap = buf[size1 + jj : size1 + jj + n]
+    per_block = max(1, min(n_lines, _LINE_DOUBLES // ext))
+    buf = np.empty(per_block * ext, np.float64)
+    acc = np.empty(per_block * ext, np.float64)
+    for o0 in range(0, n_lines, per_block):
+        nl = min(per_block, n_lines - o0)
+        for line in range(nl):
+            row, ext_line = src[o0 + line], buf[line * ext : (line + 1) * ext]
+            for e in range(lead):
+                j = emap[e]
+                ext_line[e] = cval if j < 0 else np.float64(row[j])
+            body = ext_line[lead : lead + n]
             for k in range(n):
-                acc[k] += tap[k] * w
+                body[k] = np.float64(row[k])
+            for e in range(lead + n, ext):
+                j = emap[e]
+                ext_line[e] = cval if j < 0 else np.float64(row[j])
+        line_terms(acc, buf, (nl - 1) * ext + n, fw, size1, size2, sym)
+        for line in range(nl):
+            out, sums = dst[o0 + line], acc[line * ext :]
+            for k in range(n):
+                out[k] = c_cast(sums[k], out)
 
 
-@njit(nogil=True, cache=True)
-def _rows(src, dst, emap, fw, size1, size2, sym, cval, tile):
+@njit(**_JIT)
+def _rows(src, dst, emap, fw, size1, size2, sym, cval):
     """Correlate along axis 1 of ``src`` (``(outer, n, inner)``, C order) into ``dst``."""
     n_outer, n, inner = src.shape
     ext = emap.shape[0]
-    buf = np.empty((ext, tile), np.float64)
-    acc = np.empty(tile, np.float64)
+    tiles = (inner + ROW - 1) // ROW
+    tile = (inner + tiles - 1) // tiles
+    buf = np.empty((ext + 1) * ROW, np.float64)
+    buf[ext * ROW :] = 0.0  # the spare row (an odd last output row's partner reads it)
+    acc = np.zeros(_ROWS_AT_ONCE * ROW, np.float64)  # the partner's sums are dropped
     for o in range(n_outer):
         for t0 in range(0, inner, tile):
             width = min(tile, inner - t0)
             for e in range(ext):
                 j = emap[e]
+                into = buf[e * ROW : e * ROW + width]
                 if j < 0:
                     for t in range(width):
-                        buf[e, t] = cval
+                        into[t] = cval
                 else:
-                    row, into = src[o, j, t0 : t0 + width], buf[e]
+                    row = src[o, j, t0 : t0 + width]
                     for t in range(width):
                         into[t] = np.float64(row[t])
-            for k in range(n):
-                _row_terms(acc, buf, k + size1, width, fw, size1, size2, sym)
-                out = dst[o, k, t0 : t0 + width]
-                for t in range(width):
-                    out[t] = c_cast(acc[t], out)
-
-
-@njit(nogil=True, cache=True)
-def _row_terms(acc, buf, c, width, fw, size1, size2, sym):
-    """Whole rows: ``acc[:width]`` = the correlation centred at row ``c`` of ``buf``."""
-    if sym != 0:
-        w0 = fw[size1]
-        mid = buf[c]
-        for t in range(width):
-            acc[t] = mid[t] * w0
-        for jj in range(-size1, 0):
-            w = fw[size1 + jj]
-            lo, hi = buf[c + jj], buf[c - jj]
-            if sym > 0:
-                for t in range(width):
-                    acc[t] += (lo[t] + hi[t]) * w
-            else:
-                for t in range(width):
-                    acc[t] += (lo[t] - hi[t]) * w
-    else:
-        w_last = fw[size1 + size2]
-        last = buf[c + size2]
-        for t in range(width):
-            acc[t] = last[t] * w_last
-        for jj in range(-size1, size2):
-            w = fw[size1 + jj]
-            tap = buf[c + jj]
-            for t in range(width):
-                acc[t] += tap[t] * w
+            for k0 in range(0, n, _ROWS_AT_ONCE):
+                k1 = min(n, k0 + _ROWS_AT_ONCE)
+                tile_terms(acc, buf, k0, k1, fw, size1, size2, sym, width)
+                for k in range(k0, k1):
+                    out = dst[o, k, t0 : t0 + width]
+                    sums = acc[(k - k0) * ROW : (k - k0) * ROW + width]
+                    for t in range(width):
+                        out[t] = c_cast(sums[t], out)
 
 
 def correlate_pass(src, dst, axis, weights, mode, cval, origin):
@@ -181,6 +133,8 @@ def correlate_pass(src, dst, axis, weights, mode, cval, origin):
 
     ``weights`` are float64 and valid for ``origin`` (scipy has checked them).
     """
+    if src.size == 0:
+        return dst
     fw = np.ascontiguousarray(weights, dtype=np.float64)
     size1 = len(fw) // 2
     size2 = len(fw) - size1 - 1
@@ -190,13 +144,12 @@ def correlate_pass(src, dst, axis, weights, mode, cval, origin):
     inner = math.prod(shape[axis + 1 :])
     emap = extension_map(n, size1 + origin, size2 - origin, mode)
     sym, cval = symmetry(fw), float(cval)
+    if src is not dst and np.may_share_memory(src, dst):  # overlapping, not the same
+        src = src.copy()
     if inner == 1:
         s2, d2 = src.reshape(outer, n), dst.reshape(outer, n)
         _lines(s2, d2, emap, size1 + origin, fw, size1, size2, sym, cval)
         return dst
-    if np.may_share_memory(src, dst):
-        src = src.copy()
-    tile = max(8, min(inner, TILE_BYTES // (8 * len(emap)) // 8 * 8))
     s3, d3 = src.reshape(outer, n, inner), dst.reshape(outer, n, inner)
-    _rows(s3, d3, emap, fw, size1, size2, sym, cval, tile)
+    _rows(s3, d3, emap, fw, size1, size2, sym, cval)
     return dst

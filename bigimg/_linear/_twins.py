@@ -1,7 +1,8 @@
 """The linear ``scipy.ndimage`` filters on one in-memory block, bit for bit scipy's.
 
 Each function has its scipy twin's signature and gives exactly the twin's array,
-using the compiled passes (:mod:`bigimg._linear._passes`, :mod:`bigimg._linear._direct`)
+using the compiled passes (:mod:`bigimg._linear._passes`, :mod:`bigimg._linear._direct`,
+:mod:`bigimg._linear._uniform` for the uniform filters)
 where it covers the case and scipy's own function where it does not (complex data or
 weights, float16 and other dtypes scipy's C code does not take, 0-d arrays, more than
 three dimensions for ``correlate``/``convolve``, bad arguments: scipy then raises its
@@ -31,6 +32,7 @@ from scipy import ndimage as ndi
 from bigimg._linear._cast import MODES
 from bigimg._linear._direct import correlate_direct
 from bigimg._linear._passes import correlate_pass
+from bigimg._linear._uniform import uniform_passes
 
 __all__ = [
     "convolve",
@@ -46,6 +48,8 @@ __all__ = [
     "laplace",
     "prewitt",
     "sobel",
+    "uniform_filter",
+    "uniform_filter1d",
 ]
 
 
@@ -93,10 +97,8 @@ def _run(input, output, passes, cval):
     src = _native(input)
     direct = out.flags.c_contiguous and out.dtype.isnative and not np.may_share_memory(out, src)
     final = out if direct else np.empty(out.shape, out.dtype.newbyteorder("="))
-    spare = np.empty_like(final) if len(passes) > 1 else None
-    for i, (axis, weights, mode, origin) in enumerate(passes):
-        dst = final if (len(passes) - 1 - i) % 2 == 0 else spare
-        view = dst.view(np.uint8) if dst.dtype == np.bool_ else dst
+    view = final.view(np.uint8) if final.dtype == np.bool_ else final
+    for axis, weights, mode, origin in passes:  # the second pass on runs in place
         correlate_pass(src, view, axis, weights, mode, cval, origin)
         src = view
     if not direct:
@@ -405,3 +407,89 @@ def correlate(input, weights, output=None, mode="reflect", cval=0.0, origin=0, *
 def convolve(input, weights, output=None, mode="reflect", cval=0.0, origin=0, *, axes=None):
     """:func:`scipy.ndimage.convolve` on one block (up to three dimensions)."""
     return _correlate_nd(ndi.convolve, True, input, weights, output, mode, cval, origin, axes)
+
+
+def _uniform_pass(size, axis, mode, origin, ndim):
+    """One uniform pass ``(axis, size, mode, origin)`` as scipy's C code runs it, or
+    None where scipy would refuse the values."""
+    try:
+        size, axis, origin = operator.index(size), operator.index(axis), operator.index(origin)
+    except TypeError:
+        return None
+    if size < 1 or not -ndim <= axis < ndim or not 0 <= size // 2 + origin < size:
+        return None
+    if not (isinstance(mode, str) and mode in MODES):
+        return None
+    return axis % ndim, size, mode, origin
+
+
+def _uniform_fits(input, output, cval) -> bool:
+    """A non-empty array, an output and a ``cval`` the uniform passes take."""
+    if not (input.size and _simple(input, output) and _real_cval(cval)):
+        return False
+    try:
+        float(cval)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _run_uniform(input, output, passes, cval):
+    """scipy's output array after the uniform ``passes``, each stored into its dtype."""
+    out = _output(output, input)
+    src = _native(input)
+    direct = out.flags.c_contiguous and out.dtype.isnative and not np.may_share_memory(out, src)
+    final = out if direct else np.empty(out.shape, out.dtype.newbyteorder("="))
+    view = final.view(np.uint8) if final.dtype == np.bool_ else final
+    uniform_passes(src, view, passes, float(cval))
+    if not direct:
+        out[...] = final
+    return out
+
+
+def uniform_filter1d(input, size, axis=-1, output=None, mode="reflect", cval=0.0, origin=0):
+    """:func:`scipy.ndimage.uniform_filter1d` on one block."""
+    input = np.asarray(input)
+    spec = None
+    if _uniform_fits(input, output, cval):
+        spec = _uniform_pass(size, axis, mode, origin, input.ndim)
+    if spec is None:
+        return ndi.uniform_filter1d(input, size, axis, output, mode, cval, origin)
+    return _run_uniform(input, output, [spec], cval)
+
+
+def _uniform_passes(axs, size, mode, origin, ndim):
+    """scipy's uniform passes along ``axs`` (axes of size 1 skipped, sizes cut to
+    ``int``), or None where scipy would refuse the values."""
+    n = len(axs)
+    try:
+        sizes, origins, modes = _per_axis(size, n), _per_axis(origin, n), _per_axis(mode, n)
+    except TypeError:
+        return None
+    if None in (sizes, origins, modes):
+        return None
+    passes = []
+    for ax, sz, org, md in zip(axs, sizes, origins, modes):
+        try:
+            if not sz > 1:
+                continue
+            sz = int(sz)
+        except (TypeError, ValueError, OverflowError):
+            return None
+        spec = _uniform_pass(sz, ax, md, org, ndim)
+        if spec is None:
+            return None
+        passes.append(spec)
+    return passes
+
+
+def uniform_filter(input, size=3, output=None, mode="reflect", cval=0.0, origin=0, *, axes=None):
+    """:func:`scipy.ndimage.uniform_filter` on one block: scipy's passes, in its order."""
+    input = np.asarray(input)
+    passes = None
+    axs = _axes(axes, input.ndim) if _uniform_fits(input, output, cval) else None
+    if axs is not None:
+        passes = _uniform_passes(axs, size, mode, origin, input.ndim)
+    if not passes:  # nothing to filter (scipy copies) or not covered: scipy
+        return ndi.uniform_filter(input, size, output, mode, cval, origin, axes=axes)
+    return _run_uniform(input, output, passes, cval)

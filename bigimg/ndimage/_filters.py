@@ -321,6 +321,7 @@ _LINES = {"uniform_filter1d": "uniform", "minimum_filter1d": "min", "maximum_fil
 def _size1d_twin(name: str, doc: str):
     """A size-based 1-D filter (uniform, minimum, maximum): scipy's signature, ``doc``."""
     twin, lines = getattr(ndi, name), _LINES[name]
+    kernel = _linear.uniform_filter1d if lines == "uniform" else None
 
     def size1d(
         input: ArrayLike,
@@ -333,7 +334,9 @@ def _size1d_twin(name: str, doc: str):
     ) -> da.Array:
         kw = dict(size=size, axis=axis, mode=mode, cval=cval, origin=origin)
         depth_of = reach_on(lambda n_axes: footprint_depth((size,), (origin,)))
-        return filter_twin(twin, input, output=output, depth_of=depth_of, lines=lines, **kw)
+        return filter_twin(
+            twin, input, output=output, depth_of=depth_of, kernel=kernel, lines=lines, **kw
+        )
 
     return _docs.named(size1d, name, doc)
 
@@ -413,8 +416,10 @@ def uniform_filter(
     """
     kw = dict(size=size, mode=mode, cval=cval, origin=origin, axes=axes)
     depth_of = footprint_on(size, None, origin)
-    twin = ndi.uniform_filter
-    return filter_twin(twin, input, output=output, depth_of=depth_of, lines="uniform", **kw)
+    kernel, twin = _linear.uniform_filter, ndi.uniform_filter
+    return filter_twin(
+        twin, input, output=output, depth_of=depth_of, kernel=kernel, lines="uniform", **kw
+    )
 
 
 @_docs
