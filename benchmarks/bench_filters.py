@@ -70,6 +70,7 @@ def _linear_workloads():
         ("gaussian_laplace s=1.5", lambda m, x: m.gaussian_laplace(x, 1.5)),
         ("gauss_grad_mag s=1.5", lambda m, x: m.gaussian_gradient_magnitude(x, 1.5)),
         ("correlate 3x3x3", lambda m, x: m.correlate(x, w3)),
+        ("uniform size=5", lambda m, x: m.uniform_filter(x, 5)),
     ]
 
 
