@@ -18,10 +18,10 @@ checks values far outside every range against scipy).
 from __future__ import annotations
 
 import numpy as np
-from numba import types
+from numba import njit, types
 from numba.extending import overload
 
-__all__ = ["MODES", "c_cast", "extension_map"]
+__all__ = ["MODES", "c_cast", "extend_line", "extension_map", "fill_tile_row"]
 
 #: scipy's boundary modes of the filters.
 MODES = frozenset(
@@ -122,3 +122,32 @@ def _c_cast(value, out):
             return _to_uint64
         return _via_int64(kind)
     return None
+
+
+@njit(nogil=True, cache=True)
+def extend_line(into, line, emap, lead, cval):
+    """``line`` as doubles in ``into[lead : lead + n]``, padded from it by ``emap``
+    (:func:`extension_map`; -1 is ``cval``) on both sides."""
+    n = line.shape[0]
+    for e in range(lead):
+        j = emap[e]
+        into[e] = cval if j < 0 else np.float64(line[j])
+    body = into[lead : lead + n]
+    for k in range(n):
+        body[k] = np.float64(line[k])
+    for e in range(lead + n, into.shape[0]):
+        j = emap[e]
+        into[e] = cval if j < 0 else np.float64(line[j])
+
+
+@njit(nogil=True, cache=True)
+def fill_tile_row(into, src, o, j, t0, width, cval):
+    """``into[:width]`` = row ``j`` of ``src[o]`` (``(outer, n, inner)``) from column
+    ``t0``, as doubles; ``cval`` everywhere when ``j < 0`` (outside the line)."""
+    if j < 0:
+        for t in range(width):
+            into[t] = cval
+    else:
+        row = src[o, j, t0 : t0 + width]
+        for t in range(width):
+            into[t] = np.float64(row[t])

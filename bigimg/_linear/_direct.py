@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from bigimg._linear._cast import c_cast, extension_map
+from bigimg._linear._cast import c_cast, extend_line, extension_map
 
 __all__ = ["correlate_direct"]
 
@@ -34,7 +34,6 @@ _LANES = 2048
 @njit(**_JIT)
 def _fill_plane(plane, src, z, ymap, xmap, xlead, cval):
     """Extended plane ``z`` of ``src`` (``z < 0``: all ``cval``) into ``plane``."""
-    n_x = src.shape[2]
     ext_y, ext_x = plane.shape
     for e in range(ext_y):
         row = plane[e]
@@ -43,16 +42,7 @@ def _fill_plane(plane, src, z, ymap, xmap, xlead, cval):
             for t in range(ext_x):
                 row[t] = cval
             continue
-        line = src[z, y]
-        for t in range(xlead):
-            x = xmap[t]
-            row[t] = cval if x < 0 else np.float64(line[x])
-        body = row[xlead : xlead + n_x]
-        for t in range(n_x):
-            body[t] = np.float64(line[t])
-        for t in range(xlead + n_x, ext_x):
-            x = xmap[t]
-            row[t] = cval if x < 0 else np.float64(line[x])
+        extend_line(row, src[z, y], xmap, xlead, cval)
 
 
 @njit(**_JIT)

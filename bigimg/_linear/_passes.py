@@ -33,7 +33,7 @@ import math
 import numpy as np
 from numba import njit
 
-from bigimg._linear._cast import c_cast, extension_map
+from bigimg._linear._cast import c_cast, extend_line, extension_map, fill_tile_row
 from bigimg._linear._terms import ROW, line_terms, tile_terms
 
 __all__ = ["correlate_pass", "symmetry"]
@@ -77,16 +77,7 @@ def _lines(src, dst, emap, lead, fw, size1, size2, sym, cval):
     for o0 in range(0, n_lines, per_block):
         nl = min(per_block, n_lines - o0)
         for line in range(nl):
-            row, ext_line = src[o0 + line], buf[line * ext : (line + 1) * ext]
-            for e in range(lead):
-                j = emap[e]
-                ext_line[e] = cval if j < 0 else np.float64(row[j])
-            body = ext_line[lead : lead + n]
-            for k in range(n):
-                body[k] = np.float64(row[k])
-            for e in range(lead + n, ext):
-                j = emap[e]
-                ext_line[e] = cval if j < 0 else np.float64(row[j])
+            extend_line(buf[line * ext : (line + 1) * ext], src[o0 + line], emap, lead, cval)
         line_terms(acc, buf, (nl - 1) * ext + n, fw, size1, size2, sym)
         for line in range(nl):
             out, sums = dst[o0 + line], acc[line * ext :]
@@ -108,15 +99,7 @@ def _rows(src, dst, emap, fw, size1, size2, sym, cval):
         for t0 in range(0, inner, tile):
             width = min(tile, inner - t0)
             for e in range(ext):
-                j = emap[e]
-                into = buf[e * ROW : e * ROW + width]
-                if j < 0:
-                    for t in range(width):
-                        into[t] = cval
-                else:
-                    row = src[o, j, t0 : t0 + width]
-                    for t in range(width):
-                        into[t] = np.float64(row[t])
+                fill_tile_row(buf[e * ROW : e * ROW + width], src, o, emap[e], t0, width, cval)
             for k0 in range(0, n, _ROWS_AT_ONCE):
                 k1 = min(n, k0 + _ROWS_AT_ONCE)
                 tile_terms(acc, buf, k0, k1, fw, size1, size2, sym, width)

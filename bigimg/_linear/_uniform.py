@@ -41,7 +41,7 @@ import math
 import numpy as np
 from numba import njit
 
-from bigimg._linear._cast import c_cast, extension_map
+from bigimg._linear._cast import c_cast, extend_line, extension_map, fill_tile_row
 
 __all__ = ["TILE_BYTES", "uniform_pass", "uniform_passes"]
 
@@ -74,14 +74,7 @@ def _rows(src, dst, emap, size, cval, tile):
         for t0 in range(0, inner, tile):
             width = min(tile, inner - t0)
             for e in range(ext):
-                j, into = emap[e], buf[e]
-                if j < 0:
-                    for t in range(width):
-                        into[t] = cval
-                else:
-                    row = src[o, j, t0 : t0 + width]
-                    for t in range(width):
-                        into[t] = np.float64(row[t])
+                fill_tile_row(buf[e], src, o, emap[e], t0, width, cval)
             _start(acc, buf, width, size)
             out = dst[o, 0, t0 : t0 + width]
             for t in range(width):
@@ -93,21 +86,6 @@ def _rows(src, dst, emap, size, cval, tile):
                     total = acc[t] + (new[t] - old[t])
                     acc[t] = total
                     out[t] = c_cast(total / div, out)
-
-
-@njit(nogil=True, cache=True)
-def _fill_line(into, line, emap, lead, cval):
-    """The extended line: ``line`` (``n`` values) as doubles, padded by ``emap``."""
-    n = line.shape[0]
-    for e in range(lead):
-        j = emap[e]
-        into[e] = cval if j < 0 else np.float64(line[j])
-    body = into[lead : lead + n]
-    for k in range(n):
-        body[k] = np.float64(line[k])
-    for e in range(lead + n, into.shape[0]):
-        j = emap[e]
-        into[e] = cval if j < 0 else np.float64(line[j])
 
 
 @njit(nogil=True, cache=True)
@@ -169,12 +147,12 @@ def _lines(src, dst, emap, lead, size, cval):
     quads = n_lines - n_lines % _GROUP
     for l0 in range(0, quads, _GROUP):
         for m in range(_GROUP):
-            _fill_line(buf[m], src[l0 + m], emap, lead, cval)
+            extend_line(buf[m], src[l0 + m], emap, lead, cval)
         _sums4(buf, sums, n, size)
         for m in range(_GROUP):
             _store(dst[l0 + m], sums[m], div)
     for o in range(quads, n_lines):
-        _fill_line(buf[0], src[o], emap, lead, cval)
+        extend_line(buf[0], src[o], emap, lead, cval)
         _sums1(buf[0], sums[0], n, size)
         _store(dst[o], sums[0], div)
 
